@@ -1,0 +1,131 @@
+//! `whistlebox decrypt`: on the offline machine, turns an export bundle into one readable
+//! folder per tip.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{io_err, read_bounded, read_passphrase, CliError};
+use crate::bundle::{parse_export, BundleLimits, RejectedEntry};
+use crate::crypto;
+use crate::domain::keys::SecretKeys;
+use crate::domain::tip::TipPlaintext;
+use crate::store::StoredTip;
+
+/// Flags of `decrypt`.
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// The inspectors' secret key file (inspectors.key).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// File whose first line is the key's passphrase.
+    #[arg(long)]
+    pub passphrase_file: PathBuf,
+    /// The export bundle from the server.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Folder to write one folder per tip into.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct TipJson<'a> {
+    id: String,
+    received_on: String,
+    status: &'a str,
+    version: u32,
+    fields: &'a std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// Runs `decrypt`.
+pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
+    crypto::init()?;
+    let passphrase = read_passphrase(&args.passphrase_file)?;
+    let key_text = read_bounded(&args.key, 64 * 1024)?;
+    let key_text = std::str::from_utf8(&key_text)
+        .map_err(|_| CliError::Usage(format!("{}: not a key file", args.key.display())))?;
+    let keys =
+        SecretKeys::from_file_text(key_text, &passphrase).map_err(|source| CliError::KeyFile {
+            path: args.key.clone(),
+            source,
+        })?;
+    let limits = BundleLimits::default();
+    let bytes = read_bounded(&args.bundle, limits.max_bundle_bytes)?;
+    let parsed = parse_export(&bytes, &limits)?;
+    fs::create_dir_all(&args.out).map_err(io_err(&args.out))?;
+    let mut failed: Vec<RejectedEntry> = parsed.rejected;
+    let mut opened = 0usize;
+    for tip in &parsed.tips {
+        match tip.sealed.open(&keys.box_key) {
+            Ok(plain) => {
+                write_tip(&args.out, tip, &plain)?;
+                opened += 1;
+            }
+            Err(e) => failed.push(RejectedEntry {
+                position: 0,
+                id: Some(tip.id),
+                reason: e.to_string(),
+            }),
+        }
+    }
+    println!("opened {opened} tip(s) into {}", args.out.display());
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let mut report = String::new();
+    for f in &failed {
+        let who = match (f.id, f.position) {
+            (Some(id), _) => format!("tip {id}"),
+            (None, p) => format!("entry #{p}"),
+        };
+        report.push_str(&format!("- {who}: {}\n", f.reason));
+    }
+    println!("could not open {} tip(s):\n{report}", failed.len());
+    let report_path = args.out.join("not-opened.txt");
+    fs::write(&report_path, report).map_err(io_err(&report_path))?;
+    Err(CliError::Partial(failed.len()))
+}
+
+/// Writes `OUT/<id>/message.txt` and `OUT/<id>/tip.json`. The folder name is a validated
+/// hex id, so it cannot climb out of OUT; files are written beside and renamed into place,
+/// so a planted symlink is replaced rather than followed.
+fn write_tip(out: &Path, tip: &StoredTip, plain: &TipPlaintext) -> Result<(), CliError> {
+    let dir = out.join(tip.id.to_string());
+    match fs::symlink_metadata(&dir) {
+        Ok(meta) if meta.file_type().is_dir() => {}
+        Ok(_) => {
+            return Err(CliError::Usage(format!(
+                "{} exists and is not a folder; refusing to write through it",
+                dir.display()
+            )))
+        }
+        Err(_) => fs::create_dir(&dir).map_err(io_err(&dir))?,
+    }
+    write_replacing(&dir.join("message.txt"), plain.body.as_bytes())?;
+    let meta = TipJson {
+        id: tip.id.to_string(),
+        received_on: tip.day.to_string(),
+        status: tip.status.as_str(),
+        version: plain.v,
+        fields: &plain.fields,
+    };
+    let json = serde_json::to_vec_pretty(&meta).expect("plain data serializes");
+    write_replacing(&dir.join("tip.json"), &json)
+}
+
+fn write_replacing(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+    let tmp = path.with_extension("partial");
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(contents).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    fs::rename(&tmp, path).map_err(io_err(path))
+}

@@ -1,0 +1,245 @@
+//! `whistlebox serve`: the online service.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use clap::Args;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use super::keygen::{KEY_FILE, PUB_FILE};
+use super::{io_err, read_bounded, write_private, CliError};
+use crate::crypto::{self, Argon2Params};
+use crate::domain::keys::{PublicKeys, SecretKeys};
+use crate::domain::receipt::ReceiptHasher;
+use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
+use crate::store::{SledStore, TipStore};
+use crate::web::{self, AdminState, AppState};
+
+/// Flags of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data folder (the sled store, and demo keys in demo mode).
+    #[arg(long, default_value = "./data")]
+    pub data: PathBuf,
+    /// Folder holding inspectors.pub; without it the server runs in DEMO MODE.
+    #[arg(long, default_value = "./keys")]
+    pub keys: PathBuf,
+    /// Public address (pages and /api).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Admin address (/admin); keep it on loopback or a private network.
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    pub admin_bind: String,
+    /// File whose first line is the admin token [default: KEYS/admin-token.secret, created
+    /// if missing].
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Secret mixed into every receipt hash, kept outside the data folder [default:
+    /// KEYS/receipt-pepper.secret, created if missing]. Losing it makes every receipt unknown.
+    #[arg(long)]
+    pub pepper_file: Option<PathBuf>,
+    /// Largest sealed tip accepted, in bytes.
+    #[arg(long, default_value_t = DEFAULT_MAX_SEALED_BYTES)]
+    pub max_tip_bytes: usize,
+    /// How many Argon2id receipt derivations may run at once (each takes 64 MiB)
+    /// [default: the number of cores].
+    #[arg(long)]
+    pub argon2_threads: Option<usize>,
+    /// HTTP worker threads on the public listener [default: the number of cores].
+    #[arg(long)]
+    pub workers: Option<usize>,
+}
+
+const PEPPER_FILE: &str = "receipt-pepper.secret";
+const TOKEN_FILE: &str = "admin-token.secret";
+const DEMO_DIR: &str = "demo-keys";
+const DEMO_PASSPHRASE: &str = "demo passphrase - not secret";
+
+/// Runs the service until it is stopped.
+pub fn run(args: &ServeArgs) -> Result<(), CliError> {
+    crypto::init()?;
+    create_private_dir(&args.data)?;
+    let (keys, demo) = load_or_make_keys(args)?;
+    let pepper = load_or_create_secret(
+        &args
+            .pepper_file
+            .clone()
+            .unwrap_or_else(|| args.keys.join(PEPPER_FILE)),
+        "receipt pepper",
+    )?;
+    let pepper: [u8; 32] = STANDARD
+        .decode(pepper.trim_ascii())
+        .ok()
+        .and_then(|p| p.try_into().ok())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "the receipt pepper file is damaged (expected 32 bytes in base64)".into(),
+            )
+        })?;
+    let token_path = args
+        .admin_token_file
+        .clone()
+        .unwrap_or_else(|| args.keys.join(TOKEN_FILE));
+    let token = load_or_create_secret(&token_path, "admin token")?;
+    let token = token.trim_ascii();
+    if token.len() < 16 {
+        return Err(CliError::Usage(format!(
+            "{}: the admin token must be at least 16 characters",
+            token_path.display()
+        )));
+    }
+    let store_dir = args.data.join("store");
+    let store = SledStore::open(&store_dir)?;
+    let summary = store.verify()?;
+    tracing::info!(
+        tips = summary.tips,
+        receipts = summary.receipts,
+        "store checked"
+    );
+    let hasher = ReceiptHasher::new(
+        store.receipt_salt(),
+        Zeroizing::new(pepper),
+        Argon2Params::RECEIPT,
+    );
+    store.check_pepper(&hasher.pepper_check())?;
+
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let argon_threads = args.argon2_threads.unwrap_or(cores).max(1);
+    let store: Arc<dyn TipStore> = Arc::new(store);
+    let state = AppState {
+        store: store.clone(),
+        hasher: Arc::new(hasher),
+        keys: keys.clone(),
+        demo,
+        argon_gate: Arc::new(Semaphore::new(argon_threads)),
+        max_sealed_bytes: args.max_tip_bytes,
+    };
+    let admin = AdminState {
+        store,
+        token_hash: crypto::blake2b(None, &[token]),
+    };
+    warn_if_admin_public(&args.admin_bind);
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let listeners = web::start(
+            state,
+            admin,
+            &args.bind,
+            &args.admin_bind,
+            args.workers.unwrap_or(cores),
+        )
+        .map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
+        for addr in &listeners.public_addrs {
+            println!("whistlebox: public listener on http://{addr}");
+        }
+        for addr in &listeners.admin_addrs {
+            println!("whistlebox: admin listener on http://{addr}");
+        }
+        tracing::info!(fingerprint = %keys.fingerprint(), demo, "whistlebox is serving");
+        let (a, b) = tokio::join!(listeners.public, listeners.admin);
+        a.and(b)
+            .map_err(|e| CliError::Usage(format!("the server stopped: {e}")))
+    })
+}
+
+fn create_private_dir(path: &Path) -> Result<(), CliError> {
+    fs::create_dir_all(path).map_err(io_err(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+/// Real keys from KEYS/inspectors.pub, or a throwaway demo pair kept in the data folder.
+fn load_or_make_keys(args: &ServeArgs) -> Result<(PublicKeys, bool), CliError> {
+    let pub_path = args.keys.join(PUB_FILE);
+    if pub_path.exists() {
+        let keys = read_public_keys(&pub_path)?;
+        tracing::info!(path = %pub_path.display(), "inspectors' public key loaded");
+        return Ok((keys, false));
+    }
+    let demo_dir = args.data.join(DEMO_DIR);
+    let demo_pub = demo_dir.join(PUB_FILE);
+    let keys = if demo_pub.exists() {
+        read_public_keys(&demo_pub)?
+    } else {
+        create_private_dir(&demo_dir)?;
+        let secret = SecretKeys::generate();
+        let text = secret
+            .to_file_text(DEMO_PASSPHRASE.as_bytes(), Argon2Params::KEY_FILE)
+            .map_err(|source| CliError::KeyFile {
+                path: demo_dir.join(KEY_FILE),
+                source,
+            })?;
+        write_private(&demo_dir.join(KEY_FILE), text.as_bytes())?;
+        write_private(
+            &demo_dir.join("passphrase.txt"),
+            format!("{DEMO_PASSPHRASE}\n").as_bytes(),
+        )?;
+        let public = secret.public_keys();
+        fs::write(&demo_pub, public.to_file_text()).map_err(io_err(&demo_pub))?;
+        public
+    };
+    tracing::warn!(
+        "DEMO MODE: no {} found, so tips are sealed to a throwaway demo key whose secret half lies in {} \
+         (passphrase in passphrase.txt beside it). Tips are NOT protected. Do not take real reports.",
+        pub_path.display(),
+        demo_dir.display()
+    );
+    Ok((keys, true))
+}
+
+fn read_public_keys(path: &Path) -> Result<PublicKeys, CliError> {
+    let raw = read_bounded(path, 64 * 1024)?;
+    let text = std::str::from_utf8(&raw)
+        .map_err(|_| CliError::Usage(format!("{}: not UTF-8 text", path.display())))?;
+    PublicKeys::from_file_text(text).map_err(|source| CliError::KeyFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a one-line secret, or creates it (32 random bytes in base64) when missing.
+fn load_or_create_secret(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>, CliError> {
+    if !path.exists() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let mut raw = Zeroizing::new([0u8; 32]);
+        crypto::random_fill(&mut raw[..]);
+        // The pepper is stored in standard base64, the token URL-safe so it pastes into a
+        // header cleanly; both are 32 random bytes.
+        let text = Zeroizing::new(
+            if what == "admin token" {
+                URL_SAFE_NO_PAD.encode(&raw[..])
+            } else {
+                STANDARD.encode(&raw[..])
+            } + "\n",
+        );
+        write_private(path, text.as_bytes())?;
+        tracing::info!(path = %path.display(), "created a new {what}");
+    }
+    let raw = read_bounded(path, 4096)?;
+    let end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+    Ok(Zeroizing::new(raw[..end].to_vec()))
+}
+
+fn warn_if_admin_public(admin_bind: &str) {
+    let loopback = admin_bind.starts_with("127.")
+        || admin_bind.starts_with("[::1]")
+        || admin_bind.starts_with("localhost");
+    if !loopback {
+        tracing::warn!(
+            admin_bind,
+            "the admin listener is not on loopback; make sure only the operator can reach it"
+        );
+    }
+}

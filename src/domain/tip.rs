@@ -1,0 +1,295 @@
+//! Tips in their two states. A [`TipPlaintext`] exists only in a resident's browser, in the
+//! server's memory for the instant a no-JavaScript form is sealed, and on the inspectors'
+//! offline machine. Everything that is stored or sent is a [`SealedTip`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, CryptoError, Opener, Sealer, SEAL_OVERHEAD};
+
+/// Plaintexts are padded to a multiple of this many bytes before sealing, so that a sealed
+/// tip shows only which 1 KiB bucket its length falls in.
+pub const PAD_BLOCK: usize = 1024;
+/// Version of the sealed plaintext format.
+pub const PLAINTEXT_VERSION: u32 = 1;
+/// Default ceiling on one sealed tip (configurable on the server).
+pub const DEFAULT_MAX_SEALED_BYTES: usize = 1024 * 1024;
+/// Longest optional field value, in bytes.
+const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// Most optional fields in one tip.
+const MAX_FIELDS: usize = 32;
+
+/// Why a sealed tip was refused at the door.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SealedTipError {
+    /// Nothing sent.
+    #[error("The report is empty. Please write what happened and send it again.")]
+    Empty,
+    /// Not standard base64.
+    #[error("The report did not arrive in the expected form (standard base64). Please reload the page and send it again.")]
+    NotBase64,
+    /// Over the size limit.
+    #[error("The report is too large. Please shorten it (the limit is {max_bytes} bytes once sealed) or send it in parts.")]
+    TooLarge {
+        /// The limit in force.
+        max_bytes: usize,
+    },
+    /// Wrong length for a sealed box of a padded plaintext.
+    #[error("The report is not a sealed box of the expected size. Please reload the page and send it again.")]
+    NotASealedBox,
+}
+
+/// A tip sealed to the inspectors' key: the only form the server stores or exports.
+/// Its length is always `SEAL_OVERHEAD + k * PAD_BLOCK` with `k >= 1`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedTip(Vec<u8>);
+
+impl SealedTip {
+    /// Checks raw bytes: plausible length for a sealed, padded tip, within `max_bytes`.
+    pub fn from_bytes(bytes: Vec<u8>, max_bytes: usize) -> Result<Self, SealedTipError> {
+        if bytes.is_empty() {
+            return Err(SealedTipError::Empty);
+        }
+        if bytes.len() > max_bytes {
+            return Err(SealedTipError::TooLarge { max_bytes });
+        }
+        let body = bytes.len().checked_sub(SEAL_OVERHEAD);
+        match body {
+            Some(n) if n >= PAD_BLOCK && n % PAD_BLOCK == 0 => Ok(Self(bytes)),
+            _ => Err(SealedTipError::NotASealedBox),
+        }
+    }
+
+    /// Checks standard base64 text, refusing oversize input before decoding it.
+    pub fn from_base64(text: &str, max_bytes: usize) -> Result<Self, SealedTipError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(SealedTipError::Empty);
+        }
+        if text.len() / 4 * 3 > max_bytes + 3 {
+            return Err(SealedTipError::TooLarge { max_bytes });
+        }
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|_| SealedTipError::NotBase64)?;
+        Self::from_bytes(bytes, max_bytes)
+    }
+
+    /// Standard base64, as on the wire.
+    pub fn to_base64(&self) -> String {
+        STANDARD.encode(&self.0)
+    }
+
+    /// The raw sealed bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Opens the tip with the inspectors' secret key.
+    pub fn open(&self, key: &impl Opener) -> Result<TipPlaintext, OpenError> {
+        let padded = key.open(&self.0).map_err(|_| OpenError::DecryptionFailed)?;
+        let len = crypto::unpad(&padded, PAD_BLOCK).map_err(|_| OpenError::BadPadding)?;
+        TipPlaintext::from_json(&padded[..len])
+    }
+}
+
+impl fmt::Debug for SealedTip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SealedTip({} bytes)", self.0.len())
+    }
+}
+
+/// Why a sealed tip could not be turned back into a readable one.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum OpenError {
+    /// Not sealed to this key, or damaged.
+    #[error("decryption failed (not sealed to this key, or damaged)")]
+    DecryptionFailed,
+    /// Opened, but the padding is wrong.
+    #[error("the padding inside is not valid")]
+    BadPadding,
+    /// Opened, but not the expected JSON.
+    #[error("the content is not a valid tip: {0}")]
+    BadContent(String),
+}
+
+/// What a resident wrote: `{"v":1,"body":"...", ...optional fields}`.
+#[derive(Serialize, Deserialize, PartialEq)]
+pub struct TipPlaintext {
+    /// Format version, always [`PLAINTEXT_VERSION`].
+    pub v: u32,
+    /// The text of the tip.
+    pub body: String,
+    /// Optional answers (where, who, when, amount, proof, topic, ...), kept as sent.
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, serde_json::Value>,
+}
+
+impl fmt::Debug for TipPlaintext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TipPlaintext(v{}, {} bytes, {} fields)",
+            self.v,
+            self.body.len(),
+            self.fields.len()
+        )
+    }
+}
+
+impl TipPlaintext {
+    /// A tip with only a body.
+    pub fn new(body: impl Into<String>) -> Self {
+        Self {
+            v: PLAINTEXT_VERSION,
+            body: body.into(),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    /// Parses and validates the JSON inside a sealed tip.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, OpenError> {
+        let tip: Self = serde_json::from_slice(bytes)
+            .map_err(|_| OpenError::BadContent("not the expected JSON".into()))?;
+        tip.validate()?;
+        Ok(tip)
+    }
+
+    fn validate(&self) -> Result<(), OpenError> {
+        if self.v != PLAINTEXT_VERSION {
+            return Err(OpenError::BadContent(format!("unknown version {}", self.v)));
+        }
+        if self.body.trim().is_empty() {
+            return Err(OpenError::BadContent("the body is empty".into()));
+        }
+        if self.fields.len() > MAX_FIELDS {
+            return Err(OpenError::BadContent("too many fields".into()));
+        }
+        for (name, value) in &self.fields {
+            let ok_name = !name.is_empty()
+                && name.len() <= 64
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !ok_name {
+                return Err(OpenError::BadContent("a field name is not valid".into()));
+            }
+            let ok_value = match value {
+                serde_json::Value::String(s) => s.len() <= MAX_FIELD_BYTES,
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => true,
+                _ => false,
+            };
+            if !ok_value {
+                return Err(OpenError::BadContent(format!(
+                    "the field {name:?} is not a short text, number or yes/no"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The JSON, padded for sealing. Wiped on drop.
+    pub fn to_padded(&self) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        let json = Zeroizing::new(serde_json::to_vec(self).expect("a map of strings serializes"));
+        crypto::pad(&json, PAD_BLOCK)
+    }
+
+    /// Seals the tip to the inspectors' key.
+    pub fn seal(&self, key: &impl Sealer) -> Result<SealedTip, CryptoError> {
+        let padded = self.to_padded()?;
+        Ok(SealedTip(key.seal(&padded)))
+    }
+}
+
+impl Drop for TipPlaintext {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.body.zeroize();
+        for value in self.fields.values_mut() {
+            if let serde_json::Value::String(s) = value {
+                s.zeroize();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::BoxSecretKey;
+
+    #[test]
+    fn seal_and_open_round_trip_with_fields() {
+        crypto::init().unwrap();
+        let sk = BoxSecretKey::generate();
+        let mut tip = TipPlaintext::new("村主任把低保金发给了亲戚。");
+        tip.fields.insert("where".into(), "东山村".into());
+        let sealed = tip.seal(&sk.public_key()).unwrap();
+        assert_eq!(sealed.as_bytes().len(), SEAL_OVERHEAD + PAD_BLOCK);
+        let back = sealed.open(&sk).unwrap();
+        assert!(back == tip);
+    }
+
+    #[test]
+    fn sealed_length_checks() {
+        let ok = vec![0u8; SEAL_OVERHEAD + 2 * PAD_BLOCK];
+        assert!(SealedTip::from_bytes(ok.clone(), DEFAULT_MAX_SEALED_BYTES).is_ok());
+        assert_eq!(
+            SealedTip::from_bytes(vec![], 100).unwrap_err(),
+            SealedTipError::Empty
+        );
+        assert_eq!(
+            SealedTip::from_bytes(vec![0; SEAL_OVERHEAD + 100], DEFAULT_MAX_SEALED_BYTES)
+                .unwrap_err(),
+            SealedTipError::NotASealedBox
+        );
+        assert_eq!(
+            SealedTip::from_bytes(vec![0; SEAL_OVERHEAD], DEFAULT_MAX_SEALED_BYTES).unwrap_err(),
+            SealedTipError::NotASealedBox
+        );
+        assert_eq!(
+            SealedTip::from_bytes(ok, PAD_BLOCK).unwrap_err(),
+            SealedTipError::TooLarge {
+                max_bytes: PAD_BLOCK
+            }
+        );
+        assert_eq!(
+            SealedTip::from_base64("not base64!!", DEFAULT_MAX_SEALED_BYTES).unwrap_err(),
+            SealedTipError::NotBase64
+        );
+    }
+
+    #[test]
+    fn bad_contents_are_refused() {
+        for bad in [
+            &br#"{"v":2,"body":"x"}"#[..],
+            br#"{"v":1,"body":"  "}"#,
+            br#"{"v":1}"#,
+            br#"{"v":1,"body":"x","where":{"deep":1}}"#,
+            br#"{"v":1,"body":"x","../etc":"y"}"#,
+            b"\xff\xfe",
+        ] {
+            assert!(
+                TipPlaintext::from_json(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_key_cannot_open() {
+        crypto::init().unwrap();
+        let sealed = TipPlaintext::new("x")
+            .seal(&BoxSecretKey::generate().public_key())
+            .unwrap();
+        assert_eq!(
+            sealed.open(&BoxSecretKey::generate()).unwrap_err(),
+            OpenError::DecryptionFailed
+        );
+    }
+}

@@ -1,0 +1,53 @@
+//! The `whistlebox` command: parses flags and hands over to `whistlebox::cli`.
+
+use clap::{Parser, Subcommand};
+use whistlebox::cli::{self, decrypt::DecryptArgs, keygen::KeygenArgs, serve::ServeArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "whistlebox",
+    version,
+    about = "An anonymous tip line, sealed end to end."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make the inspectors' keys (on the offline machine).
+    Keygen(KeygenArgs),
+    /// Run the online service.
+    Serve(ServeArgs),
+    /// Open an export bundle into one folder per tip (on the offline machine).
+    Decrypt(DecryptArgs),
+}
+
+fn main() {
+    init_logging();
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Keygen(args) => cli::keygen::run(args),
+        Command::Serve(args) => cli::serve::run(args),
+        Command::Decrypt(args) => cli::decrypt::run(args),
+    };
+    if let Err(e) = result {
+        eprintln!("error: {e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+/// Logs go to stderr, without timestamps (no precise time is recorded anywhere), and the
+/// code never logs addresses, agents, receipts or tip text.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WHISTLEBOX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sled=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .without_time()
+        .with_target(false)
+        .init();
+}

@@ -1,0 +1,143 @@
+//! `/api/v1`: the inspectors' key, tip intake and status.
+
+use actix_web::{web, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+
+use super::errors::{json_payload_error, StatusError, SubmitError};
+use super::AppState;
+use crate::domain::receipt::Receipt;
+use crate::domain::tip::SealedTip;
+use crate::domain::Day;
+use crate::store::{NewTip, StoreError};
+
+/// How often a freshly drawn receipt may collide before we give up (it never should).
+const RECEIPT_ATTEMPTS: usize = 3;
+
+pub fn tips_json_config(max_sealed_bytes: usize) -> web::JsonConfig {
+    // Base64 grows the sealed box by a third; allow a little for the JSON around it. The
+    // exact limit on the decoded box is checked in `SealedTip::from_base64`.
+    web::JsonConfig::default()
+        .limit(max_sealed_bytes / 3 * 4 + 1024)
+        .error_handler(|e, _| {
+            json_payload_error(
+                e,
+                "The request must be JSON like {\"sealed\": \"<base64 sealed box>\"}.",
+            )
+        })
+}
+
+pub fn status_json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(4096)
+        .error_handler(|e, _| {
+            json_payload_error(
+                e,
+                "The request must be JSON like {\"receipt\": \"1234 5678 ...\"}.",
+            )
+        })
+}
+
+#[derive(Serialize)]
+struct KeyResponse {
+    version: u32,
+    box_public_key: String,
+    sign_public_key: String,
+    fingerprint: String,
+    demo: bool,
+}
+
+/// `GET /api/v1/key`
+pub async fn key(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(KeyResponse {
+        version: 1,
+        box_public_key: STANDARD.encode(state.keys.box_key.as_bytes()),
+        sign_public_key: STANDARD.encode(state.keys.sign_key.as_bytes()),
+        fingerprint: state.keys.fingerprint(),
+        demo: state.demo,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SubmitRequest {
+    sealed: String,
+}
+
+#[derive(Serialize)]
+struct SubmitResponse<'a> {
+    receipt: &'a str,
+    received_on: String,
+}
+
+/// `POST /api/v1/tips`: store a sealed tip, then (only once it is on disk) show a receipt.
+pub async fn submit_tip(
+    state: web::Data<AppState>,
+    body: web::Json<SubmitRequest>,
+) -> Result<HttpResponse, SubmitError> {
+    let limit = state.max_sealed_bytes;
+    let sealed = SealedTip::from_base64(&body.into_inner().sealed, limit)?;
+    let day = Day::today();
+    for _ in 0..RECEIPT_ATTEMPTS {
+        let receipt = Receipt::generate();
+        let shown = receipt.display();
+        let lookup = state
+            .lookup(receipt)
+            .await
+            .map_err(|()| SubmitError::Internal)?;
+        let store = state.store.clone();
+        let tip = NewTip {
+            lookup,
+            day,
+            sealed: sealed.clone(),
+        };
+        match web::block(move || store.insert(tip)).await {
+            Ok(Ok(_id)) => {
+                return Ok(HttpResponse::Created()
+                    .insert_header(("Cache-Control", "no-store"))
+                    .json(SubmitResponse {
+                        receipt: &shown,
+                        received_on: day.to_string(),
+                    }))
+            }
+            Ok(Err(StoreError::LookupTaken)) => continue,
+            Ok(Err(e)) => return Err(e.into()),
+            Err(_) => return Err(SubmitError::Internal),
+        }
+    }
+    Err(SubmitError::Internal)
+}
+
+#[derive(Deserialize)]
+pub struct StatusRequest {
+    receipt: String,
+}
+
+#[derive(Serialize)]
+struct StatusResponse {
+    status: &'static str,
+    received_on: String,
+}
+
+/// `POST /api/v1/status`: what a receipt unlocks.
+pub async fn status(
+    state: web::Data<AppState>,
+    body: web::Json<StatusRequest>,
+) -> Result<HttpResponse, StatusError> {
+    let receipt = Receipt::parse(&body.into_inner().receipt)?;
+    let lookup = state
+        .lookup(receipt)
+        .await
+        .map_err(|()| StatusError::Internal)?;
+    let store = state.store.clone();
+    let found = web::block(move || store.status(&lookup))
+        .await
+        .map_err(|_| StatusError::Internal)??
+        .ok_or(StatusError::Unknown)?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(StatusResponse {
+            status: found.status.as_str(),
+            received_on: found.day.to_string(),
+        }))
+}

@@ -1,0 +1,153 @@
+//! Error responses: always JSON `{"error": "<plain sentence>"}`, never with tip text or a
+//! receipt in it, and one shared mapping from store errors to HTTP.
+
+use actix_web::error::{InternalError, JsonPayloadError};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::domain::receipt::ReceiptError;
+use crate::domain::tip::SealedTipError;
+use crate::store::StoreError;
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+}
+
+/// A JSON error response.
+pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ErrorBody { error: message })
+}
+
+/// The one mapping from store failures to what a client is told. Details go to the
+/// operator's log (they never hold tip text or receipts), not to the client.
+pub fn store_error_response(e: &StoreError) -> HttpResponse {
+    tracing::error!(error = %e, "store failure");
+    json_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The service cannot save or read reports right now. Nothing was changed. Please try again later.",
+    )
+}
+
+/// Failure of a blocking task (a panic or a shut-down pool).
+pub fn internal_error_response() -> HttpResponse {
+    json_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong on our side. Nothing was saved. Please try again.",
+    )
+}
+
+/// Errors of `POST /api/v1/tips`.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The sealed tip was refused.
+    #[error(transparent)]
+    Sealed(#[from] SealedTipError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Internal failure.
+    #[error("internal failure")]
+    Internal,
+}
+
+impl ResponseError for SubmitError {
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            SubmitError::Sealed(e @ SealedTipError::TooLarge { .. }) => {
+                json_error(StatusCode::PAYLOAD_TOO_LARGE, &e.to_string())
+            }
+            SubmitError::Sealed(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+            SubmitError::Store(e) => store_error_response(e),
+            SubmitError::Internal => internal_error_response(),
+        }
+    }
+}
+
+/// Errors of `POST /api/v1/status`.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// The receipt was mistyped (or is not a receipt).
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
+    /// No tip has this receipt.
+    #[error("No report has this receipt code. Please check it against your paper. If it is right, the report may not have been sent: you can report again.")]
+    Unknown,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Internal failure.
+    #[error("internal failure")]
+    Internal,
+}
+
+impl ResponseError for StatusError {
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+            StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
+            StatusError::Store(e) => store_error_response(e),
+            StatusError::Internal => internal_error_response(),
+        }
+    }
+}
+
+/// Errors of the admin routes.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// Missing or wrong bearer token.
+    #[error("This needs the admin token: send it as `Authorization: Bearer <token>`.")]
+    Unauthorized,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Internal failure.
+    #[error("internal failure")]
+    Internal,
+}
+
+impl ResponseError for AdminError {
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AdminError::Unauthorized => json_error(StatusCode::UNAUTHORIZED, &self.to_string()),
+            AdminError::Store(e) => store_error_response(e),
+            AdminError::Internal => internal_error_response(),
+        }
+    }
+}
+
+/// Maps JSON extraction failures to plain JSON errors. `hint` says what the body should be.
+/// serde's own messages are not passed on: they may quote the input, and the input may be
+/// a receipt.
+pub fn json_payload_error(err: JsonPayloadError, hint: &'static str) -> actix_web::Error {
+    let response = match &err {
+        JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. } => {
+            json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The request is too large. Please shorten the report or send it in parts.",
+            )
+        }
+        JsonPayloadError::ContentType => json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Send the request as JSON, with the header Content-Type: application/json.",
+        ),
+        _ => json_error(StatusCode::BAD_REQUEST, hint),
+    };
+    InternalError::from_response(err, response).into()
+}
+
+/// For addresses that do not exist.
+pub async fn not_found(_req: HttpRequest) -> HttpResponse {
+    json_error(StatusCode::NOT_FOUND, "There is nothing at this address.")
+}
+
+/// For a known address asked with the wrong method.
+pub async fn method_not_allowed() -> HttpResponse {
+    json_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "This address does not take that kind of request.",
+    )
+}

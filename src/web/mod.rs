@@ -1,0 +1,168 @@
+//! The HTTP service: the public listener (pages and `/api/v1`) and the admin listener
+//! (`/admin/v1`), each with its own route table, so admin routes cannot be reached from
+//! the public address at all.
+//!
+//! No request logger is installed: nothing about a request (address, agent, time) is
+//! recorded anywhere.
+
+mod admin;
+mod api;
+pub mod errors;
+mod pages;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::middleware::DefaultHeaders;
+use actix_web::{web, App, HttpServer};
+use tokio::sync::Semaphore;
+
+use crate::domain::keys::PublicKeys;
+use crate::domain::receipt::{Receipt, ReceiptHasher, ReceiptLookup};
+use crate::store::TipStore;
+
+/// Everything the public handlers share.
+pub struct AppState {
+    /// Where sealed tips go.
+    pub store: Arc<dyn TipStore>,
+    /// Turns receipts into lookups.
+    pub hasher: Arc<ReceiptHasher>,
+    /// The inspectors' public keys.
+    pub keys: PublicKeys,
+    /// True when running on a throwaway demo key.
+    pub demo: bool,
+    /// Caps concurrent Argon2id runs, and so the memory they take.
+    pub argon_gate: Arc<Semaphore>,
+    /// Largest sealed tip accepted, in bytes.
+    pub max_sealed_bytes: usize,
+}
+
+impl AppState {
+    /// Derives a receipt's lookup on a blocking thread, at most `argon_gate` at a time.
+    pub async fn lookup(&self, receipt: Receipt) -> Result<ReceiptLookup, ()> {
+        let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
+        let hasher = self.hasher.clone();
+        match web::block(move || hasher.lookup(&receipt)).await {
+            Ok(Ok(lookup)) => Ok(lookup),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "receipt derivation failed");
+                Err(())
+            }
+            Err(_) => Err(()),
+        }
+    }
+}
+
+/// Everything the admin handlers share.
+pub struct AdminState {
+    /// The store.
+    pub store: Arc<dyn TipStore>,
+    /// BLAKE2b of the admin token; compared in constant time.
+    pub token_hash: [u8; 32],
+}
+
+/// Headers on every response of both listeners.
+fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add(("Referrer-Policy", "no-referrer"))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("X-Frame-Options", "DENY"))
+        .add(("Cross-Origin-Resource-Policy", "same-origin"))
+        .add((
+            "Permissions-Policy",
+            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+        ))
+}
+
+/// The public route table.
+pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
+    cfg.service(web::resource("/").route(web::get().to(pages::home)))
+        .service(
+            web::scope("/api/v1")
+                .service(
+                    web::resource("/key")
+                        .route(web::get().to(api::key))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/tips")
+                        .app_data(api::tips_json_config(max_sealed_bytes))
+                        .route(web::post().to(api::submit_tip))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/status")
+                        .app_data(api::status_json_config())
+                        .route(web::post().to(api::status))
+                        .default_service(web::to(errors::method_not_allowed)),
+                ),
+        );
+}
+
+/// The admin route table.
+pub fn admin_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin/v1").service(
+            web::resource("/export")
+                .route(web::get().to(admin::export))
+                .default_service(web::to(errors::method_not_allowed)),
+        ),
+    );
+}
+
+/// Running listeners and the addresses they bound.
+pub struct Listeners {
+    /// The public server.
+    pub public: Server,
+    /// The admin server.
+    pub admin: Server,
+    /// Addresses the public server listens on.
+    pub public_addrs: Vec<SocketAddr>,
+    /// Addresses the admin server listens on.
+    pub admin_addrs: Vec<SocketAddr>,
+}
+
+/// Binds both listeners. Await `public` and `admin` to run them.
+pub fn start(
+    state: AppState,
+    admin: AdminState,
+    bind: &str,
+    admin_bind: &str,
+    workers: usize,
+) -> std::io::Result<Listeners> {
+    let max_sealed_bytes = state.max_sealed_bytes;
+    let state = web::Data::new(state);
+    let admin = web::Data::new(admin);
+    let public = HttpServer::new(move || {
+        App::new()
+            .wrap(security_headers())
+            .app_data(state.clone())
+            .configure(|cfg| public_routes(cfg, max_sealed_bytes))
+            .default_service(web::to(errors::not_found))
+    })
+    .workers(workers)
+    .bind(bind)?;
+    let public_addrs = public.addrs();
+    let admin_server = HttpServer::new(move || {
+        App::new()
+            .wrap(security_headers())
+            .app_data(admin.clone())
+            .configure(admin_routes)
+            .default_service(web::to(errors::not_found))
+    })
+    .workers(1)
+    .bind(admin_bind)?;
+    let admin_addrs = admin_server.addrs();
+    Ok(Listeners {
+        public: public.run(),
+        admin: admin_server.run(),
+        public_addrs,
+        admin_addrs,
+    })
+}
