@@ -1,0 +1,79 @@
+//! Wire formats checked against an independent implementation: RustCrypto's `crypto_box`
+//! (pure Rust, no libsodium) for `crypto_box_seal`, and ISO/IEC 7816-4 padding written
+//! here from the standard. If sodiumoxide is ever replaced, these keep the format honest.
+
+mod common;
+
+use common::*;
+use crypto_box::aead::OsRng;
+use proptest::prelude::*;
+use whistlebox::crypto::{self, BoxSecretKey, Opener, Sealer};
+
+/// ISO/IEC 7816-4 padding as the standard describes it: 0x80, then zeros up to the next
+/// multiple of the block; always at least one byte added.
+fn reference_pad(data: &[u8], block: usize) -> Vec<u8> {
+    let mut out = data.to_vec();
+    out.push(0x80);
+    while out.len() % block != 0 {
+        out.push(0);
+    }
+    out
+}
+
+proptest! {
+    #[test]
+    fn padding_matches_the_standard(len in 0usize..3000, block in prop_oneof![Just(1usize), Just(16), Just(1024)]) {
+        crypto::init().unwrap();
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+        let ours = crypto::pad(&data, block).unwrap();
+        prop_assert_eq!(&ours[..], &reference_pad(&data, block)[..]);
+        prop_assert_eq!(crypto::unpad(&ours, block).unwrap(), len);
+    }
+}
+
+#[test]
+fn a_box_sealed_by_crypto_box_opens_with_ours() {
+    crypto::init().unwrap();
+    let ours = BoxSecretKey::generate();
+    let theirs = crypto_box::PublicKey::from(*ours.public_key().as_bytes());
+    let message = reference_pad("举报内容 report text".as_bytes(), 1024);
+    let sealed = theirs.seal(&mut OsRng, &message).unwrap();
+    assert_eq!(&ours.open(&sealed).unwrap()[..], &message[..]);
+}
+
+#[test]
+fn a_box_sealed_by_ours_opens_with_crypto_box() {
+    crypto::init().unwrap();
+    let theirs = crypto_box::SecretKey::generate(&mut OsRng);
+    let ours =
+        whistlebox::crypto::BoxPublicKey::from_bytes(theirs.public_key().as_bytes()).unwrap();
+    let sealed = ours.seal(b"sealed by libsodium");
+    assert_eq!(theirs.unseal(&sealed).unwrap(), b"sealed by libsodium");
+}
+
+/// A tip made entirely without whistlebox's crypto (crypto_box + the reference padding +
+/// hand-written JSON), sent to the real server, exported and decrypted by the real binary.
+#[test]
+fn a_foreign_tip_goes_through_the_whole_pipeline() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start(&[]);
+    let pk = crypto_box::PublicKey::from(server.box_key());
+    let body = "镇卫生院院长收回扣，病人要多付药费。Kickbacks at the clinic.";
+    let json = serde_json::json!({"v": 1, "body": body, "where": "西河镇"}).to_string();
+    let padded = reference_pad(json.as_bytes(), 1024);
+    assert_eq!(padded.len(), 1024);
+    let sealed = pk.seal(&mut OsRng, &padded).unwrap();
+    let r = server.submit(&sealed);
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let out = tempfile::tempdir().unwrap();
+    let d = inspectors.decrypt(&server.export(), out.path());
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stderr));
+    let opened = read_decrypted(out.path());
+    assert_eq!(
+        opened.into_values().collect::<Vec<_>>(),
+        vec![body.to_string()]
+    );
+}
