@@ -88,6 +88,16 @@ pub fn blake2b<const N: usize>(key: Option<&[u8]>, parts: &[&[u8]]) -> [u8; N] {
     out
 }
 
+/// A Subresource Integrity value (`sha512-<base64>`) for a served file.
+pub fn sri_sha512(bytes: &[u8]) -> String {
+    use base64::Engine;
+    let digest = sodiumoxide::crypto::hash::sha512::hash(bytes);
+    format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    )
+}
+
 /// Argon2id cost parameters (libsodium's `crypto_pwhash` with `ALG_ARGON2ID13`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Argon2Params {

@@ -52,6 +52,10 @@ pub struct ServeArgs {
     /// HTTP worker threads on the public listener [default: the number of cores].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// The address residents type or scan (printed on the poster and the receipt card)
+    /// [default: http://BIND/].
+    #[arg(long)]
+    pub public_url: Option<String>,
 }
 
 const PEPPER_FILE: &str = "receipt-pepper.secret";
@@ -119,6 +123,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         demo,
         argon_gate: Arc::new(Semaphore::new(argon_threads)),
         max_sealed_bytes: args.max_tip_bytes,
+        public_url: public_url(args),
     };
     let admin = AdminState {
         store,
@@ -146,6 +151,18 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         a.and(b)
             .map_err(|e| CliError::Usage(format!("the server stopped: {e}")))
     })
+}
+
+fn public_url(args: &ServeArgs) -> String {
+    let url = args
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}/", args.bind));
+    if url.ends_with('/') {
+        url
+    } else {
+        url + "/"
+    }
 }
 
 fn create_private_dir(path: &Path) -> Result<(), CliError> {

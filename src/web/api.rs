@@ -9,11 +9,6 @@ use super::errors::{json_payload_error, StatusError, SubmitError};
 use super::AppState;
 use crate::domain::receipt::Receipt;
 use crate::domain::tip::SealedTip;
-use crate::domain::Day;
-use crate::store::{NewTip, StoreError};
-
-/// How often a freshly drawn receipt may collide before we give up (it never should).
-const RECEIPT_ATTEMPTS: usize = 3;
 
 pub fn tips_json_config(max_sealed_bytes: usize) -> web::JsonConfig {
     // Base64 grows the sealed box by a third; allow a little for the JSON around it. The
@@ -75,37 +70,14 @@ pub async fn submit_tip(
     state: web::Data<AppState>,
     body: web::Json<SubmitRequest>,
 ) -> Result<HttpResponse, SubmitError> {
-    let limit = state.max_sealed_bytes;
-    let sealed = SealedTip::from_base64(&body.into_inner().sealed, limit)?;
-    let day = Day::today();
-    for _ in 0..RECEIPT_ATTEMPTS {
-        let receipt = Receipt::generate();
-        let shown = receipt.display();
-        let lookup = state
-            .lookup(receipt)
-            .await
-            .map_err(|()| SubmitError::Internal)?;
-        let store = state.store.clone();
-        let tip = NewTip {
-            lookup,
-            day,
-            sealed: sealed.clone(),
-        };
-        match web::block(move || store.insert(tip)).await {
-            Ok(Ok(_id)) => {
-                return Ok(HttpResponse::Created()
-                    .insert_header(("Cache-Control", "no-store"))
-                    .json(SubmitResponse {
-                        receipt: &shown,
-                        received_on: day.to_string(),
-                    }))
-            }
-            Ok(Err(StoreError::LookupTaken)) => continue,
-            Ok(Err(e)) => return Err(e.into()),
-            Err(_) => return Err(SubmitError::Internal),
-        }
-    }
-    Err(SubmitError::Internal)
+    let sealed = SealedTip::from_base64(&body.into_inner().sealed, state.max_sealed_bytes)?;
+    let (receipt, day) = state.accept_tip(sealed).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(SubmitResponse {
+            receipt: &receipt,
+            received_on: day.to_string(),
+        }))
 }
 
 #[derive(Deserialize)]
@@ -125,15 +97,7 @@ pub async fn status(
     body: web::Json<StatusRequest>,
 ) -> Result<HttpResponse, StatusError> {
     let receipt = Receipt::parse(&body.into_inner().receipt)?;
-    let lookup = state
-        .lookup(receipt)
-        .await
-        .map_err(|()| StatusError::Internal)?;
-    let store = state.store.clone();
-    let found = web::block(move || store.status(&lookup))
-        .await
-        .map_err(|_| StatusError::Internal)??
-        .ok_or(StatusError::Unknown)?;
+    let found = state.find_status(receipt).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(StatusResponse {

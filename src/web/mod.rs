@@ -7,7 +7,9 @@
 
 mod admin;
 mod api;
+mod assets;
 pub mod errors;
+pub mod i18n;
 mod pages;
 
 use std::net::SocketAddr;
@@ -18,9 +20,17 @@ use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
+use zeroize::Zeroizing;
+
+use self::errors::{StatusError, SubmitError};
 use crate::domain::keys::PublicKeys;
 use crate::domain::receipt::{Receipt, ReceiptHasher, ReceiptLookup};
-use crate::store::TipStore;
+use crate::domain::tip::SealedTip;
+use crate::domain::Day;
+use crate::store::{NewTip, StoreError, TipStatus, TipStore};
+
+/// How often a freshly drawn receipt may collide before we give up (it never should).
+const RECEIPT_ATTEMPTS: usize = 3;
 
 /// Everything the public handlers share.
 pub struct AppState {
@@ -36,6 +46,8 @@ pub struct AppState {
     pub argon_gate: Arc<Semaphore>,
     /// Largest sealed tip accepted, in bytes.
     pub max_sealed_bytes: usize,
+    /// The address residents use, for the poster.
+    pub public_url: String,
 }
 
 impl AppState {
@@ -51,6 +63,49 @@ impl AppState {
             }
             Err(_) => Err(()),
         }
+    }
+
+    /// Stores a sealed tip and returns its receipt (for display) and day, only once the tip
+    /// is durable on disk.
+    pub async fn accept_tip(
+        &self,
+        sealed: SealedTip,
+    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
+        let day = Day::today();
+        for _ in 0..RECEIPT_ATTEMPTS {
+            let receipt = Receipt::generate();
+            let shown = receipt.display();
+            let lookup = self
+                .lookup(receipt)
+                .await
+                .map_err(|()| SubmitError::Internal)?;
+            let store = self.store.clone();
+            let tip = NewTip {
+                lookup,
+                day,
+                sealed: sealed.clone(),
+            };
+            match web::block(move || store.insert(tip)).await {
+                Ok(Ok(_id)) => return Ok((shown, day)),
+                Ok(Err(StoreError::LookupTaken)) => continue,
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => return Err(SubmitError::Internal),
+            }
+        }
+        Err(SubmitError::Internal)
+    }
+
+    /// What a receipt unlocks.
+    pub async fn find_status(&self, receipt: Receipt) -> Result<TipStatus, StatusError> {
+        let lookup = self
+            .lookup(receipt)
+            .await
+            .map_err(|()| StatusError::Internal)?;
+        let store = self.store.clone();
+        web::block(move || store.status(&lookup))
+            .await
+            .map_err(|_| StatusError::Internal)??
+            .ok_or(StatusError::Unknown)
     }
 }
 
@@ -82,7 +137,23 @@ fn security_headers() -> DefaultHeaders {
 
 /// The public route table.
 pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
-    cfg.service(web::resource("/").route(web::get().to(pages::home)))
+    cfg.service(web::resource("/").route(web::get().to(pages::home_negotiated)))
+        .service(web::resource("/poster").route(web::get().to(pages::poster)))
+        .service(web::resource("/assets/site.css").route(web::get().to(assets::site_css)))
+        .service(web::resource("/assets/report.js").route(web::get().to(assets::report_js)))
+        .service(web::resource(["/{lang}", "/{lang}/"]).route(web::get().to(pages::home)))
+        .service(
+            web::resource("/{lang}/report")
+                .app_data(pages::form_config(max_sealed_bytes))
+                .route(web::get().to(pages::report_form))
+                .route(web::post().to(pages::report_submit)),
+        )
+        .service(
+            web::resource("/{lang}/status")
+                .app_data(pages::form_config(4096))
+                .route(web::get().to(pages::status_form))
+                .route(web::post().to(pages::status_submit)),
+        )
         .service(
             web::scope("/api/v1")
                 .service(
@@ -144,7 +215,7 @@ pub fn start(
             .wrap(security_headers())
             .app_data(state.clone())
             .configure(|cfg| public_routes(cfg, max_sealed_bytes))
-            .default_service(web::to(errors::not_found))
+            .default_service(web::to(pages::not_found))
     })
     .workers(workers)
     .bind(bind)?;

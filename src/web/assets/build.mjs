@@ -3,7 +3,8 @@
 import { build } from 'esbuild';
 import { statSync } from 'node:fs';
 
-const outfile = 'dist/report.js';
+// cargo's build script passes its own output path; `npm run build` writes dist/.
+const outfile = process.env.WHISTLEBOX_BUNDLE_OUT || 'dist/report.js';
 await build({
   entryPoints: ['js/report.js'],
   outfile,

@@ -1,0 +1,47 @@
+//! Build script: bundles the report page's sealing script with esbuild when the npm packages
+//! are installed (`npm ci` in src/web/assets), and embeds whatever bundle exists. Without one
+//! the server still works: the report form posts to the server, which seals on arrival.
+
+use std::env;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn main() {
+    let assets = Path::new("src/web/assets");
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("report.js");
+    for watched in [
+        "js",
+        "build.mjs",
+        "package-lock.json",
+        "node_modules/.package-lock.json",
+        "dist/report.js",
+    ] {
+        println!("cargo:rerun-if-changed={}", assets.join(watched).display());
+    }
+    println!("cargo:rerun-if-env-changed=WHISTLEBOX_NO_JS");
+    if env::var_os("WHISTLEBOX_NO_JS").is_some() {
+        fs::write(&out, b"").expect("write empty bundle");
+        return;
+    }
+    if assets.join("node_modules/esbuild").exists() {
+        let status = Command::new("node")
+            .arg("build.mjs")
+            .current_dir(assets)
+            .env("WHISTLEBOX_BUNDLE_OUT", &out)
+            .status();
+        match status {
+            Ok(s) if s.success() => return,
+            other => println!("cargo:warning=esbuild failed ({other:?}); trying a prebuilt bundle"),
+        }
+    }
+    let prebuilt = assets.join("dist/report.js");
+    if prebuilt.exists() {
+        fs::copy(&prebuilt, &out).expect("copy prebuilt bundle");
+    } else {
+        println!(
+            "cargo:warning=no JavaScript bundle (run `npm ci` in src/web/assets): pages will work without in-browser sealing"
+        );
+        fs::write(&out, b"").expect("write empty bundle");
+    }
+}

@@ -1,0 +1,53 @@
+//! Static files, embedded in the binary and served from our own origin with Subresource
+//! Integrity hashes. Nothing is fetched from anywhere else.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+
+use crate::crypto;
+
+const SITE_CSS: &[u8] = include_bytes!("assets/site.css");
+/// The esbuild bundle of `assets/js/report.js`; empty when it was not built.
+const REPORT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/report.js"));
+
+/// Integrity values, computed once.
+pub struct Integrity {
+    /// Of the stylesheet.
+    pub css: String,
+    /// Of the sealing script, when there is one.
+    pub js: Option<String>,
+}
+
+/// The integrity values of the embedded files.
+pub fn integrity() -> &'static Integrity {
+    static I: OnceLock<Integrity> = OnceLock::new();
+    I.get_or_init(|| Integrity {
+        css: crypto::sri_sha512(SITE_CSS),
+        js: (!REPORT_JS.is_empty()).then(|| crypto::sri_sha512(REPORT_JS)),
+    })
+}
+
+fn asset(content_type: &str, bytes: &'static [u8]) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        // Not personal; a day's caching saves residents' data plans.
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(bytes)
+}
+
+/// `GET /assets/site.css`
+pub async fn site_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", SITE_CSS)
+}
+
+/// `GET /assets/report.js`
+pub async fn report_js() -> HttpResponse {
+    if REPORT_JS.is_empty() {
+        return super::errors::json_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "This server was built without the sealing script.",
+        );
+    }
+    asset("text/javascript; charset=utf-8", REPORT_JS)
+}
