@@ -1,11 +1,15 @@
 //! The export bundle: the file that carries sealed tips from the online server to the
 //! inspectors' offline machine on a USB stick.
 //!
-//! Version 1 is JSON:
+//! Version 2 is JSON (version 1 had no `reply_key` and no `followups`, and is still read):
 //! ```json
-//! {"format":"whistlebox-export","version":1,"exported_on":"2026-11-28","tip_count":1,
-//!  "tips":[{"id":"0123456789abcdef","day":"2026-11-28","status":"received","sealed":"<base64>"}]}
+//! {"format":"whistlebox-export","version":2,"exported_on":"2026-11-28","tip_count":1,
+//!  "tips":[{"id":"0123456789abcdef","day":"2026-11-28","status":"received","sealed":"<base64>",
+//!           "reply_key":"<base64>","followups":[{"n":1,"day":"2026-11-29","sealed":"<base64>"}]}]}
 //! ```
+//! `sealed` and `reply_key` are null once the inspectors have acked the tip.
+//!
+//! It also holds the signed bundles that come back (updates and acks); see [`sign_bundle`].
 //! The bundle arrives from a machine the inspectors do not trust, so [`parse_export`] bounds
 //! every size, never panics, and judges each tip on its own: one bad entry is reported and
 //! the others still come through.
@@ -15,14 +19,19 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::crypto::{self, SignPublicKey, SignSecretKey};
+use crate::domain::reply::{plausible_sealed_reply, Ack, Update};
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status, TipId};
-use crate::store::StoredTip;
+use crate::store::{Followup, Signed, StoredTip};
 
 /// Format name of an export bundle.
 pub const EXPORT_FORMAT: &str = "whistlebox-export";
 /// Version of the export bundle format.
-pub const EXPORT_VERSION: u32 = 1;
+pub const EXPORT_VERSION: u32 = 2;
 
 /// Limits applied when reading a bundle.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +85,15 @@ struct TipOut<'a> {
     id: String,
     day: String,
     status: &'a str,
+    sealed: Option<String>,
+    reply_key: Option<String>,
+    followups: Vec<FollowupOut>,
+}
+
+#[derive(Serialize)]
+struct FollowupOut {
+    n: u32,
+    day: String,
     sealed: String,
 }
 
@@ -92,7 +110,17 @@ pub fn write_export(exported_on: Day, tips: &[StoredTip]) -> Vec<u8> {
                 id: t.id.to_string(),
                 day: t.day.to_string(),
                 status: t.status.as_str(),
-                sealed: t.sealed.to_base64(),
+                sealed: t.sealed.as_ref().map(SealedTip::to_base64),
+                reply_key: t.sealed_reply_key.as_ref().map(|k| STANDARD.encode(k)),
+                followups: t
+                    .followups
+                    .iter()
+                    .map(|f| FollowupOut {
+                        n: f.n,
+                        day: f.day.to_string(),
+                        sealed: f.sealed.to_base64(),
+                    })
+                    .collect(),
             })
             .collect(),
     };
@@ -142,7 +170,7 @@ pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport,
     if raw.format != EXPORT_FORMAT {
         return Err(BundleError::Malformed("the format name is wrong".into()));
     }
-    if raw.version != EXPORT_VERSION {
+    if raw.version != 1 && raw.version != EXPORT_VERSION {
         return Err(BundleError::UnknownVersion(raw.version));
     }
     if raw.tips.len() > limits.max_tips {
@@ -152,7 +180,7 @@ pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport,
     let mut tips = Vec::new();
     let mut rejected = Vec::new();
     for (i, entry) in raw.tips.into_iter().enumerate() {
-        match parse_entry(&entry, limits) {
+        match parse_entry(&entry, raw.version, limits) {
             Ok(tip) if !seen.insert(tip.id) => rejected.push(RejectedEntry {
                 position: i + 1,
                 id: Some(tip.id),
@@ -190,6 +218,7 @@ impl ClassifyName for serde_json::Error {
 
 fn parse_entry(
     entry: &serde_json::Value,
+    version: u32,
     limits: &BundleLimits,
 ) -> Result<StoredTip, (Option<TipId>, String)> {
     let field = |name: &str| entry.get(name).and_then(|v| v.as_str());
@@ -203,15 +232,286 @@ fn parse_entry(
     let status = field("status")
         .and_then(|s| s.parse::<Status>().ok())
         .ok_or_else(|| fail("the status is missing or unknown"))?;
-    let sealed = field("sealed").ok_or_else(|| fail("the sealed tip is missing"))?;
-    let sealed = SealedTip::from_base64(sealed, limits.max_sealed_bytes)
-        .map_err(|e| fail(&format!("the sealed tip is not valid: {e}")))?;
+    let sealed = match field("sealed") {
+        Some(text) => Some(
+            SealedTip::from_base64(text, limits.max_sealed_bytes)
+                .map_err(|e| fail(&format!("the sealed tip is not valid: {e}")))?,
+        ),
+        None if version >= 2 && entry.get("sealed").is_some_and(|v| v.is_null()) => None,
+        None => return Err(fail("the sealed tip is missing")),
+    };
+    let sealed_reply_key = match field("reply_key") {
+        Some(text) => Some(
+            STANDARD
+                .decode(text)
+                .ok()
+                .filter(|k| k.len() <= 4096)
+                .ok_or_else(|| fail("the reply key is not valid"))?,
+        ),
+        None => None,
+    };
+    let mut followups = Vec::new();
+    if let Some(list) = entry.get("followups").and_then(|v| v.as_array()) {
+        for f in list.iter().take(10_000) {
+            let n = f
+                .get("n")
+                .and_then(|n| n.as_u64())
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| fail("a follow-up number is not valid"))?;
+            let fday = f
+                .get("day")
+                .and_then(|d| d.as_str())
+                .and_then(|d| d.parse::<Day>().ok())
+                .ok_or_else(|| fail("a follow-up day is not valid"))?;
+            let fsealed = f
+                .get("sealed")
+                .and_then(|s| s.as_str())
+                .and_then(|s| SealedTip::from_base64(s, limits.max_sealed_bytes).ok())
+                .ok_or_else(|| fail("a follow-up is not a valid sealed box"))?;
+            followups.push(Followup {
+                n,
+                day: fday,
+                sealed: fsealed,
+            });
+        }
+    }
+    if sealed.is_none() && followups.is_empty() {
+        return Err(fail("the entry holds nothing to open"));
+    }
     Ok(StoredTip {
         id,
         day,
         status,
         sealed,
+        sealed_reply_key,
+        followups,
     })
+}
+
+/// Format name of a signed bundle (updates or ack), from the inspectors to the server.
+pub const SIGNED_FORMAT: &str = "whistlebox-signed";
+/// Version of the signed bundle format.
+pub const SIGNED_VERSION: u32 = 1;
+/// Signatures cover this label, then the payload bytes.
+const SIGNATURE_LABEL: &[u8] = b"whistlebox-signed-v1\n";
+/// Most entries in one signed bundle.
+const MAX_SIGNED_ENTRIES: usize = 100_000;
+
+/// What a signed bundle carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignedContent {
+    /// Status updates and replies.
+    Updates(Vec<Update>),
+    /// What the inspectors hold, so the server can delete it.
+    Ack(Vec<Ack>),
+}
+
+/// A signed bundle's payload: its content and its number. Numbers strictly increase, so an
+/// old bundle cannot be replayed to turn a status back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedPayload {
+    /// Strictly increasing number.
+    pub sequence: u64,
+    /// The day it was made on the offline machine.
+    pub made_on: Day,
+    /// Updates or acks.
+    pub content: SignedContent,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    format: String,
+    version: u32,
+    payload: String,
+    signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayloadJson {
+    kind: String,
+    sequence: u64,
+    made_on: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    updates: Option<Vec<UpdateJson>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    acks: Option<Vec<AckJson>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateJson {
+    tip: String,
+    status: String,
+    #[serde(default)]
+    reply: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AckJson {
+    tip: String,
+    tip_sealed: bool,
+    #[serde(default)]
+    followups: Vec<u32>,
+}
+
+/// Writes a signed bundle.
+pub fn sign_bundle(payload: &SignedPayload, key: &SignSecretKey) -> Vec<u8> {
+    let (kind, updates, acks) = match &payload.content {
+        SignedContent::Updates(list) => (
+            "updates",
+            Some(
+                list.iter()
+                    .map(|u| UpdateJson {
+                        tip: u.tip.to_string(),
+                        status: u.status.as_str().to_owned(),
+                        reply: u.reply.as_ref().map(|r| STANDARD.encode(r)),
+                    })
+                    .collect(),
+            ),
+            None,
+        ),
+        SignedContent::Ack(list) => (
+            "ack",
+            None,
+            Some(
+                list.iter()
+                    .map(|a| AckJson {
+                        tip: a.tip.to_string(),
+                        tip_sealed: a.tip_sealed,
+                        followups: a.followups.clone(),
+                    })
+                    .collect(),
+            ),
+        ),
+    };
+    let json = serde_json::to_vec(&PayloadJson {
+        kind: kind.into(),
+        sequence: payload.sequence,
+        made_on: payload.made_on.to_string(),
+        updates,
+        acks,
+    })
+    .expect("plain data serializes");
+    let mut message = SIGNATURE_LABEL.to_vec();
+    message.extend_from_slice(&json);
+    let envelope = Envelope {
+        format: SIGNED_FORMAT.into(),
+        version: SIGNED_VERSION,
+        payload: STANDARD.encode(&json),
+        signature: STANDARD.encode(key.sign(&message)),
+    };
+    serde_json::to_vec_pretty(&envelope).expect("plain data serializes")
+}
+
+/// Why a signed bundle was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum SignedBundleError {
+    /// Not our format.
+    #[error("this is not a whistlebox signed bundle ({0})")]
+    Malformed(String),
+    /// Another version.
+    #[error("this signed bundle has version {0}, which this server does not read")]
+    UnknownVersion(u32),
+    /// The signature does not verify with the inspectors' key.
+    #[error("the signature does not match the inspectors' key: the bundle was altered or made with another key")]
+    BadSignature,
+}
+
+/// Verifies a signed bundle against the inspectors' key and reads it. Nothing in the
+/// payload is looked at before the signature checks out.
+pub fn verify_bundle(
+    bytes: &[u8],
+    key: &SignPublicKey,
+) -> Result<(Signed, SignedPayload), SignedBundleError> {
+    let malformed = |what: &str| SignedBundleError::Malformed(what.to_owned());
+    let env: Envelope =
+        serde_json::from_slice(bytes).map_err(|_| malformed("not the expected JSON"))?;
+    if env.format != SIGNED_FORMAT {
+        return Err(malformed("wrong format name"));
+    }
+    if env.version != SIGNED_VERSION {
+        return Err(SignedBundleError::UnknownVersion(env.version));
+    }
+    let payload = STANDARD
+        .decode(&env.payload)
+        .map_err(|_| malformed("the payload is not base64"))?;
+    let signature = STANDARD
+        .decode(&env.signature)
+        .map_err(|_| malformed("the signature is not base64"))?;
+    let mut message = SIGNATURE_LABEL.to_vec();
+    message.extend_from_slice(&payload);
+    key.verify(&message, &signature)
+        .map_err(|_| SignedBundleError::BadSignature)?;
+    let signed = Signed {
+        sequence: 0,
+        digest: crypto::blake2b(None, &[&payload]),
+    };
+    let p: PayloadJson = serde_json::from_slice(&payload)
+        .map_err(|_| malformed("the payload is not the expected JSON"))?;
+    let made_on = p
+        .made_on
+        .parse::<Day>()
+        .map_err(|_| malformed("the day is not valid"))?;
+    let content = match (p.kind.as_str(), p.updates, p.acks) {
+        ("updates", Some(list), None) if list.len() <= MAX_SIGNED_ENTRIES => {
+            SignedContent::Updates(
+                list.into_iter()
+                    .map(|u| {
+                        let reply = match u.reply {
+                            Some(r) => Some(
+                                STANDARD
+                                    .decode(r)
+                                    .ok()
+                                    .filter(|r| plausible_sealed_reply(r))
+                                    .ok_or_else(|| malformed("a reply is not a sealed message"))?,
+                            ),
+                            None => None,
+                        };
+                        Ok(Update {
+                            tip: u
+                                .tip
+                                .parse()
+                                .map_err(|_| malformed("a tip id is not valid"))?,
+                            status: u
+                                .status
+                                .parse()
+                                .map_err(|_| malformed("a status is not valid"))?,
+                            reply,
+                        })
+                    })
+                    .collect::<Result<_, SignedBundleError>>()?,
+            )
+        }
+        ("ack", None, Some(list)) if list.len() <= MAX_SIGNED_ENTRIES => SignedContent::Ack(
+            list.into_iter()
+                .map(|a| {
+                    Ok(Ack {
+                        tip: a
+                            .tip
+                            .parse()
+                            .map_err(|_| malformed("a tip id is not valid"))?,
+                        tip_sealed: a.tip_sealed,
+                        followups: a.followups,
+                    })
+                })
+                .collect::<Result<_, SignedBundleError>>()?,
+        ),
+        _ => return Err(malformed("the payload is neither updates nor an ack")),
+    };
+    Ok((
+        Signed {
+            sequence: p.sequence,
+            ..signed
+        },
+        SignedPayload {
+            sequence: p.sequence,
+            made_on,
+            content,
+        },
+    ))
 }
 
 #[cfg(test)]
@@ -225,25 +525,56 @@ mod tests {
             id: TipId([id; 8]),
             day: Day(20_000),
             status: Status::Received,
-            sealed: SealedTip::from_bytes(vec![id; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+            sealed: Some(
+                SealedTip::from_bytes(vec![id; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+            ),
+            sealed_reply_key: None,
+            followups: vec![],
         }
     }
 
-    /// Fixed-output test of the export bundle. Do not change this test if it fails: the
-    /// offline machine may run an older whistlebox than the server.
-    #[test]
-    fn export_format_is_fixed() {
-        let out = String::from_utf8(write_export(Day(20_001), &[tip(1)])).unwrap();
-        let sealed = base64::Engine::encode(
+    fn sealed_b64(fill: u8) -> String {
+        base64::Engine::encode(
             &base64::engine::general_purpose::STANDARD,
-            vec![1u8; SEAL_OVERHEAD + PAD_BLOCK],
-        );
+            vec![fill; SEAL_OVERHEAD + PAD_BLOCK],
+        )
+    }
+
+    /// Fixed-output test of the export bundle, version 2. Do not change this test if it
+    /// fails: the offline machine may run an older whistlebox than the server.
+    #[test]
+    fn export_format_v2_is_fixed() {
+        let mut t = tip(1);
+        t.sealed_reply_key = Some(vec![5, 5, 5]);
+        t.followups = vec![Followup {
+            n: 1,
+            day: Day(20_002),
+            sealed: SealedTip::from_bytes(vec![2; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+        }];
+        let out = String::from_utf8(write_export(Day(20_003), &[t.clone()])).unwrap();
         assert_eq!(
             out,
             format!(
+                "{{\"format\":\"whistlebox-export\",\"version\":2,\"exported_on\":\"2024-10-07\",\"tip_count\":1,\
+                 \"tips\":[{{\"id\":\"0101010101010101\",\"day\":\"2024-10-04\",\"status\":\"received\",\"sealed\":\"{}\",\
+                 \"reply_key\":\"BQUF\",\"followups\":[{{\"n\":1,\"day\":\"2024-10-06\",\"sealed\":\"{}\"}}]}}]}}",
+                sealed_b64(1),
+                sealed_b64(2)
+            )
+        );
+        let back = parse_export(out.as_bytes(), &BundleLimits::default()).unwrap();
+        assert_eq!(back.tips, vec![t]);
+    }
+
+    /// Version 1 bundles, from servers before replies existed, are still read.
+    #[test]
+    fn export_format_v1_still_reads() {
+        let sealed = sealed_b64(1);
+        let out = String::from(
+            format!(
                 "{{\"format\":\"whistlebox-export\",\"version\":1,\"exported_on\":\"2024-10-05\",\"tip_count\":1,\
                  \"tips\":[{{\"id\":\"0101010101010101\",\"day\":\"2024-10-04\",\"status\":\"received\",\"sealed\":\"{sealed}\"}}]}}"
-            )
+            ),
         );
         let back = parse_export(out.as_bytes(), &BundleLimits::default()).unwrap();
         assert_eq!(back.tips, vec![tip(1)]);
@@ -284,6 +615,8 @@ mod tests {
             Err(BundleError::Malformed(_))
         ));
         let other = br#"{"format":"whistlebox-export","version":7,"tips":[]}"#;
+        let v1_null = br#"{"format":"whistlebox-export","version":1,"tips":[{"id":"0101010101010101","day":"2024-10-04","status":"received","sealed":null}]}"#;
+        assert_eq!(parse_export(v1_null, &l).unwrap().rejected.len(), 1);
         assert_eq!(
             parse_export(other, &l).unwrap_err(),
             BundleError::UnknownVersion(7)
@@ -305,6 +638,87 @@ mod tests {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
             let _ = parse_export(&bytes, &BundleLimits::default());
+        }
+    }
+
+    fn keys() -> crypto::SignSecretKey {
+        crypto::init().unwrap();
+        crypto::SignSecretKey::generate()
+    }
+
+    fn payload() -> SignedPayload {
+        SignedPayload {
+            sequence: 7,
+            made_on: Day(20_010),
+            content: SignedContent::Updates(vec![Update {
+                tip: TipId([1; 8]),
+                status: Status::NeedInfo,
+                reply: Some(vec![3; SEAL_OVERHEAD + PAD_BLOCK]),
+            }]),
+        }
+    }
+
+    #[test]
+    fn signed_bundles_round_trip() {
+        let key = keys();
+        let bytes = sign_bundle(&payload(), &key);
+        let (signed, back) = verify_bundle(&bytes, &key.public_key()).unwrap();
+        assert_eq!(back, payload());
+        assert_eq!(signed.sequence, 7);
+        let ack = SignedPayload {
+            sequence: 8,
+            made_on: Day(20_011),
+            content: SignedContent::Ack(vec![Ack {
+                tip: TipId([1; 8]),
+                tip_sealed: true,
+                followups: vec![1, 2],
+            }]),
+        };
+        let (_, back) = verify_bundle(&sign_bundle(&ack, &key), &key.public_key()).unwrap();
+        assert_eq!(back, ack);
+    }
+
+    #[test]
+    fn tampered_or_foreign_bundles_are_refused() {
+        let key = keys();
+        let bytes = sign_bundle(&payload(), &key);
+        let other = crypto::SignSecretKey::generate();
+        assert_eq!(
+            verify_bundle(&bytes, &other.public_key()).unwrap_err(),
+            SignedBundleError::BadSignature
+        );
+        // Change the status inside the signed payload: the signature no longer matches.
+        let env: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let payload = STANDARD.decode(env["payload"].as_str().unwrap()).unwrap();
+        let forged = String::from_utf8(payload)
+            .unwrap()
+            .replace("need_info", "referred");
+        let mut env2 = env.clone();
+        env2["payload"] = STANDARD.encode(forged).into();
+        assert_eq!(
+            verify_bundle(env2.to_string().as_bytes(), &key.public_key()).unwrap_err(),
+            SignedBundleError::BadSignature
+        );
+        for junk in [&b""[..], b"{}", b"[1,2]"] {
+            assert!(matches!(
+                verify_bundle(junk, &key.public_key()).unwrap_err(),
+                SignedBundleError::Malformed(_)
+            ));
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn flipping_any_byte_of_a_signed_payload_fails(pos in 0usize..200) {
+            let key = keys();
+            let bytes = sign_bundle(&payload(), &key);
+            let env: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let mut p = STANDARD.decode(env["payload"].as_str().unwrap()).unwrap();
+            let i = pos % p.len();
+            p[i] ^= 0x01;
+            let mut env2 = env.clone();
+            env2["payload"] = STANDARD.encode(&p).into();
+            proptest::prop_assert!(verify_bundle(env2.to_string().as_bytes(), &key.public_key()).is_err());
         }
     }
 }

@@ -215,6 +215,11 @@ impl BoxSecretKey {
         let (public, secret) = box_::gen_keypair();
         Self { secret, public }
     }
+    /// The key pair derived from a 32-byte seed (`crypto_box_seed_keypair`).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let (public, secret) = box_::keypair_from_seed(&box_::Seed(*seed));
+        Self { secret, public }
+    }
     /// Reads 32 raw secret bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
         let secret = box_::SecretKey::from_slice(bytes).ok_or(CryptoError::BadKey)?;

@@ -1,7 +1,13 @@
 //! The `whistlebox` command: parses flags and hands over to `whistlebox::cli`.
 
 use clap::{Parser, Subcommand};
-use whistlebox::cli::{self, decrypt::DecryptArgs, keygen::KeygenArgs, serve::ServeArgs};
+use whistlebox::cli::{
+    self,
+    decrypt::DecryptArgs,
+    keygen::KeygenArgs,
+    reply::{AckArgs, UpdateArgs},
+    serve::ServeArgs,
+};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +28,10 @@ enum Command {
     Serve(ServeArgs),
     /// Open an export bundle into one folder per tip (on the offline machine).
     Decrypt(DecryptArgs),
+    /// Sign status updates and messages to residents (on the offline machine).
+    Update(UpdateArgs),
+    /// Sign an ack of the decrypted tips, so the server deletes them (on the offline machine).
+    Ack(AckArgs),
 }
 
 fn main() {
@@ -31,6 +41,8 @@ fn main() {
         Command::Keygen(args) => cli::keygen::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Decrypt(args) => cli::decrypt::run(args),
+        Command::Update(args) => cli::reply::run_update(args),
+        Command::Ack(args) => cli::reply::run_ack(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e}");

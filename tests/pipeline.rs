@@ -66,7 +66,7 @@ fn submit_status_export_decrypt_gives_back_the_exact_text() {
     let bundle = server.export();
     let parsed: serde_json::Value = serde_json::from_slice(&bundle).unwrap();
     assert_eq!(parsed["format"], "whistlebox-export");
-    assert_eq!(parsed["version"], 1);
+    assert_eq!(parsed["version"], 2);
     assert_eq!(parsed["tips"].as_array().unwrap().len(), 1);
     assert!(
         !String::from_utf8_lossy(&bundle).contains(&digits),
@@ -255,7 +255,7 @@ fn decrypt_survives_a_hostile_bundle_and_keeps_the_good_tips() {
         "partial success has its own exit code"
     );
     let printed = String::from_utf8_lossy(&d.stdout);
-    assert!(printed.contains("could not open 6 tip(s)"), "{printed}");
+    assert!(printed.contains("could not open 6 message(s)"), "{printed}");
     let opened = read_decrypted(&out);
     let texts: Vec<&str> = opened.values().map(String::as_str).collect();
     assert_eq!(opened.len(), 2, "{texts:?}");

@@ -10,7 +10,10 @@ use serde::Serialize;
 
 use super::{io_err, read_bounded, read_passphrase, CliError};
 use crate::bundle::{parse_export, BundleLimits, RejectedEntry};
-use crate::crypto;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::crypto::{self, Opener};
 use crate::domain::keys::SecretKeys;
 use crate::domain::tip::TipPlaintext;
 use crate::store::StoredTip;
@@ -39,6 +42,8 @@ struct TipJson<'a> {
     status: &'a str,
     version: u32,
     fields: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    /// The resident's reply key (X25519, base64): `whistlebox update` seals replies to it.
+    reply_public_key: Option<String>,
 }
 
 /// Runs `decrypt`.
@@ -59,20 +64,39 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     fs::create_dir_all(&args.out).map_err(io_err(&args.out))?;
     let mut failed: Vec<RejectedEntry> = parsed.rejected;
     let mut opened = 0usize;
+    let fail = |id, reason: String| RejectedEntry {
+        position: 0,
+        id: Some(id),
+        reason,
+    };
     for tip in &parsed.tips {
-        match tip.sealed.open(&keys.box_key) {
-            Ok(plain) => {
-                write_tip(&args.out, tip, &plain)?;
-                opened += 1;
+        if let Some(sealed) = &tip.sealed {
+            match sealed.open(&keys.box_key) {
+                Ok(plain) => {
+                    let reply_key = tip
+                        .sealed_reply_key
+                        .as_ref()
+                        .and_then(|k| keys.box_key.open(k).ok())
+                        .filter(|k| k.len() == crypto::PUBLIC_KEY_BYTES)
+                        .map(|k| STANDARD.encode(&k[..]));
+                    write_tip(&tip_dir(&args.out, tip)?, tip, &plain, reply_key)?;
+                    opened += 1;
+                }
+                Err(e) => failed.push(fail(tip.id, e.to_string())),
             }
-            Err(e) => failed.push(RejectedEntry {
-                position: 0,
-                id: Some(tip.id),
-                reason: e.to_string(),
-            }),
+        }
+        for f in &tip.followups {
+            match f.sealed.open(&keys.box_key) {
+                Ok(plain) => {
+                    let path = tip_dir(&args.out, tip)?.join(followup_file(f.n));
+                    write_replacing(&path, plain.body.as_bytes())?;
+                    opened += 1;
+                }
+                Err(e) => failed.push(fail(tip.id, format!("follow-up {}: {e}", f.n))),
+            }
         }
     }
-    println!("opened {opened} tip(s) into {}", args.out.display());
+    println!("opened {opened} message(s) into {}", args.out.display());
     if failed.is_empty() {
         return Ok(());
     }
@@ -84,16 +108,20 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
         };
         report.push_str(&format!("- {who}: {}\n", f.reason));
     }
-    println!("could not open {} tip(s):\n{report}", failed.len());
+    println!("could not open {} message(s):\n{report}", failed.len());
     let report_path = args.out.join("not-opened.txt");
     fs::write(&report_path, report).map_err(io_err(&report_path))?;
     Err(CliError::Partial(failed.len()))
 }
 
-/// Writes `OUT/<id>/message.txt` and `OUT/<id>/tip.json`. The folder name is a validated
-/// hex id, so it cannot climb out of OUT; files are written beside and renamed into place,
-/// so a planted symlink is replaced rather than followed.
-fn write_tip(out: &Path, tip: &StoredTip, plain: &TipPlaintext) -> Result<(), CliError> {
+/// The name of follow-up `n` in a tip's folder.
+pub fn followup_file(n: u32) -> String {
+    format!("followup-{n:04}.txt")
+}
+
+/// `OUT/<id>`, created if needed. The name is a validated hex id, so it cannot climb out of
+/// OUT, and an existing non-folder (a planted symlink) is refused rather than followed.
+fn tip_dir(out: &Path, tip: &StoredTip) -> Result<PathBuf, CliError> {
     let dir = out.join(tip.id.to_string());
     match fs::symlink_metadata(&dir) {
         Ok(meta) if meta.file_type().is_dir() => {}
@@ -105,6 +133,17 @@ fn write_tip(out: &Path, tip: &StoredTip, plain: &TipPlaintext) -> Result<(), Cl
         }
         Err(_) => fs::create_dir(&dir).map_err(io_err(&dir))?,
     }
+    Ok(dir)
+}
+
+/// Writes `message.txt` and `tip.json` into a tip's folder; files are written beside and
+/// renamed into place, so a planted symlink is replaced rather than followed.
+fn write_tip(
+    dir: &Path,
+    tip: &StoredTip,
+    plain: &TipPlaintext,
+    reply_public_key: Option<String>,
+) -> Result<(), CliError> {
     write_replacing(&dir.join("message.txt"), plain.body.as_bytes())?;
     let meta = TipJson {
         id: tip.id.to_string(),
@@ -112,12 +151,13 @@ fn write_tip(out: &Path, tip: &StoredTip, plain: &TipPlaintext) -> Result<(), Cl
         status: tip.status.as_str(),
         version: plain.v,
         fields: &plain.fields,
+        reply_public_key,
     };
     let json = serde_json::to_vec_pretty(&meta).expect("plain data serializes");
     write_replacing(&dir.join("tip.json"), &json)
 }
 
-fn write_replacing(path: &Path, contents: &[u8]) -> Result<(), CliError> {
+pub(crate) fn write_replacing(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     let tmp = path.with_extension("partial");
     let _ = fs::remove_file(&tmp);
     let mut f = fs::OpenOptions::new()

@@ -3,6 +3,7 @@
 
 pub mod decrypt;
 pub mod keygen;
+pub mod reply;
 pub mod serve;
 
 use std::fs;

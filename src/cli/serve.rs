@@ -127,6 +127,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     };
     let admin = AdminState {
         store,
+        keys: keys.clone(),
         token_hash: crypto::blake2b(None, &[token]),
     };
     warn_if_admin_public(&args.admin_bind);

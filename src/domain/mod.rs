@@ -3,6 +3,7 @@
 
 pub mod keys;
 pub mod receipt;
+pub mod reply;
 pub mod tip;
 
 use std::fmt;

@@ -147,6 +147,27 @@ impl fmt::Debug for ReceiptLookup {
     }
 }
 
+/// What one receipt derivation yields.
+pub struct ReceiptKeys {
+    /// Where the tip is found.
+    pub lookup: ReceiptLookup,
+    /// Seed of the X25519 key that replies to this receipt are sealed to.
+    pub reply_seed: Zeroizing<[u8; 32]>,
+}
+
+impl ReceiptKeys {
+    /// The reply key pair.
+    pub fn reply_key(&self) -> crypto::BoxSecretKey {
+        crypto::BoxSecretKey::from_seed(&self.reply_seed)
+    }
+}
+
+impl fmt::Debug for ReceiptKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ReceiptKeys([redacted])")
+    }
+}
+
 /// Turns receipts into lookups: Argon2id (memory-hard) with the installation's salt, then
 /// BLAKE2b keyed with the pepper, a secret kept outside the data folder. A copy of the data
 /// folder alone therefore cannot test a single guess.
@@ -172,11 +193,25 @@ impl ReceiptHasher {
     /// The lookup for a receipt. Slow on purpose (tens to hundreds of milliseconds and
     /// `params.mem_bytes` of memory): run it on a blocking thread.
     pub fn lookup(&self, receipt: &Receipt) -> Result<ReceiptLookup, CryptoError> {
+        Ok(self.derive(receipt)?.lookup)
+    }
+
+    /// The lookup and the reply key of a receipt, from one Argon2id run. Both are keyed with
+    /// the pepper, so nothing in the data folder alone lets anyone test a guess.
+    pub fn derive(&self, receipt: &Receipt) -> Result<ReceiptKeys, CryptoError> {
         let stretched = crypto::argon2id::<32>(&receipt.canonical()[..], &self.salt, self.params)?;
-        Ok(ReceiptLookup(crypto::blake2b::<32>(
+        let lookup = ReceiptLookup(crypto::blake2b::<32>(
             Some(&self.pepper[..]),
             &[b"whistlebox receipt v1", &stretched[..]],
-        )))
+        ));
+        let seed = Zeroizing::new(crypto::blake2b::<32>(
+            Some(&self.pepper[..]),
+            &[b"whistlebox reply key v1", &stretched[..]],
+        ));
+        Ok(ReceiptKeys {
+            lookup,
+            reply_seed: seed,
+        })
     }
 
     /// A value stored with the data so that starting with the wrong pepper file is caught

@@ -26,7 +26,7 @@ const MAX_FIELD_BYTES: usize = 16 * 1024;
 const MAX_FIELDS: usize = 32;
 
 /// Why a sealed tip was refused at the door.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Error, PartialEq, Eq, Clone)]
 pub enum SealedTipError {
     /// Nothing sent.
     #[error("The report is empty. Please write what happened and send it again.")]

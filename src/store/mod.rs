@@ -7,13 +7,14 @@ mod record;
 mod sled_store;
 
 pub use memory::MemoryStore;
-pub use record::{decode_record, encode_record, RECORD_VERSION};
+pub use record::{Record, RECORD_VERSION};
 pub use sled_store::SledStore;
 
 use thiserror::Error;
 
 use crate::crypto::SALT_BYTES;
 use crate::domain::receipt::ReceiptLookup;
+use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status, TipId};
 
@@ -43,6 +44,20 @@ pub enum StoreError {
     /// The receipt lookup is already taken (a fresh receipt collided; try another).
     #[error("receipt collision")]
     LookupTaken,
+    /// A signed bundle names a tip the server does not have.
+    #[error("the bundle names tip {0}, which this server does not hold; nothing was applied")]
+    UnknownTip(TipId),
+    /// The same signed bundle again.
+    #[error("bundle number {0} was already applied; nothing was changed")]
+    Replayed(u64),
+    /// An older signed bundle than one already applied.
+    #[error("bundle number {sequence} is older than number {last}, which was already applied; nothing was changed")]
+    Stale {
+        /// The bundle's number.
+        sequence: u64,
+        /// The last applied.
+        last: u64,
+    },
 }
 
 impl From<sled::Error> for StoreError {
@@ -60,9 +75,23 @@ pub struct NewTip {
     pub day: Day,
     /// The sealed tip.
     pub sealed: SealedTip,
+    /// The receipt's reply public key, sealed to the inspectors (only they need it, to seal
+    /// replies; stored in the clear it would let a copy of the data test receipt guesses).
+    pub sealed_reply_key: Vec<u8>,
 }
 
-/// A tip as the store holds it.
+/// A follow-up: more words from the resident, sealed to the inspectors like a tip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Followup {
+    /// Its number under the tip, from 1.
+    pub n: u32,
+    /// Day of arrival.
+    pub day: Day,
+    /// The sealed message.
+    pub sealed: SealedTip,
+}
+
+/// A tip as the store exports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredTip {
     /// Its random id.
@@ -71,17 +100,52 @@ pub struct StoredTip {
     pub day: Day,
     /// Current status.
     pub status: Status,
-    /// The sealed tip.
-    pub sealed: SealedTip,
+    /// The sealed tip, until the inspectors ack it.
+    pub sealed: Option<SealedTip>,
+    /// The sealed reply key, until the inspectors ack the tip.
+    pub sealed_reply_key: Option<Vec<u8>>,
+    /// Follow-ups not yet acked.
+    pub followups: Vec<Followup>,
 }
 
-/// What a receipt unlocks today.
+/// What a receipt unlocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TipStatus {
+pub struct TipView {
     /// Day of arrival.
     pub day: Day,
     /// Current status.
     pub status: Status,
+    /// Every status change, oldest first.
+    pub history: Vec<(Day, Status)>,
+    /// Sealed replies, oldest first.
+    pub replies: Vec<(Day, Vec<u8>)>,
+}
+
+/// Identity of a signed bundle: its sequence number and a digest of its signed payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signed {
+    /// Strictly increasing across the inspectors' bundles.
+    pub sequence: u64,
+    /// BLAKE2b of the payload.
+    pub digest: [u8; 32],
+}
+
+/// What an ack removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Purged {
+    /// Tips whose ciphertext was deleted.
+    pub tips: u64,
+    /// Follow-ups deleted.
+    pub followups: u64,
+}
+
+/// Counts for one month, for the public transparency page.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MonthCounts {
+    /// Tips that arrived.
+    pub received: u64,
+    /// Status changes made that month, by status.
+    pub reached: std::collections::BTreeMap<&'static str, u64>,
 }
 
 /// Facts about the store, read at startup.
@@ -94,7 +158,7 @@ pub struct StoreSummary {
 }
 
 /// The storage trait. Every method is synchronous and may block on disk: call it from a
-/// blocking thread.
+/// blocking thread. Every write is durable on disk when the method returns.
 pub trait TipStore: Send + Sync + 'static {
     /// The installation's random salt for receipt hashing, created with the store.
     fn receipt_salt(&self) -> [u8; SALT_BYTES];
@@ -102,18 +166,65 @@ pub trait TipStore: Send + Sync + 'static {
     /// Records the pepper check on first use; afterwards refuses a different one.
     fn check_pepper(&self, check: &[u8; 32]) -> Result<(), StoreError>;
 
-    /// Stores a tip and returns only once it is durable on disk. Refuses with
-    /// [`StoreError::LookupTaken`] if the receipt lookup exists, storing nothing.
+    /// Stores a tip. Refuses with [`StoreError::LookupTaken`] if the receipt lookup exists,
+    /// storing nothing.
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError>;
 
-    /// The status unlocked by a receipt lookup, if any.
-    fn status(&self, lookup: &ReceiptLookup) -> Result<Option<TipStatus>, StoreError>;
+    /// What a receipt lookup unlocks, if anything.
+    fn view(&self, lookup: &ReceiptLookup) -> Result<Option<TipView>, StoreError>;
 
-    /// Every tip held, in id order (random, so no arrival order shows).
+    /// Adds a follow-up under the tip of a receipt; `None` if no tip has it.
+    fn add_followup(
+        &self,
+        lookup: &ReceiptLookup,
+        day: Day,
+        sealed: SealedTip,
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// Everything the inspectors have not acked yet, in id order (random, so no arrival
+    /// order shows). Tips with nothing left to hand over are left out.
     fn export(&self) -> Result<Vec<StoredTip>, StoreError>;
+
+    /// The sequence number of the last signed bundle applied (0 before any).
+    fn last_sequence(&self) -> Result<u64, StoreError>;
+
+    /// Applies signed status updates, all or nothing.
+    fn apply_updates(&self, signed: Signed, day: Day, updates: &[Update])
+        -> Result<(), StoreError>;
+
+    /// Deletes what the inspectors acked, all or nothing.
+    fn apply_ack(&self, signed: Signed, acks: &[Ack]) -> Result<Purged, StoreError>;
+
+    /// Monthly counts ("YYYY-MM" -> counts), from days and status changes only.
+    fn monthly_counts(&self)
+        -> Result<std::collections::BTreeMap<String, MonthCounts>, StoreError>;
 
     /// Counts, after checking that every record decodes and every receipt points at a tip.
     fn verify(&self) -> Result<StoreSummary, StoreError>;
+}
+
+/// The month of a day, as "YYYY-MM".
+pub fn month_of(day: Day) -> String {
+    day.to_string().get(..7).unwrap_or("").to_owned()
+}
+
+/// Checks the sequence rule shared by every store: a bundle must be newer than the last one
+/// applied; the very same bundle again is a replay.
+pub fn check_sequence(
+    signed: Signed,
+    last: u64,
+    applied_digest: Option<[u8; 32]>,
+) -> Result<(), StoreError> {
+    if signed.sequence > last {
+        return Ok(());
+    }
+    match applied_digest {
+        Some(d) if d == signed.digest => Err(StoreError::Replayed(signed.sequence)),
+        _ => Err(StoreError::Stale {
+            sequence: signed.sequence,
+            last,
+        }),
+    }
 }
 
 #[cfg(test)]

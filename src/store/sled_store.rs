@@ -1,31 +1,73 @@
-//! The sled 0.34 store: three trees in one database folder.
+//! The sled 0.34 store: trees in one database folder.
 //!
-//! - `meta`: format marker, installation salt, pepper check;
-//! - `tips`: tip id (8 bytes) -> record (see `record.rs`);
-//! - `receipts`: receipt lookup (32 bytes) -> tip id.
+//! - `meta`: format marker, installation salt, pepper check, last applied bundle;
+//! - `tips`: tip id (8 bytes) -> [`Record`];
+//! - `receipts`: receipt lookup (32 bytes) -> tip id;
+//! - `history`, `replies`, `followups`: tip id + number (12 bytes) -> `[day][payload]`.
 //!
-//! sled's background flush alone would lose acknowledged writes on a crash, so every
-//! insert is followed by an explicit flush before it returns.
+//! sled's background flush alone would lose acknowledged writes on a crash, so every write
+//! is followed by an explicit flush before it returns. Multi-tree changes run in one sled
+//! transaction, so a crash leaves all of a change or none of it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use sled::transaction::{
+    abort, ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
+};
 
-use super::record::{decode_record, encode_record};
+use super::record::{decode_entry, encode_entry, entry_key, Record};
 use super::{
-    NewTip, StoreError, StoreSummary, StoredTip, TipStatus, TipStore, STORE_FORMAT_VERSION,
+    check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreError,
+    StoreSummary, StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
 };
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::receipt::ReceiptLookup;
-use crate::domain::{Status, TipId};
+use crate::domain::reply::{Ack, Update};
+use crate::domain::tip::SealedTip;
+use crate::domain::{Day, Status, TipId};
 
 const FORMAT_KEY: &[u8] = b"format";
 const SALT_KEY: &[u8] = b"receipt_salt";
 const PEPPER_CHECK_KEY: &[u8] = b"pepper_check";
+const LAST_SEQUENCE_KEY: &[u8] = b"last_sequence";
+const LAST_DIGEST_KEY: &[u8] = b"last_digest";
+/// Most follow-ups or replies read back for one tip (bounds a status answer).
+const MAX_ENTRIES: usize = 1000;
 
 fn format_marker() -> Vec<u8> {
     format!("whistlebox-store:{STORE_FORMAT_VERSION}").into_bytes()
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => e.into(),
+    }
+}
+
+fn get_record(tips: &TransactionalTree, id: TipId) -> TxResult<Record> {
+    match tips.get(id.0)? {
+        Some(bytes) => Record::decode(&bytes).map_err(ConflictableTransactionError::Abort),
+        None => abort(StoreError::UnknownTip(id)),
+    }
+}
+
+fn check_tx_sequence(meta: &TransactionalTree, signed: Signed) -> TxResult<()> {
+    let last = meta
+        .get(LAST_SEQUENCE_KEY)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
+    let digest = meta
+        .get(LAST_DIGEST_KEY)?
+        .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok());
+    check_sequence(signed, last, digest).map_err(ConflictableTransactionError::Abort)?;
+    meta.insert(LAST_SEQUENCE_KEY, &signed.sequence.to_be_bytes()[..])?;
+    meta.insert(LAST_DIGEST_KEY, &signed.digest[..])?;
+    Ok(())
 }
 
 /// A sled database in a data folder.
@@ -34,6 +76,9 @@ pub struct SledStore {
     meta: sled::Tree,
     tips: sled::Tree,
     pub(super) receipts: sled::Tree,
+    history: sled::Tree,
+    replies: sled::Tree,
+    followups: sled::Tree,
     salt: [u8; SALT_BYTES],
 }
 
@@ -77,6 +122,9 @@ impl SledStore {
             .and_then(|v| <[u8; SALT_BYTES]>::try_from(v.as_ref()).ok())
             .ok_or_else(|| StoreError::Corrupt("the installation salt is missing".into()))?;
         Ok(Self {
+            history: db.open_tree("history")?,
+            replies: db.open_tree("replies")?,
+            followups: db.open_tree("followups")?,
             db,
             meta,
             tips,
@@ -88,6 +136,35 @@ impl SledStore {
     /// Bytes the database occupies on disk.
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+
+    fn entries(
+        &self,
+        tree: &sled::Tree,
+        id: &[u8],
+    ) -> Result<Vec<(u32, Day, Vec<u8>)>, StoreError> {
+        tree.scan_prefix(id)
+            .take(MAX_ENTRIES)
+            .map(|item| {
+                let (key, value) = item?;
+                let n = key
+                    .get(8..12)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("an entry key is damaged".into()))?;
+                let (day, payload) = decode_entry(&value)?;
+                Ok((n, day, payload.to_vec()))
+            })
+            .collect()
+    }
+
+    fn tip_id_for(&self, lookup: &ReceiptLookup) -> Result<Option<TipId>, StoreError> {
+        match self.receipts.get(lookup.0)? {
+            None => Ok(None),
+            Some(id) => <[u8; 8]>::try_from(id.as_ref())
+                .map(|id| Some(TipId(id)))
+                .map_err(|_| StoreError::Corrupt("a receipt entry is damaged".into())),
+        }
     }
 }
 
@@ -109,58 +186,211 @@ impl TipStore for SledStore {
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
-        let record = encode_record(tip.day, Status::Received, &tip.sealed);
-        let result = (&self.tips, &self.receipts).transaction(|(tips, receipts)| {
-            if receipts.get(tip.lookup.0)?.is_some() {
-                return Err(ConflictableTransactionError::Abort(()));
-            }
-            let mut id = TipId::random();
-            while tips.get(id.0)?.is_some() {
-                id = TipId::random();
-            }
-            tips.insert(&id.0[..], record.as_slice())?;
-            receipts.insert(&tip.lookup.0[..], &id.0[..])?;
-            Ok(id)
-        });
-        let id = match result {
-            Ok(id) => id,
-            Err(TransactionError::Abort(())) => return Err(StoreError::LookupTaken),
-            Err(TransactionError::Storage(e)) => return Err(e.into()),
-        };
+        let record = Record {
+            day: tip.day,
+            status: Status::Received,
+            history_count: 0,
+            reply_count: 0,
+            followup_count: 0,
+            sealed_reply_key: Some(tip.sealed_reply_key.clone()),
+            sealed: Some(tip.sealed.clone()),
+        }
+        .encode();
+        let id = (&self.tips, &self.receipts)
+            .transaction(|(tips, receipts)| {
+                if receipts.get(tip.lookup.0)?.is_some() {
+                    return abort(StoreError::LookupTaken);
+                }
+                let mut id = TipId::random();
+                while tips.get(id.0)?.is_some() {
+                    id = TipId::random();
+                }
+                tips.insert(&id.0[..], record.as_slice())?;
+                receipts.insert(&tip.lookup.0[..], &id.0[..])?;
+                Ok(id)
+            })
+            .map_err(tx_err)?;
         self.db.flush()?;
         Ok(id)
     }
 
-    fn status(&self, lookup: &ReceiptLookup) -> Result<Option<TipStatus>, StoreError> {
-        let Some(id) = self.receipts.get(lookup.0)? else {
+    fn view(&self, lookup: &ReceiptLookup) -> Result<Option<TipView>, StoreError> {
+        let Some(id) = self.tip_id_for(lookup)? else {
             return Ok(None);
         };
         let record = self
             .tips
-            .get(&id)?
+            .get(id.0)?
             .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?;
-        let (day, status, _) = decode_record(&record)?;
-        Ok(Some(TipStatus { day, status }))
+        let record = Record::decode(&record)?;
+        let history = self
+            .entries(&self.history, &id.0)?
+            .into_iter()
+            .map(|(_, day, payload)| {
+                let status = payload
+                    .first()
+                    .and_then(|c| Status::from_code(*c))
+                    .ok_or_else(|| StoreError::Corrupt("a history entry is damaged".into()))?;
+                Ok((day, status))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let replies = self
+            .entries(&self.replies, &id.0)?
+            .into_iter()
+            .map(|(_, day, payload)| (day, payload))
+            .collect();
+        Ok(Some(TipView {
+            day: record.day,
+            status: record.status,
+            history,
+            replies,
+        }))
+    }
+
+    fn add_followup(
+        &self,
+        lookup: &ReceiptLookup,
+        day: Day,
+        sealed: SealedTip,
+    ) -> Result<Option<u32>, StoreError> {
+        let Some(id) = self.tip_id_for(lookup)? else {
+            return Ok(None);
+        };
+        let n = (&self.tips, &self.followups)
+            .transaction(|(tips, followups)| {
+                let mut record = get_record(tips, id)?;
+                record.followup_count += 1;
+                let n = record.followup_count;
+                followups.insert(
+                    &entry_key(&id.0, n)[..],
+                    encode_entry(day, sealed.as_bytes()),
+                )?;
+                tips.insert(&id.0[..], record.encode())?;
+                Ok(n)
+            })
+            .map_err(tx_err)?;
+        self.db.flush()?;
+        Ok(Some(n))
     }
 
     fn export(&self) -> Result<Vec<StoredTip>, StoreError> {
-        self.tips
-            .iter()
-            .map(|item| {
-                let (key, value) = item?;
-                let id =
-                    TipId(key.as_ref().try_into().map_err(|_| {
-                        StoreError::Corrupt("a tip id has the wrong length".into())
-                    })?);
-                let (day, status, sealed) = decode_record(&value)?;
-                Ok(StoredTip {
-                    id,
-                    day,
-                    status,
-                    sealed,
+        let mut out = Vec::new();
+        for item in self.tips.iter() {
+            let (key, value) = item?;
+            let id = TipId(
+                key.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a tip id has the wrong length".into()))?,
+            );
+            let record = Record::decode(&value)?;
+            let followups = self
+                .entries(&self.followups, &id.0)?
+                .into_iter()
+                .map(|(n, day, payload)| {
+                    let sealed = SealedTip::from_bytes(payload, usize::MAX)
+                        .map_err(|_| StoreError::Corrupt("a follow-up is damaged".into()))?;
+                    Ok(Followup { n, day, sealed })
                 })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            if record.sealed.is_none() && followups.is_empty() {
+                continue;
+            }
+            out.push(StoredTip {
+                id,
+                day: record.day,
+                status: record.status,
+                sealed: record.sealed,
+                sealed_reply_key: record.sealed_reply_key,
+                followups,
+            });
+        }
+        Ok(out)
+    }
+
+    fn last_sequence(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .meta
+            .get(LAST_SEQUENCE_KEY)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    fn apply_updates(
+        &self,
+        signed: Signed,
+        day: Day,
+        updates: &[Update],
+    ) -> Result<(), StoreError> {
+        (&self.meta, &self.tips, &self.history, &self.replies)
+            .transaction(|(meta, tips, history, replies)| {
+                check_tx_sequence(meta, signed)?;
+                for update in updates {
+                    let mut record = get_record(tips, update.tip)?;
+                    record.status = update.status;
+                    record.history_count += 1;
+                    let key = entry_key(&update.tip.0, record.history_count);
+                    history.insert(&key[..], encode_entry(day, &[update.status.code()]))?;
+                    if let Some(reply) = &update.reply {
+                        record.reply_count += 1;
+                        let key = entry_key(&update.tip.0, record.reply_count);
+                        replies.insert(&key[..], encode_entry(day, reply))?;
+                    }
+                    tips.insert(&update.tip.0[..], record.encode())?;
+                }
+                Ok(())
             })
-            .collect()
+            .map_err(tx_err)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn apply_ack(&self, signed: Signed, acks: &[Ack]) -> Result<Purged, StoreError> {
+        let purged = (&self.meta, &self.tips, &self.followups)
+            .transaction(|(meta, tips, followups)| {
+                check_tx_sequence(meta, signed)?;
+                let mut purged = Purged::default();
+                for ack in acks {
+                    let mut record = get_record(tips, ack.tip)?;
+                    if ack.tip_sealed && record.sealed.is_some() {
+                        record.sealed = None;
+                        record.sealed_reply_key = None;
+                        tips.insert(&ack.tip.0[..], record.encode())?;
+                        purged.tips += 1;
+                    }
+                    for n in &ack.followups {
+                        if followups.remove(&entry_key(&ack.tip.0, *n)[..])?.is_some() {
+                            purged.followups += 1;
+                        }
+                    }
+                }
+                Ok(purged)
+            })
+            .map_err(tx_err)?;
+        self.db.flush()?;
+        Ok(purged)
+    }
+
+    fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {
+        let mut months: BTreeMap<String, MonthCounts> = BTreeMap::new();
+        for item in self.tips.iter() {
+            let (_, value) = item?;
+            let record = Record::decode(&value)?;
+            months.entry(month_of(record.day)).or_default().received += 1;
+        }
+        for item in self.history.iter() {
+            let (_, value) = item?;
+            let (day, payload) = decode_entry(&value)?;
+            if let Some(status) = payload.first().and_then(|c| Status::from_code(*c)) {
+                *months
+                    .entry(month_of(day))
+                    .or_default()
+                    .reached
+                    .entry(status.as_str())
+                    .or_default() += 1;
+            }
+        }
+        Ok(months)
     }
 
     fn verify(&self) -> Result<StoreSummary, StoreError> {
@@ -171,7 +401,7 @@ impl TipStore for SledStore {
                 .as_ref()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt("a tip id has the wrong length".into()))?;
-            decode_record(&value)?;
+            Record::decode(&value)?;
             ids.insert(id);
         }
         let mut receipts = 0u64;
@@ -193,6 +423,16 @@ impl TipStore for SledStore {
                 )));
             }
             receipts += 1;
+        }
+        for tree in [&self.history, &self.replies, &self.followups] {
+            for item in tree.iter() {
+                let (key, value) = item?;
+                let id: Option<[u8; 8]> = key.get(..8).and_then(|k| k.try_into().ok());
+                if key.len() != 12 || !id.is_some_and(|id| ids.contains(&id)) {
+                    return Err(StoreError::Corrupt("an entry belongs to no tip".into()));
+                }
+                decode_entry(&value)?;
+            }
         }
         Ok(StoreSummary {
             tips: ids.len() as u64,

@@ -5,9 +5,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::errors::AdminError;
 use super::AdminState;
-use crate::bundle::write_export;
+use crate::bundle::{verify_bundle, write_export, SignedContent};
 use crate::crypto;
 use crate::domain::Day;
+use crate::store::StoreError;
 
 /// Checks `Authorization: Bearer <token>` in constant time (both sides hashed first, so
 /// neither the length nor the content of the token leaks through timing).
@@ -46,4 +47,46 @@ pub async fn export(
             format!("attachment; filename=\"whistlebox-export-{today}.json\""),
         ))
         .body(write_export(today, &tips)))
+}
+
+/// Largest signed bundle accepted.
+pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
+
+/// `POST /admin/v1/import`: a signed bundle of updates or an ack from the inspectors. The
+/// signature is checked against `inspectors.pub` before anything else; then the bundle is
+/// applied all or nothing.
+pub async fn import(
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &state)?;
+    let (signed, payload) = verify_bundle(&body, &state.keys.sign_key)
+        .map_err(|e| AdminError::Refused(e.to_string()))?;
+    let store = state.store.clone();
+    let today = Day::today();
+    let outcome = web::block(move || match &payload.content {
+        SignedContent::Updates(updates) => store
+            .apply_updates(signed, today, updates)
+            .map(|()| serde_json::json!({"applied": "updates", "sequence": signed.sequence, "updates": updates.len()})),
+        SignedContent::Ack(acks) => store.apply_ack(signed, acks).map(|p| {
+            serde_json::json!({"applied": "ack", "sequence": signed.sequence,
+                "tips_purged": p.tips, "followups_purged": p.followups})
+        }),
+    })
+    .await
+    .map_err(|_| AdminError::Internal)?;
+    match outcome {
+        Ok(summary) => {
+            tracing::info!(sequence = signed.sequence, "signed bundle applied");
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(summary))
+        }
+        Err(e @ (StoreError::Replayed(_) | StoreError::Stale { .. })) => {
+            Err(AdminError::OutOfOrder(e.to_string()))
+        }
+        Err(e @ StoreError::UnknownTip(_)) => Err(AdminError::UnknownTip(e.to_string())),
+        Err(e) => Err(AdminError::Store(e)),
+    }
 }

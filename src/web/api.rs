@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use super::errors::{json_payload_error, StatusError, SubmitError};
+use super::errors::{json_payload_error, FollowupError, StatusError, SubmitError};
 use super::AppState;
 use crate::domain::receipt::Receipt;
 use crate::domain::tip::SealedTip;
@@ -86,9 +86,27 @@ pub struct StatusRequest {
 }
 
 #[derive(Serialize)]
+struct Step {
+    day: String,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct SealedReply {
+    day: String,
+    sealed: String,
+}
+
+#[derive(Serialize)]
 struct StatusResponse {
     status: &'static str,
     received_on: String,
+    history: Vec<Step>,
+    replies: Vec<SealedReply>,
+    /// Seed of the receipt's reply key (libsodium `crypto_box_seed_keypair`), so the page
+    /// can open the replies itself. The client sent the receipt, so this tells it nothing
+    /// it could not derive; it is never stored.
+    reply_key: String,
 }
 
 /// `POST /api/v1/status`: what a receipt unlocks.
@@ -97,11 +115,56 @@ pub async fn status(
     body: web::Json<StatusRequest>,
 ) -> Result<HttpResponse, StatusError> {
     let receipt = Receipt::parse(&body.into_inner().receipt)?;
-    let found = state.find_status(receipt).await?;
+    let (view, keys) = state.find_status(receipt).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(StatusResponse {
-            status: found.status.as_str(),
-            received_on: found.day.to_string(),
+            status: view.status.as_str(),
+            received_on: view.day.to_string(),
+            history: view
+                .history
+                .iter()
+                .map(|(day, status)| Step {
+                    day: day.to_string(),
+                    status: status.as_str(),
+                })
+                .collect(),
+            replies: view
+                .replies
+                .iter()
+                .map(|(day, sealed)| SealedReply {
+                    day: day.to_string(),
+                    sealed: STANDARD.encode(sealed),
+                })
+                .collect(),
+            reply_key: STANDARD.encode(&keys.reply_seed[..]),
+        }))
+}
+
+#[derive(Deserialize)]
+pub struct FollowupRequest {
+    receipt: String,
+    sealed: String,
+}
+
+#[derive(Serialize)]
+struct FollowupResponse {
+    received_on: String,
+}
+
+/// `POST /api/v1/followups`: more words from the resident, sealed like a tip, filed under
+/// the tip of the receipt.
+pub async fn followup(
+    state: web::Data<AppState>,
+    body: web::Json<FollowupRequest>,
+) -> Result<HttpResponse, FollowupError> {
+    let body = body.into_inner();
+    let receipt = Receipt::parse(&body.receipt)?;
+    let sealed = SealedTip::from_base64(&body.sealed, state.max_sealed_bytes)?;
+    let day = state.add_followup(receipt, sealed).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(FollowupResponse {
+            received_on: day.to_string(),
         }))
 }

@@ -95,12 +95,47 @@ impl ResponseError for StatusError {
     }
 }
 
+/// Errors of `POST /api/v1/followups`.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowupError {
+    /// The receipt was refused or is unknown, or the store failed.
+    #[error(transparent)]
+    Status(#[from] StatusError),
+    /// The sealed message was refused.
+    #[error(transparent)]
+    Sealed(#[from] SealedTipError),
+}
+
+impl From<ReceiptError> for FollowupError {
+    fn from(e: ReceiptError) -> Self {
+        FollowupError::Status(StatusError::Receipt(e))
+    }
+}
+
+impl ResponseError for FollowupError {
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            FollowupError::Status(e) => e.error_response(),
+            FollowupError::Sealed(e) => SubmitError::Sealed(e.clone()).error_response(),
+        }
+    }
+}
+
 /// Errors of the admin routes.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// Missing or wrong bearer token.
     #[error("This needs the admin token: send it as `Authorization: Bearer <token>`.")]
     Unauthorized,
+    /// A signed bundle was refused before anything was applied.
+    #[error("The bundle was refused and nothing was applied: {0}.")]
+    Refused(String),
+    /// A signed bundle was already applied, or is older than one that was.
+    #[error("The bundle was refused and nothing was applied: {0}.")]
+    OutOfOrder(String),
+    /// A signed bundle names a tip the server does not hold.
+    #[error("The bundle was refused and nothing was applied: {0}.")]
+    UnknownTip(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -113,6 +148,11 @@ impl ResponseError for AdminError {
     fn error_response(&self) -> HttpResponse {
         match self {
             AdminError::Unauthorized => json_error(StatusCode::UNAUTHORIZED, &self.to_string()),
+            AdminError::Refused(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
+            AdminError::OutOfOrder(_) => json_error(StatusCode::CONFLICT, &self.to_string()),
+            AdminError::UnknownTip(_) => {
+                json_error(StatusCode::UNPROCESSABLE_ENTITY, &self.to_string())
+            }
             AdminError::Store(e) => store_error_response(e),
             AdminError::Internal => internal_error_response(),
         }

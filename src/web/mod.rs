@@ -23,11 +23,12 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use self::errors::{StatusError, SubmitError};
+use crate::crypto::Sealer;
 use crate::domain::keys::PublicKeys;
-use crate::domain::receipt::{Receipt, ReceiptHasher, ReceiptLookup};
+use crate::domain::receipt::{Receipt, ReceiptHasher, ReceiptKeys};
 use crate::domain::tip::SealedTip;
 use crate::domain::Day;
-use crate::store::{NewTip, StoreError, TipStatus, TipStore};
+use crate::store::{NewTip, StoreError, TipStore, TipView};
 
 /// How often a freshly drawn receipt may collide before we give up (it never should).
 const RECEIPT_ATTEMPTS: usize = 3;
@@ -51,12 +52,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Derives a receipt's lookup on a blocking thread, at most `argon_gate` at a time.
-    pub async fn lookup(&self, receipt: Receipt) -> Result<ReceiptLookup, ()> {
+    /// Derives a receipt's lookup and reply key on a blocking thread, at most `argon_gate`
+    /// at a time.
+    pub async fn derive(&self, receipt: Receipt) -> Result<ReceiptKeys, ()> {
         let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
         let hasher = self.hasher.clone();
-        match web::block(move || hasher.lookup(&receipt)).await {
-            Ok(Ok(lookup)) => Ok(lookup),
+        match web::block(move || hasher.derive(&receipt)).await {
+            Ok(Ok(keys)) => Ok(keys),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "receipt derivation failed");
                 Err(())
@@ -75,15 +77,19 @@ impl AppState {
         for _ in 0..RECEIPT_ATTEMPTS {
             let receipt = Receipt::generate();
             let shown = receipt.display();
-            let lookup = self
-                .lookup(receipt)
+            let keys = self
+                .derive(receipt)
                 .await
                 .map_err(|()| SubmitError::Internal)?;
+            // Only the inspectors need the reply key (to seal replies), so it is kept sealed
+            // to them; in the clear it would let a copy of the data test receipt guesses.
+            let reply_public = keys.reply_key().public_key();
             let store = self.store.clone();
             let tip = NewTip {
-                lookup,
+                lookup: keys.lookup,
                 day,
                 sealed: sealed.clone(),
+                sealed_reply_key: self.keys.box_key.seal(reply_public.as_bytes()),
             };
             match web::block(move || store.insert(tip)).await {
                 Ok(Ok(_id)) => return Ok((shown, day)),
@@ -95,17 +101,41 @@ impl AppState {
         Err(SubmitError::Internal)
     }
 
-    /// What a receipt unlocks.
-    pub async fn find_status(&self, receipt: Receipt) -> Result<TipStatus, StatusError> {
-        let lookup = self
-            .lookup(receipt)
+    /// What a receipt unlocks, with the receipt's keys (to open the replies).
+    pub async fn find_status(
+        &self,
+        receipt: Receipt,
+    ) -> Result<(TipView, ReceiptKeys), StatusError> {
+        let keys = self
+            .derive(receipt)
             .await
             .map_err(|()| StatusError::Internal)?;
         let store = self.store.clone();
-        web::block(move || store.status(&lookup))
+        let lookup = keys.lookup;
+        let view = web::block(move || store.view(&lookup))
             .await
             .map_err(|_| StatusError::Internal)??
-            .ok_or(StatusError::Unknown)
+            .ok_or(StatusError::Unknown)?;
+        Ok((view, keys))
+    }
+
+    /// Files a follow-up under the tip of a receipt.
+    pub async fn add_followup(
+        &self,
+        receipt: Receipt,
+        sealed: SealedTip,
+    ) -> Result<Day, StatusError> {
+        let keys = self
+            .derive(receipt)
+            .await
+            .map_err(|()| StatusError::Internal)?;
+        let store = self.store.clone();
+        let day = Day::today();
+        web::block(move || store.add_followup(&keys.lookup, day, sealed))
+            .await
+            .map_err(|_| StatusError::Internal)??
+            .ok_or(StatusError::Unknown)?;
+        Ok(day)
     }
 }
 
@@ -113,6 +143,8 @@ impl AppState {
 pub struct AdminState {
     /// The store.
     pub store: Arc<dyn TipStore>,
+    /// The inspectors' public keys (signed bundles are verified with them).
+    pub keys: PublicKeys,
     /// BLAKE2b of the admin token; compared in constant time.
     pub token_hash: [u8; 32],
 }
@@ -148,6 +180,12 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                 .route(web::get().to(pages::report_form))
                 .route(web::post().to(pages::report_submit)),
         )
+        .service(web::resource("/{lang}/numbers").route(web::get().to(pages::numbers)))
+        .service(
+            web::resource("/{lang}/followup")
+                .app_data(pages::form_config(max_sealed_bytes))
+                .route(web::post().to(pages::followup_submit)),
+        )
         .service(
             web::resource("/{lang}/status")
                 .app_data(pages::form_config(4096))
@@ -172,6 +210,12 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                         .app_data(api::status_json_config())
                         .route(web::post().to(api::status))
                         .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/followups")
+                        .app_data(api::tips_json_config(max_sealed_bytes))
+                        .route(web::post().to(api::followup))
+                        .default_service(web::to(errors::method_not_allowed)),
                 ),
         );
 }
@@ -179,11 +223,18 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
 /// The admin route table.
 pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::scope("/admin/v1").service(
-            web::resource("/export")
-                .route(web::get().to(admin::export))
-                .default_service(web::to(errors::method_not_allowed)),
-        ),
+        web::scope("/admin/v1")
+            .service(
+                web::resource("/export")
+                    .route(web::get().to(admin::export))
+                    .default_service(web::to(errors::method_not_allowed)),
+            )
+            .service(
+                web::resource("/import")
+                    .app_data(web::PayloadConfig::new(admin::MAX_IMPORT_BYTES))
+                    .route(web::post().to(admin::import))
+                    .default_service(web::to(errors::method_not_allowed)),
+            ),
     );
 }
 

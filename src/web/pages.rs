@@ -18,10 +18,11 @@ use super::assets;
 use super::errors::{json_error, StatusError, SubmitError};
 use super::i18n::{date, t, t_args, Lang};
 use super::AppState;
-use crate::domain::receipt::{Receipt, ReceiptError};
-use crate::domain::tip::{SealedTipError, TipPlaintext};
+use crate::domain::receipt::{Receipt, ReceiptError, ReceiptKeys};
+use crate::domain::reply::ReplyPlaintext;
+use crate::domain::tip::{SealedTip, SealedTipError, TipPlaintext};
 use crate::domain::Status;
-use crate::store::TipStatus;
+use crate::store::TipView;
 
 /// Optional questions of the report form, in order.
 const OPTIONAL_FIELDS: [&str; 5] = ["where", "who", "when", "amount", "proof"];
@@ -134,6 +135,7 @@ fn render_home(l: Lang, state: &AppState) -> HttpResponse {
         p { (t(l, "home-kept")) }
         h2 { (t(l, "home-safe-title")) }
         p { (t(l, "home-safe")) }
+        p { a #go-numbers href={ "/" (l.code()) "/numbers" } { (t(l, "home-numbers")) } }
     };
     let page = Page {
         lang: l,
@@ -439,31 +441,37 @@ pub async fn status_submit(
     let Some(l) = lang_of(&path) else {
         return not_found(req).await;
     };
-    let outcome = match Receipt::parse(&form.receipt) {
-        Ok(receipt) => state.find_status(receipt).await,
-        Err(e) => Err(StatusError::Receipt(e)),
-    };
-    let (code, result, error) = match &outcome {
-        Ok(found) => (StatusCode::OK, Some(found), None),
-        Err(StatusError::Receipt(ReceiptError::CheckDigit)) => {
-            (StatusCode::BAD_REQUEST, None, Some("typo"))
+    let (outcome, shown) = match Receipt::parse(&form.receipt) {
+        Ok(receipt) => {
+            let shown = receipt.display();
+            (state.find_status(receipt).await, Some(shown))
         }
-        Err(StatusError::Receipt(ReceiptError::Empty)) => {
-            (StatusCode::BAD_REQUEST, None, Some("empty"))
-        }
-        Err(StatusError::Receipt(_)) => (StatusCode::BAD_REQUEST, None, Some("format")),
-        Err(StatusError::Unknown) => (StatusCode::NOT_FOUND, None, Some("unknown")),
-        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, None, Some("busy")),
+        Err(e) => (Err(StatusError::Receipt(e)), None),
     };
-    html_response(code, status_page(l, &state, result, error))
+    let (code, error) = match &outcome {
+        Ok(_) => (StatusCode::OK, None),
+        Err(e) => status_error_kind(e),
+    };
+    let found = outcome
+        .as_ref()
+        .ok()
+        .zip(shown.as_deref().map(String::as_str));
+    html_response(code, status_page(l, &state, found, error))
 }
 
-fn status_page(
-    l: Lang,
-    state: &AppState,
-    found: Option<&TipStatus>,
-    error: Option<&str>,
-) -> Markup {
+fn status_error_kind(e: &StatusError) -> (StatusCode, Option<&'static str>) {
+    match e {
+        StatusError::Receipt(ReceiptError::CheckDigit) => (StatusCode::BAD_REQUEST, Some("typo")),
+        StatusError::Receipt(ReceiptError::Empty) => (StatusCode::BAD_REQUEST, Some("empty")),
+        StatusError::Receipt(_) => (StatusCode::BAD_REQUEST, Some("format")),
+        StatusError::Unknown => (StatusCode::NOT_FOUND, Some("unknown")),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, Some("busy")),
+    }
+}
+
+type Found<'a> = (&'a (TipView, ReceiptKeys), &'a str);
+
+fn status_page(l: Lang, state: &AppState, found: Option<Found<'_>>, error: Option<&str>) -> Markup {
     let content = html! {
         h1 { (t(l, "status-title")) }
         @if let Some(kind) = error {
@@ -471,14 +479,8 @@ fn status_page(
                 p { (t(l, &format!("status-error-{kind}"))) }
             }
         }
-        @if let Some(found) = found {
-            section #status-result {
-                h2 { (t(l, "status-result-title")) }
-                ol #status-timeline .timeline {
-                    li { (t_args(l, "status-step-received", &[("day", date(l, found.day))])) }
-                }
-                p { strong { (t_args(l, "status-now", &[("status", status_words(l, found.status))])) } }
-            }
+        @if let Some(((view, keys), receipt)) = found {
+            (status_result(l, view, keys, receipt))
             a.button.secondary href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
         } @else {
             form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off" {
@@ -500,6 +502,193 @@ fn status_page(
         script: false,
     };
     layout(page, content)
+}
+
+/// The timeline, the replies (opened here, in memory, with the key derived from the receipt
+/// for this one answer) and the follow-up form.
+fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> Markup {
+    let reply_key = keys.reply_key();
+    let replies: Vec<_> = view
+        .replies
+        .iter()
+        .map(|(day, sealed)| (*day, ReplyPlaintext::open(sealed, &reply_key).ok()))
+        .collect();
+    html! {
+        section #status-result {
+            h2 { (t(l, "status-result-title")) }
+            ol #status-timeline .timeline {
+                li { (t_args(l, "status-step-received", &[("day", date(l, view.day))])) }
+                @for (day, status) in &view.history {
+                    li { (t_args(l, "status-step", &[("day", date(l, *day)), ("status", status_words(l, *status))])) }
+                }
+            }
+            p #status-now { strong { (t_args(l, "status-now", &[("status", status_words(l, view.status))])) } }
+            @if view.status == Status::NeedInfo {
+                p.note #status-question { (t(l, "status-question")) }
+            }
+            @if !replies.is_empty() {
+                h2 { (t(l, "status-replies-title")) }
+                @for (day, reply) in &replies {
+                    div.reply {
+                        p.hint { (date(l, *day)) }
+                        @match reply {
+                            Some(r) => { p.message { (r.message) } }
+                            None => { p { (t(l, "status-reply-unreadable")) } }
+                        }
+                    }
+                }
+            }
+        }
+        section #followup {
+            h2 { (t(l, "followup-title")) }
+            form #followup-form method="post" action={ "/" (l.code()) "/followup" } autocomplete="off" {
+                // The receipt travels in the form body (never a URL), as it came.
+                input type="hidden" name="receipt" value=(receipt);
+                label for="followup-body" { (t(l, "followup-label"))
+                    span.hint #followup-hint { (t(l, "followup-hint")) } }
+                textarea #followup-body name="body" rows="5" required aria-describedby="followup-hint" {}
+                button #followup-submit type="submit" { (t(l, "followup-submit")) }
+            }
+        }
+    }
+}
+
+/// What the follow-up form posts. Wiped when dropped.
+#[derive(Deserialize)]
+pub struct FollowupForm {
+    #[serde(default)]
+    receipt: String,
+    #[serde(default)]
+    body: String,
+}
+
+impl Drop for FollowupForm {
+    fn drop(&mut self) {
+        self.receipt.zeroize();
+        self.body.zeroize();
+    }
+}
+
+/// `POST /{lang}/followup`: more words under the same receipt, sealed here at once.
+pub async fn followup_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    form: web::Form<FollowupForm>,
+) -> HttpResponse {
+    let Some(l) = lang_of(&path) else {
+        return not_found(req).await;
+    };
+    let receipt = match Receipt::parse(&form.receipt) {
+        Ok(r) => r,
+        Err(e) => {
+            let (code, kind) = status_error_kind(&StatusError::Receipt(e));
+            return html_response(code, status_page(l, &state, None, kind));
+        }
+    };
+    let body = form.body.replace("\r\n", "\n");
+    let page = |title: &str, content: Markup| {
+        let page = Page {
+            lang: l,
+            demo: state.demo,
+            title: t(l, title),
+            path: "/status",
+            body_class: "status-page",
+            script: false,
+        };
+        layout(page, content)
+    };
+    if body.trim().is_empty() {
+        let content = html! {
+            h1 { (t(l, "followup-title")) }
+            div #followup-error .error role="alert" { p { (t(l, "followup-error-empty")) } }
+            a.button.secondary href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
+        };
+        return html_response(StatusCode::BAD_REQUEST, page("followup-title", content));
+    }
+    let sealed = TipPlaintext::new(body)
+        .seal(&state.keys.box_key)
+        .ok()
+        .and_then(|s| SealedTip::from_bytes(s.as_bytes().to_vec(), state.max_sealed_bytes).ok());
+    let Some(sealed) = sealed else {
+        let content = html! { div.error role="alert" { p { (t(l, "report-error-too-long")) } } };
+        return html_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            page("followup-title", content),
+        );
+    };
+    match state.add_followup(receipt, sealed).await {
+        Ok(_) => {
+            let content = html! {
+                h1 #followup-done { (t(l, "followup-done-title")) }
+                p { (t(l, "followup-done")) }
+                a.button href={ "/" (l.code()) "/" } { (t(l, "followup-back")) }
+            };
+            html_response(StatusCode::OK, page("followup-done-title", content))
+        }
+        Err(e) => {
+            let (code, kind) = status_error_kind(&e);
+            html_response(code, status_page(l, &state, None, kind))
+        }
+    }
+}
+
+/// `GET /{lang}/numbers`: monthly counts for the public, from coarse days and signed status
+/// changes only. Counts from 1 to 4 are not shown, so no single tip can be picked out.
+pub async fn numbers(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(l) = lang_of(&path) else {
+        return not_found(req).await;
+    };
+    let store = state.store.clone();
+    let Ok(Ok(months)) = web::block(move || store.monthly_counts()).await else {
+        return super::errors::internal_error_response();
+    };
+    let shown = |n: u64| -> String {
+        match n {
+            0 => "0".into(),
+            1..=4 => t(l, "numbers-few"),
+            n => n.to_string(),
+        }
+    };
+    let reached = [
+        Status::InReview,
+        Status::Investigating,
+        Status::ClosedSubstantiated,
+        Status::ClosedUnsubstantiated,
+        Status::Referred,
+    ];
+    let content = html! {
+        h1 { (t(l, "numbers-title")) }
+        p { (t(l, "numbers-intro")) }
+        @if months.is_empty() {
+            p #numbers-none { (t(l, "numbers-none")) }
+        }
+        @for (month, counts) in months.iter().rev() {
+            section.month {
+                h2 { (month) }
+                table #{ "numbers-" (month) } {
+                    tr { th scope="row" { (t(l, "numbers-received")) } td { (shown(counts.received)) } }
+                    @for status in reached {
+                        tr { th scope="row" { (status_words(l, status)) }
+                             td { (shown(counts.reached.get(status.as_str()).copied().unwrap_or(0))) } }
+                    }
+                }
+            }
+        }
+    };
+    let page = Page {
+        lang: l,
+        demo: state.demo,
+        title: t(l, "numbers-title"),
+        path: "/numbers",
+        body_class: "numbers-page",
+        script: false,
+    };
+    html_response(StatusCode::OK, layout(page, content))
 }
 
 fn status_words(l: Lang, status: Status) -> String {

@@ -76,6 +76,26 @@ status-error-empty = Please type your receipt code.
 status-error-busy = This cannot be checked right now. Please try again later.
 status-again = Check another
 
+status-step = { $day }: { $status }
+status-replies-title = Messages from the inspectors
+status-reply-unreadable = A message could not be opened; please contact the office.
+status-question = The inspectors have a question for you. Please read the message below, then answer underneath.
+followup-title = Add information, or answer a question
+followup-label = What would you like to add?
+followup-hint = It is filed with your report and sealed the same way.
+followup-submit = Seal and send
+followup-done-title = Your addition was received
+followup-done = It is filed with your report, for the same inspectors. Keep using the same receipt code to check progress.
+followup-error-empty = Please write what you want to add first, then press send.
+followup-back = Back to the start
+numbers-title = Public figures
+numbers-intro = How many reports arrived each month, and how far they have gone. Numbers from 1 to 4 are shown as "fewer than 5", so that no one can single out a report.
+numbers-month = Month
+numbers-received = Reports received
+numbers-few = fewer than 5
+numbers-none = No figures yet.
+home-numbers = Public figures: reports received and closed each month
+
 poster-title = Afraid to speak up? Report anonymously
 poster-lead = Pensions or subsidies held back, village money or land taken, kickbacks, abuse of power: you can report them.
 poster-step-1 = Scan the code above with your phone, or type the address into a browser.

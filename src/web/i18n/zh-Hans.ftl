@@ -76,6 +76,26 @@ status-error-empty = 请输入您的查询码。
 status-error-busy = 现在查不了，请稍后再试。
 status-again = 再查一个
 
+status-step = { $day }：{ $status }
+status-replies-title = 工作人员的消息
+status-reply-unreadable = 有一条消息打不开，请联系办公室。
+status-question = 工作人员有问题想问您。请看下面的消息，然后在下面回答。
+followup-title = 补充情况，或者回答问题
+followup-label = 想补充什么？
+followup-hint = 会和您原来的举报放在一起，同样加密。
+followup-submit = 加密并发送
+followup-done-title = 已收到您的补充
+followup-done = 它和您原来的举报放在一起，交给同样的工作人员。以后还用同一个查询码查看进展。
+followup-error-empty = 请先写下要补充的内容，再点发送。
+followup-back = 回到首页
+numbers-title = 公开数字
+numbers-intro = 每个月收到多少举报，处理到了哪一步。1到4的数字只写“少于5”，以免有人从数字猜出某一件举报。
+numbers-month = 月份
+numbers-received = 收到的举报
+numbers-few = 少于5
+numbers-none = 现在还没有数字。
+home-numbers = 公开数字：每月收到和办结多少举报
+
 poster-title = 有话不敢说？可以匿名举报
 poster-lead = 干部克扣低保、养老金、补贴，侵占村里的钱和地，收回扣，执法不公，都可以反映。
 poster-step-1 = 用手机扫上面的二维码，或者在浏览器输入网址。

@@ -1,0 +1,242 @@
+//! `whistlebox update` and `whistlebox ack`: on the offline machine, the inspectors' signed
+//! answers to the server.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use clap::Args;
+use serde::Deserialize;
+
+use super::{io_err, read_bounded, read_passphrase, write_private, CliError};
+use crate::bundle::{sign_bundle, SignedContent, SignedPayload};
+use crate::crypto::{self, BoxPublicKey};
+use crate::domain::keys::SecretKeys;
+use crate::domain::reply::{Ack, ReplyPlaintext, Update, MAX_REPLY_BYTES};
+use crate::domain::{Day, Status, TipId};
+
+/// Flags shared by the signing commands.
+#[derive(Debug, Args)]
+pub struct SigningArgs {
+    /// The inspectors' secret key file (inspectors.key). Its folder also keeps
+    /// `inspectors.sequence`, the number of the last bundle signed.
+    #[arg(long)]
+    pub key: PathBuf,
+    /// File whose first line is the key's passphrase.
+    #[arg(long)]
+    pub passphrase_file: PathBuf,
+    /// Where to write the signed bundle.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Flags of `update`.
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    #[command(flatten)]
+    signing: SigningArgs,
+    /// The tip to update (its 16-digit id, as in the decrypted folder's name).
+    #[arg(long, requires = "status", conflicts_with = "list")]
+    pub tip: Option<String>,
+    /// Its new status: received, in_review, investigating, closed_substantiated,
+    /// closed_unsubstantiated, referred or need_info.
+    #[arg(long, requires = "tip")]
+    pub status: Option<String>,
+    /// A message to the resident, sealed so that only the holder of the receipt reads it.
+    #[arg(long, requires = "tip")]
+    pub message: Option<String>,
+    /// Several updates at once: a JSON file `[{"tip": "...", "status": "...", "message": "..."}]`.
+    #[arg(long)]
+    pub list: Option<PathBuf>,
+    /// The folder `whistlebox decrypt` wrote (needed for messages: it holds each
+    /// resident's reply key).
+    #[arg(long)]
+    pub tips: Option<PathBuf>,
+}
+
+/// Flags of `ack`.
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    #[command(flatten)]
+    signing: SigningArgs,
+    /// The folder `whistlebox decrypt` wrote: everything opened in it is acked, so the
+    /// server may delete those ciphertexts.
+    #[arg(long)]
+    pub tips: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListEntry {
+    tip: String,
+    status: String,
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// Runs `update`.
+pub fn run_update(args: &UpdateArgs) -> Result<(), CliError> {
+    crypto::init()?;
+    let entries = match (&args.list, &args.tip, &args.status) {
+        (Some(list), _, _) => {
+            let raw = read_bounded(list, 16 * 1024 * 1024)?;
+            serde_json::from_slice::<Vec<ListEntry>>(&raw).map_err(|e| {
+                CliError::Usage(format!("{}: not a list of updates ({e})", list.display()))
+            })?
+        }
+        (None, Some(tip), Some(status)) => vec![ListEntry {
+            tip: tip.clone(),
+            status: status.clone(),
+            message: args.message.clone(),
+        }],
+        _ => {
+            return Err(CliError::Usage(
+                "give --tip and --status, or --list FILE".into(),
+            ))
+        }
+    };
+    if entries.is_empty() {
+        return Err(CliError::Usage("there are no updates to sign".into()));
+    }
+    let mut updates = Vec::with_capacity(entries.len());
+    for e in &entries {
+        let tip: TipId = e
+            .tip
+            .parse()
+            .map_err(|_| CliError::Usage(format!("{:?} is not a tip id (16 hex digits)", e.tip)))?;
+        let status: Status = e.status.parse().map_err(CliError::Usage)?;
+        let reply = match e.message.as_deref().filter(|m| !m.trim().is_empty()) {
+            None => None,
+            Some(m) if m.len() > MAX_REPLY_BYTES => {
+                return Err(CliError::Usage(format!(
+                    "the message to tip {tip} is too long"
+                )))
+            }
+            Some(m) => {
+                let key = reply_key(args.tips.as_deref(), tip)?;
+                Some(ReplyPlaintext::new(m).seal(&key)?)
+            }
+        };
+        updates.push(Update { tip, status, reply });
+    }
+    let n = updates.len();
+    let sequence = sign_and_write(&args.signing, SignedContent::Updates(updates))?;
+    println!(
+        "signed {n} update(s) as bundle number {sequence} into {}",
+        args.signing.out.display()
+    );
+    Ok(())
+}
+
+/// Runs `ack`.
+pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
+    crypto::init()?;
+    let mut acks = Vec::new();
+    for entry in fs::read_dir(&args.tips).map_err(io_err(&args.tips))? {
+        let entry = entry.map_err(io_err(&args.tips))?;
+        let Some(tip) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<TipId>().ok())
+        else {
+            continue;
+        };
+        if !entry.file_type().map_err(io_err(&entry.path()))?.is_dir() {
+            continue;
+        }
+        let mut followups = Vec::new();
+        let mut tip_sealed = false;
+        for file in fs::read_dir(entry.path()).map_err(io_err(&entry.path()))? {
+            let name = file.map_err(io_err(&entry.path()))?.file_name();
+            let name = name.to_string_lossy();
+            if name == "message.txt" {
+                tip_sealed = true;
+            } else if let Some(n) = name
+                .strip_prefix("followup-")
+                .and_then(|r| r.strip_suffix(".txt"))
+                .and_then(|n| n.parse::<u32>().ok())
+            {
+                followups.push(n);
+            }
+        }
+        followups.sort_unstable();
+        acks.push(Ack {
+            tip,
+            tip_sealed,
+            followups,
+        });
+    }
+    if acks.is_empty() {
+        return Err(CliError::Usage(format!(
+            "{} holds no decrypted tips; run whistlebox decrypt first",
+            args.tips.display()
+        )));
+    }
+    acks.sort_by_key(|a| a.tip);
+    let n = acks.len();
+    let sequence = sign_and_write(&args.signing, SignedContent::Ack(acks))?;
+    println!(
+        "signed an ack of {n} tip(s) as bundle number {sequence} into {}",
+        args.signing.out.display()
+    );
+    Ok(())
+}
+
+/// The resident's reply key, from the `tip.json` that `decrypt` wrote.
+fn reply_key(tips: Option<&Path>, tip: TipId) -> Result<BoxPublicKey, CliError> {
+    let dir = tips.ok_or_else(|| {
+        CliError::Usage("a message needs --tips DIR, the folder whistlebox decrypt wrote".into())
+    })?;
+    let path = dir.join(tip.to_string()).join("tip.json");
+    let raw = read_bounded(&path, 1024 * 1024)?;
+    let json: serde_json::Value = serde_json::from_slice(&raw)
+        .map_err(|_| CliError::Usage(format!("{}: not valid JSON", path.display())))?;
+    json.get("reply_public_key")
+        .and_then(|k| k.as_str())
+        .and_then(|k| STANDARD.decode(k).ok())
+        .and_then(|k| BoxPublicKey::from_bytes(&k).ok())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{} has no reply key: this tip came without one, so no message can reach the resident",
+                path.display()
+            ))
+        })
+}
+
+/// Signs with the inspectors' key under the next sequence number. The number is recorded
+/// before the bundle is written, so a crash in between can only skip a number, never reuse
+/// one (a reused number would make the server refuse the bundle as a replay).
+fn sign_and_write(args: &SigningArgs, content: SignedContent) -> Result<u64, CliError> {
+    let passphrase = read_passphrase(&args.passphrase_file)?;
+    let key_text = read_bounded(&args.key, 64 * 1024)?;
+    let key_text = std::str::from_utf8(&key_text)
+        .map_err(|_| CliError::Usage(format!("{}: not a key file", args.key.display())))?;
+    let keys =
+        SecretKeys::from_file_text(key_text, &passphrase).map_err(|source| CliError::KeyFile {
+            path: args.key.clone(),
+            source,
+        })?;
+    let seq_path = args
+        .key
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("inspectors.sequence");
+    let last: u64 = match fs::read_to_string(&seq_path) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| CliError::Usage(format!("{}: not a number", seq_path.display())))?,
+        Err(_) => 0,
+    };
+    let sequence = last + 1;
+    write_private(&seq_path, format!("{sequence}\n").as_bytes())?;
+    let payload = SignedPayload {
+        sequence,
+        made_on: Day::today(),
+        content,
+    };
+    let bytes = sign_bundle(&payload, &keys.sign_key);
+    fs::write(&args.out, bytes).map_err(io_err(&args.out))?;
+    Ok(sequence)
+}
