@@ -1,0 +1,385 @@
+//! The inspectors' round trip with the real binary: export, decrypt, update with a message,
+//! import, status; refused bundles; ack and purge; follow-ups; the public numbers.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use common::*;
+use serde_json::Value;
+use whistlebox::domain::reply::ReplyPlaintext;
+
+const QUESTION: &str = "请问这笔钱是哪一年发的？有没有人能作证？\nWhich year was it?";
+
+/// A site with real keys, and the helpers an inspector needs.
+struct Desk {
+    inspectors: Inspectors,
+    site: Site,
+    server: Server,
+}
+
+impl Desk {
+    fn new() -> Self {
+        let inspectors = Inspectors::new();
+        let site = Site::new();
+        inspectors.server_keys(&site.keys());
+        let server = site.start(&[]);
+        Self {
+            inspectors,
+            site,
+            server,
+        }
+    }
+
+    fn submit(&self, body: &str) -> String {
+        let r = self
+            .server
+            .submit(&seal_tip(&self.server.box_key(), body, &[]));
+        assert_eq!(r.status, 201, "{}", r.body);
+        r.json()["receipt"].as_str().unwrap().to_string()
+    }
+
+    /// Exports and decrypts into a fresh folder; returns it.
+    fn export_and_decrypt(&self, name: &str) -> PathBuf {
+        let out = self.site.root.path().join(name);
+        let d = self.inspectors.decrypt(&self.server.export(), &out);
+        assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stdout));
+        out
+    }
+
+    fn sign(&self, args: &[&str], out: &str) -> Vec<u8> {
+        let out_path = self.site.root.path().join(out);
+        let key = self.inspectors.key_file();
+        let pass = self.inspectors.pass_file();
+        let mut all = vec![
+            args[0],
+            "--key",
+            key.to_str().unwrap(),
+            "--passphrase-file",
+            pass.to_str().unwrap(),
+            "--out",
+            out_path.to_str().unwrap(),
+        ];
+        all.extend_from_slice(&args[1..]);
+        let o = run(&all);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(out_path).unwrap()
+    }
+
+    fn import(&self, bundle: &[u8]) -> Reply {
+        let r = agent()
+            .post(&format!("{}/admin/v1/import", self.server.admin))
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_bytes(bundle);
+        match r {
+            Ok(r) => Reply {
+                status: r.status(),
+                body: r.into_string().unwrap(),
+                headers: vec![],
+            },
+            Err(ureq::Error::Status(code, r)) => Reply {
+                status: code,
+                body: r.into_string().unwrap(),
+                headers: vec![],
+            },
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+fn tip_ids(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| {
+            let e = e.unwrap();
+            e.file_type()
+                .unwrap()
+                .is_dir()
+                .then(|| e.file_name().to_string_lossy().into_owned())
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn id_of(dir: &Path, text: &str) -> String {
+    tip_ids(dir)
+        .into_iter()
+        .find(|id| {
+            std::fs::read_to_string(dir.join(id).join("message.txt"))
+                .ok()
+                .as_deref()
+                == Some(text)
+        })
+        .unwrap_or_else(|| panic!("no tip with text {text:?}"))
+}
+
+fn open_replies(status: &Value) -> Vec<Result<String, ()>> {
+    let seed: [u8; 32] = STANDARD
+        .decode(status["reply_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = whistlebox::crypto::BoxSecretKey::from_seed(&seed);
+    status["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let sealed = STANDARD.decode(r["sealed"].as_str().unwrap()).unwrap();
+            ReplyPlaintext::open(&sealed, &key)
+                .map(|p| p.message.clone())
+                .map_err(|_| ())
+        })
+        .collect()
+}
+
+#[test]
+fn an_update_with_a_message_reaches_only_its_resident() {
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let ra = desk.submit("tip A: 村会计挪用了修路的钱。");
+    let rb = desk.submit("tip B: something else");
+    let tips = desk.export_and_decrypt("tips");
+    let a = id_of(&tips, "tip A: 村会计挪用了修路的钱。");
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(tips.join(&a).join("tip.json")).unwrap()).unwrap();
+    assert!(
+        meta["reply_public_key"].is_string(),
+        "decrypt recovers the reply key"
+    );
+
+    let bundle = desk.sign(
+        &[
+            "update",
+            "--tip",
+            &a,
+            "--status",
+            "need_info",
+            "--message",
+            QUESTION,
+            "--tips",
+            tips.to_str().unwrap(),
+        ],
+        "update-1.json",
+    );
+    // The server cannot read the message: it is not in the bundle in any readable form.
+    assert!(!String::from_utf8_lossy(&bundle).contains("作证"));
+    let r = desk.import(&bundle);
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let st = desk.server.status(&ra).json();
+    assert_eq!(st["status"], "need_info");
+    assert_eq!(st["history"][0]["status"], "need_info");
+    assert_eq!(open_replies(&st), vec![Ok(QUESTION.to_string())]);
+
+    // Another receipt sees no reply, and its key cannot open A's reply.
+    let stb = desk.server.status(&rb).json();
+    assert_eq!(stb["status"], "received");
+    assert!(stb["replies"].as_array().unwrap().is_empty());
+    let mut crossed = stb.clone();
+    crossed["replies"] = st["replies"].clone();
+    assert_eq!(open_replies(&crossed), vec![Err(())]);
+
+    // Without JavaScript the status page opens the reply on the server, for that answer.
+    let page = desk.server.post_raw(
+        "/zh/status",
+        "application/x-www-form-urlencoded",
+        &format!("receipt={}", ra.replace(' ', "+")),
+    );
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("请问这笔钱是哪一年发的？"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("status-question"));
+
+    // The data folder holds neither the message nor anything readable of it.
+    let mut all = Vec::new();
+    for entry in walk(&desk.site.data()) {
+        all.extend(std::fs::read(entry).unwrap());
+    }
+    assert!(!all.windows("作证".len()).any(|w| w == "作证".as_bytes()));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn forged_modified_replayed_stale_or_unknown_bundles_change_nothing() {
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let ra = desk.submit("tip for bundle checks");
+    let tips = desk.export_and_decrypt("tips");
+    let a = tip_ids(&tips)[0].clone();
+    let first = desk.sign(&["update", "--tip", &a, "--status", "in_review"], "u1.json");
+    let second = desk.sign(
+        &["update", "--tip", &a, "--status", "investigating"],
+        "u2.json",
+    );
+    assert_eq!(desk.import(&second).status, 200);
+    let before_status = desk.server.status(&ra).body;
+    let before_export = desk.server.export();
+
+    // Stale: bundle 1 after bundle 2.
+    let stale = desk.import(&first);
+    assert_eq!(stale.status, 409, "{}", stale.body);
+    assert!(stale.body.contains("older"));
+    // Replayed: bundle 2 again.
+    let replay = desk.import(&second);
+    assert_eq!(replay.status, 409);
+    assert!(replay.body.contains("already applied"));
+    // Modified: the signed payload changed after signing.
+    let mut env: Value = serde_json::from_slice(&second).unwrap();
+    let payload =
+        String::from_utf8(STANDARD.decode(env["payload"].as_str().unwrap()).unwrap()).unwrap();
+    let tampered = payload
+        .replace("investigating", "closed_unsubstantiated")
+        .replace("\"sequence\":2", "\"sequence\":3");
+    env["payload"] = STANDARD.encode(tampered).into();
+    let modified = desk.import(env.to_string().as_bytes());
+    assert_eq!(modified.status, 400);
+    assert!(modified.body.contains("signature"));
+    // Forged: a well-made bundle signed by another key.
+    let other = Inspectors::new();
+    let forged_path = desk.site.root.path().join("forged.json");
+    let o = run(&[
+        "update",
+        "--key",
+        other.key_file().to_str().unwrap(),
+        "--passphrase-file",
+        other.pass_file().to_str().unwrap(),
+        "--out",
+        forged_path.to_str().unwrap(),
+        "--tip",
+        &a,
+        "--status",
+        "closed_unsubstantiated",
+    ]);
+    assert!(o.status.success());
+    let forged = desk.import(&std::fs::read(&forged_path).unwrap());
+    assert_eq!(forged.status, 400);
+    // Unknown tip: signed, new, but names a tip the server never had; nothing applies.
+    let ghost = desk.sign(
+        &[
+            "update",
+            "--tip",
+            "00000000deadbeef",
+            "--status",
+            "referred",
+        ],
+        "u3.json",
+    );
+    assert_eq!(desk.import(&ghost).status, 422);
+    // Garbage and no token.
+    assert_eq!(desk.import(b"not a bundle").status, 400);
+    let no_token = agent()
+        .post(&format!("{}/admin/v1/import", desk.server.admin))
+        .send_bytes(&second);
+    assert!(matches!(no_token, Err(ureq::Error::Status(401, _))));
+
+    assert_eq!(desk.server.status(&ra).body, before_status);
+    assert_eq!(desk.server.export(), before_export);
+    assert_eq!(desk.server.status(&ra).json()["status"], "investigating");
+}
+
+#[test]
+fn ack_purges_exactly_the_acked_ciphertexts_and_follow_ups_come_through() {
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let ra = desk.submit("tip one");
+    let rb = desk.submit("tip two");
+    let tips = desk.export_and_decrypt("tips");
+    let a = id_of(&tips, "tip one");
+    let b = id_of(&tips, "tip two");
+    // The inspectors hold only tip one (say tip two's folder went elsewhere).
+    std::fs::remove_dir_all(tips.join(&b)).unwrap();
+
+    // A follow-up arrives for tip one after the export: the ack must not delete it.
+    let followup = seal_tip(&desk.server.box_key(), "补充：会计姓王。", &[]);
+    let r = desk.server.post_json(
+        "/api/v1/followups",
+        &serde_json::json!({"receipt": ra, "sealed": STANDARD.encode(&followup)}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let ack = desk.sign(&["ack", "--tips", tips.to_str().unwrap()], "ack-1.json");
+    let r = desk.import(&ack);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["tips_purged"], 1);
+
+    let left: Value = serde_json::from_slice(&desk.server.export()).unwrap();
+    let entries = left["tips"].as_array().unwrap();
+    let find = |id: &str| entries.iter().find(|t| t["id"] == id).cloned();
+    assert!(
+        find(&b).unwrap()["sealed"].is_string(),
+        "the unacked tip stays whole"
+    );
+    let ea = find(&a).expect("tip one stays listed for its pending follow-up");
+    assert!(ea["sealed"].is_null() && ea["reply_key"].is_null());
+    assert_eq!(ea["followups"].as_array().unwrap().len(), 1);
+    // The status page still works after the purge.
+    assert_eq!(desk.server.status(&ra).status, 200);
+    assert_eq!(desk.server.status(&rb).status, 200);
+
+    // The follow-up decrypts into tip one's folder, beside its message.
+    let out2 = desk.export_and_decrypt("tips2");
+    assert_eq!(
+        std::fs::read_to_string(out2.join(&a).join("followup-0001.txt")).unwrap(),
+        "补充：会计姓王。"
+    );
+    // A follow-up for an unknown receipt, and a mistyped one, are refused.
+    let mut wrong: Vec<u8> = ra.bytes().filter(u8::is_ascii_digit).collect();
+    wrong[0] = b'0' + (wrong[0] - b'0' + 1) % 10;
+    let r = desk.server.post_json(
+        "/api/v1/followups",
+        &serde_json::json!({"receipt": String::from_utf8(wrong).unwrap(), "sealed": STANDARD.encode(&followup)}),
+    );
+    assert_eq!(r.status, 400);
+}
+
+#[test]
+fn a_follow_up_without_javascript_and_the_public_numbers() {
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let ra = desk.submit("first");
+    let page = desk.server.post_raw(
+        "/en/followup",
+        "application/x-www-form-urlencoded",
+        &format!(
+            "receipt={}&body=more+details%0D%0Ahere",
+            ra.replace(' ', "+")
+        ),
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("followup-done"));
+    let tips = desk.export_and_decrypt("tips");
+    let a = tip_ids(&tips)[0].clone();
+    assert_eq!(
+        std::fs::read_to_string(tips.join(&a).join("followup-0001.txt")).unwrap(),
+        "more details\nhere"
+    );
+
+    // One tip this month: the count is hidden.
+    let numbers = desk.server.get("/en/numbers");
+    assert_eq!(numbers.status, 200);
+    assert!(numbers.body.contains("fewer than 5"), "{}", numbers.body);
+    for i in 0..4 {
+        desk.submit(&format!("more {i}"));
+    }
+    let numbers = desk.server.get("/en/numbers");
+    assert!(numbers.body.contains("<td>5</td>"), "{}", numbers.body);
+}
