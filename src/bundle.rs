@@ -570,12 +570,10 @@ mod tests {
     #[test]
     fn export_format_v1_still_reads() {
         let sealed = sealed_b64(1);
-        let out = String::from(
-            format!(
+        let out = format!(
                 "{{\"format\":\"whistlebox-export\",\"version\":1,\"exported_on\":\"2024-10-05\",\"tip_count\":1,\
                  \"tips\":[{{\"id\":\"0101010101010101\",\"day\":\"2024-10-04\",\"status\":\"received\",\"sealed\":\"{sealed}\"}}]}}"
-            ),
-        );
+            );
         let back = parse_export(out.as_bytes(), &BundleLimits::default()).unwrap();
         assert_eq!(back.tips, vec![tip(1)]);
         assert_eq!(back.exported_on, Some(Day(20_001)));
