@@ -17,7 +17,8 @@ use crate::domain::keys::{PublicKeys, SecretKeys};
 use crate::domain::receipt::ReceiptHasher;
 use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
 use crate::store::{SledStore, TipStore};
-use crate::web::{self, AdminState, AppState};
+use crate::web::limits::{LimitConfig, Limiter};
+use crate::web::{self, AdminState, AppState, Metrics, ServerOptions};
 
 /// Flags of `serve`.
 #[derive(Debug, Args)]
@@ -52,6 +53,34 @@ pub struct ServeArgs {
     /// HTTP worker threads on the public listener [default: the number of cores].
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Rate limits: `on` (the default) or `off` (for load tests and benchmarks only).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub rate_limits: String,
+    /// The server sits behind a proxy or Tor, so every client has the same address: only
+    /// the global limits apply.
+    #[arg(long)]
+    pub proxied: bool,
+    /// Tips and follow-ups one client may send per hour.
+    #[arg(long, default_value_t = LimitConfig::default().client_submit_per_hour)]
+    pub limit_client_submit_per_hour: u32,
+    /// Receipt checks one client may make per minute.
+    #[arg(long, default_value_t = LimitConfig::default().client_receipt_per_minute)]
+    pub limit_client_status_per_minute: u32,
+    /// Page requests one client may make per minute.
+    #[arg(long, default_value_t = LimitConfig::default().client_page_per_minute)]
+    pub limit_client_pages_per_minute: u32,
+    /// Tips and follow-ups per second, all clients together.
+    #[arg(long, default_value_t = LimitConfig::default().global_submit_per_second)]
+    pub limit_global_submit_per_second: u32,
+    /// Receipt checks per second, all clients together.
+    #[arg(long, default_value_t = LimitConfig::default().global_receipt_per_second)]
+    pub limit_global_status_per_second: u32,
+    /// New tips are refused (503) when the data folder's disk has fewer free bytes.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub min_free_bytes: u64,
+    /// Open connections per public worker.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
     /// The address residents type or scan (printed on the poster and the receipt card)
     /// [default: http://BIND/].
     #[arg(long)]
@@ -116,6 +145,11 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         .unwrap_or(1);
     let argon_threads = args.argon2_threads.unwrap_or(cores).max(1);
     let store: Arc<dyn TipStore> = Arc::new(store);
+    let public_url = Arc::new(std::sync::OnceLock::new());
+    if let Some(url) = &args.public_url {
+        let _ = public_url.set(with_slash(url));
+    }
+    let metrics = Arc::new(Metrics::default());
     let state = AppState {
         store: store.clone(),
         hasher: Arc::new(hasher),
@@ -123,26 +157,40 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         demo,
         argon_gate: Arc::new(Semaphore::new(argon_threads)),
         max_sealed_bytes: args.max_tip_bytes,
-        public_url: public_url(args),
+        public_url: public_url.clone(),
+        data_dir: args.data.clone(),
+        min_free_bytes: args.min_free_bytes,
+        metrics: metrics.clone(),
     };
+    let limiter = limit_config(args).map(|c| Arc::new(Limiter::new(c)));
     let admin = AdminState {
         store,
         keys: keys.clone(),
         token_hash: crypto::blake2b(None, &[token]),
+        metrics,
+        limiter,
     };
     warn_if_admin_public(&args.admin_bind);
+    let options = ServerOptions {
+        bind: args.bind.clone(),
+        admin_bind: args.admin_bind.clone(),
+        workers: args.workers.unwrap_or(cores),
+        max_connections: args.max_connections,
+    };
     let system = actix_web::rt::System::new();
     system.block_on(async move {
-        let listeners = web::start(
-            state,
-            admin,
-            &args.bind,
-            &args.admin_bind,
-            args.workers.unwrap_or(cores),
-        )
-        .map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
+        let listeners = web::start(state, admin, &options)
+            .map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
         for addr in &listeners.public_addrs {
             println!("whistlebox: public listener on http://{addr}");
+        }
+        if let Some(addr) = listeners.public_addrs.first() {
+            if public_url.set(format!("http://{addr}/")).is_ok() {
+                tracing::warn!(
+                    url = %format!("http://{addr}/"),
+                    "no --public-url given: posters and receipt cards will show the listener's own address"
+                );
+            }
         }
         for addr in &listeners.admin_addrs {
             println!("whistlebox: admin listener on http://{addr}");
@@ -154,15 +202,26 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     })
 }
 
-fn public_url(args: &ServeArgs) -> String {
-    let url = args
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}/", args.bind));
+fn limit_config(args: &ServeArgs) -> Option<LimitConfig> {
+    if args.rate_limits == "off" {
+        tracing::warn!("rate limits are OFF: use this only for load tests and benchmarks");
+        return None;
+    }
+    Some(LimitConfig {
+        client_submit_per_hour: args.limit_client_submit_per_hour,
+        client_receipt_per_minute: args.limit_client_status_per_minute,
+        client_page_per_minute: args.limit_client_pages_per_minute,
+        global_submit_per_second: args.limit_global_submit_per_second,
+        global_receipt_per_second: args.limit_global_status_per_second,
+        per_client: !args.proxied,
+    })
+}
+
+fn with_slash(url: &str) -> String {
     if url.ends_with('/') {
-        url
+        url.to_owned()
     } else {
-        url + "/"
+        format!("{url}/")
     }
 }
 

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreError,
-    StoreSummary, StoredTip, TipStore, TipView,
+    check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreCounts,
+    StoreError, StoreSummary, StoredTip, TipStore, TipView,
 };
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::receipt::ReceiptLookup;
@@ -243,5 +243,18 @@ impl TipStore for MemoryStore {
             tips: inner.tips.len() as u64,
             receipts: inner.receipts.len() as u64,
         })
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let inner = self.lock()?;
+        Ok(StoreCounts {
+            tips: inner.tips.len() as u64,
+            sealed_held: inner.tips.values().filter(|t| t.sealed.is_some()).count() as u64,
+            followups_held: inner.tips.values().map(|t| t.followups.len() as u64).sum(),
+        })
+    }
+
+    fn bytes_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(0)
     }
 }

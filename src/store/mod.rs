@@ -201,6 +201,23 @@ pub trait TipStore: Send + Sync + 'static {
 
     /// Counts, after checking that every record decodes and every receipt points at a tip.
     fn verify(&self) -> Result<StoreSummary, StoreError>;
+
+    /// Counts for the operators' metrics.
+    fn counts(&self) -> Result<StoreCounts, StoreError>;
+
+    /// Bytes the store occupies on disk (0 for a store in memory).
+    fn bytes_on_disk(&self) -> Result<u64, StoreError>;
+}
+
+/// Counts for the operators' metrics: nothing about any single tip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StoreCounts {
+    /// Tips known (their status is kept after an ack).
+    pub tips: u64,
+    /// Tips whose ciphertext the server still holds.
+    pub sealed_held: u64,
+    /// Follow-ups the server still holds.
+    pub followups_held: u64,
 }
 
 /// The month of a day, as "YYYY-MM".

@@ -18,8 +18,8 @@ use sled::transaction::{
 
 use super::record::{decode_entry, encode_entry, entry_key, Record};
 use super::{
-    check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreError,
-    StoreSummary, StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
+    check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreCounts,
+    StoreError, StoreSummary, StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
 };
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::receipt::ReceiptLookup;
@@ -131,11 +131,6 @@ impl SledStore {
             receipts,
             salt,
         })
-    }
-
-    /// Bytes the database occupies on disk.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
     }
 
     fn entries(
@@ -438,5 +433,22 @@ impl TipStore for SledStore {
             tips: ids.len() as u64,
             receipts,
         })
+    }
+
+    fn counts(&self) -> Result<StoreCounts, StoreError> {
+        let mut counts = StoreCounts::default();
+        for item in self.tips.iter() {
+            let (_, value) = item?;
+            counts.tips += 1;
+            if Record::decode(&value)?.sealed.is_some() {
+                counts.sealed_held += 1;
+            }
+        }
+        counts.followups_held = self.followups.len() as u64;
+        Ok(counts)
+    }
+
+    fn bytes_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
     }
 }

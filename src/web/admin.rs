@@ -90,3 +90,78 @@ pub async fn import(
         Err(e) => Err(AdminError::Store(e)),
     }
 }
+
+/// `GET /admin/v1/healthz`: the service answers and its store can be read.
+pub async fn healthz(state: web::Data<AdminState>) -> HttpResponse {
+    let store = state.store.clone();
+    match web::block(move || store.last_sequence()).await {
+        Ok(Ok(_)) => HttpResponse::Ok().json(serde_json::json!({"status": "ok"})),
+        _ => super::errors::json_error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "The store cannot be read.",
+        ),
+    }
+}
+
+/// `GET /admin/v1/metrics` (admin token): counts only, in Prometheus' text format.
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &state)?;
+    let store = state.store.clone();
+    let (counts, bytes) =
+        web::block(move || Ok::<_, StoreError>((store.counts()?, store.bytes_on_disk()?)))
+            .await
+            .map_err(|_| AdminError::Internal)??;
+    let m = &state.metrics;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let mut out = String::new();
+    let mut line = |name: &str, help: &str, value: u64| {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    };
+    line("whistlebox_tips", "Tips known to the server.", counts.tips);
+    line(
+        "whistlebox_tips_sealed_held",
+        "Tips whose ciphertext the server still holds.",
+        counts.sealed_held,
+    );
+    line(
+        "whistlebox_followups_held",
+        "Follow-ups the server still holds.",
+        counts.followups_held,
+    );
+    line(
+        "whistlebox_store_bytes",
+        "Bytes the store occupies on disk.",
+        bytes,
+    );
+    line(
+        "whistlebox_tips_accepted",
+        "Tips stored since start.",
+        load(&m.tips_accepted),
+    );
+    line(
+        "whistlebox_followups_accepted",
+        "Follow-ups stored since start.",
+        load(&m.followups_accepted),
+    );
+    line(
+        "whistlebox_disk_full_refusals",
+        "Submissions refused since start because the disk was nearly full.",
+        load(&m.disk_full_refusals),
+    );
+    if let Some(limiter) = &state.limiter {
+        for (class, n) in limiter.refusals() {
+            out.push_str(&format!(
+                "whistlebox_rate_limited{{class=\"{class}\"}} {n}\n"
+            ));
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(out))
+}

@@ -49,6 +49,9 @@ pub enum SubmitError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The disk is nearly full.
+    #[error("The service cannot take new reports right now because its storage is full. Nothing was saved. Please try again later.")]
+    DiskFull,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -62,6 +65,7 @@ impl ResponseError for SubmitError {
             }
             SubmitError::Sealed(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             SubmitError::Store(e) => store_error_response(e),
+            SubmitError::DiskFull => json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
             SubmitError::Internal => internal_error_response(),
         }
     }
@@ -79,6 +83,9 @@ pub enum StatusError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The disk is nearly full (follow-ups only).
+    #[error("The service cannot take new messages right now because its storage is full. Nothing was saved. Please try again later.")]
+    DiskFull,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -90,6 +97,7 @@ impl ResponseError for StatusError {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
             StatusError::Store(e) => store_error_response(e),
+            StatusError::DiskFull => json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
             StatusError::Internal => internal_error_response(),
         }
     }

@@ -10,13 +10,17 @@ mod api;
 mod assets;
 pub mod errors;
 pub mod i18n;
+pub mod limits;
 mod pages;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
 use tokio::sync::Semaphore;
 
@@ -47,11 +51,40 @@ pub struct AppState {
     pub argon_gate: Arc<Semaphore>,
     /// Largest sealed tip accepted, in bytes.
     pub max_sealed_bytes: usize,
-    /// The address residents use, for the poster.
-    pub public_url: String,
+    /// The address residents use (poster, receipt card), ending in `/`. Set from
+    /// `--public-url`, or once the public listener is bound.
+    pub public_url: Arc<std::sync::OnceLock<String>>,
+    /// The data folder, watched for free space.
+    pub data_dir: PathBuf,
+    /// New tips are refused (503) when the data folder's disk has less free space than this.
+    pub min_free_bytes: u64,
+    /// Counters for the operators' metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Counts only: nothing per request, nothing about anyone.
+#[derive(Default)]
+pub struct Metrics {
+    /// Tips stored since start.
+    pub tips_accepted: AtomicU64,
+    /// Follow-ups stored since start.
+    pub followups_accepted: AtomicU64,
+    /// Submissions refused because the disk was nearly full.
+    pub disk_full_refusals: AtomicU64,
+}
+
+impl Metrics {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl AppState {
+    /// The address residents use, ending in `/`.
+    pub fn public_url(&self) -> &str {
+        self.public_url.get().map(String::as_str).unwrap_or("/")
+    }
+
     /// Derives a receipt's lookup and reply key on a blocking thread, at most `argon_gate`
     /// at a time.
     pub async fn derive(&self, receipt: Receipt) -> Result<ReceiptKeys, ()> {
@@ -73,6 +106,7 @@ impl AppState {
         &self,
         sealed: SealedTip,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
+        self.check_disk()?;
         let day = Day::today();
         for _ in 0..RECEIPT_ATTEMPTS {
             let receipt = Receipt::generate();
@@ -92,7 +126,10 @@ impl AppState {
                 sealed_reply_key: self.keys.box_key.seal(reply_public.as_bytes()),
             };
             match web::block(move || store.insert(tip)).await {
-                Ok(Ok(_id)) => return Ok((shown, day)),
+                Ok(Ok(_id)) => {
+                    Metrics::bump(&self.metrics.tips_accepted);
+                    return Ok((shown, day));
+                }
                 Ok(Err(StoreError::LookupTaken)) => continue,
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => return Err(SubmitError::Internal),
@@ -119,12 +156,32 @@ impl AppState {
         Ok((view, keys))
     }
 
+    /// Refuses new writes while the data folder's disk is nearly full, so the store never
+    /// meets a full disk mid-write and the operator sees a clear count.
+    fn check_disk(&self) -> Result<(), SubmitError> {
+        match fs4::available_space(&self.data_dir) {
+            Ok(free) if free < self.min_free_bytes => {
+                Metrics::bump(&self.metrics.disk_full_refusals);
+                tracing::warn!(
+                    free,
+                    min = self.min_free_bytes,
+                    "disk nearly full: refusing new tips"
+                );
+                Err(SubmitError::DiskFull)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Files a follow-up under the tip of a receipt.
     pub async fn add_followup(
         &self,
         receipt: Receipt,
         sealed: SealedTip,
     ) -> Result<Day, StatusError> {
+        if self.check_disk().is_err() {
+            return Err(StatusError::DiskFull);
+        }
         let keys = self
             .derive(receipt)
             .await
@@ -135,6 +192,7 @@ impl AppState {
             .await
             .map_err(|_| StatusError::Internal)??
             .ok_or(StatusError::Unknown)?;
+        Metrics::bump(&self.metrics.followups_accepted);
         Ok(day)
     }
 }
@@ -147,6 +205,22 @@ pub struct AdminState {
     pub keys: PublicKeys,
     /// BLAKE2b of the admin token; compared in constant time.
     pub token_hash: [u8; 32],
+    /// The public listener's counters.
+    pub metrics: Arc<Metrics>,
+    /// The public listener's limits, for their refusal counts.
+    pub limiter: Option<Arc<limits::Limiter>>,
+}
+
+/// How the listeners run.
+pub struct ServerOptions {
+    /// Public address.
+    pub bind: String,
+    /// Admin address.
+    pub admin_bind: String,
+    /// Public worker threads.
+    pub workers: usize,
+    /// Open connections per worker.
+    pub max_connections: usize,
 }
 
 /// Headers on every response of both listeners.
@@ -224,6 +298,8 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
 pub fn admin_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/admin/v1")
+            .service(web::resource("/healthz").route(web::get().to(admin::healthz)))
+            .service(web::resource("/metrics").route(web::get().to(admin::metrics)))
             .service(
                 web::resource("/export")
                     .route(web::get().to(admin::export))
@@ -250,26 +326,33 @@ pub struct Listeners {
     pub admin_addrs: Vec<SocketAddr>,
 }
 
-/// Binds both listeners. Await `public` and `admin` to run them.
+/// Binds both listeners. Await `public` and `admin` to run them. Slow clients are cut off
+/// (request headers within 10 s, idle keep-alive 15 s), and connections are capped.
 pub fn start(
     state: AppState,
     admin: AdminState,
-    bind: &str,
-    admin_bind: &str,
-    workers: usize,
+    options: &ServerOptions,
 ) -> std::io::Result<Listeners> {
     let max_sealed_bytes = state.max_sealed_bytes;
+    let limiter = admin.limiter.clone();
     let state = web::Data::new(state);
     let admin = web::Data::new(admin);
     let public = HttpServer::new(move || {
-        App::new()
+        let mut app = App::new().app_data(state.clone());
+        if let Some(limiter) = &limiter {
+            app = app.app_data(web::Data::new(limiter.clone()));
+        }
+        app.wrap(from_fn(limits::middleware))
             .wrap(security_headers())
-            .app_data(state.clone())
             .configure(|cfg| public_routes(cfg, max_sealed_bytes))
             .default_service(web::to(pages::not_found))
     })
-    .workers(workers)
-    .bind(bind)?;
+    .workers(options.workers)
+    .max_connections(options.max_connections)
+    .client_request_timeout(Duration::from_secs(10))
+    .client_disconnect_timeout(Duration::from_secs(2))
+    .keep_alive(Duration::from_secs(15))
+    .bind(&options.bind)?;
     let public_addrs = public.addrs();
     let admin_server = HttpServer::new(move || {
         App::new()
@@ -279,7 +362,9 @@ pub fn start(
             .default_service(web::to(errors::not_found))
     })
     .workers(1)
-    .bind(admin_bind)?;
+    .max_connections(64)
+    .client_request_timeout(Duration::from_secs(10))
+    .bind(&options.admin_bind)?;
     let admin_addrs = admin_server.addrs();
     Ok(Listeners {
         public: public.run(),

@@ -400,7 +400,7 @@ fn receipt_view(l: Lang, state: &AppState, receipt: Option<&str>) -> Markup {
             div.card {
                 p { strong { (t(l, "receipt-card-title")) } }
                 p.receipt { @if let Some(r) = receipt { (r) } }
-                p { (t_args(l, "receipt-card-where", &[("url", format!("{}{}/status", state.public_url, l.code()))])) }
+                p { (t_args(l, "receipt-card-where", &[("url", format!("{}{}/status", state.public_url(), l.code()))])) }
             }
         }
     }
@@ -699,7 +699,7 @@ fn status_words(l: Lang, status: Status) -> String {
 /// address (an SVG drawn by the `qrcode` crate, inline, so nothing is fetched).
 pub async fn poster(state: web::Data<AppState>) -> HttpResponse {
     let l = Lang::Zh;
-    let url = format!("{}{}/", state.public_url, l.code());
+    let url = format!("{}{}/", state.public_url(), l.code());
     let qr = match qrcode::QrCode::new(url.as_bytes()) {
         Ok(code) => code
             .render::<qrcode::render::svg::Color>()

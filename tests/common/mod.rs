@@ -119,7 +119,15 @@ impl Site {
     pub fn keys(&self) -> PathBuf {
         self.root.path().join("keys")
     }
+    /// Starts the server without rate limits: most tests submit far more than one resident
+    /// would. The limits have tests of their own (`start_limited`).
     pub fn start(&self, extra: &[&str]) -> Server {
+        let mut args = vec!["--rate-limits", "off"];
+        args.extend_from_slice(extra);
+        self.try_start(&args).expect("server starts")
+    }
+    /// Starts the server with its rate limits on, as deployed.
+    pub fn start_limited(&self, extra: &[&str]) -> Server {
         self.try_start(extra).expect("server starts")
     }
     /// Starts the server; `Err` holds what it printed if it exited instead.

@@ -1,0 +1,373 @@
+//! Rate limits (governor), kept in memory only and keyed so that no address is ever held.
+//!
+//! Per client, the key is a BLAKE2b hash of the peer address (IPv6 by its /56 prefix, the
+//! block one household or phone usually gets) under a random key that lives only in memory
+//! and is replaced at least daily; replacing it also drops every counter, so memory stays
+//! bounded and yesterday's keys cannot be linked to today's. Per route class there is also a
+//! global limit: behind Tor or a proxy every client shares one address, and the global limits
+//! (with Tor's own proof-of-work defence) carry the load there.
+//!
+//! Proxies' `X-Forwarded-For` and similar headers are never read: a client could forge them,
+//! and they would put addresses where none belong.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use zeroize::Zeroizing;
+
+use crate::crypto;
+
+/// What a request costs us, and so which limits it counts against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Class {
+    /// Stores something: a tip or a follow-up (disk).
+    Submit,
+    /// Tests a receipt: status checks (Argon2id, and guessing).
+    Receipt,
+    /// Everything else: pages, the key, assets.
+    Page,
+}
+
+impl Class {
+    const ALL: [Class; 3] = [Class::Submit, Class::Receipt, Class::Page];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Name used in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Submit => "submit",
+            Class::Receipt => "receipt",
+            Class::Page => "page",
+        }
+    }
+
+    /// The class of a request to the public listener.
+    pub fn of(method: &Method, path: &str) -> Class {
+        if method != Method::POST {
+            return Class::Page;
+        }
+        let tail = path.rsplit('/').next().unwrap_or("");
+        match (path.starts_with("/api/v1/"), tail) {
+            (true, "tips") | (false, "report") | (true, "followups") | (false, "followup") => {
+                Class::Submit
+            }
+            (true, "status") | (false, "status") => Class::Receipt,
+            _ => Class::Page,
+        }
+    }
+}
+
+/// Limits, from the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct LimitConfig {
+    /// Tips and follow-ups per client per hour.
+    pub client_submit_per_hour: u32,
+    /// Receipt checks per client per minute.
+    pub client_receipt_per_minute: u32,
+    /// Page requests per client per minute.
+    pub client_page_per_minute: u32,
+    /// Tips and follow-ups per second, all clients together.
+    pub global_submit_per_second: u32,
+    /// Receipt checks per second, all clients together.
+    pub global_receipt_per_second: u32,
+    /// Whether per-client limits apply (off behind a proxy or Tor, where every client has
+    /// the proxy's address).
+    pub per_client: bool,
+}
+
+impl Default for LimitConfig {
+    fn default() -> Self {
+        Self {
+            client_submit_per_hour: 10,
+            client_receipt_per_minute: 10,
+            client_page_per_minute: 240,
+            global_submit_per_second: 2,
+            global_receipt_per_second: 5,
+            per_client: true,
+        }
+    }
+}
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).expect("at least 1")
+}
+
+/// Client keys are rotated at least this often.
+const ROTATE_EVERY: Duration = Duration::from_secs(24 * 60 * 60);
+/// Rotated early if this many clients are tracked at once, so memory stays bounded.
+const MAX_TRACKED: usize = 200_000;
+/// Forgotten client states are pruned every this many checks.
+const PRUNE_EVERY: u64 = 4096;
+
+struct Clients {
+    key: Zeroizing<[u8; 32]>,
+    born: Instant,
+    limiters: [DefaultKeyedRateLimiter<[u8; 16]>; 3],
+}
+
+/// The limits of one public listener.
+pub struct Limiter {
+    config: LimitConfig,
+    global: [Option<DefaultDirectRateLimiter>; 3],
+    clients: RwLock<Clients>,
+    checks: AtomicU64,
+    refused: [AtomicU64; 3],
+    clock: DefaultClock,
+}
+
+impl Limiter {
+    /// Limits with a fresh random key.
+    pub fn new(config: LimitConfig) -> Self {
+        Self {
+            global: [
+                Some(RateLimiter::direct(
+                    Quota::per_second(nz(config.global_submit_per_second))
+                        .allow_burst(nz(config.global_submit_per_second * 10)),
+                )),
+                Some(RateLimiter::direct(
+                    Quota::per_second(nz(config.global_receipt_per_second))
+                        .allow_burst(nz(config.global_receipt_per_second * 4)),
+                )),
+                None,
+            ],
+            clients: RwLock::new(Self::fresh_clients(&config)),
+            config,
+            checks: AtomicU64::new(0),
+            refused: Default::default(),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    fn fresh_clients(config: &LimitConfig) -> Clients {
+        let mut key = Zeroizing::new([0u8; 32]);
+        crypto::random_fill(&mut key[..]);
+        Clients {
+            key,
+            born: Instant::now(),
+            limiters: [
+                RateLimiter::keyed(
+                    Quota::per_hour(nz(config.client_submit_per_hour))
+                        .allow_burst(nz(config.client_submit_per_hour.div_ceil(2))),
+                ),
+                RateLimiter::keyed(Quota::per_minute(nz(config.client_receipt_per_minute))),
+                RateLimiter::keyed(Quota::per_minute(nz(config.client_page_per_minute))),
+            ],
+        }
+    }
+
+    /// Refusals so far, per class (for the metrics).
+    pub fn refusals(&self) -> Vec<(&'static str, u64)> {
+        Class::ALL
+            .iter()
+            .map(|c| (c.name(), self.refused[c.index()].load(Ordering::Relaxed)))
+            .collect()
+    }
+
+    /// Counts a request; `Err` holds how long to wait.
+    pub fn check(&self, class: Class, peer: Option<IpAddr>) -> Result<(), Duration> {
+        let verdict = self.check_inner(class, peer);
+        if verdict.is_err() {
+            self.refused[class.index()].fetch_add(1, Ordering::Relaxed);
+        }
+        verdict
+    }
+
+    fn check_inner(&self, class: Class, peer: Option<IpAddr>) -> Result<(), Duration> {
+        let now = self.clock.now();
+        if self.config.per_client {
+            if let Some(ip) = peer {
+                self.maintain();
+                let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+                let key = client_key(&clients.key, ip);
+                clients.limiters[class.index()]
+                    .check_key(&key)
+                    .map_err(|n| n.wait_time_from(now))?;
+            }
+        }
+        if let Some(global) = &self.global[class.index()] {
+            global.check().map_err(|n| n.wait_time_from(now))?;
+        }
+        Ok(())
+    }
+
+    /// Rotates the client key when it is old or too many clients are tracked, and prunes
+    /// forgotten states now and then.
+    fn maintain(&self) {
+        let n = self.checks.fetch_add(1, Ordering::Relaxed);
+        let stale = {
+            let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+            if n % PRUNE_EVERY == 0 {
+                for l in &clients.limiters {
+                    l.retain_recent();
+                    l.shrink_to_fit();
+                }
+            }
+            clients.born.elapsed() > ROTATE_EVERY
+                || clients.limiters.iter().map(|l| l.len()).sum::<usize>() > MAX_TRACKED
+        };
+        if stale {
+            let mut clients = self.clients.write().unwrap_or_else(|p| p.into_inner());
+            if clients.born.elapsed() > ROTATE_EVERY
+                || clients.limiters.iter().map(|l| l.len()).sum::<usize>() > MAX_TRACKED
+            {
+                *clients = Self::fresh_clients(&self.config);
+            }
+        }
+    }
+
+    /// Number of client states held (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
+        clients.limiters.iter().map(|l| l.len()).sum()
+    }
+}
+
+/// The in-memory key of a client: a keyed hash of its address, IPv6 cut to its /56.
+fn client_key(key: &[u8; 32], ip: IpAddr) -> [u8; 16] {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => crypto::blake2b(Some(key), &[b"v4", &v4.octets()]),
+        IpAddr::V6(v6) => crypto::blake2b(Some(key), &[b"v6", &v6.octets()[..7]]),
+    }
+}
+
+/// The middleware: counts each public request against its class's limits.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    // The refusal is returned as a response, not an error, so that the security headers
+    // wrapped around this middleware are added to it too.
+    let limiter = req.app_data::<web::Data<Arc<Limiter>>>().cloned();
+    if let Some(limiter) = limiter {
+        let class = Class::of(req.method(), req.path());
+        // The address is used here, in memory, and nowhere else.
+        let peer = req.peer_addr().map(|a| a.ip());
+        if let Err(wait) = limiter.check(class, peer) {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let response = too_many(req.path(), secs.max(1));
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+fn too_many(path: &str, secs: u64) -> HttpResponse {
+    let mut response = if path.starts_with("/api/") {
+        super::errors::json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many requests. Please wait {secs} seconds and try again."),
+        )
+    } else {
+        HttpResponse::build(StatusCode::TOO_MANY_REQUESTS)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(format!(
+                "<!doctype html><html lang=\"zh-Hans\"><meta charset=\"utf-8\">\
+                 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+                 <title>请稍后再试</title><h1>请稍后再试</h1>\
+                 <p>现在请求太多了。请等 {secs} 秒再试，您写的内容请先保存好。</p>\
+                 <p lang=\"en\">Too many requests. Please wait {secs} seconds and try again.</p></html>"
+            ))
+    };
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        actix_web::http::header::HeaderValue::from(secs),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn classes() {
+        assert_eq!(Class::of(&Method::POST, "/api/v1/tips"), Class::Submit);
+        assert_eq!(Class::of(&Method::POST, "/zh/report"), Class::Submit);
+        assert_eq!(Class::of(&Method::POST, "/api/v1/followups"), Class::Submit);
+        assert_eq!(Class::of(&Method::POST, "/en/status"), Class::Receipt);
+        assert_eq!(Class::of(&Method::POST, "/api/v1/status"), Class::Receipt);
+        assert_eq!(Class::of(&Method::GET, "/zh/status"), Class::Page);
+    }
+
+    #[test]
+    fn ipv6_is_keyed_by_its_56_prefix() {
+        let key = [1u8; 32];
+        let a: Ipv6Addr = "2001:db8:1234:5600::1".parse().unwrap();
+        let b: Ipv6Addr = "2001:db8:1234:56ff:ffff::9".parse().unwrap();
+        let c: Ipv6Addr = "2001:db8:1234:5700::1".parse().unwrap();
+        assert_eq!(client_key(&key, a.into()), client_key(&key, b.into()));
+        assert_ne!(client_key(&key, a.into()), client_key(&key, c.into()));
+        let v4 = Ipv4Addr::new(192, 0, 2, 1);
+        assert_eq!(
+            client_key(&key, v4.into()),
+            client_key(&key, v4.to_ipv6_mapped().into())
+        );
+        assert_ne!(
+            client_key(&key, v4.into()),
+            client_key(&[2u8; 32], v4.into())
+        );
+    }
+
+    #[test]
+    fn a_client_over_its_limit_waits_and_others_pass() {
+        crypto::init().unwrap();
+        let limiter = Limiter::new(LimitConfig {
+            client_receipt_per_minute: 3,
+            global_receipt_per_second: 1000,
+            ..LimitConfig::default()
+        });
+        let a = Some(IpAddr::from([10, 0, 0, 1]));
+        let b = Some(IpAddr::from([10, 0, 0, 2]));
+        for _ in 0..3 {
+            limiter.check(Class::Receipt, a).unwrap();
+        }
+        let wait = limiter.check(Class::Receipt, a).unwrap_err();
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(20));
+        limiter.check(Class::Receipt, b).unwrap();
+        assert_eq!(limiter.refusals()[1], ("receipt", 1));
+        assert_eq!(limiter.tracked(), 2);
+    }
+
+    #[test]
+    fn the_global_limit_holds_without_per_client_limits() {
+        crypto::init().unwrap();
+        let limiter = Limiter::new(LimitConfig {
+            per_client: false,
+            global_submit_per_second: 1,
+            ..LimitConfig::default()
+        });
+        let refused = (0..50)
+            .filter(|i| {
+                limiter
+                    .check(Class::Submit, Some(IpAddr::from([10, 0, 0, *i as u8])))
+                    .is_err()
+            })
+            .count();
+        assert_eq!(refused, 40, "a burst of 10, then one a second");
+        assert_eq!(limiter.tracked(), 0);
+    }
+}

@@ -1,0 +1,945 @@
+//! The resident-facing pages in a real browser: Debian's headless Chromium, driven through
+//! chromedriver (WebDriver) with fantoccini, against the real binary on loopback ports.
+//!
+//! What it must show: a report sealed in the browser (JavaScript on) and one sealed by the
+//! server (JavaScript off) both decrypt offline to exactly the words typed; the receipt then
+//! works on the status page, and a mistyped one is called a typo; no page fetches anything
+//! from another origin or sets a cookie; screenshots at phone and desktop widths; no serious
+//! axe-core (WCAG 2 A/AA) violation.
+//!
+//! Needs /usr/bin/chromium, /usr/bin/chromedriver and `npm ci` in src/web/assets (for axe-core):
+//! `bash .ci/test` installs all three. Screenshots land in target/screenshots/.
+
+mod common;
+#[path = "browser/harness.rs"]
+mod harness;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use common::{Inspectors, Server, Site};
+use harness::{Browser, Js};
+
+/// A tip as an elderly resident might type it: Chinese, full-width punctuation, two lines.
+const BODY_ZH: &str = "村主任把低保金发给了亲戚，大约三万元。\n第二行。";
+const WHERE_ZH: &str = "幸福村";
+const BODY_EN: &str = "The village head gave the pension money to his relatives.\nSecond line.";
+
+const WAIT: Duration = Duration::from_secs(20);
+
+const LANGS: [&str; 2] = ["zh", "en"];
+
+fn html_lang(lang: &str) -> &'static str {
+    match lang {
+        "zh" => "zh-Hans",
+        _ => "en",
+    }
+}
+
+fn accept_language(lang: &str) -> &'static str {
+    match lang {
+        "zh" => "zh-CN,zh;q=0.9",
+        _ => "en-US,en;q=0.9",
+    }
+}
+
+/// `/zh/report` -> `/en/report` and back.
+fn other_language(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("/zh/") {
+        format!("/en/{rest}")
+    } else if let Some(rest) = path.strip_prefix("/en/") {
+        format!("/zh/{rest}")
+    } else {
+        panic!("no language in {path}")
+    }
+}
+
+/// A server with the inspectors' real public key (not demo mode), and those inspectors.
+struct Keyed {
+    inspectors: Inspectors,
+    _site: Site,
+    server: Server,
+}
+
+fn keyed() -> Arc<Keyed> {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start(&[]);
+    assert!(
+        !server.get("/api/v1/key").json()["demo"].as_bool().unwrap(),
+        "a server with keys/inspectors.pub must not be in demo mode"
+    );
+    Arc::new(Keyed {
+        inspectors,
+        _site: site,
+        server,
+    })
+}
+
+/// A server in demo mode: no inspectors.pub, a throwaway key.
+fn demo() -> (Site, Server) {
+    let site = Site::new();
+    let server = site.start(&[]);
+    assert!(server.get("/api/v1/key").json()["demo"].as_bool().unwrap());
+    (site, server)
+}
+
+/// Blocking work (HTTP to the server, running the binary) off the async workers' backs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+impl Keyed {
+    /// Exports, decrypts offline, and returns (message.txt, tip.json) of every tip.
+    fn decrypted(&self) -> Vec<(String, Value)> {
+        let bundle = self.server.export();
+        let out = tempfile::tempdir().unwrap();
+        let run = self.inspectors.decrypt(&bundle, out.path());
+        assert!(
+            run.status.success(),
+            "whistlebox decrypt failed: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let mut tips = Vec::new();
+        for (id, text) in common::read_decrypted(out.path()) {
+            let meta = std::fs::read_to_string(out.path().join(&id).join("tip.json")).unwrap();
+            tips.push((text, serde_json::from_str(&meta).unwrap()));
+        }
+        tips
+    }
+}
+
+fn assert_receipt_shape(receipt: &str, label: &str) {
+    let groups: Vec<&str> = receipt.split(' ').collect();
+    assert!(
+        groups.len() == 5
+            && groups
+                .iter()
+                .all(|g| g.len() == 4 && g.bytes().all(|b| b.is_ascii_digit())),
+        "{label}: the receipt shown is {receipt:?}, not five groups of four digits"
+    );
+}
+
+/// Strips Unicode bidi isolates (Fluent's FSI/PDI around placeables) for text comparisons.
+fn plain(text: &str) -> String {
+    text.replace(['\u{2068}', '\u{2069}'], "")
+}
+
+/// A receipt with a right check digit that no tip has.
+fn unknown_receipt() -> String {
+    let digits: Vec<u8> = "4096123409612340961".bytes().map(|b| b - b'0').collect();
+    let check = whistlebox::domain::receipt::damm(&digits);
+    let mut all: String = digits.iter().map(|d| char::from(b'0' + d)).collect();
+    all.push(char::from(b'0' + check));
+    let groups: Vec<&str> = (0..5).map(|i| &all[i * 4..i * 4 + 4]).collect();
+    groups.join(" ")
+}
+
+/// The same receipt with its first digit changed: the check digit must catch it.
+fn one_digit_wrong(receipt: &str) -> String {
+    let mut chars: Vec<char> = receipt.chars().collect();
+    let d = chars[0].to_digit(10).unwrap();
+    chars[0] = char::from_digit((d + 1) % 10, 10).unwrap();
+    chars.into_iter().collect()
+}
+
+/// `１２３４-５６７８-…`: what a Chinese IME gives, with dashes.
+fn full_width_with_dashes(receipt: &str) -> String {
+    receipt
+        .chars()
+        .map(|c| match c {
+            '0'..='9' => char::from_u32(c as u32 - '0' as u32 + 0xFF10).unwrap(),
+            ' ' => '-',
+            other => other,
+        })
+        .collect()
+}
+
+/// How the status page writes the day a tip came, from the API's `YYYY-MM-DD`.
+fn day_as_written(lang: &str, iso: &str) -> String {
+    let parts: Vec<u32> = iso.split('-').map(|p| p.parse().unwrap()).collect();
+    let (y, m, d) = (parts[0], parts[1], parts[2]);
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    match lang {
+        "zh" => format!("{y}年{m}月{d}日"),
+        _ => format!("{d} {} {y}", MONTHS[m as usize - 1]),
+    }
+}
+
+/// Marks the document, so a later check can tell whether the browser loaded a new one.
+async fn mark_document(b: &Browser) {
+    b.js("window.__whistleboxSameDocument = true; return true;")
+        .await;
+}
+
+async fn same_document(b: &Browser) -> bool {
+    b.js("return window.__whistleboxSameDocument === true;")
+        .await
+        == json!(true)
+}
+
+/// Waits until a form post has given a new, fully loaded document.
+async fn wait_new_document(b: &Browser, what: &str) {
+    b.wait_for(
+        "window.__whistleboxSameDocument !== true && document.readyState === 'complete'",
+        what,
+        WAIT,
+    )
+    .await;
+}
+
+/// Fills the report form (body and place) and presses the send button.
+async fn fill_and_send_report(b: &Browser, body: &str, place: &str) {
+    b.find("form#report-form").await;
+    b.type_into("textarea#body", body).await;
+    b.type_into("input#where", place).await;
+    mark_document(b).await;
+    b.click("button#report-submit").await;
+}
+
+/// Waits for the receipt view in `mode` and returns the receipt it shows.
+async fn wait_receipt(b: &Browser, mode: &str, label: &str) -> String {
+    let cond = format!(
+        "(() => {{ const v = document.getElementById('receipt-view'); \
+           return v && !v.hidden && v.getAttribute('data-mode') === '{mode}' \
+             && v.getClientRects().length > 0 \
+             && /\\d/.test((document.getElementById('receipt-digits') || {{}}).textContent || ''); }})()"
+    );
+    b.wait_for(&cond, &format!("{label}: the receipt ({mode} mode)"), WAIT)
+        .await;
+    assert!(
+        b.displayed("#receipt-view").await,
+        "{label}: #receipt-view not displayed"
+    );
+    let receipt = b.text("#receipt-digits").await.trim().to_string();
+    assert_receipt_shape(&receipt, label);
+    receipt
+}
+
+/// Sends a report through the page and returns the receipt (either mode).
+async fn report_through_page(b: &Browser, lang: &str, body: &str, place: &str) -> String {
+    b.goto(&format!("/{lang}/report")).await;
+    fill_and_send_report(b, body, place).await;
+    let mode = match b.js {
+        Js::On => "browser",
+        Js::Off => "server",
+    };
+    wait_receipt(b, mode, &format!("report {lang} ({mode})")).await
+}
+
+/// Types `typed` into the status form of `lang` and submits it; returns the answer's status.
+async fn ask_status(b: &Browser, lang: &str, typed: &str) -> u64 {
+    b.goto(&format!("/{lang}/status")).await;
+    b.find("form#status-form[method=post]").await;
+    let action = b.attr("form#status-form", "action").await;
+    assert_eq!(action.as_deref(), Some(format!("/{lang}/status").as_str()));
+    if typed.is_empty() {
+        // The field is `required`, so a browser would not send it empty; the server must
+        // still answer an empty one plainly.
+        b.js("document.getElementById('status-receipt').removeAttribute('required'); return 1;")
+            .await;
+    }
+    if typed.is_empty() {
+        b.find("input#status-receipt[name=receipt]")
+            .await
+            .clear()
+            .await
+            .unwrap();
+    } else {
+        b.type_into("input#status-receipt[name=receipt]", typed)
+            .await;
+    }
+    mark_document(b).await;
+    b.click("button#status-submit").await;
+    wait_new_document(b, "the status answer").await;
+    assert_eq!(
+        b.path().await,
+        format!("/{lang}/status"),
+        "the receipt must travel in the body, not the URL"
+    );
+    b.document_status().await
+}
+
+async fn assert_status_error(b: &Browser, lang: &str, typed: &str, kind: &str, http: u64) {
+    let status = ask_status(b, lang, typed).await;
+    let label = format!("status {lang} for {typed:?}");
+    assert!(
+        b.displayed("#status-error").await,
+        "{label}: no visible #status-error"
+    );
+    assert_eq!(
+        b.attr("#status-error", "data-kind").await.as_deref(),
+        Some(kind),
+        "{label}: wrong kind of error; it says {:?}",
+        b.text("#status-error").await
+    );
+    assert_eq!(status, http, "{label}: HTTP status");
+    assert_eq!(
+        b.count("#status-result").await,
+        0,
+        "{label}: shows a result"
+    );
+    let words = b.text("#status-error").await;
+    if !typed.trim().is_empty() {
+        assert!(
+            !words.contains(typed.trim()),
+            "{label}: the error repeats the receipt"
+        );
+    }
+}
+
+/// The found answer: a timeline whose first step says received, on the right day.
+async fn assert_status_found(b: &Browser, lang: &str, typed: &str, day_iso: &str) {
+    let status = ask_status(b, lang, typed).await;
+    let label = format!("status {lang} for {typed:?}");
+    if b.count("#status-error").await > 0 {
+        panic!("{label}: #status-error: {}", b.text("#status-error").await);
+    }
+    assert!(
+        b.displayed("#status-result").await,
+        "{label}: no #status-result"
+    );
+    assert_eq!(status, 200, "{label}: HTTP status");
+    let steps = b
+        .js("return Array.from(document.querySelectorAll('#status-result ol#status-timeline > li')).map(li => li.textContent.trim());")
+        .await;
+    let steps: Vec<String> = steps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| plain(s.as_str().unwrap()))
+        .collect();
+    assert!(!steps.is_empty(), "{label}: the timeline has no step");
+    let first = &steps[0];
+    let received = if lang == "zh" { "收到" } else { "received" };
+    assert!(
+        first.contains(received),
+        "{label}: first step {first:?} does not say {received:?}"
+    );
+    let day = day_as_written(lang, day_iso);
+    assert!(
+        first.contains(&day),
+        "{label}: first step {first:?} does not give the day {day:?}"
+    );
+}
+
+/// Report with JavaScript (sealed in the browser), in Chinese, then the status page with
+/// that receipt typed in several ways.
+#[test]
+fn report_sealed_in_the_browser_then_status() {
+    let k = keyed();
+    let origin = k.server.public.clone();
+    let kk = k.clone();
+    harness::run(move |wd| async move {
+        let k = kk;
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
+        b.goto("/zh/report").await;
+        // The sealing script is there, same origin, pinned by Subresource Integrity.
+        let integrity = b
+            .attr("script[src='/assets/report.js']", "integrity")
+            .await
+            .unwrap_or_default();
+        assert!(
+            integrity.starts_with("sha512-"),
+            "report.js must carry integrity=sha512-…, has {integrity:?}"
+        );
+        let form = b.find("form#report-form").await;
+        assert_eq!(form.attr("method").await.unwrap().as_deref(), Some("post"));
+        assert_eq!(
+            form.attr("action").await.unwrap().as_deref(),
+            Some("/zh/report")
+        );
+        assert!(
+            form.attr("data-box-key")
+                .await
+                .unwrap()
+                .unwrap_or_default()
+                .len()
+                >= 40,
+            "form has no data-box-key"
+        );
+        // Topic radios, "unsure" chosen unless the resident picks one.
+        let topics = b
+            .js("return Array.from(document.querySelectorAll('input[type=radio][name=topic]')).map(r => [r.value, r.checked]);")
+            .await;
+        assert_eq!(
+            topics,
+            json!([
+                ["pensions", false],
+                ["village", false],
+                ["clinics", false],
+                ["schools", false],
+                ["police", false],
+                ["unsure", true]
+            ])
+        );
+        for id in ["where", "who", "when", "amount", "proof"] {
+            assert_eq!(b.attr(&format!("#{id}"), "name").await.as_deref(), Some(id));
+        }
+        assert!(
+            b.attr("textarea#body[name=body]", "required")
+                .await
+                .is_some(),
+            "the body must be required"
+        );
+
+        // An empty report is stopped by the browser: nothing is sent.
+        mark_document(&b).await;
+        b.click("button#report-submit").await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(same_document(&b).await, "an empty report left the page");
+        assert_eq!(
+            b.js("return document.getElementById('body').validity.valueMissing;")
+                .await,
+            json!(true)
+        );
+        assert!(!b.displayed("#receipt-view").await);
+
+        fill_and_send_report(&b, BODY_ZH, WHERE_ZH).await;
+        let receipt = wait_receipt(&b, "browser", "report zh (browser)").await;
+        assert!(
+            same_document(&b).await,
+            "the page was reloaded: the form was posted instead of sealed in the browser"
+        );
+        assert_eq!(b.path().await, "/zh/report", "the URL changed");
+        assert!(
+            !b.displayed("#report-form").await,
+            "the form is still shown"
+        );
+        let fetched = b.fetched().await;
+        assert!(
+            fetched.iter().any(|u| u == &b.url("/api/v1/tips")),
+            "no request to /api/v1/tips; fetched: {fetched:?}"
+        );
+        b.assert_same_origin_no_cookies("receipt (browser)").await;
+
+        // Typing the last four digits back confirms it was written down.
+        b.type_into("#receipt-confirm", &receipt[receipt.len() - 4..])
+            .await;
+        b.wait_for(
+            "!document.getElementById('receipt-done').hidden",
+            "#receipt-done after the last four digits",
+            WAIT,
+        )
+        .await;
+        assert_eq!(
+            b.attr("#receipt-confirm-result", "data-ok")
+                .await
+                .as_deref(),
+            Some("1")
+        );
+
+        // The inspectors read exactly what was typed. FormData hands report.js the
+        // textarea's value with "\n" line ends (checked in Chromium), so that is what is sealed.
+        let tips = blocking(|| k.decrypted());
+        assert_eq!(tips.len(), 1, "one tip stored");
+        assert_eq!(
+            tips[0].0, BODY_ZH,
+            "message.txt differs from what was typed"
+        );
+        let fields = &tips[0].1["fields"];
+        assert_eq!(fields["where"], json!(WHERE_ZH), "tip.json: {}", tips[0].1);
+        assert_eq!(fields["topic"], json!("unsure"), "tip.json: {}", tips[0].1);
+
+        let api = blocking(|| k.server.status(&receipt));
+        assert_eq!(api.status, 200, "{}", api.body);
+        let day = api.json()["received_on"].as_str().unwrap().to_string();
+
+        // The status page: as shown (with spaces), as an IME types it, and wrong ones.
+        assert_status_found(&b, "zh", &receipt, &day).await;
+        b.assert_same_origin_no_cookies("status answer").await;
+        assert_status_found(&b, "en", &full_width_with_dashes(&receipt), &day).await;
+        assert_status_error(&b, "zh", &one_digit_wrong(&receipt), "typo", 400).await;
+        assert_status_error(&b, "zh", &unknown_receipt(), "unknown", 404).await;
+        assert_status_error(&b, "zh", "1234 abcd 5678", "format", 400).await;
+        assert_status_error(&b, "en", "1234 5678", "format", 400).await;
+        assert_status_error(&b, "zh", "", "empty", 400).await;
+        b.close().await;
+    });
+}
+
+/// Report without JavaScript: the form posts, the server seals on arrival.
+#[test]
+fn report_sealed_by_the_server_without_javascript() {
+    let k = keyed();
+    let origin = k.server.public.clone();
+    let kk = k.clone();
+    harness::run(move |wd| async move {
+        let k = kk;
+        let b = Browser::open(&wd, &origin, Js::Off, accept_language("zh")).await;
+
+        // An empty report (past the browser's own `required` check) gets the form back with
+        // a visible error, status 400, and nothing stored.
+        b.goto("/zh/report").await;
+        b.js("document.getElementById('body').removeAttribute('required'); return 1;")
+            .await;
+        mark_document(&b).await;
+        b.click("button#report-submit").await;
+        wait_new_document(&b, "the answer to an empty report").await;
+        assert_eq!(b.document_status().await, 400, "empty report: HTTP status");
+        assert!(
+            b.displayed("#report-error").await,
+            "empty report: #report-error is not visible"
+        );
+        assert!(
+            b.displayed("form#report-form").await,
+            "empty report: no form"
+        );
+        assert!(!b.displayed("#receipt-view").await);
+        assert_eq!(blocking(|| k.server.tip_count()), 0);
+
+        let receipt = report_through_page(&b, "zh", BODY_ZH, WHERE_ZH).await;
+        assert!(
+            !same_document(&b).await,
+            "the page was not reloaded: did JavaScript run?"
+        );
+        assert_eq!(b.document_status().await, 200);
+        assert_eq!(b.path().await, "/zh/report", "answer page URL");
+        let fetched = b.fetched().await;
+        assert!(
+            !fetched.iter().any(|u| u.ends_with("/api/v1/tips")),
+            "JavaScript is off, yet /api/v1/tips was called: {fetched:?}"
+        );
+        b.assert_same_origin_no_cookies("receipt (server)").await;
+
+        // The browser sends the textarea's line ends as CRLF (HTML form submission); the
+        // server turns them back into "\n", so both paths give the inspectors the same text.
+        let tips = blocking(|| k.decrypted());
+        assert_eq!(tips.len(), 1, "one tip stored");
+        assert_eq!(
+            tips[0].0, BODY_ZH,
+            "message.txt differs from what was typed"
+        );
+        assert_eq!(tips[0].1["fields"]["where"], json!(WHERE_ZH));
+        assert_eq!(tips[0].1["fields"]["topic"], json!("unsure"));
+
+        // The status form needs no JavaScript either.
+        let api = blocking(|| k.server.status(&receipt));
+        assert_eq!(api.status, 200, "{}", api.body);
+        let day = api.json()["received_on"].as_str().unwrap().to_string();
+        assert_status_found(&b, "zh", &receipt, &day).await;
+        assert_status_error(&b, "en", &one_digit_wrong(&receipt), "typo", 400).await;
+
+        // English, too.
+        let receipt_en = report_through_page(&b, "en", BODY_EN, "Sunny Village").await;
+        assert_ne!(receipt_en, receipt);
+        let tips = blocking(|| k.decrypted());
+        let mut bodies: Vec<&str> = tips.iter().map(|t| t.0.as_str()).collect();
+        bodies.sort();
+        let mut want = vec![BODY_ZH, BODY_EN];
+        want.sort();
+        assert_eq!(bodies, want);
+        b.close().await;
+    });
+}
+
+/// Checks every page must pass: language, switch, landmarks, demo banner, stylesheet, no
+/// inline script or style, nothing from elsewhere, no cookie.
+async fn assert_page_contract(
+    b: &Browser,
+    label: &str,
+    lang: &str,
+    switch_to: Option<&str>,
+    demo: bool,
+) {
+    assert_eq!(
+        b.js("return document.documentElement.getAttribute('lang');")
+            .await,
+        json!(html_lang(lang)),
+        "{label}: <html lang>"
+    );
+    if let Some(other) = switch_to {
+        let href = b
+            .js("const a = document.querySelector('a#lang-switch'); return a ? new URL(a.getAttribute('href'), location.href).pathname : null;")
+            .await;
+        assert_eq!(href, json!(other), "{label}: a#lang-switch");
+    }
+    // The language switch leads to a page that exists.
+    let switch = b
+        .js("const a = document.querySelector('a#lang-switch'); return a ? a.href : null;")
+        .await;
+    if let Some(href) = switch.as_str() {
+        let href = href.to_string();
+        let status = blocking(|| match common::agent().get(&href).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("GET {href}: {e}"),
+        });
+        assert_eq!(status, 200, "{label}: a#lang-switch leads to {href}");
+    } else {
+        assert!(switch_to.is_none(), "{label}: no a#lang-switch");
+    }
+    // Every address the page shows a resident (poster, receipt card) must be one that
+    // reaches this server.
+    let shown = b
+        .js(r"return document.body.innerText.match(/https?:\/\/[^\s]+/g) || [];")
+        .await;
+    for url in shown.as_array().unwrap() {
+        let url = url.as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{}/", b.origin)),
+            "{label}: the page tells residents to go to {url}, but this server is at {}",
+            b.origin
+        );
+    }
+    assert_eq!(b.count("main#main").await, 1, "{label}: <main id=main>");
+    assert!(
+        !b.js("return document.title.trim();")
+            .await
+            .as_str()
+            .unwrap()
+            .is_empty(),
+        "{label}: no <title>"
+    );
+    if demo {
+        assert!(
+            b.displayed("#demo-banner").await && b.text("#demo-banner").await.contains("DEMO MODE"),
+            "{label}: no visible #demo-banner saying DEMO MODE"
+        );
+    } else {
+        assert_eq!(b.count("#demo-banner").await, 0, "{label}: demo banner");
+    }
+    let sheets = b
+        .js(r#"return Array.from(document.styleSheets).map(s => {
+                let rules = -1; try { rules = s.cssRules.length; } catch (e) {}
+                return [s.href ? new URL(s.href).pathname : '(inline)', rules];
+            });"#)
+        .await;
+    assert!(
+        sheets
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s[0] == json!("/assets/site.css") && s[1].as_i64().unwrap_or(0) > 0),
+        "{label}: /assets/site.css is not loaded: {sheets}"
+    );
+    let inline = b
+        .js(r#"
+            const bad = [];
+            for (const s of document.querySelectorAll('script:not([src])')) bad.push('inline <script>');
+            for (const s of document.querySelectorAll('style')) bad.push('<style>');
+            for (const el of document.querySelectorAll('*')) {
+                for (const a of el.getAttributeNames()) {
+                    if (a === 'style' || a.startsWith('on')) bad.push(`<${el.tagName.toLowerCase()} ${a}>`);
+                }
+            }
+            return bad;
+        "#)
+        .await;
+    assert_eq!(
+        inline,
+        json!([]),
+        "{label}: inline script or style, which the CSP blocks"
+    );
+    b.assert_same_origin_no_cookies(label).await;
+}
+
+/// Every page: its language, its switch, its links; nothing from elsewhere; no cookie;
+/// the demo banner in demo mode; the strict CSP in force.
+#[test]
+fn every_page_keeps_to_its_origin_and_language() {
+    let (_site, server) = demo();
+    let origin = server.public.clone();
+    let server = Arc::new(server);
+    let s = server.clone();
+    harness::run(move |wd| async move {
+        // `/` follows Accept-Language, Chinese when it names neither language.
+        for (accept, want) in [
+            ("zh-CN,zh;q=0.9", "zh"),
+            ("en-GB,en;q=0.9", "en"),
+            ("fr-FR,fr;q=0.9", "zh"),
+        ] {
+            let b = Browser::open(&wd, &origin, Js::On, accept).await;
+            b.goto("/").await;
+            assert_eq!(
+                b.js("return document.documentElement.getAttribute('lang');")
+                    .await,
+                json!(html_lang(want)),
+                "GET / with Accept-Language {accept}"
+            );
+            b.close().await;
+        }
+
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
+        for lang in LANGS {
+            let other = if lang == "zh" { "en" } else { "zh" };
+            for page in ["/", "/report", "/status"] {
+                let path = format!("/{lang}{page}");
+                b.goto(&path).await;
+                assert_eq!(b.document_status().await, 200, "GET {path}");
+                let switch = other_language(&path);
+                assert_page_contract(&b, &path, lang, Some(&switch), true).await;
+                assert!(switch.starts_with(&format!("/{other}/")));
+            }
+            // Home leads to the report and the status pages.
+            b.goto(&format!("/{lang}/")).await;
+            for (link, to) in [("a#go-report", "/report"), ("a#go-status", "/status")] {
+                let href = b.attr(link, "href").await;
+                assert_eq!(href, Some(format!("/{lang}{to}")), "{lang} home: {link}");
+            }
+            b.click("a#go-report").await;
+            b.wait_for(
+                "document.getElementById('report-form')",
+                "the report page",
+                WAIT,
+            )
+            .await;
+            assert_eq!(b.path().await, format!("/{lang}/report"));
+
+            // The receipt page (browser mode) and a status answer keep to it too.
+            let receipt = report_through_page(&b, lang, BODY_ZH, WHERE_ZH).await;
+            assert_page_contract(&b, &format!("receipt {lang}"), lang, None, true).await;
+            let day = blocking(|| s.status(&receipt)).json()["received_on"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_status_found(&b, lang, &receipt, &day).await;
+            assert_page_contract(
+                &b,
+                &format!("status answer {lang}"),
+                lang,
+                Some(&format!("/{other}/status")),
+                true,
+            )
+            .await;
+        }
+        b.goto("/poster").await;
+        assert_eq!(b.document_status().await, 200, "GET /poster");
+        assert_page_contract(&b, "/poster", "zh", None, true).await;
+        assert_eq!(b.count("svg").await, 1, "/poster: one inline <svg> QR code");
+
+        // The page's Content-Security-Policy really is in force: an inline script does not run.
+        b.goto("/zh/report").await;
+        let ran = b
+            .js(r#"const s = document.createElement('script');
+                   s.textContent = 'window.__inlineRan = true';
+                   document.head.appendChild(s);
+                   return window.__inlineRan === true;"#)
+            .await;
+        assert_eq!(
+            ran,
+            json!(false),
+            "an inline script ran: the CSP is not strict"
+        );
+        b.close().await;
+
+        // Without JavaScript: the server-made receipt page.
+        let b = Browser::open(&wd, &origin, Js::Off, accept_language("en")).await;
+        b.goto("/en/report").await;
+        assert_page_contract(&b, "/en/report (no JS)", "en", Some("/zh/report"), true).await;
+        report_through_page(&b, "en", BODY_EN, "Sunny Village").await;
+        assert_page_contract(&b, "receipt en (server)", "en", Some("/zh/report"), true).await;
+        b.close().await;
+    });
+    // The headers the browser saw, read directly.
+    for path in [
+        "/",
+        "/zh/",
+        "/en/",
+        "/zh/report",
+        "/en/report",
+        "/zh/status",
+        "/en/status",
+        "/poster",
+    ] {
+        let r = server.get(path);
+        assert_eq!(r.status, 200, "GET {path}");
+        let csp = r.header("Content-Security-Policy").unwrap_or_default();
+        assert!(
+            csp.contains("script-src 'self'")
+                && !csp.contains("unsafe-inline")
+                && !csp.contains("unsafe-eval"),
+            "GET {path}: CSP {csp:?}"
+        );
+        assert!(r.header("Set-Cookie").is_none(), "GET {path} sets a cookie");
+    }
+}
+
+const PHONE: (u32, u32) = (360, 780);
+const DESKTOP: (u32, u32) = (1280, 900);
+
+async fn shoot_both(b: &Browser, name: &str, lang: &str, shots: &mut Vec<String>) {
+    for (w, h) in [PHONE, DESKTOP] {
+        let file = format!("{name}-{lang}-{w}");
+        let path = b.screenshot(&file, w, h).await;
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert!(size > 2000, "{file}.png is only {size} bytes");
+        shots.push(format!("{file}.png"));
+    }
+}
+
+/// Screenshots of every page at phone and desktop widths, in both languages, into
+/// target/screenshots/.
+#[test]
+fn screenshots_at_phone_and_desktop_widths() {
+    let k = keyed();
+    let origin = k.server.public.clone();
+    let kk = k.clone();
+    harness::run(move |wd| async move {
+        let k = kk;
+        let mut shots = Vec::new();
+        let on = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
+        let off = Browser::open(&wd, &origin, Js::Off, accept_language("zh")).await;
+        for lang in LANGS {
+            let body = if lang == "zh" { BODY_ZH } else { BODY_EN };
+            on.goto(&format!("/{lang}/")).await;
+            shoot_both(&on, "home", lang, &mut shots).await;
+            on.goto(&format!("/{lang}/report")).await;
+            shoot_both(&on, "report", lang, &mut shots).await;
+            let receipt = report_through_page(&on, lang, body, WHERE_ZH).await;
+            shoot_both(&on, "receipt-browser", lang, &mut shots).await;
+            report_through_page(&off, lang, body, WHERE_ZH).await;
+            shoot_both(&off, "receipt-server", lang, &mut shots).await;
+            on.goto(&format!("/{lang}/status")).await;
+            shoot_both(&on, "status", lang, &mut shots).await;
+            let day = blocking(|| k.server.status(&receipt)).json()["received_on"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_status_found(&on, lang, &receipt, &day).await;
+            shoot_both(&on, "status-result", lang, &mut shots).await;
+            assert_status_error(&on, lang, &one_digit_wrong(&receipt), "typo", 400).await;
+            shoot_both(&on, "status-error", lang, &mut shots).await;
+        }
+        on.goto("/poster").await;
+        shoot_both(&on, "poster", "zh", &mut shots).await;
+        println!(
+            "{} screenshots in {}:\n  {}",
+            shots.len(),
+            harness::screenshot_dir().display(),
+            shots.join("\n  ")
+        );
+        on.close().await;
+        off.close().await;
+    });
+}
+
+/// The narrowest phones: no sideways scrolling on the report form or the receipt.
+#[test]
+fn report_page_fits_a_320px_screen() {
+    let (_site, server) = demo();
+    let origin = server.public.clone();
+    harness::run(move |wd| async move {
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
+        b.set_viewport(320, 640).await;
+        let scroll = "return [document.documentElement.scrollWidth, window.innerWidth];";
+        for lang in LANGS {
+            b.goto(&format!("/{lang}/report")).await;
+            let v = b.js(scroll).await;
+            assert_eq!(v[1], json!(320), "viewport width");
+            assert!(
+                v[0].as_u64().unwrap() <= 320,
+                "/{lang}/report at 320 px scrolls sideways: scrollWidth {}",
+                v[0]
+            );
+            report_through_page(&b, lang, BODY_ZH, WHERE_ZH).await;
+            let v = b.js(scroll).await;
+            assert!(
+                v[0].as_u64().unwrap() <= 320,
+                "receipt {lang} at 320 px scrolls sideways: scrollWidth {}",
+                v[0]
+            );
+        }
+        b.close().await;
+    });
+}
+
+/// axe-core's WCAG 2 A and AA rules on every resident page, both languages, both modes.
+/// Fails on any serious or critical violation; prints everything it found.
+#[test]
+fn accessibility_axe_wcag2_a_and_aa() {
+    let (_site, server) = demo();
+    let origin = server.public.clone();
+    let server = Arc::new(server);
+    let s = server.clone();
+    harness::run(move |wd| async move {
+        let mut reports = Vec::new();
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
+        for lang in LANGS {
+            b.goto(&format!("/{lang}/")).await;
+            reports.push(b.axe(&format!("home {lang}")).await);
+            b.goto(&format!("/{lang}/report")).await;
+            reports.push(b.axe(&format!("report {lang}")).await);
+            let receipt = report_through_page(&b, lang, BODY_ZH, WHERE_ZH).await;
+            reports.push(b.axe(&format!("receipt {lang} (browser)")).await);
+            b.goto(&format!("/{lang}/status")).await;
+            reports.push(b.axe(&format!("status {lang}")).await);
+            let day = blocking(|| s.status(&receipt)).json()["received_on"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            assert_status_found(&b, lang, &receipt, &day).await;
+            reports.push(b.axe(&format!("status answer {lang}")).await);
+            assert_status_error(&b, lang, &one_digit_wrong(&receipt), "typo", 400).await;
+            reports.push(b.axe(&format!("status typo {lang}")).await);
+        }
+        b.goto("/poster").await;
+        reports.push(b.axe("poster zh").await);
+        // The harness itself: a field with no label must be reported (critical), or a clean
+        // result above would prove nothing.
+        b.js("document.querySelector('main').insertAdjacentHTML('beforeend', '<input type=text id=axe-probe>'); return 1;")
+            .await;
+        let probe = b.axe("probe: unlabelled field").await;
+        assert!(
+            probe.severe().iter().any(|v| v["id"] == json!("label")),
+            "axe did not catch an unlabelled <input>; is axe really running?"
+        );
+        // The server-made receipt page. Pages without JavaScript run no timers, so axe cannot
+        // run there; instead this browser posts the form itself (form.submit() skips
+        // report.js's submit handler), which gives the same server-rendered page.
+        for lang in LANGS {
+            b.goto(&format!("/{lang}/report")).await;
+            b.type_into("textarea#body", BODY_ZH).await;
+            mark_document(&b).await;
+            b.js("document.getElementById('report-form').submit(); return 1;")
+                .await;
+            wait_new_document(&b, "the server-made receipt page").await;
+            wait_receipt(&b, "server", &format!("receipt {lang} (server)")).await;
+            reports.push(b.axe(&format!("receipt {lang} (server)")).await);
+        }
+        b.close().await;
+
+        let mut severe = Vec::new();
+        println!("axe-core, rules tagged wcag2a and wcag2aa, per page:");
+        for r in &reports {
+            println!(
+                "  {:<24} {:>3} passed {:>3} violated {:>3} incomplete",
+                r.label,
+                r.passes,
+                r.violations.len(),
+                r.incomplete
+            );
+            for v in r.severe() {
+                severe.push(format!("{}: {} ({})", r.label, v["id"], v["impact"]));
+            }
+        }
+        let passes: usize = reports.iter().map(|r| r.passes).sum();
+        let violations: usize = reports.iter().map(|r| r.violations.len()).sum();
+        println!(
+            "axe total over {} pages: {passes} rule passes, {violations} violations, {} serious or critical",
+            reports.len(),
+            severe.len()
+        );
+        assert!(
+            severe.is_empty(),
+            "serious or critical accessibility violations:\n  {}",
+            severe.join("\n  ")
+        );
+    });
+}
