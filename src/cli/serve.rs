@@ -78,6 +78,9 @@ pub struct ServeArgs {
     /// New tips are refused (503) when the data folder's disk has fewer free bytes.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     pub min_free_bytes: u64,
+    /// Seconds a client has to send its request headers before it is cut off.
+    #[arg(long, default_value_t = 10)]
+    pub request_timeout_secs: u64,
     /// Open connections per public worker.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
@@ -176,6 +179,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         admin_bind: args.admin_bind.clone(),
         workers: args.workers.unwrap_or(cores),
         max_connections: args.max_connections,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
     };
     let system = actix_web::rt::System::new();
     system.block_on(async move {

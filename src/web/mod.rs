@@ -221,6 +221,8 @@ pub struct ServerOptions {
     pub workers: usize,
     /// Open connections per worker.
     pub max_connections: usize,
+    /// Time a client has to send its request headers.
+    pub request_timeout: Duration,
 }
 
 /// Headers on every response of both listeners.
@@ -327,7 +329,8 @@ pub struct Listeners {
 }
 
 /// Binds both listeners. Await `public` and `admin` to run them. Slow clients are cut off
-/// (request headers within 10 s, idle keep-alive 15 s), and connections are capped.
+/// (request headers within `request_timeout`, idle keep-alive after 15 s), and connections
+/// are capped.
 pub fn start(
     state: AppState,
     admin: AdminState,
@@ -349,7 +352,7 @@ pub fn start(
     })
     .workers(options.workers)
     .max_connections(options.max_connections)
-    .client_request_timeout(Duration::from_secs(10))
+    .client_request_timeout(options.request_timeout)
     .client_disconnect_timeout(Duration::from_secs(2))
     .keep_alive(Duration::from_secs(15))
     .bind(&options.bind)?;

@@ -1,0 +1,496 @@
+//! Floods, slow clients, oversized headers, a full disk, and what the server keeps about the
+//! people who use it (nothing). All traffic stays on loopback and every loop is bounded.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use common::*;
+use socket2::{Domain, Socket, Type};
+
+/// A raw HTTP/1.1 exchange from a chosen loopback source address (the whole of 127/8 is this
+/// machine), so that the server sees distinct clients.
+fn exchange(server: &str, from: Ipv4Addr, request: &str) -> Result<(u16, String), String> {
+    let addr: SocketAddr = server.trim_start_matches("http://").parse().unwrap();
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(|e| e.to_string())?;
+    sock.bind(&SocketAddr::new(from.into(), 0).into())
+        .map_err(|e| e.to_string())?;
+    sock.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .map_err(|e| e.to_string())?;
+    let mut stream: TcpStream = sock.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("no status line in {text:?}"))?;
+    Ok((code, text))
+}
+
+fn post_from(server: &str, from: Ipv4Addr, path: &str, body: &str) -> (u16, String) {
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: whistlebox\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    exchange(server, from, &req).expect("an answer")
+}
+
+fn status_from(server: &str, from: Ipv4Addr, receipt: &str) -> (u16, String) {
+    post_from(
+        server,
+        from,
+        "/api/v1/status",
+        &serde_json::json!({ "receipt": receipt }).to_string(),
+    )
+}
+
+fn submit_from(server: &str, from: Ipv4Addr, sealed: &[u8]) -> (u16, String) {
+    let body = serde_json::json!({ "sealed": STANDARD.encode(sealed) }).to_string();
+    post_from(server, from, "/api/v1/tips", &body)
+}
+
+fn receipt_of(reply: &str) -> String {
+    let body = &reply[reply.find("\r\n\r\n").unwrap() + 4..];
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["receipt"].as_str().unwrap().to_string()
+}
+
+/// Peak and current resident memory of a process, in KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap()
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+const A: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
+const B: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+
+#[test]
+fn floods_are_limited_and_other_residents_still_get_through() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start_limited(&[
+        "--limit-client-status-per-minute",
+        "10",
+        "--limit-client-submit-per-hour",
+        "6",
+        "--limit-global-submit-per-second",
+        "1",
+    ]);
+    let url = server.public.clone();
+    let key = server.box_key();
+    let started = Instant::now();
+
+    // Client A: one real tip, then a flood of receipt guesses.
+    let (code, reply) = submit_from(&url, A, &seal_tip(&key, "a real tip", &[]));
+    assert_eq!(code, 201, "{reply}");
+    let receipt = receipt_of(&reply);
+    let mut refused = 0;
+    let mut retry_after_seen = false;
+    for i in 0..80 {
+        let guess = if i % 2 == 0 {
+            receipt.clone()
+        } else {
+            "1234 5678 9012 3456 7890".to_string()
+        };
+        let (code, text) = status_from(&url, A, &guess);
+        if code == 429 {
+            refused += 1;
+            retry_after_seen |= text.to_ascii_lowercase().contains("retry-after:");
+            assert!(text.contains("Too many requests"), "{text}");
+        }
+    }
+    assert!(refused >= 65, "only {refused} of 80 guesses were refused");
+    assert!(retry_after_seen);
+
+    // Client B is not held back by A's flood.
+    let (code, text) = status_from(&url, B, &receipt);
+    assert_eq!(code, 200, "{text}");
+
+    // A flood of submissions from A: a few pass, the rest wait; B still gets through.
+    let mut accepted = 1;
+    for _ in 0..20 {
+        let (code, _) = submit_from(&url, A, &seal_tip(&key, "flood", &[]));
+        match code {
+            201 => accepted += 1,
+            429 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(
+        accepted <= 3,
+        "{accepted} submissions from one client got through"
+    );
+    let (code, _) = submit_from(&url, B, &seal_tip(&key, "from B", &[]));
+    assert_eq!(code, 201);
+    accepted += 1;
+    assert_eq!(
+        server.tip_count(),
+        accepted,
+        "only answered submissions are stored"
+    );
+
+    // Many clients at once meet the global limit (1 a second, burst 10).
+    let mut global_refused = 0;
+    for i in 0..30u8 {
+        let (code, _) = submit_from(
+            &url,
+            Ipv4Addr::new(127, 0, 1, i + 1),
+            &seal_tip(&key, "many", &[]),
+        );
+        if code == 429 {
+            global_refused += 1;
+        }
+    }
+    assert!(
+        global_refused >= 5,
+        "the global limit let {} of 30 through",
+        30 - global_refused
+    );
+
+    // Idle connections are held without harm, and the service still answers.
+    let idle: Vec<TcpStream> = (0..200)
+        .map(|_| TcpStream::connect(url.trim_start_matches("http://")).unwrap())
+        .collect();
+    let (code, _) = exchange(
+        &url,
+        B,
+        "GET /zh/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    assert_eq!(code, 200);
+    drop(idle);
+
+    let (peak, now) = memory_kib(server.pid());
+    assert!(peak < 700 * 1024, "peak memory {peak} KiB");
+    let metrics = agent()
+        .get(&format!("{}/admin/v1/metrics", server.admin))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(metrics.contains("whistlebox_rate_limited{class=\"receipt\"}"));
+    let limited: u64 = metrics
+        .lines()
+        .find(|l| l.starts_with("whistlebox_rate_limited{class=\"receipt\"}"))
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(limited >= refused as u64);
+    println!(
+        "flood: {refused}/80 guesses refused from one client; {accepted} tips stored; {global_refused}/30 \
+         refused by the global limit; 200 idle connections held; peak RSS {} MiB, now {} MiB; {:.1} s",
+        peak / 1024,
+        now / 1024,
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn slow_clients_and_huge_headers_are_cut_off() {
+    let site = Site::new();
+    let server = site.start(&["--request-timeout-secs", "2"]);
+    let addr = server.public.trim_start_matches("http://").to_string();
+
+    // Headers that never finish: the server answers 408 or hangs up within seconds.
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    slow.write_all(b"GET /zh/ HTTP/1.1\r\nHost: x\r\n").unwrap();
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "a slow client was held {:?}",
+        t.elapsed()
+    );
+    let text = String::from_utf8_lossy(&buf);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+
+    // Request heads are bounded (actix-http stops at 128 KiB): a 256 KiB header is refused,
+    // not read, and so are a hundred headers.
+    let huge = format!(
+        "GET /zh/ HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+        "a".repeat(256 * 1024)
+    );
+    let many: String = (0..100).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many = format!("GET /zh/ HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n");
+    match exchange(&server.public, A, &many) {
+        Ok((code, _)) => assert!((400..500).contains(&code), "{code}"),
+        Err(_) => {} // hung up: also refused
+    }
+    match exchange(&server.public, A, &huge) {
+        Ok((code, _)) => assert!((400..500).contains(&code), "{code}"),
+        Err(_) => {} // hung up: also refused
+    }
+    // And the service is fine afterwards.
+    assert_eq!(server.get("/zh/").status, 200);
+}
+
+#[test]
+fn no_address_agent_referrer_cookie_or_time_is_kept_or_printed() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let mut server = site.start_limited(&[]);
+    let agent_probe = "WhistleboxProbeAgent/7.7.7-ZQXJ";
+    let address_probe = "198.51.100.203";
+    let referrer_probe = "https://probe-referrer.example/KQWV-unique";
+    let cookie_probe = "probe-cookie-VVZX";
+    let probe = |req: ureq::Request| {
+        req.set("User-Agent", agent_probe)
+            .set("X-Forwarded-For", address_probe)
+            .set("X-Real-IP", address_probe)
+            .set("Forwarded", &format!("for={address_probe}"))
+            .set("Referer", referrer_probe)
+            .set("Cookie", &format!("session={cookie_probe}"))
+    };
+    let a = agent();
+    let sealed = seal_tip(&server.box_key(), "metadata probe tip", &[]);
+    let r = probe(a.post(&format!("{}/api/v1/tips", server.public)))
+        .send_json(serde_json::json!({"sealed": STANDARD.encode(&sealed)}))
+        .unwrap();
+    let receipt = r.into_json::<serde_json::Value>().unwrap()["receipt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for path in [
+        "/",
+        "/zh/report",
+        "/en/status",
+        "/poster",
+        "/assets/site.css",
+    ] {
+        let _ = probe(a.get(&format!("{}{path}", server.public))).call();
+    }
+    let _ = probe(a.post(&format!("{}/api/v1/status", server.public)))
+        .send_json(serde_json::json!({"receipt": receipt}));
+    let _ = probe(a.post(&format!("{}/zh/report", server.public)))
+        .send_form(&[("body", "form probe"), ("where", "probe village")]);
+    let _ = probe(a.post(&format!("{}/api/v1/status", server.public)))
+        .send_json(serde_json::json!({"receipt": "1111 2222 3333 4444 5555"}));
+    // Requests from a second loopback address, which must not show up either.
+    let _ = status_from(&server.public, B, &receipt);
+    let _ = exchange(
+        &server.public,
+        B,
+        "GET /nowhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    server.kill9();
+
+    let printed = server.printed();
+    let mut kept = Vec::new();
+    collect(&site.data(), &mut kept);
+    for needle in [
+        agent_probe,
+        address_probe,
+        referrer_probe,
+        cookie_probe,
+        "127.0.0.2",
+        &receipt,
+    ] {
+        assert!(
+            !printed.contains(needle),
+            "the server printed {needle:?}:\n{printed}"
+        );
+        assert!(
+            !contains(&kept, needle.as_bytes()),
+            "the data folder holds {needle:?}"
+        );
+    }
+    let digits: String = receipt.chars().filter(char::is_ascii_digit).collect();
+    assert!(!contains(&kept, digits.as_bytes()));
+    // No clock time in anything printed (logs carry no timestamps).
+    let b = printed.as_bytes();
+    let clock = b.windows(8).any(|w| {
+        w[2] == b':' && w[5] == b':' && [0, 1, 3, 4, 6, 7].iter().all(|&i| w[i].is_ascii_digit())
+    });
+    assert!(!clock, "the server printed a clock time:\n{printed}");
+}
+
+fn collect(dir: &Path, into: &mut Vec<u8>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, into);
+        } else {
+            into.extend(std::fs::read(&p).unwrap());
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn every_response_carries_the_privacy_headers() {
+    let site = Site::new();
+    let server = site.start_limited(&["--limit-client-status-per-minute", "1"]);
+    let form =
+        |path: &str, body: &str| server.post_raw(path, "application/x-www-form-urlencoded", body);
+    let personal = [
+        (
+            "tips",
+            server.submit(&seal_tip(&server.box_key(), "h", &[])),
+        ),
+        ("status", server.status("1111 2222 3333 4444 5555")),
+        ("limited", server.status("1111 2222 3333 4444 5555")),
+        ("receipt page", form("/zh/report", "body=hello")),
+        ("status page", form("/en/status", "receipt=1")),
+        ("report page", server.get("/zh/report")),
+    ];
+    assert_eq!(personal[2].1.status, 429);
+    assert!(personal[2].1.header("retry-after").is_some());
+    let public = [
+        ("home", server.get("/")),
+        ("asset", server.get("/assets/site.css")),
+        ("missing page", server.get("/nowhere")),
+        ("missing api", server.get("/api/v1/nowhere")),
+        ("key", server.get("/api/v1/key")),
+    ];
+    for (what, r) in personal.iter().chain(public.iter()) {
+        let csp = r
+            .header("content-security-policy")
+            .unwrap_or_else(|| panic!("{what}: no CSP"));
+        for part in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        ] {
+            assert!(csp.contains(part), "{what}: CSP lacks {part}");
+        }
+        assert!(
+            !csp.contains("unsafe") && !csp.contains("http"),
+            "{what}: {csp}"
+        );
+        assert_eq!(r.header("referrer-policy"), Some("no-referrer"), "{what}");
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        assert!(r.header("set-cookie").is_none(), "{what}");
+        assert!(r.header("server").is_none(), "{what}");
+    }
+    for (what, r) in &personal {
+        assert_eq!(r.header("cache-control"), Some("no-store"), "{what}");
+    }
+}
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn new(size_mib: u32) -> Self {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_mib}m"), "tmpfs"])
+            .arg(&dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test mounts a small tmpfs and needs root (CI runs as root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[test]
+fn a_full_disk_refuses_new_tips_cleanly_and_recovers() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let disk = Tmpfs::new(48);
+    // The site's data folder lives on the small disk.
+    let data = disk.0.join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::os::unix::fs::symlink(&data, site.data()).unwrap();
+    let min_free: u64 = 12 * 1024 * 1024;
+    let server = site.start(&["--min-free-bytes", &min_free.to_string()]);
+    let key = server.box_key();
+
+    // Leave only a little room above the limit.
+    let free = fs4::available_space(&data).unwrap();
+    let filler_len = free.saturating_sub(min_free + 3 * 1024 * 1024);
+    let filler = disk.0.join("filler");
+    std::fs::write(&filler, vec![0u8; filler_len as usize]).unwrap();
+
+    let big = "满".repeat(100_000); // about 300 KB once sealed
+    let mut receipts = Vec::new();
+    let mut refusal = None;
+    for _ in 0..40 {
+        let r = server.submit(&seal_tip(&key, &big, &[]));
+        match r.status {
+            201 => receipts.push(r.json()["receipt"].as_str().unwrap().to_string()),
+            503 => {
+                refusal = Some(r.assert_error(503));
+                break;
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    let refusal = refusal.expect("the disk never filled");
+    assert!(refusal.contains("storage is full"), "{refusal}");
+    assert!(!receipts.is_empty());
+    // Every answered receipt is there; nothing half-stored shows.
+    for r in &receipts {
+        assert_eq!(server.status(r).status, 200);
+    }
+    assert_eq!(server.tip_count(), receipts.len());
+    // The no-JavaScript form says so plainly too.
+    let page = server.post_raw("/zh/report", "application/x-www-form-urlencoded", "body=x");
+    assert_eq!(page.status, 503);
+
+    // Space comes back: so does the service.
+    std::fs::remove_file(&filler).unwrap();
+    let r = server.submit(&seal_tip(&key, "after the disk was freed", &[]));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(server.tip_count(), receipts.len() + 1);
+    println!(
+        "disk full: {} tips of ~300 KB stored before the guard refused at {} MiB free; recovered after freeing space",
+        receipts.len(),
+        min_free / 1024 / 1024
+    );
+    drop(server);
+}
