@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use common::{Inspectors, Server, Site};
+use common::{Inspectors, Server, Site, TOKEN};
 use harness::{Browser, Js};
 
 /// A tip as an elderly resident might type it: Chinese, full-width punctuation, two lines.
@@ -243,7 +243,9 @@ async fn report_through_page(b: &Browser, lang: &str, body: &str, place: &str) -
     wait_receipt(b, mode, &format!("report {lang} ({mode})")).await
 }
 
-/// Types `typed` into the status form of `lang` and submits it; returns the answer's status.
+/// Types `typed` into the status form of `lang` and submits it; returns the answer's HTTP
+/// status. Without JavaScript that is the answer page's; with it, the page asks
+/// `/api/v1/status` itself and shows the answer in place, so it is that request's status.
 async fn ask_status(b: &Browser, lang: &str, typed: &str) -> u64 {
     b.goto(&format!("/{lang}/status")).await;
     b.find("form#status-form[method=post]").await;
@@ -267,6 +269,11 @@ async fn ask_status(b: &Browser, lang: &str, typed: &str) -> u64 {
     }
     mark_document(b).await;
     b.click("button#status-submit").await;
+    if b.js == Js::On {
+        wait_status_in_place(b, "the status answer").await;
+        assert_eq!(b.path().await, format!("/{lang}/status"), "the URL changed");
+        return api_status_of_page(b).await;
+    }
     wait_new_document(b, "the status answer").await;
     assert_eq!(
         b.path().await,
@@ -274,6 +281,33 @@ async fn ask_status(b: &Browser, lang: &str, typed: &str) -> u64 {
         "the receipt must travel in the body, not the URL"
     );
     b.document_status().await
+}
+
+/// Waits until the status script has shown an answer or an error in the same document.
+async fn wait_status_in_place(b: &Browser, what: &str) {
+    b.wait_for(
+        "document.getElementById('status-result') || document.getElementById('status-error')",
+        what,
+        WAIT,
+    )
+    .await;
+    assert!(
+        same_document(b).await,
+        "{what}: the page was reloaded: the status script fell back to the form post"
+    );
+}
+
+/// HTTP status of the page's last request to `/api/v1/status` (Resource Timing, whose entry
+/// appears once the response body has been read).
+async fn api_status_of_page(b: &Browser) -> u64 {
+    let last = "performance.getEntriesByType('resource').filter(e => new URL(e.name).pathname === '/api/v1/status').pop()";
+    b.wait_for(last, "the /api/v1/status request", WAIT).await;
+    b.js(&format!(
+        "const e = {last}; return e ? e.responseStatus : 0;"
+    ))
+    .await
+    .as_u64()
+    .unwrap_or(0)
 }
 
 async fn assert_status_error(b: &Browser, lang: &str, typed: &str, kind: &str, http: u64) {
@@ -941,5 +975,229 @@ fn accessibility_axe_wcag2_a_and_aa() {
             "serious or critical accessibility violations:\n  {}",
             severe.join("\n  ")
         );
+    });
+}
+
+/// The inspectors' question, with a line break and something that must stay text.
+const QUESTION_ZH: &str = "请问这笔钱是哪一年发的？\n有没有人能作证？<b>不是粗体</b>";
+
+impl Keyed {
+    /// Submits a tip, exports and decrypts it offline, signs a need_info update with
+    /// `message` (`whistlebox update`) and imports it on the admin listener, as the
+    /// inspectors would. Returns the receipt.
+    fn tip_with_question(&self, body: &str, message: &str) -> String {
+        let r = self
+            .server
+            .submit(&common::seal_tip(&self.server.box_key(), body, &[]));
+        assert_eq!(r.status, 201, "{}", r.body);
+        let receipt = r.json()["receipt"].as_str().unwrap().to_string();
+        let work = tempfile::tempdir().unwrap();
+        let tips = work.path().join("tips");
+        let d = self.inspectors.decrypt(&self.server.export(), &tips);
+        assert!(
+            d.status.success(),
+            "decrypt: {}",
+            String::from_utf8_lossy(&d.stderr)
+        );
+        let id = common::read_decrypted(&tips)
+            .into_iter()
+            .find(|(_, text)| text == body)
+            .map(|(id, _)| id)
+            .expect("the tip among the decrypted ones");
+        let out = work.path().join("update.json");
+        let signed = common::run(&[
+            "update",
+            "--key",
+            self.inspectors.key_file().to_str().unwrap(),
+            "--passphrase-file",
+            self.inspectors.pass_file().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--tip",
+            &id,
+            "--status",
+            "need_info",
+            "--message",
+            message,
+            "--tips",
+            tips.to_str().unwrap(),
+        ]);
+        assert!(
+            signed.status.success(),
+            "whistlebox update: {}",
+            String::from_utf8_lossy(&signed.stderr)
+        );
+        let bundle = std::fs::read(&out).unwrap();
+        let imported = common::agent()
+            .post(&format!("{}/admin/v1/import", self.server.admin))
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .send_bytes(&bundle);
+        match imported {
+            Ok(r) => assert_eq!(r.status(), 200),
+            Err(e) => panic!("import: {e}"),
+        }
+        receipt
+    }
+}
+
+/// What a status answer shows, read from the page: timeline steps, "now", the question
+/// note, and each reply's day and words (textContent, so line breaks are kept).
+async fn shown_answer(b: &Browser) -> Value {
+    b.js(r#"
+        const r = document.getElementById('status-result');
+        const q = document.getElementById('status-question');
+        return {
+            steps: Array.from(r.querySelectorAll('ol#status-timeline > li')).map(li => li.textContent.trim()),
+            now: document.getElementById('status-now').textContent.trim(),
+            question: q ? q.textContent.trim() : null,
+            replies: Array.from(r.querySelectorAll('div.reply')).map(d => ({
+                day: d.querySelector('p.hint').textContent.trim(),
+                message: d.querySelector('p.message') ? d.querySelector('p.message').textContent : null,
+            })),
+            bold: r.querySelectorAll('b').length,
+        };
+    "#)
+    .await
+}
+
+/// The resident's view of an answer with a question: with JavaScript the page asks
+/// /api/v1/status and opens the reply in the browser (no navigation, no POST of the form);
+/// without it the server opens it for that one page. Both show the same thing.
+#[test]
+fn replies_open_in_the_browser_and_without_javascript() {
+    let k = keyed();
+    let receipt = blocking(|| k.tip_with_question(BODY_ZH, QUESTION_ZH));
+    let api = k.server.status(&receipt).json();
+    assert_eq!(api["status"], json!("need_info"));
+    let received = api["received_on"].as_str().unwrap().to_string();
+    let asked = api["history"][0]["day"].as_str().unwrap().to_string();
+    let expected_steps = json!([
+        format!("{}：收到您的举报", day_as_written("zh", &received)),
+        format!("{}：工作人员有问题想问您", day_as_written("zh", &asked)),
+    ]);
+    let origin = k.server.public.clone();
+    let kk = k.clone();
+    harness::run(move |wd| async move {
+        let _k = kk;
+        // JavaScript on: the answer is opened here.
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
+        b.goto("/zh/status").await;
+        let integrity = b
+            .attr("script[src='/assets/report.js']", "integrity")
+            .await
+            .unwrap_or_default();
+        assert!(
+            integrity.starts_with("sha512-"),
+            "the status page must load report.js with integrity=sha512-…, has {integrity:?}"
+        );
+        assert!(!b.displayed("#followup").await, "follow-up shown too early");
+        b.type_into("input#status-receipt", &receipt).await;
+        mark_document(&b).await;
+        b.click("button#status-submit").await;
+        b.wait_for(
+            "document.querySelector('#status-result[data-opened=browser]')",
+            "the answer opened in the browser",
+            WAIT,
+        )
+        .await;
+        assert!(
+            same_document(&b).await,
+            "the page was reloaded: the form was posted instead of opened in the browser"
+        );
+        assert_eq!(b.path().await, "/zh/status", "the URL changed");
+        assert_eq!(
+            b.js("return performance.getEntriesByType('navigation').length;")
+                .await,
+            json!(1)
+        );
+        assert_eq!(api_status_of_page(&b).await, 200, "POST /api/v1/status");
+        assert_eq!(b.count("#status-error").await, 0);
+        let shown = shown_answer(&b).await;
+        assert_eq!(shown["steps"], expected_steps, "timeline: {shown}");
+        assert_eq!(
+            shown["replies"],
+            json!([{ "day": day_as_written("zh", &asked), "message": QUESTION_ZH }]),
+            "the reply as opened in the browser"
+        );
+        assert_eq!(shown["bold"], json!(0), "the reply's words became markup");
+        assert!(
+            plain(shown["now"].as_str().unwrap()).contains("工作人员有问题想问您"),
+            "{shown}"
+        );
+        assert!(
+            b.displayed("#status-question").await,
+            "no visible question note"
+        );
+        assert!(b.displayed("div.reply p.message").await);
+        assert!(b.displayed("#status-opened").await);
+        assert!(
+            !b.displayed("#status-form").await,
+            "the form is still shown"
+        );
+        assert!(b.displayed("#status-again").await);
+        assert!(b.displayed("#followup").await, "no follow-up form");
+        assert_eq!(
+            b.attr("#followup-form input[type=hidden][name=receipt]", "value")
+                .await
+                .as_deref(),
+            Some(receipt.as_str()),
+            "the follow-up form does not carry the receipt"
+        );
+        assert_eq!(
+            b.js("return document.getElementById('status-receipt').value;")
+                .await,
+            json!(""),
+            "the receipt is left in the status field"
+        );
+        b.assert_same_origin_no_cookies("status answer opened in the browser")
+            .await;
+        let mut shots = Vec::new();
+        shoot_both(&b, "status-replies", "zh", &mut shots).await;
+        println!("screenshots: {}", shots.join(", "));
+
+        // The follow-up form under the browser-made answer posts like the server's.
+        b.type_into("textarea#followup-body", "是2024年发的，会计也知道。")
+            .await;
+        mark_document(&b).await;
+        b.click("button#followup-submit").await;
+        wait_new_document(&b, "the follow-up answer").await;
+        assert!(
+            b.displayed("#followup-done").await,
+            "the follow-up was not taken: {}",
+            b.text("main").await
+        );
+
+        // When the request fails (network down), the form is posted as without JavaScript.
+        b.goto("/zh/status").await;
+        b.js("window.fetch = () => Promise.reject(new TypeError('offline')); return 1;")
+            .await;
+        b.type_into("input#status-receipt", &receipt).await;
+        mark_document(&b).await;
+        b.click("button#status-submit").await;
+        wait_new_document(&b, "the fallback form post").await;
+        assert_eq!(b.document_status().await, 200);
+        assert_eq!(
+            b.attr("#status-result", "data-opened").await.as_deref(),
+            Some("server"),
+            "after a failed request the server's page should answer"
+        );
+        b.close().await;
+
+        // JavaScript off: the form posts, the server opens the reply for that one page.
+        let b = Browser::open(&wd, &origin, Js::Off, accept_language("zh")).await;
+        let status = ask_status(&b, "zh", &receipt).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            b.attr("#status-result", "data-opened").await.as_deref(),
+            Some("server")
+        );
+        let by_server = shown_answer(&b).await;
+        assert_eq!(
+            by_server, shown,
+            "the server's page and the browser's differ"
+        );
+        assert!(b.displayed("#status-question").await);
+        assert!(b.displayed("div.reply p.message").await);
+        b.close().await;
     });
 }

@@ -481,7 +481,7 @@ fn status_page(l: Lang, state: &AppState, found: Option<Found<'_>>, error: Optio
         }
         @if let Some(((view, keys), receipt)) = found {
             (status_result(l, view, keys, receipt))
-            a.button.secondary href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
+            a.button.secondary #status-again href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
         } @else {
             form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off" {
                 label for="status-receipt" { (t(l, "status-label"))
@@ -491,6 +491,12 @@ fn status_page(l: Lang, state: &AppState, found: Option<Found<'_>>, error: Optio
                     aria-describedby="status-hint";
                 button #status-submit type="submit" { (t(l, "status-submit")) }
             }
+            // What the status script (js/status.js) fills in and shows once it has opened
+            // the answer here; without JavaScript these stay hidden and the form posts.
+            div #status-checking role="status" hidden { p { (t(l, "status-checking")) } }
+            (followup_section(l, "", true))
+            a.button.secondary #status-again hidden href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
+            (status_script_words(l))
         }
     };
     let page = Page {
@@ -499,13 +505,84 @@ fn status_page(l: Lang, state: &AppState, found: Option<Found<'_>>, error: Optio
         title: t(l, "status-title"),
         path: "/status",
         body_class: "status-page",
-        script: false,
+        // The bundle opens the replies in the browser (js/status.js); without it, the form
+        // posts and the server opens them for that one answer.
+        script: true,
     };
     layout(page, content)
 }
 
+/// The words the status script needs, from the same Fluent messages as the server's answer
+/// page, with `{day}`, `{status}`, `{year}`, `{month}` and `{monthname}` left for it to fill.
+/// A `<template>`: inert, never shown, and not read out by screen readers.
+fn status_script_words(l: Lang) -> Markup {
+    let ph = |name: &str| format!("{{{name}}}");
+    let mut words: Vec<(String, String)> = [
+        "status-result-title",
+        "status-question",
+        "status-replies-title",
+        "status-reply-unreadable",
+        "status-opened-browser",
+        "status-error-typo",
+        "status-error-unknown",
+        "status-error-format",
+        "status-error-empty",
+        "status-error-busy",
+    ]
+    .iter()
+    .map(|key| (key.to_string(), t(l, key)))
+    .collect();
+    words.push((
+        "status-step-received".into(),
+        t_args(l, "status-step-received", &[("day", ph("day"))]),
+    ));
+    words.push((
+        "status-step".into(),
+        t_args(
+            l,
+            "status-step",
+            &[("day", ph("day")), ("status", ph("status"))],
+        ),
+    ));
+    words.push((
+        "status-now".into(),
+        t_args(l, "status-now", &[("status", ph("status"))]),
+    ));
+    for status in Status::ALL {
+        words.push((
+            format!("status-{}", status.as_str()),
+            status_words(l, status),
+        ));
+    }
+    words.push((
+        "date".into(),
+        t_args(
+            l,
+            "date",
+            &[
+                ("year", ph("year")),
+                ("month", ph("month")),
+                ("day", ph("day")),
+                ("monthname", ph("monthname")),
+            ],
+        ),
+    ));
+    for m in 1..=12u8 {
+        let name = time::Month::try_from(m)
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        words.push((format!("month-{m}"), name));
+    }
+    html! {
+        template #status-words {
+            @for (key, text) in &words { span data-key=(key) { (text) } }
+        }
+    }
+}
+
 /// The timeline, the replies (opened here, in memory, with the key derived from the receipt
-/// for this one answer) and the follow-up form.
+/// for this one answer) and the follow-up form. js/status.js builds the same section in the
+/// browser (`data-opened="browser"`); keep the two alike.
 fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> Markup {
     let reply_key = keys.reply_key();
     let replies: Vec<_> = view
@@ -514,7 +591,7 @@ fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> 
         .map(|(day, sealed)| (*day, ReplyPlaintext::open(sealed, &reply_key).ok()))
         .collect();
     html! {
-        section #status-result {
+        section #status-result data-opened="server" {
             h2 { (t(l, "status-result-title")) }
             ol #status-timeline .timeline {
                 li { (t_args(l, "status-step-received", &[("day", date(l, view.day))])) }
@@ -528,6 +605,7 @@ fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> 
             }
             @if !replies.is_empty() {
                 h2 { (t(l, "status-replies-title")) }
+                p.hint #status-opened { (t(l, "status-opened-server")) }
                 @for (day, reply) in &replies {
                     div.reply {
                         p.hint { (date(l, *day)) }
@@ -539,7 +617,15 @@ fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> 
                 }
             }
         }
-        section #followup {
+        (followup_section(l, receipt, false))
+    }
+}
+
+/// The follow-up form under a status answer. On the status form page it is there hidden,
+/// with an empty receipt, for the status script to fill in and show.
+fn followup_section(l: Lang, receipt: &str, hidden: bool) -> Markup {
+    html! {
+        section #followup hidden[hidden] {
             h2 { (t(l, "followup-title")) }
             form #followup-form method="post" action={ "/" (l.code()) "/followup" } autocomplete="off" {
                 // The receipt travels in the form body (never a URL), as it came.

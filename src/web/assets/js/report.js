@@ -4,6 +4,7 @@
 // stuck with a report they cannot send.
 
 import { OPTIONAL_FIELDS, sealTip } from './sodium-compat.js';
+import { initStatusPage } from './status.js';
 
 // Used only when the server's answer carries no sentence of its own (network down, proxy
 // error page). A page may override them with data-msg-network / data-msg-failed on the form.
@@ -165,6 +166,8 @@ function enhance(form) {
 function init() {
   const form = document.getElementById('report-form');
   if (form && canSealHere()) enhance(form);
+  // The status page: replies are opened here (js/status.js), when the page has the form.
+  initStatusPage();
 }
 
 if (document.readyState === 'loading') {

@@ -8,6 +8,7 @@ import { x25519 } from '@noble/curves/ed25519.js';
 import { hsalsa, xsalsa20poly1305 } from '@noble/ciphers/salsa.js';
 import { u32 } from '@noble/ciphers/utils.js';
 import { blake2b } from '@noble/hashes/blake2.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 
 const PUBLIC_KEY_BYTES = 32;
 const NONCE_BYTES = 24;
@@ -130,6 +131,22 @@ export function cryptoBoxSeal(message, recipientPublicKey) {
     return out;
   } finally {
     wipe(ephemeralSecret, key);
+  }
+}
+
+/**
+ * libsodium `crypto_box_seed_keypair`: the secret key is the first 32 bytes of SHA-512(seed),
+ * kept unclamped as libsodium keeps it (X25519 clamps when it uses it); the public key is its
+ * base-point multiple. The caller wipes the seed and the returned secret key after use.
+ */
+export function cryptoBoxSeedKeypair(seed) {
+  checkBytes(seed, 'seed', 32);
+  const hash = sha512(seed);
+  try {
+    const secretKey = hash.slice(0, 32);
+    return { publicKey: x25519.getPublicKey(secretKey), secretKey };
+  } finally {
+    wipe(hash);
   }
 }
 

@@ -1,0 +1,381 @@
+// Status page enhancement. Without this script the status form posts the receipt to the
+// server, which opens the inspectors' messages in memory for that one answer and forgets the
+// key. With it, the page asks /api/v1/status, which answers with the sealed messages and the
+// seed of this receipt's reply key, and the messages are opened here: the server never holds
+// their words. Any failure before an answer is shown falls back to that plain form post.
+//
+// The script carries no words of its own: the page gives them in <template id="status-words">,
+// built by the server from the same Fluent messages as its own answer page.
+
+import {
+  base64ToBytes,
+  cryptoBoxSealOpen,
+  cryptoBoxSeedKeypair,
+  sodiumUnpad,
+} from './sodium-compat.js';
+
+/** Replies are padded like tips: `sodium_pad` to a multiple of 1024 bytes. */
+export const REPLY_PAD_BLOCK = 1024;
+const RECEIPT_DIGITS = 20;
+/** Longer input is refused before it is looked at, as the server does. */
+const MAX_RECEIPT_CHARS = 128;
+
+// Damm's quasigroup of order 10, the same table as src/domain/receipt.rs.
+const DAMM = [
+  [0, 3, 1, 7, 5, 9, 8, 6, 4, 2],
+  [7, 0, 9, 2, 1, 5, 4, 8, 6, 3],
+  [4, 2, 0, 6, 8, 7, 1, 3, 5, 9],
+  [1, 7, 5, 0, 9, 8, 3, 4, 2, 6],
+  [6, 1, 2, 3, 0, 4, 5, 9, 7, 8],
+  [3, 6, 7, 4, 2, 0, 9, 5, 8, 1],
+  [5, 8, 6, 9, 7, 2, 0, 1, 3, 4],
+  [8, 9, 4, 5, 3, 6, 2, 0, 1, 7],
+  [9, 4, 3, 8, 6, 1, 7, 2, 0, 5],
+  [2, 5, 8, 1, 4, 3, 6, 7, 9, 0],
+];
+
+// What the server skips in a typed receipt: Rust's char::is_whitespace (Unicode White_Space,
+// which is not quite JavaScript's \s) and the dashes and dots people type between groups.
+const SEPARATOR =
+  /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\-\u2010\u2011\u2013\u2014\uff0d_.\u00b7]$/;
+
+/** Damm check digit of a list of digits; a whole receipt gives 0. */
+export function damm(digits) {
+  let interim = 0;
+  for (const d of digits) interim = DAMM[interim][d];
+  return interim;
+}
+
+/**
+ * Reads a typed receipt as the server does (`Receipt::parse`): ASCII and full-width digits,
+ * separators skipped. Returns `{ digits }` (20 ASCII digits) or `{ error }`, one of the kinds
+ * the status page names: 'empty', 'format' or 'typo' (the check digit caught a mistake).
+ */
+export function parseReceipt(text) {
+  const chars = Array.from(String(text));
+  if (chars.length > MAX_RECEIPT_CHARS) return { error: 'format' };
+  const digits = [];
+  for (const c of chars) {
+    const code = c.charCodeAt(0);
+    let d;
+    if (code >= 0x30 && code <= 0x39) d = code - 0x30;
+    else if (code >= 0xff10 && code <= 0xff19) d = code - 0xff10;
+    else if (SEPARATOR.test(c)) continue;
+    else return { error: 'format' };
+    if (digits.length === RECEIPT_DIGITS) return { error: 'format' };
+    digits.push(d);
+  }
+  if (digits.length === 0) return { error: 'empty' };
+  if (digits.length !== RECEIPT_DIGITS) return { error: 'format' };
+  if (damm(digits) !== 0) return { error: 'typo' };
+  return { digits: digits.join('') };
+}
+
+/** "12345678901234567890" -> "1234 5678 9012 3456 7890", as receipts are shown. */
+export function formatReceipt(digits) {
+  return String(digits).replace(/(\d{4})(?=\d)/g, '$1 ');
+}
+
+/** Puts values into a Fluent-made pattern such as "{day}：{status}", in one pass. */
+export function fill(pattern, values) {
+  return String(pattern).replace(/\{([a-z]+)\}/g, (whole, name) =>
+    Object.prototype.hasOwnProperty.call(values, name) ? String(values[name]) : whole,
+  );
+}
+
+function word(words, key) {
+  const text = words[key];
+  if (typeof text !== 'string') throw new Error('the page gives no words for ' + key);
+  return text;
+}
+
+/** The words for a status code from the API, e.g. 'need_info'. */
+export function statusWords(status, words) {
+  if (typeof status !== 'string' || !/^[a-z_]+$/.test(status)) throw new Error('bad status');
+  return word(words, 'status-' + status);
+}
+
+/** A day from the API ("2026-05-03") as the page writes it: "2026年5月3日", "3 May 2026". */
+export function formatDay(iso, words) {
+  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(String(iso));
+  if (!m) throw new Error('bad day');
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || day < 1 || day > 31) throw new Error('bad day');
+  return fill(word(words, 'date'), {
+    year: m[1],
+    month: String(month),
+    day: String(day),
+    monthname: word(words, 'month-' + month),
+  });
+}
+
+/**
+ * Opens one sealed reply (standard base64) with the receipt's reply key pair: the words of
+ * `{"v":1,"message":...}`, or null when it cannot be opened or read, as the server judges it.
+ */
+export function openReply(sealedBase64, keys) {
+  let padded;
+  try {
+    padded = cryptoBoxSealOpen(base64ToBytes(sealedBase64), keys.publicKey, keys.secretKey);
+    // ignoreBOM: a byte-order mark stays and makes JSON.parse fail, as serde refuses it too.
+    const json = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
+      sodiumUnpad(padded, REPLY_PAD_BLOCK),
+    );
+    const reply = JSON.parse(json);
+    if (reply && reply.v === 1 && typeof reply.message === 'string') return reply.message;
+    return null;
+  } catch (e) {
+    return null;
+  } finally {
+    if (padded) padded.fill(0);
+  }
+}
+
+/**
+ * Opens every reply of a status answer with the key pair made from `replyKeyBase64` (the
+ * 32-byte seed, libsodium crypto_box_seed_keypair). The seed and the secret key are wiped
+ * before this returns. Throws when the seed itself is unusable (then the server path, which
+ * derives the key itself, is the better one).
+ */
+export function openReplies(replies, replyKeyBase64) {
+  if (replies.length === 0) return [];
+  return openRepliesWithSeed(replies, base64ToBytes(replyKeyBase64));
+}
+
+/** openReplies with the seed as bytes, which are zeroed before this returns. */
+export function openRepliesWithSeed(replies, seed) {
+  let keys;
+  try {
+    keys = cryptoBoxSeedKeypair(seed);
+    return replies.map((r) => ({
+      day: r && r.day,
+      message: r && typeof r.sealed === 'string' ? openReply(r.sealed, keys) : null,
+    }));
+  } finally {
+    seed.fill(0);
+    if (keys) keys.secretKey.fill(0);
+  }
+}
+
+/**
+ * Turns the JSON of `POST /api/v1/status` into what the page shows, in the page's words:
+ * `{ steps: [text], now: text, question: bool, replies: [{ day: text, message: text|null }] }`.
+ * Throws on an answer of an unexpected shape.
+ */
+export function describeAnswer(answer, words) {
+  if (
+    !answer ||
+    typeof answer.status !== 'string' ||
+    typeof answer.received_on !== 'string' ||
+    !Array.isArray(answer.history) ||
+    !Array.isArray(answer.replies)
+  ) {
+    throw new Error('unexpected status answer');
+  }
+  const steps = [fill(word(words, 'status-step-received'), { day: formatDay(answer.received_on, words) })];
+  for (const step of answer.history) {
+    if (!step) throw new Error('unexpected status answer');
+    steps.push(
+      fill(word(words, 'status-step'), {
+        day: formatDay(step.day, words),
+        status: statusWords(step.status, words),
+      }),
+    );
+  }
+  const now = fill(word(words, 'status-now'), { status: statusWords(answer.status, words) });
+  // Check the reply days before anything is opened, so a bad answer opens nothing.
+  const days = answer.replies.map((r) => formatDay(r && r.day, words));
+  const opened = openReplies(answer.replies, answer.reply_key);
+  return {
+    steps,
+    now,
+    question: answer.status === 'need_info',
+    replies: opened.map((r, i) => ({ day: days[i], message: r.message })),
+  };
+}
+
+// ---- The page ---------------------------------------------------------------------------
+
+/** Every word the script needs; without all of them it leaves the page to the server. */
+const NEEDED = [
+  'date',
+  'status-result-title',
+  'status-step-received',
+  'status-step',
+  'status-now',
+  'status-question',
+  'status-replies-title',
+  'status-reply-unreadable',
+  'status-opened-browser',
+  'status-error-typo',
+  'status-error-unknown',
+  'status-error-format',
+  'status-error-empty',
+  'status-error-busy',
+];
+
+function readWords(template) {
+  if (!template || !template.content) return null;
+  const words = Object.create(null);
+  for (const el of template.content.querySelectorAll('[data-key]')) {
+    words[el.getAttribute('data-key')] = el.textContent;
+  }
+  for (const key of NEEDED) if (typeof words[key] !== 'string') return null;
+  for (let m = 1; m <= 12; m++) if (typeof words['month-' + m] !== 'string') return null;
+  return words;
+}
+
+function canOpenHere() {
+  return (
+    typeof window.fetch === 'function' &&
+    typeof window.TextDecoder === 'function' &&
+    typeof window.Promise === 'function' &&
+    typeof BigInt === 'function'
+  );
+}
+
+function element(tag, attrs, text) {
+  const el = document.createElement(tag);
+  for (const name of Object.keys(attrs || {})) el.setAttribute(name, attrs[name]);
+  if (text !== undefined) el.textContent = text;
+  return el;
+}
+
+/** The answer section, built the way pages.rs builds it (same ids, classes and order). */
+function resultSection(model, words) {
+  const section = element('section', {
+    id: 'status-result',
+    'data-opened': 'browser',
+    tabindex: '-1',
+  });
+  section.appendChild(element('h2', {}, words['status-result-title']));
+  const timeline = element('ol', { id: 'status-timeline', class: 'timeline' });
+  for (const step of model.steps) timeline.appendChild(element('li', {}, step));
+  section.appendChild(timeline);
+  const now = element('p', { id: 'status-now' });
+  now.appendChild(element('strong', {}, model.now));
+  section.appendChild(now);
+  if (model.question) {
+    section.appendChild(element('p', { id: 'status-question', class: 'note' }, words['status-question']));
+  }
+  if (model.replies.length > 0) {
+    section.appendChild(element('h2', {}, words['status-replies-title']));
+    section.appendChild(
+      element('p', { id: 'status-opened', class: 'hint' }, words['status-opened-browser']),
+    );
+    for (const reply of model.replies) {
+      const box = element('div', { class: 'reply' });
+      box.appendChild(element('p', { class: 'hint' }, reply.day));
+      if (reply.message === null) {
+        box.appendChild(element('p', {}, words['status-reply-unreadable']));
+      } else {
+        box.appendChild(element('p', { class: 'message' }, reply.message));
+      }
+      section.appendChild(box);
+    }
+  }
+  return section;
+}
+
+function enhance(form, words) {
+  const input = form.querySelector('input[name="receipt"]');
+  const followup = document.getElementById('followup');
+  const followupReceipt = followup && followup.querySelector('input[name="receipt"]');
+  const again = document.getElementById('status-again');
+  const checking = document.getElementById('status-checking');
+  // Without the places to show the answer, the server-rendered page is the better one.
+  if (!input || !followupReceipt || !form.parentNode) return;
+
+  let busy = false;
+
+  function clearError() {
+    const old = document.getElementById('status-error');
+    if (old) old.parentNode.removeChild(old);
+  }
+
+  function showError(kind) {
+    clearError();
+    const box = element('div', { id: 'status-error', class: 'error', role: 'alert', 'data-kind': kind });
+    box.appendChild(element('p', {}, words['status-error-' + kind]));
+    form.parentNode.insertBefore(box, form);
+  }
+
+  function showResult(model, receipt) {
+    const section = resultSection(model, words);
+    clearError();
+    form.parentNode.insertBefore(section, form);
+    form.hidden = true;
+    input.value = '';
+    if (again) again.hidden = false;
+    // The follow-up form posts the receipt in its body, as on the server's answer page.
+    followupReceipt.value = receipt;
+    followup.hidden = false;
+    section.focus();
+  }
+
+  async function check(typed) {
+    const response = await fetch('/api/v1/status', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ receipt: typed }),
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+      cache: 'no-store',
+    });
+    const parsed = parseReceipt(typed);
+    if (response.status === 200) {
+      const answer = await response.json();
+      let model;
+      try {
+        model = describeAnswer(answer, words);
+      } finally {
+        // Best effort: a string cannot be wiped, but it need not stay reachable.
+        if (answer && typeof answer === 'object') answer.reply_key = '';
+      }
+      showResult(model, parsed.digits ? formatReceipt(parsed.digits) : typed);
+      return;
+    }
+    // Read the JSON error to its end (the words come from the page, not from it), so the
+    // request completes and the connection can be reused.
+    await response.text().catch(() => '');
+    if (response.status === 404) {
+      showError('unknown');
+    } else if (response.status === 400) {
+      showError(parsed.error || 'format');
+    } else if (response.status === 429 || response.status >= 500) {
+      showError('busy');
+    } else {
+      throw new Error('unexpected status answer ' + response.status);
+    }
+  }
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (busy) return; // a double tap asks once
+    busy = true;
+    const button = form.querySelector('button[type="submit"]');
+    if (button) button.disabled = true;
+    if (checking) checking.hidden = false;
+    let fallBack = false;
+    check(input.value)
+      .catch(() => {
+        fallBack = true;
+      })
+      .then(() => {
+        busy = false;
+        if (button) button.disabled = false;
+        if (checking) checking.hidden = true;
+        // form.submit() does not fire 'submit' again, so this cannot loop.
+        if (fallBack) form.submit();
+      });
+  });
+}
+
+/** Takes over the status form when the page has one and this browser can open replies. */
+export function initStatusPage() {
+  const form = document.getElementById('status-form');
+  if (!form || !canOpenHere()) return;
+  const words = readWords(document.getElementById('status-words'));
+  if (words) enhance(form, words);
+}
