@@ -23,10 +23,10 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::crypto::{self, SignPublicKey, SignSecretKey};
-use crate::domain::reply::{plausible_sealed_reply, Ack, Update};
+use crate::domain::held::{Followup, StoredTip};
+use crate::domain::reply::{plausible_sealed_reply, Ack, Signed, Update};
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status, TipId};
-use crate::store::{Followup, Signed, StoredTip};
 
 /// Format name of an export bundle.
 pub const EXPORT_FORMAT: &str = "whistlebox-export";

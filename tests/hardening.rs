@@ -494,3 +494,24 @@ fn a_full_disk_refuses_new_tips_cleanly_and_recovers() {
     );
     drop(server);
 }
+
+#[test]
+fn percent_escaped_paths_cannot_dodge_the_limits() {
+    let site = Site::new();
+    let server = site.start_limited(&["--limit-client-status-per-minute", "2"]);
+    let body = serde_json::json!({ "receipt": "1111 2222 3333 4444 5555" }).to_string();
+    for path in [
+        "/api/v1/statu%73",
+        "/zh/statu%73",
+        "/api/v1/tip%73",
+        "/%7A%68/report",
+    ] {
+        let (code, text) = post_from(&server.public, A, path, &body);
+        assert_eq!(code, 400, "{path}: {text}");
+    }
+    // The plain path is limited as it should be.
+    let codes: Vec<u16> = (0..4)
+        .map(|_| post_from(&server.public, A, "/api/v1/status", &body).0)
+        .collect();
+    assert_eq!(codes.iter().filter(|c| **c == 429).count(), 2, "{codes:?}");
+}

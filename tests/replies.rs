@@ -373,13 +373,11 @@ fn a_follow_up_without_javascript_and_the_public_numbers() {
         "more details\nhere"
     );
 
-    // One tip this month: the count is hidden.
+    // Only finished months are published: this month's tip does not show yet (the counting
+    // and the hiding of small counts are unit-tested in the store and the page).
     let numbers = desk.server.get("/en/numbers");
     assert_eq!(numbers.status, 200);
-    assert!(numbers.body.contains("fewer than 5"), "{}", numbers.body);
-    for i in 0..4 {
-        desk.submit(&format!("more {i}"));
-    }
-    let numbers = desk.server.get("/en/numbers");
-    assert!(numbers.body.contains("<td>5</td>"), "{}", numbers.body);
+    assert!(numbers.body.contains("numbers-none"), "{}", numbers.body);
+    let this_month = &whistlebox::domain::Day::today().to_string()[..7];
+    assert!(!numbers.body.contains(this_month));
 }

@@ -61,7 +61,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     let limits = BundleLimits::default();
     let bytes = read_bounded(&args.bundle, limits.max_bundle_bytes)?;
     let parsed = parse_export(&bytes, &limits)?;
-    fs::create_dir_all(&args.out).map_err(io_err(&args.out))?;
+    create_private_dir_all(&args.out)?;
     let mut failed: Vec<RejectedEntry> = parsed.rejected;
     let mut opened = 0usize;
     let fail = |id, reason: String| RejectedEntry {
@@ -110,7 +110,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     }
     println!("could not open {} message(s):\n{report}", failed.len());
     let report_path = args.out.join("not-opened.txt");
-    fs::write(&report_path, report).map_err(io_err(&report_path))?;
+    write_replacing(&report_path, report.as_bytes())?;
     Err(CliError::Partial(failed.len()))
 }
 
@@ -131,7 +131,7 @@ fn tip_dir(out: &Path, tip: &StoredTip) -> Result<PathBuf, CliError> {
                 dir.display()
             )))
         }
-        Err(_) => fs::create_dir(&dir).map_err(io_err(&dir))?,
+        Err(_) => create_private_dir(&dir)?,
     }
     Ok(dir)
 }
@@ -157,14 +157,39 @@ fn write_tip(
     write_replacing(&dir.join("tip.json"), &json)
 }
 
+fn create_private_dir(dir: &Path) -> Result<(), CliError> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_err(dir))
+}
+
+fn create_private_dir_all(dir: &Path) -> Result<(), CliError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io_err(dir))
+}
+
 pub(crate) fn write_replacing(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     let tmp = path.with_extension("partial");
     let _ = fs::remove_file(&tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        // Decrypted words are readable by the inspectors' account only.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(&tmp).map_err(io_err(&tmp))?;
     f.write_all(contents).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))

@@ -13,7 +13,7 @@ use super::{io_err, read_bounded, read_passphrase, write_private, CliError};
 use crate::bundle::{sign_bundle, SignedContent, SignedPayload};
 use crate::crypto::{self, BoxPublicKey};
 use crate::domain::keys::SecretKeys;
-use crate::domain::reply::{Ack, ReplyPlaintext, Update, MAX_REPLY_BYTES};
+use crate::domain::reply::{plausible_sealed_reply, Ack, ReplyPlaintext, Update, MAX_REPLY_BYTES};
 use crate::domain::{Day, Status, TipId};
 
 /// Flags shared by the signing commands.
@@ -115,7 +115,14 @@ pub fn run_update(args: &UpdateArgs) -> Result<(), CliError> {
             }
             Some(m) => {
                 let key = reply_key(args.tips.as_deref(), tip)?;
-                Some(ReplyPlaintext::new(m).seal(&key)?)
+                let sealed = ReplyPlaintext::new(m).seal(&key)?;
+                // The server checks the sealed size; refuse here, not at import.
+                if !plausible_sealed_reply(&sealed) {
+                    return Err(CliError::Usage(format!(
+                        "the message to tip {tip} is too long"
+                    )));
+                }
+                Some(sealed)
             }
         };
         updates.push(Update { tip, status, reply });
@@ -227,7 +234,10 @@ fn sign_and_write(args: &SigningArgs, content: SignedContent) -> Result<u64, Cli
             .trim()
             .parse()
             .map_err(|_| CliError::Usage(format!("{}: not a number", seq_path.display())))?,
-        Err(_) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        // Any other failure must stop us: starting again from 0 would make every later
+        // bundle look old to the server.
+        Err(e) => return Err(io_err(&seq_path)(e)),
     };
     let sequence = last + 1;
     write_private(&seq_path, format!("{sequence}\n").as_bytes())?;

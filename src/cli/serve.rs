@@ -107,10 +107,10 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             .unwrap_or_else(|| args.keys.join(PEPPER_FILE)),
         "receipt pepper",
     )?;
-    let pepper: [u8; 32] = STANDARD
-        .decode(pepper.trim_ascii())
+    let decoded = Zeroizing::new(STANDARD.decode(pepper.trim_ascii()).unwrap_or_default());
+    let pepper: Zeroizing<[u8; 32]> = <[u8; 32]>::try_from(&decoded[..])
         .ok()
-        .and_then(|p| p.try_into().ok())
+        .map(Zeroizing::new)
         .ok_or_else(|| {
             CliError::Usage(
                 "the receipt pepper file is damaged (expected 32 bytes in base64)".into(),
@@ -136,11 +136,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         receipts = summary.receipts,
         "store checked"
     );
-    let hasher = ReceiptHasher::new(
-        store.receipt_salt(),
-        Zeroizing::new(pepper),
-        Argon2Params::RECEIPT,
-    );
+    let hasher = ReceiptHasher::new(store.receipt_salt(), pepper, Argon2Params::RECEIPT);
     store.check_pepper(&hasher.pepper_check())?;
 
     let cores = std::thread::available_parallelism()
@@ -164,6 +160,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         data_dir: args.data.clone(),
         min_free_bytes: args.min_free_bytes,
         metrics: metrics.clone(),
+        numbers_cache: Default::default(),
     };
     let limiter = limit_config(args).map(|c| Arc::new(Limiter::new(c)));
     let admin = AdminState {

@@ -154,12 +154,14 @@ impl PublicKeys {
             sign_key: SignPublicKey::from_bytes(&sign_key)
                 .map_err(|_| KeyFileError::Malformed("sign_public_key is not a key".into()))?,
         };
-        if let Some(fp) = fingerprint {
-            if fp != keys.fingerprint() {
-                return Err(KeyFileError::FingerprintMismatch);
-            }
+        // The fingerprint line is required: it is what catches a damaged or altered copy.
+        match fingerprint {
+            Some(fp) if fp == keys.fingerprint() => Ok(keys),
+            Some(_) => Err(KeyFileError::FingerprintMismatch),
+            None => Err(KeyFileError::Malformed(
+                "the fingerprint line is missing".into(),
+            )),
         }
-        Ok(keys)
     }
 }
 

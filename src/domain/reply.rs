@@ -78,6 +78,15 @@ pub fn plausible_sealed_reply(bytes: &[u8]) -> bool {
         .is_some_and(|n| n >= PAD_BLOCK && n % PAD_BLOCK == 0 && n <= MAX_REPLY_BYTES + PAD_BLOCK)
 }
 
+/// Identity of a signed bundle: its sequence number and a digest of its signed payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signed {
+    /// Strictly increasing across the inspectors' bundles.
+    pub sequence: u64,
+    /// BLAKE2b of the payload.
+    pub digest: [u8; 32],
+}
+
 /// One status change, with an optional sealed reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Update {

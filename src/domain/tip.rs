@@ -20,8 +20,10 @@ pub const PAD_BLOCK: usize = 1024;
 pub const PLAINTEXT_VERSION: u32 = 1;
 /// Default ceiling on one sealed tip (configurable on the server).
 pub const DEFAULT_MAX_SEALED_BYTES: usize = 1024 * 1024;
-/// Longest optional field value, in bytes.
-const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// Longest optional field value, in bytes. Generous on purpose: a field that is too long
+/// must not cost the inspectors a tip that was already receipted (the pages cut fields to
+/// 2,000 characters; the sealed box itself is bounded by the intake limit).
+const MAX_FIELD_BYTES: usize = 1024 * 1024;
 /// Most optional fields in one tip.
 const MAX_FIELDS: usize = 32;
 

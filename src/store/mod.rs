@@ -13,7 +13,9 @@ pub use sled_store::SledStore;
 use thiserror::Error;
 
 use crate::crypto::SALT_BYTES;
+pub use crate::domain::held::{Followup, StoredTip};
 use crate::domain::receipt::ReceiptLookup;
+pub use crate::domain::reply::Signed;
 use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status, TipId};
@@ -80,34 +82,6 @@ pub struct NewTip {
     pub sealed_reply_key: Vec<u8>,
 }
 
-/// A follow-up: more words from the resident, sealed to the inspectors like a tip.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Followup {
-    /// Its number under the tip, from 1.
-    pub n: u32,
-    /// Day of arrival.
-    pub day: Day,
-    /// The sealed message.
-    pub sealed: SealedTip,
-}
-
-/// A tip as the store exports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredTip {
-    /// Its random id.
-    pub id: TipId,
-    /// Day of arrival.
-    pub day: Day,
-    /// Current status.
-    pub status: Status,
-    /// The sealed tip, until the inspectors ack it.
-    pub sealed: Option<SealedTip>,
-    /// The sealed reply key, until the inspectors ack the tip.
-    pub sealed_reply_key: Option<Vec<u8>>,
-    /// Follow-ups not yet acked.
-    pub followups: Vec<Followup>,
-}
-
 /// What a receipt unlocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TipView {
@@ -119,15 +93,6 @@ pub struct TipView {
     pub history: Vec<(Day, Status)>,
     /// Sealed replies, oldest first.
     pub replies: Vec<(Day, Vec<u8>)>,
-}
-
-/// Identity of a signed bundle: its sequence number and a digest of its signed payload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Signed {
-    /// Strictly increasing across the inspectors' bundles.
-    pub sequence: u64,
-    /// BLAKE2b of the payload.
-    pub digest: [u8; 32],
 }
 
 /// What an ack removed.

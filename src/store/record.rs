@@ -56,6 +56,14 @@ impl Record {
         out
     }
 
+    /// The day of a record, read without copying the rest.
+    pub fn day_of(bytes: &[u8]) -> Result<Day, StoreError> {
+        match bytes {
+            [1 | 2, a, b, c, d, ..] => Ok(Day(u32::from_be_bytes([*a, *b, *c, *d]))),
+            _ => Err(corrupt("is truncated or of an unknown version")),
+        }
+    }
+
     /// Decodes a record of version 1 or 2, refusing anything malformed.
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let (&version, rest) = bytes.split_first().ok_or_else(|| corrupt("is empty"))?;
@@ -167,6 +175,7 @@ mod tests {
         );
         assert_eq!(bytes.len(), 22 + SEAL_OVERHEAD + PAD_BLOCK);
         assert_eq!(Record::decode(&bytes).unwrap(), rec);
+        assert_eq!(Record::day_of(&bytes).unwrap(), Day(20_000));
         let purged = Record {
             sealed: None,
             sealed_reply_key: None,

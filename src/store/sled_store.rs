@@ -6,7 +6,11 @@
 //! - `history`, `replies`, `followups`: tip id + number (12 bytes) -> `[day][payload]`.
 //!
 //! sled's background flush alone would lose acknowledged writes on a crash, so every write
-//! is followed by an explicit flush before it returns. Multi-tree changes run in one sled
+//! is followed by an explicit flush before it returns. That is still not enough for a power
+//! cut: sled 0.34 flushes its log with `sync_file_range` (which neither syncs metadata nor
+//! the drive's cache) and writes large values ("blobs", one file each) without any fsync.
+//! So after the flush the whole file system of the store is synced (`syncfs`), which covers
+//! the log, new blob files and their directory entries. Multi-tree changes run in one sled
 //! transaction, so a crash leaves all of a change or none of it.
 
 use std::collections::{BTreeMap, HashSet};
@@ -73,6 +77,8 @@ fn check_tx_sequence(meta: &TransactionalTree, signed: Signed) -> TxResult<()> {
 /// A sled database in a data folder.
 pub struct SledStore {
     pub(super) db: sled::Db,
+    /// An open handle on the store folder, for `syncfs`.
+    folder: std::fs::File,
     meta: sled::Tree,
     tips: sled::Tree,
     pub(super) receipts: sled::Tree,
@@ -121,7 +127,10 @@ impl SledStore {
             .get(SALT_KEY)?
             .and_then(|v| <[u8; SALT_BYTES]>::try_from(v.as_ref()).ok())
             .ok_or_else(|| StoreError::Corrupt("the installation salt is missing".into()))?;
+        let folder = std::fs::File::open(path)
+            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
         Ok(Self {
+            folder,
             history: db.open_tree("history")?,
             replies: db.open_tree("replies")?,
             followups: db.open_tree("followups")?,
@@ -153,6 +162,13 @@ impl SledStore {
             .collect()
     }
 
+    /// Makes everything written so far durable, power cuts included.
+    fn durable(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        rustix::fs::syncfs(&self.folder)
+            .map_err(|e| StoreError::Backend(format!("syncing the store to disk failed: {e}")))
+    }
+
     fn tip_id_for(&self, lookup: &ReceiptLookup) -> Result<Option<TipId>, StoreError> {
         match self.receipts.get(lookup.0)? {
             None => Ok(None),
@@ -174,7 +190,7 @@ impl TipStore for SledStore {
             Some(_) => Err(StoreError::PepperMismatch),
             None => {
                 self.meta.insert(PEPPER_CHECK_KEY, &check[..])?;
-                self.db.flush()?;
+                self.durable()?;
                 Ok(())
             }
         }
@@ -205,7 +221,7 @@ impl TipStore for SledStore {
                 Ok(id)
             })
             .map_err(tx_err)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(id)
     }
 
@@ -264,7 +280,7 @@ impl TipStore for SledStore {
                 Ok(n)
             })
             .map_err(tx_err)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(Some(n))
     }
 
@@ -336,7 +352,7 @@ impl TipStore for SledStore {
                 Ok(())
             })
             .map_err(tx_err)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(())
     }
 
@@ -362,7 +378,7 @@ impl TipStore for SledStore {
                 Ok(purged)
             })
             .map_err(tx_err)?;
-        self.db.flush()?;
+        self.durable()?;
         Ok(purged)
     }
 
@@ -370,8 +386,10 @@ impl TipStore for SledStore {
         let mut months: BTreeMap<String, MonthCounts> = BTreeMap::new();
         for item in self.tips.iter() {
             let (_, value) = item?;
-            let record = Record::decode(&value)?;
-            months.entry(month_of(record.day)).or_default().received += 1;
+            months
+                .entry(month_of(Record::day_of(&value)?))
+                .or_default()
+                .received += 1;
         }
         for item in self.history.iter() {
             let (_, value) = item?;
@@ -426,7 +444,12 @@ impl TipStore for SledStore {
                 if key.len() != 12 || !id.is_some_and(|id| ids.contains(&id)) {
                     return Err(StoreError::Corrupt("an entry belongs to no tip".into()));
                 }
-                decode_entry(&value)?;
+                let (_, payload) = decode_entry(&value)?;
+                if std::ptr::eq(tree, &self.followups)
+                    && SealedTip::from_bytes(payload.to_vec(), usize::MAX).is_err()
+                {
+                    return Err(StoreError::Corrupt("a follow-up is damaged".into()));
+                }
             }
         }
         Ok(StoreSummary {

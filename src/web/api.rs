@@ -85,6 +85,12 @@ pub struct StatusRequest {
     receipt: String,
 }
 
+impl Drop for StatusRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.receipt);
+    }
+}
+
 #[derive(Serialize)]
 struct Step {
     day: String,
@@ -145,6 +151,12 @@ pub async fn status(
 pub struct FollowupRequest {
     receipt: String,
     sealed: String,
+}
+
+impl Drop for FollowupRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.receipt);
+    }
 }
 
 #[derive(Serialize)]

@@ -60,7 +60,17 @@ pub struct AppState {
     pub min_free_bytes: u64,
     /// Counters for the operators' metrics.
     pub metrics: Arc<Metrics>,
+    /// The public numbers, computed at most once an hour.
+    pub numbers_cache: NumbersCache,
 }
+
+/// When the public numbers were computed, and what they were.
+pub type NumbersCache = std::sync::Mutex<
+    Option<(
+        std::time::Instant,
+        Arc<std::collections::BTreeMap<String, crate::store::MonthCounts>>,
+    )>,
+>;
 
 /// Counts only: nothing per request, nothing about anyone.
 #[derive(Default)]

@@ -22,7 +22,8 @@ use crate::domain::receipt::{Receipt, ReceiptError, ReceiptKeys};
 use crate::domain::reply::ReplyPlaintext;
 use crate::domain::tip::{SealedTip, SealedTipError, TipPlaintext};
 use crate::domain::Status;
-use crate::store::TipView;
+use crate::store::{MonthCounts, TipView};
+use std::collections::BTreeMap;
 
 /// Optional questions of the report form, in order.
 const OPTIONAL_FIELDS: [&str; 5] = ["where", "who", "when", "amount", "proof"];
@@ -635,6 +636,13 @@ fn followup_section(l: Lang, receipt: &str, hidden: bool) -> Markup {
                 textarea #followup-body name="body" rows="5" required aria-describedby="followup-hint" {}
                 button #followup-submit type="submit" { (t(l, "followup-submit")) }
             }
+            // What the follow-up script (js/followup.js) shows once it has sealed the words
+            // here and the server took them; the same words as the server's own answer page.
+            div #followup-error .error role="alert" hidden { p.msg {} }
+            div #followup-done role="status" hidden {
+                h3 { (t(l, "followup-done-title")) }
+                p { (t(l, "followup-done")) }
+            }
         }
     }
 }
@@ -720,7 +728,9 @@ pub async fn followup_submit(
 }
 
 /// `GET /{lang}/numbers`: monthly counts for the public, from coarse days and signed status
-/// changes only. Counts from 1 to 4 are not shown, so no single tip can be picked out.
+/// changes only. Only finished months are shown (live counts would let someone watching the
+/// page and the network tie a tip to the hour it arrived), counts from 1 to 4 are not shown,
+/// and the figures are computed at most once an hour.
 pub async fn numbers(
     req: HttpRequest,
     path: web::Path<String>,
@@ -729,42 +739,8 @@ pub async fn numbers(
     let Some(l) = lang_of(&path) else {
         return not_found(req).await;
     };
-    let store = state.store.clone();
-    let Ok(Ok(months)) = web::block(move || store.monthly_counts()).await else {
+    let Some(months) = finished_months(&state).await else {
         return super::errors::internal_error_response();
-    };
-    let shown = |n: u64| -> String {
-        match n {
-            0 => "0".into(),
-            1..=4 => t(l, "numbers-few"),
-            n => n.to_string(),
-        }
-    };
-    let reached = [
-        Status::InReview,
-        Status::Investigating,
-        Status::ClosedSubstantiated,
-        Status::ClosedUnsubstantiated,
-        Status::Referred,
-    ];
-    let content = html! {
-        h1 { (t(l, "numbers-title")) }
-        p { (t(l, "numbers-intro")) }
-        @if months.is_empty() {
-            p #numbers-none { (t(l, "numbers-none")) }
-        }
-        @for (month, counts) in months.iter().rev() {
-            section.month {
-                h2 { (month) }
-                table #{ "numbers-" (month) } {
-                    tr { th scope="row" { (t(l, "numbers-received")) } td { (shown(counts.received)) } }
-                    @for status in reached {
-                        tr { th scope="row" { (status_words(l, status)) }
-                             td { (shown(counts.reached.get(status.as_str()).copied().unwrap_or(0))) } }
-                    }
-                }
-            }
-        }
     };
     let page = Page {
         lang: l,
@@ -774,7 +750,67 @@ pub async fn numbers(
         body_class: "numbers-page",
         script: false,
     };
-    html_response(StatusCode::OK, layout(page, content))
+    html_response(StatusCode::OK, layout(page, numbers_content(l, &months)))
+}
+
+/// Finished months' counts, from the cache when it is less than an hour old.
+async fn finished_months(
+    state: &AppState,
+) -> Option<std::sync::Arc<BTreeMap<String, MonthCounts>>> {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(3600);
+    if let Some((at, months)) = state.numbers_cache.lock().ok()?.as_ref() {
+        if at.elapsed() < FRESH {
+            return Some(months.clone());
+        }
+    }
+    let store = state.store.clone();
+    let mut months = web::block(move || store.monthly_counts())
+        .await
+        .ok()?
+        .ok()?;
+    let this_month = crate::store::month_of(crate::domain::Day::today());
+    months.retain(|month, _| *month < this_month);
+    let months = std::sync::Arc::new(months);
+    *state.numbers_cache.lock().ok()? = Some((std::time::Instant::now(), months.clone()));
+    Some(months)
+}
+
+/// A count as published: 1 to 4 become "fewer than 5".
+fn published(l: Lang, n: u64) -> String {
+    match n {
+        0 => "0".into(),
+        1..=4 => t(l, "numbers-few"),
+        n => n.to_string(),
+    }
+}
+
+fn numbers_content(l: Lang, months: &BTreeMap<String, MonthCounts>) -> Markup {
+    let reached = [
+        Status::InReview,
+        Status::Investigating,
+        Status::ClosedSubstantiated,
+        Status::ClosedUnsubstantiated,
+        Status::Referred,
+    ];
+    html! {
+        h1 { (t(l, "numbers-title")) }
+        p { (t(l, "numbers-intro")) }
+        @if months.is_empty() {
+            p #numbers-none { (t(l, "numbers-none")) }
+        }
+        @for (month, counts) in months.iter().rev() {
+            section.month {
+                h2 { (month) }
+                table #{ "numbers-" (month) } {
+                    tr { th scope="row" { (t(l, "numbers-received")) } td { (published(l, counts.received)) } }
+                    @for status in reached {
+                        tr { th scope="row" { (status_words(l, status)) }
+                             td { (published(l, counts.reached.get(status.as_str()).copied().unwrap_or(0))) } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn status_words(l: Lang, status: Status) -> String {
@@ -852,6 +888,24 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_counts_are_not_published() {
+        let mut months = BTreeMap::new();
+        let mut counts = MonthCounts {
+            received: 3,
+            ..Default::default()
+        };
+        counts.reached.insert("referred", 7);
+        months.insert("2026-10".to_string(), counts);
+        let html = numbers_content(Lang::En, &months).into_string();
+        assert!(html.contains("<td>fewer than 5</td>"));
+        assert!(html.contains("<td>7</td>"));
+        assert!(!html.contains("<td>3</td>"));
+        assert!(numbers_content(Lang::En, &BTreeMap::new())
+            .into_string()
+            .contains("numbers-none"));
+    }
 
     #[test]
     fn the_form_becomes_the_browser_format() {
