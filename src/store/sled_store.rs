@@ -9,9 +9,10 @@
 //! is followed by an explicit flush before it returns. That is still not enough for a power
 //! cut: sled 0.34 flushes its log with `sync_file_range` (which neither syncs metadata nor
 //! the drive's cache) and writes large values ("blobs", one file each) without any fsync.
-//! So after the flush the whole file system of the store is synced (`syncfs`), which covers
-//! the log, new blob files and their directory entries. Multi-tree changes run in one sled
-//! transaction, so a crash leaves all of a change or none of it.
+//! So after the flush the log file is fsynced, and so is every blob file not yet synced, with
+//! the blob folder. Writes run one at a time, so that no write can count on a blob another
+//! write is still filling. Multi-tree changes run in one sled transaction, so a crash leaves
+//! all of a change or none of it.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -77,8 +78,8 @@ fn check_tx_sequence(meta: &TransactionalTree, signed: Signed) -> TxResult<()> {
 /// A sled database in a data folder.
 pub struct SledStore {
     pub(super) db: sled::Db,
-    /// An open handle on the store folder, for `syncfs`.
-    folder: std::fs::File,
+    /// What makes writes durable beyond sled's own flush; held for the whole of each write.
+    sync: std::sync::Mutex<Syncer>,
     meta: sled::Tree,
     tips: sled::Tree,
     pub(super) receipts: sled::Tree,
@@ -127,10 +128,9 @@ impl SledStore {
             .get(SALT_KEY)?
             .and_then(|v| <[u8; SALT_BYTES]>::try_from(v.as_ref()).ok())
             .ok_or_else(|| StoreError::Corrupt("the installation salt is missing".into()))?;
-        let folder = std::fs::File::open(path)
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
+        let sync = std::sync::Mutex::new(Syncer::new(path)?);
         Ok(Self {
-            folder,
+            sync,
             history: db.open_tree("history")?,
             replies: db.open_tree("replies")?,
             followups: db.open_tree("followups")?,
@@ -162,11 +162,15 @@ impl SledStore {
             .collect()
     }
 
+    /// Starts a write: writes run one at a time.
+    fn begin_write(&self) -> std::sync::MutexGuard<'_, Syncer> {
+        self.sync.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Makes everything written so far durable, power cuts included.
-    fn durable(&self) -> Result<(), StoreError> {
+    fn durable(&self, sync: &mut Syncer) -> Result<(), StoreError> {
         self.db.flush()?;
-        rustix::fs::syncfs(&self.folder)
-            .map_err(|e| StoreError::Backend(format!("syncing the store to disk failed: {e}")))
+        sync.sync()
     }
 
     fn tip_id_for(&self, lookup: &ReceiptLookup) -> Result<Option<TipId>, StoreError> {
@@ -189,14 +193,16 @@ impl TipStore for SledStore {
             Some(stored) if crypto::ct_eq(&stored, check) => Ok(()),
             Some(_) => Err(StoreError::PepperMismatch),
             None => {
+                let mut sync = self.begin_write();
                 self.meta.insert(PEPPER_CHECK_KEY, &check[..])?;
-                self.durable()?;
+                self.durable(&mut sync)?;
                 Ok(())
             }
         }
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
+        let mut sync = self.begin_write();
         let record = Record {
             day: tip.day,
             status: Status::Received,
@@ -221,7 +227,7 @@ impl TipStore for SledStore {
                 Ok(id)
             })
             .map_err(tx_err)?;
-        self.durable()?;
+        self.durable(&mut sync)?;
         Ok(id)
     }
 
@@ -264,6 +270,7 @@ impl TipStore for SledStore {
         day: Day,
         sealed: SealedTip,
     ) -> Result<Option<u32>, StoreError> {
+        let mut sync = self.begin_write();
         let Some(id) = self.tip_id_for(lookup)? else {
             return Ok(None);
         };
@@ -280,7 +287,7 @@ impl TipStore for SledStore {
                 Ok(n)
             })
             .map_err(tx_err)?;
-        self.durable()?;
+        self.durable(&mut sync)?;
         Ok(Some(n))
     }
 
@@ -333,6 +340,7 @@ impl TipStore for SledStore {
         day: Day,
         updates: &[Update],
     ) -> Result<(), StoreError> {
+        let mut sync = self.begin_write();
         (&self.meta, &self.tips, &self.history, &self.replies)
             .transaction(|(meta, tips, history, replies)| {
                 check_tx_sequence(meta, signed)?;
@@ -352,11 +360,12 @@ impl TipStore for SledStore {
                 Ok(())
             })
             .map_err(tx_err)?;
-        self.durable()?;
+        self.durable(&mut sync)?;
         Ok(())
     }
 
     fn apply_ack(&self, signed: Signed, acks: &[Ack]) -> Result<Purged, StoreError> {
+        let mut sync = self.begin_write();
         let purged = (&self.meta, &self.tips, &self.followups)
             .transaction(|(meta, tips, followups)| {
                 check_tx_sequence(meta, signed)?;
@@ -378,7 +387,7 @@ impl TipStore for SledStore {
                 Ok(purged)
             })
             .map_err(tx_err)?;
-        self.durable()?;
+        self.durable(&mut sync)?;
         Ok(purged)
     }
 
@@ -473,5 +482,57 @@ impl TipStore for SledStore {
 
     fn bytes_on_disk(&self) -> Result<u64, StoreError> {
         Ok(self.db.size_on_disk()?)
+    }
+}
+
+/// fsyncs what sled's flush leaves unsynced: its log file (sled uses `sync_file_range`, which
+/// skips metadata and the drive's cache) and the blob files it writes for large values
+/// (written without any fsync), with their folder.
+struct Syncer {
+    log: std::fs::File,
+    blobs: std::path::PathBuf,
+    synced: HashSet<std::ffi::OsString>,
+}
+
+impl Syncer {
+    fn new(path: &Path) -> Result<Self, StoreError> {
+        let log = std::fs::File::open(path.join("db"))
+            .map_err(|e| StoreError::Backend(format!("cannot open the store's log: {e}")))?;
+        let mut syncer = Self {
+            log,
+            blobs: path.join("blobs"),
+            synced: HashSet::new(),
+        };
+        syncer.sync()?;
+        Ok(syncer)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        let io = |e: std::io::Error| {
+            StoreError::Backend(format!("syncing the store to disk failed: {e}"))
+        };
+        self.log.sync_all().map_err(io)?;
+        let mut present = HashSet::new();
+        let mut new_blobs = false;
+        if let Ok(entries) = std::fs::read_dir(&self.blobs) {
+            for entry in entries {
+                let entry = entry.map_err(io)?;
+                let name = entry.file_name();
+                if !self.synced.contains(&name) {
+                    std::fs::File::open(entry.path())
+                        .and_then(|f| f.sync_all())
+                        .map_err(io)?;
+                    new_blobs = true;
+                }
+                present.insert(name);
+            }
+        }
+        if new_blobs {
+            std::fs::File::open(&self.blobs)
+                .and_then(|d| d.sync_all())
+                .map_err(io)?;
+        }
+        self.synced = present;
+        Ok(())
     }
 }
