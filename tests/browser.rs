@@ -1155,8 +1155,12 @@ fn replies_open_in_the_browser_and_without_javascript() {
         shoot_both(&b, "status-replies", "zh", &mut shots).await;
         println!("screenshots: {}", shots.join(", "));
 
-        // The follow-up form under the browser-made answer posts like the server's.
+        // The follow-up form under the browser-made answer: when sealing here cannot reach
+        // the server (network down), it posts like the server's form, which seals at once.
+        // (Sealed in the browser: followup_sealed_in_the_browser.)
         b.type_into("textarea#followup-body", "是2024年发的，会计也知道。")
+            .await;
+        b.js("window.fetch = () => Promise.reject(new TypeError('offline')); return 1;")
             .await;
         mark_document(&b).await;
         b.click("button#followup-submit").await;
@@ -1200,4 +1204,167 @@ fn replies_open_in_the_browser_and_without_javascript() {
         assert!(b.displayed("div.reply p.message").await);
         b.close().await;
     });
+}
+
+/// Follow-up words with JavaScript: sealed in the browser like a tip and posted only as a
+/// sealed box to /api/v1/followups; the page shows the server's confirmation words in place,
+/// an error answer's sentence keeps the words, and offline they decrypt to exactly the typed
+/// text in the tip's followup-0001.txt.
+#[test]
+fn followup_sealed_in_the_browser() {
+    const FOLLOWUP_ZH: &str = "是2024年发的，会计也知道。\n她姓王，住在村东头。";
+    let k = keyed();
+    let r = blocking(|| {
+        k.server
+            .submit(&common::seal_tip(&k.server.box_key(), BODY_ZH, &[]))
+    });
+    assert_eq!(r.status, 201, "{}", r.body);
+    let receipt = r.json()["receipt"].as_str().unwrap().to_string();
+    let origin = k.server.public.clone();
+    let typed = receipt.clone();
+    harness::run(move |wd| async move {
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
+        b.goto("/zh/status").await;
+        assert!(
+            !b.displayed("#followup-done").await,
+            "confirmation shown before anything was sent"
+        );
+        b.type_into("input#status-receipt", &typed).await;
+        mark_document(&b).await;
+        b.click("button#status-submit").await;
+        b.wait_for(
+            "document.querySelector('#status-result[data-opened=browser]')",
+            "the answer opened in the browser",
+            WAIT,
+        )
+        .await;
+        assert!(b.displayed("#followup-form").await, "no follow-up form");
+        b.type_into("textarea#followup-body", FOLLOWUP_ZH).await;
+
+        // An error answer (a receipt no tip has: 404) shows the server's sentence in the
+        // alert region and keeps the words.
+        b.js(&format!(
+            "document.querySelector('#followup-form input[name=receipt]').value = '{}'; return 1;",
+            unknown_receipt()
+        ))
+        .await;
+        b.click("button#followup-submit").await;
+        b.wait_for(
+            "(() => { const e = document.getElementById('followup-error'); \
+               return e && !e.hidden && e.textContent.trim() !== ''; })()",
+            "the follow-up error",
+            WAIT,
+        )
+        .await;
+        assert!(
+            same_document(&b).await,
+            "the error answer reloaded the page"
+        );
+        assert!(b.displayed("#followup-error[role=alert]").await);
+        assert!(b.displayed("#followup-form").await, "the form went away");
+        assert!(!b.displayed("#followup-done").await);
+        assert_eq!(
+            b.js("return document.getElementById('followup-body').value;")
+                .await,
+            json!(FOLLOWUP_ZH),
+            "the words were not kept after an error"
+        );
+        let error = b.text("#followup-error").await;
+        assert!(
+            !error.contains(&unknown_receipt()),
+            "the error repeats the receipt: {error}"
+        );
+
+        // The right receipt: sealed here, taken (201), confirmed in place.
+        b.js(&format!(
+            "document.querySelector('#followup-form input[name=receipt]').value = '{typed}'; return 1;"
+        ))
+        .await;
+        b.click("button#followup-submit").await;
+        b.wait_for(
+            "(() => { const d = document.querySelector('#followup-done[data-sealed=browser]'); \
+               return d && !d.hidden; })()",
+            "the follow-up confirmation (sealed in the browser)",
+            WAIT,
+        )
+        .await;
+        assert!(
+            same_document(&b).await,
+            "the page was reloaded: the follow-up form was posted instead of sealed here"
+        );
+        assert_eq!(b.path().await, "/zh/status", "the URL changed");
+        assert_eq!(
+            b.js("return performance.getEntriesByType('navigation').length;")
+                .await,
+            json!(1)
+        );
+        assert!(
+            b.displayed("#followup-done").await,
+            "no visible confirmation"
+        );
+        assert!(
+            !b.displayed("#followup-form").await,
+            "the form is still shown"
+        );
+        assert!(
+            !b.displayed("#followup-error").await,
+            "the old error is still shown"
+        );
+        let done = plain(&b.text("#followup-done").await);
+        assert!(
+            done.contains("已收到您的补充") && done.contains("以后还用同一个查询码查看进展"),
+            "the confirmation does not say the server's words: {done:?}"
+        );
+        assert_eq!(
+            b.js("return document.getElementById('followup-body').value;")
+                .await,
+            json!(""),
+            "the words were left in the field"
+        );
+        let last = "performance.getEntriesByType('resource').filter(e => new URL(e.name).pathname === '/api/v1/followups').map(e => e.responseStatus)";
+        b.wait_for(
+            &format!("{last}.length >= 2"),
+            "the /api/v1/followups requests",
+            WAIT,
+        )
+        .await;
+        assert_eq!(
+            b.js(&format!("return {last};")).await,
+            json!([404, 201]),
+            "POST /api/v1/followups"
+        );
+        assert_eq!(
+            b.js("return performance.getEntriesByType('resource').filter(e => new URL(e.name).pathname.endsWith('/followup')).length;")
+                .await,
+            json!(0),
+            "the words went to the form's no-JavaScript address"
+        );
+        b.assert_same_origin_no_cookies("follow-up sealed in the browser")
+            .await;
+        b.close().await;
+    });
+
+    // Offline: the tip's folder holds the follow-up, exactly as typed.
+    let out = tempfile::tempdir().unwrap();
+    let run = blocking(|| k.inspectors.decrypt(&k.server.export(), out.path()));
+    assert!(
+        run.status.success(),
+        "whistlebox decrypt failed: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let id = common::read_decrypted(out.path())
+        .into_iter()
+        .find(|(_, text)| text == BODY_ZH)
+        .map(|(id, _)| id)
+        .expect("the tip among the decrypted ones");
+    let folder = out.path().join(&id);
+    assert_eq!(
+        std::fs::read_to_string(folder.join("followup-0001.txt")).unwrap(),
+        FOLLOWUP_ZH,
+        "the follow-up as decrypted offline"
+    );
+    assert!(
+        !folder.join("followup-0002.txt").exists(),
+        "the refused attempt was filed too"
+    );
 }

@@ -4,6 +4,8 @@
 // stuck with a report they cannot send.
 
 import { OPTIONAL_FIELDS, sealTip } from './sodium-compat.js';
+import { clip } from './fields.js';
+import { initFollowup } from './followup.js';
 import { initStatusPage } from './status.js';
 
 // Used only when the server's answer carries no sentence of its own (network down, proxy
@@ -50,7 +52,8 @@ function readFields(form) {
   const fields = { body: String(data.get('body') || '') };
   for (const name of OPTIONAL_FIELDS) {
     const value = data.get(name);
-    if (typeof value === 'string') fields[name] = value;
+    // Cut as the server cuts the no-JavaScript form (MAX_FIELD_CHARS in pages.rs).
+    if (typeof value === 'string') fields[name] = clip(value);
   }
   return fields;
 }
@@ -168,6 +171,8 @@ function init() {
   if (form && canSealHere()) enhance(form);
   // The status page: replies are opened here (js/status.js), when the page has the form.
   initStatusPage();
+  // Its follow-up form: the words are sealed here too (js/followup.js).
+  initFollowup();
 }
 
 if (document.readyState === 'loading') {

@@ -1,0 +1,156 @@
+// Follow-up form enhancement (status page). Without this script the follow-up form posts the
+// receipt and the words to the server, which seals them the moment they arrive. With it they
+// are sealed here, like a tip, and only the sealed box goes to POST /api/v1/followups: the
+// server never sees the words. Anything that goes wrong before an answer (no key, sealing
+// fails, the network is down) falls back to that plain form post.
+//
+// The script carries no words of its own: the confirmation is rendered, hidden, by the server
+// (#followup-done, the same Fluent messages as its own answer page), and error sentences come
+// from the API's answer.
+
+import { sealTip } from './sodium-compat.js';
+
+/**
+ * Seals follow-up words exactly as a tip without optional fields: `{"v":1,"body":text}`,
+ * `sodium_pad` to 1024, `crypto_box_seal` to the inspectors' key. Returns standard base64.
+ * Throws when the words are blank or the key is unusable.
+ */
+export function sealFollowup(text, boxPublicKeyBase64) {
+  return sealTip({ body: String(text) }, boxPublicKeyBase64);
+}
+
+/** The JSON body of POST /api/v1/followups. */
+export function followupRequest(receipt, sealed) {
+  return JSON.stringify({ receipt: String(receipt), sealed: String(sealed) });
+}
+
+/**
+ * What to do with the answer to POST /api/v1/followups (`status`, and its JSON or null):
+ * `{ done: day }` on 201, `{ error: sentence }` when the server says what went wrong, and
+ * `{ fallback: true }` otherwise (a proxy's page, an unexpected shape): then the form posts.
+ */
+export function followupOutcome(status, answer) {
+  if (status === 201 && answer && typeof answer.received_on === 'string') {
+    return { done: answer.received_on };
+  }
+  if (status >= 400 && answer && typeof answer.error === 'string' && answer.error.trim() !== '') {
+    return { error: answer.error };
+  }
+  return { fallback: true };
+}
+
+/** The inspectors' box key from GET /api/v1/key, or throws. */
+export function boxKeyOf(answer) {
+  const key = answer && answer.version === 1 ? answer.box_public_key : null;
+  if (typeof key !== 'string' || key === '') throw new Error('no box key in the answer');
+  return key;
+}
+
+// ---- The page ---------------------------------------------------------------------------
+
+const FETCH_OPTIONS = { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' };
+
+function canSealHere() {
+  // The same checks as the report page: BigInt for X25519, getRandomValues for the
+  // ephemeral key.
+  return (
+    typeof window.crypto === 'object' &&
+    window.crypto !== null &&
+    typeof window.crypto.getRandomValues === 'function' &&
+    typeof window.fetch === 'function' &&
+    typeof window.TextEncoder === 'function' &&
+    typeof window.Promise === 'function' &&
+    typeof BigInt === 'function'
+  );
+}
+
+/** The key rendered on the form (data-box-key), else the one the server publishes. */
+async function boxKey(form) {
+  const own = form.getAttribute('data-box-key');
+  if (own) return own;
+  const response = await fetch('/api/v1/key', Object.assign({ method: 'GET' }, FETCH_OPTIONS));
+  if (!response.ok) throw new Error('no key');
+  return boxKeyOf(await response.json());
+}
+
+function enhance(form) {
+  const section = document.getElementById('followup');
+  const textarea = form.querySelector('textarea[name="body"]');
+  const receipt = form.querySelector('input[name="receipt"]');
+  const done = document.getElementById('followup-done');
+  const errorBox = document.getElementById('followup-error');
+  const errorText = errorBox && errorBox.querySelector('.msg');
+  // Without the places to show the outcome, the server-rendered path is the better one.
+  if (!section || !textarea || !receipt || !done || !errorText) return;
+
+  let busy = false;
+
+  function showError(text) {
+    errorText.textContent = text;
+    errorBox.hidden = false;
+  }
+
+  function showDone() {
+    textarea.value = '';
+    form.hidden = true;
+    errorBox.hidden = true;
+    done.setAttribute('data-sealed', 'browser');
+    done.hidden = false;
+    done.setAttribute('tabindex', '-1');
+    done.focus();
+  }
+
+  // Resolves true when the page has shown the outcome, false when the form should post.
+  async function send() {
+    const sealed = sealFollowup(textarea.value, await boxKey(form));
+    const response = await fetch(
+      '/api/v1/followups',
+      Object.assign(
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: followupRequest(receipt.value, sealed),
+        },
+        FETCH_OPTIONS,
+      ),
+    );
+    let answer = null;
+    try {
+      answer = await response.json();
+    } catch (e) {
+      answer = null;
+    }
+    const outcome = followupOutcome(response.status, answer);
+    if (outcome.done) {
+      showDone();
+      return true;
+    }
+    if (outcome.error) {
+      showError(outcome.error); // the words stay in the field
+      return true;
+    }
+    return false;
+  }
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    if (busy) return; // a double tap must not send it twice
+    busy = true;
+    const buttons = form.querySelectorAll('button, input[type="submit"]');
+    buttons.forEach((b) => (b.disabled = true));
+    send()
+      .catch(() => false)
+      .then((shown) => {
+        busy = false;
+        buttons.forEach((b) => (b.disabled = false));
+        // form.submit() does not fire 'submit' again, so this cannot loop.
+        if (!shown) form.submit();
+      });
+  });
+}
+
+/** Takes over the follow-up form when the page has one and this browser can seal. */
+export function initFollowup() {
+  const form = document.getElementById('followup-form');
+  if (form && canSealHere()) enhance(form);
+}
