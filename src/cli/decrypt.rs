@@ -8,13 +8,12 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use serde::Serialize;
 
-use super::{io_err, read_bounded, read_passphrase, CliError};
+use super::{io_err, load_secret_keys, read_bounded, CliError};
 use crate::bundle::{parse_export, BundleLimits, RejectedEntry};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::crypto::{self, Opener};
-use crate::domain::keys::SecretKeys;
 use crate::domain::tip::TipPlaintext;
 use crate::store::StoredTip;
 
@@ -49,15 +48,7 @@ struct TipJson<'a> {
 /// Runs `decrypt`.
 pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     crypto::init()?;
-    let passphrase = read_passphrase(&args.passphrase_file)?;
-    let key_text = read_bounded(&args.key, 64 * 1024)?;
-    let key_text = std::str::from_utf8(&key_text)
-        .map_err(|_| CliError::Usage(format!("{}: not a key file", args.key.display())))?;
-    let keys =
-        SecretKeys::from_file_text(key_text, &passphrase).map_err(|source| CliError::KeyFile {
-            path: args.key.clone(),
-            source,
-        })?;
+    let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
     let limits = BundleLimits::default();
     let bytes = read_bounded(&args.bundle, limits.max_bundle_bytes)?;
     let parsed = parse_export(&bytes, &limits)?;

@@ -104,6 +104,23 @@ pub(crate) fn read_passphrase(path: &Path) -> Result<Zeroizing<Vec<u8>>, CliErro
     Ok(pass)
 }
 
+/// Reads the inspectors' secret keys from `inspectors.key` with the passphrase in a file.
+pub(crate) fn load_secret_keys(
+    key: &Path,
+    passphrase_file: &Path,
+) -> Result<crate::domain::keys::SecretKeys, CliError> {
+    let passphrase = read_passphrase(passphrase_file)?;
+    let text = read_bounded(key, 64 * 1024)?;
+    let text = std::str::from_utf8(&text)
+        .map_err(|_| CliError::Usage(format!("{}: not a key file", key.display())))?;
+    crate::domain::keys::SecretKeys::from_file_text(text, &passphrase).map_err(|source| {
+        CliError::KeyFile {
+            path: key.to_owned(),
+            source,
+        }
+    })
+}
+
 /// Writes a file only its owner may read, replacing it atomically.
 pub(crate) fn write_private(path: &Path, contents: &[u8]) -> Result<(), CliError> {
     use std::io::Write;

@@ -9,10 +9,9 @@ use base64::Engine;
 use clap::Args;
 use serde::Deserialize;
 
-use super::{io_err, read_bounded, read_passphrase, write_private, CliError};
+use super::{io_err, load_secret_keys, read_bounded, write_private, CliError};
 use crate::bundle::{sign_bundle, SignedContent, SignedPayload};
 use crate::crypto::{self, BoxPublicKey};
-use crate::domain::keys::SecretKeys;
 use crate::domain::reply::{plausible_sealed_reply, Ack, ReplyPlaintext, Update, MAX_REPLY_BYTES};
 use crate::domain::{Day, Status, TipId};
 
@@ -215,15 +214,7 @@ fn reply_key(tips: Option<&Path>, tip: TipId) -> Result<BoxPublicKey, CliError> 
 /// before the bundle is written, so a crash in between can only skip a number, never reuse
 /// one (a reused number would make the server refuse the bundle as a replay).
 fn sign_and_write(args: &SigningArgs, content: SignedContent) -> Result<u64, CliError> {
-    let passphrase = read_passphrase(&args.passphrase_file)?;
-    let key_text = read_bounded(&args.key, 64 * 1024)?;
-    let key_text = std::str::from_utf8(&key_text)
-        .map_err(|_| CliError::Usage(format!("{}: not a key file", args.key.display())))?;
-    let keys =
-        SecretKeys::from_file_text(key_text, &passphrase).map_err(|source| CliError::KeyFile {
-            path: args.key.clone(),
-            source,
-        })?;
+    let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
     let seq_path = args
         .key
         .parent()

@@ -26,3 +26,17 @@ export function clip(text, max = MAX_FIELD_CHARS) {
   }
   return s.slice(0, units);
 }
+
+// Whether this browser can seal here: BigInt for X25519, getRandomValues for the ephemeral
+// key. Browsers without any of these post the form and the server seals on arrival.
+export function canSealHere() {
+  return (
+    typeof window.crypto === 'object' &&
+    window.crypto !== null &&
+    typeof window.crypto.getRandomValues === 'function' &&
+    typeof window.fetch === 'function' &&
+    typeof window.TextEncoder === 'function' &&
+    typeof window.Promise === 'function' &&
+    typeof BigInt === 'function'
+  );
+}

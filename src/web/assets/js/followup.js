@@ -9,6 +9,7 @@
 // from the API's answer.
 
 import { sealTip } from './sodium-compat.js';
+import { canSealHere } from './fields.js';
 
 /**
  * Seals follow-up words exactly as a tip without optional fields: `{"v":1,"body":text}`,
@@ -50,19 +51,6 @@ export function boxKeyOf(answer) {
 
 const FETCH_OPTIONS = { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' };
 
-function canSealHere() {
-  // The same checks as the report page: BigInt for X25519, getRandomValues for the
-  // ephemeral key.
-  return (
-    typeof window.crypto === 'object' &&
-    window.crypto !== null &&
-    typeof window.crypto.getRandomValues === 'function' &&
-    typeof window.fetch === 'function' &&
-    typeof window.TextEncoder === 'function' &&
-    typeof window.Promise === 'function' &&
-    typeof BigInt === 'function'
-  );
-}
 
 /** The key rendered on the form (data-box-key), else the one the server publishes. */
 async function boxKey(form) {

@@ -4,7 +4,7 @@
 // stuck with a report they cannot send.
 
 import { OPTIONAL_FIELDS, sealTip } from './sodium-compat.js';
-import { clip } from './fields.js';
+import { canSealHere, clip } from './fields.js';
 import { initFollowup } from './followup.js';
 import { initStatusPage } from './status.js';
 
@@ -21,17 +21,6 @@ const FALLBACK_MESSAGES = {
   },
 };
 
-function canSealHere() {
-  // BigInt: the X25519 code needs it. Browsers without any of these get the server path.
-  return (
-    typeof window.crypto === 'object' &&
-    window.crypto !== null &&
-    typeof window.crypto.getRandomValues === 'function' &&
-    typeof window.fetch === 'function' &&
-    typeof window.TextEncoder === 'function' &&
-    typeof BigInt === 'function'
-  );
-}
 
 function message(form, kind) {
   const own = form.getAttribute(kind === 'network' ? 'data-msg-network' : 'data-msg-failed');
