@@ -373,6 +373,18 @@ async fn assert_status_found(b: &Browser, lang: &str, typed: &str, day_iso: &str
     );
 }
 
+/// The sealing script is there, from our own origin, pinned by Subresource Integrity.
+async fn assert_script_pinned(b: &Browser, page: &str) {
+    let integrity = b
+        .attr("script[src='/assets/report.js']", "integrity")
+        .await
+        .unwrap_or_default();
+    assert!(
+        integrity.starts_with("sha512-"),
+        "{page} must load report.js with integrity=sha512-…, has {integrity:?}"
+    );
+}
+
 /// Report with JavaScript (sealed in the browser), in Chinese, then the status page with
 /// that receipt typed in several ways.
 #[test]
@@ -385,14 +397,7 @@ fn report_sealed_in_the_browser_then_status() {
         let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
         b.goto("/zh/report").await;
         // The sealing script is there, same origin, pinned by Subresource Integrity.
-        let integrity = b
-            .attr("script[src='/assets/report.js']", "integrity")
-            .await
-            .unwrap_or_default();
-        assert!(
-            integrity.starts_with("sha512-"),
-            "report.js must carry integrity=sha512-…, has {integrity:?}"
-        );
+        assert_script_pinned(&b, "the report page").await;
         let form = b.find("form#report-form").await;
         assert_eq!(form.attr("method").await.unwrap().as_deref(), Some("post"));
         assert_eq!(
@@ -1082,14 +1087,7 @@ fn replies_open_in_the_browser_and_without_javascript() {
         // JavaScript on: the answer is opened here.
         let b = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
         b.goto("/zh/status").await;
-        let integrity = b
-            .attr("script[src='/assets/report.js']", "integrity")
-            .await
-            .unwrap_or_default();
-        assert!(
-            integrity.starts_with("sha512-"),
-            "the status page must load report.js with integrity=sha512-…, has {integrity:?}"
-        );
+        assert_script_pinned(&b, "the status page").await;
         assert!(!b.displayed("#followup").await, "follow-up shown too early");
         b.type_into("input#status-receipt", &receipt).await;
         mark_document(&b).await;
