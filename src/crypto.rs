@@ -250,6 +250,75 @@ impl Opener for BoxSecretKey {
     }
 }
 
+/// Nonce length of an authenticated box (`crypto_box_easy`) and of a secret box.
+pub const BOX_NONCE_BYTES: usize = box_::NONCEBYTES;
+/// Bytes an authenticated box adds to its message when its nonce travels in front of it.
+pub const BOX_OVERHEAD: usize = box_::NONCEBYTES + box_::MACBYTES;
+
+impl BoxSecretKey {
+    /// Authenticated public-key encryption (`crypto_box_easy`) from this key to `to`, with a
+    /// fresh random nonce: `nonce || box`. Only `to` opens it, and opening it proves it was
+    /// made by the holder of this key (or by `to` itself).
+    pub fn box_to(&self, to: &BoxPublicKey, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = box_::gen_nonce();
+        let mut out = nonce.0.to_vec();
+        out.extend_from_slice(&box_::seal(plaintext, &nonce, &to.0, &self.secret));
+        out
+    }
+
+    /// Opens `nonce || box` made by `from`'s key to this key. Fails, without saying why,
+    /// when the box was altered or was not made by `from`.
+    pub fn open_box_from(
+        &self,
+        from: &BoxPublicKey,
+        boxed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if boxed.len() < BOX_OVERHEAD {
+            return Err(CryptoError::DecryptionFailed);
+        }
+        let (nonce, body) = boxed.split_at(box_::NONCEBYTES);
+        let nonce = box_::Nonce::from_slice(nonce).ok_or(CryptoError::DecryptionFailed)?;
+        box_::open(body, &nonce, &from.0, &self.secret)
+            .map(Zeroizing::new)
+            .map_err(|()| CryptoError::DecryptionFailed)
+    }
+}
+
+/// A random symmetric key that lives only in this process's memory (XSalsa20-Poly1305
+/// `crypto_secretbox`), for short-lived tokens the server hands out and takes back.
+pub struct EphemeralKey(secretbox::Key);
+
+impl EphemeralKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self(secretbox::gen_key())
+    }
+    /// `nonce || secret box` of `plaintext` under a fresh random nonce.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = secretbox::gen_nonce();
+        let mut out = nonce.0.to_vec();
+        out.extend_from_slice(&secretbox::seal(plaintext, &nonce, &self.0));
+        out
+    }
+    /// Opens what [`EphemeralKey::encrypt`] made with this key.
+    pub fn decrypt(&self, token: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if token.len() < secretbox::NONCEBYTES + secretbox::MACBYTES {
+            return Err(CryptoError::DecryptionFailed);
+        }
+        let (nonce, body) = token.split_at(secretbox::NONCEBYTES);
+        let nonce = secretbox::Nonce::from_slice(nonce).ok_or(CryptoError::DecryptionFailed)?;
+        secretbox::open(body, &nonce, &self.0)
+            .map(Zeroizing::new)
+            .map_err(|()| CryptoError::DecryptionFailed)
+    }
+}
+
+impl fmt::Debug for EphemeralKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EphemeralKey([redacted])")
+    }
+}
+
 /// The inspectors' Ed25519 verification key: the server checks updates with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignPublicKey(sign::PublicKey);
@@ -426,6 +495,46 @@ mod tests {
         );
         assert!(s.contains("redacted"));
         assert_eq!(s.matches("redacted").count(), 2);
+    }
+
+    #[test]
+    fn authenticated_boxes_open_only_from_their_sender() {
+        init().unwrap();
+        let resident = BoxSecretKey::generate();
+        let inspectors = BoxSecretKey::generate();
+        let outsider = BoxSecretKey::generate();
+        let boxed = resident.box_to(&inspectors.public_key(), b"more words");
+        assert_eq!(boxed.len(), 10 + BOX_OVERHEAD);
+        let opened = inspectors
+            .open_box_from(&resident.public_key(), &boxed)
+            .unwrap();
+        assert_eq!(&opened[..], b"more words");
+        assert!(inspectors
+            .open_box_from(&outsider.public_key(), &boxed)
+            .is_err());
+        for i in 0..boxed.len() {
+            let mut bad = boxed.clone();
+            bad[i] ^= 0x01;
+            assert!(inspectors
+                .open_box_from(&resident.public_key(), &bad)
+                .is_err());
+        }
+        assert!(inspectors
+            .open_box_from(&resident.public_key(), &boxed[..10])
+            .is_err());
+    }
+
+    #[test]
+    fn ephemeral_tokens_open_only_with_their_key() {
+        init().unwrap();
+        let key = EphemeralKey::generate();
+        let token = key.encrypt(b"lookup");
+        assert_eq!(&key.decrypt(&token).unwrap()[..], b"lookup");
+        assert!(EphemeralKey::generate().decrypt(&token).is_err());
+        let mut bad = token.clone();
+        bad[30] ^= 1;
+        assert!(key.decrypt(&bad).is_err());
+        assert!(key.decrypt(&token[..20]).is_err());
     }
 
     #[test]

@@ -9,6 +9,13 @@ use whistlebox::cli::{
     serve::ServeArgs,
 };
 
+/// Every heap block is wiped when it is freed. Tips sealed on the server, receipts and
+/// reply keys pass through buffers that actix-web, serde and the store allocate and free on
+/// their own; wiping them all on free means none of that lingers once it is dropped.
+#[global_allocator]
+static ALLOCATOR: zeroizing_alloc::ZeroAlloc<std::alloc::System> =
+    zeroizing_alloc::ZeroAlloc(std::alloc::System);
+
 #[derive(Parser)]
 #[command(
     name = "whistlebox",

@@ -34,11 +34,7 @@ impl Desk {
     }
 
     fn submit(&self, body: &str) -> String {
-        let r = self
-            .server
-            .submit(&seal_tip(&self.server.box_key(), body, &[]));
-        assert_eq!(r.status, 201, "{}", r.body);
-        r.json()["receipt"].as_str().unwrap().to_string()
+        self.server.submit_bound(body, &[])
     }
 
     /// Exports and decrypts into a fresh folder; returns it.
@@ -147,8 +143,8 @@ fn an_update_with_a_message_reaches_only_its_resident() {
     let meta: Value =
         serde_json::from_slice(&std::fs::read(tips.join(&a).join("tip.json")).unwrap()).unwrap();
     assert!(
-        meta["reply_public_key"].is_string(),
-        "decrypt recovers the reply key"
+        meta["bound_reply_key"].is_string(),
+        "decrypt reads the reply key from inside the sealed tip"
     );
 
     let bundle = desk.sign(
@@ -335,12 +331,20 @@ fn ack_purges_exactly_the_acked_ciphertexts_and_follow_ups_come_through() {
     assert_eq!(desk.server.status(&ra).status, 200);
     assert_eq!(desk.server.status(&rb).status, 200);
 
-    // The follow-up decrypts into tip one's folder, beside its message.
-    let out2 = desk.export_and_decrypt("tips2");
+    // The follow-up decrypts into tip one's folder, beside its message, checked against the
+    // reply key that the earlier decrypt read from inside the tip.
+    let out2 = desk.export_and_decrypt("tips");
     assert_eq!(
         std::fs::read_to_string(out2.join(&a).join("followup-0001.txt")).unwrap(),
         "补充：会计姓王。"
     );
+    // Opened where the tip was never opened, nothing shows who wrote it, and it says so.
+    let elsewhere = desk.export_and_decrypt("elsewhere");
+    let unverified =
+        std::fs::read_to_string(elsewhere.join(&a).join("followup-0001.NOT-VERIFIED.txt")).unwrap();
+    assert!(unverified.starts_with("NOT VERIFIED"), "{unverified}");
+    assert!(unverified.ends_with("补充：会计姓王。"));
+    assert!(!elsewhere.join(&a).join("followup-0001.txt").exists());
     // A follow-up for an unknown receipt, and a mistyped one, are refused.
     let mut wrong: Vec<u8> = ra.bytes().filter(u8::is_ascii_digit).collect();
     wrong[0] = b'0' + (wrong[0] - b'0' + 1) % 10;
@@ -380,4 +384,184 @@ fn a_follow_up_without_javascript_and_the_public_numbers() {
     assert!(numbers.body.contains("numbers-none"), "{}", numbers.body);
     let this_month = &whistlebox::domain::Day::today().to_string()[..7];
     assert!(!numbers.body.contains(this_month));
+}
+
+/// The export as a JSON value, with a way to write it back for decrypt.
+fn export_value(desk: &Desk) -> Value {
+    serde_json::from_slice(&desk.server.export()).unwrap()
+}
+
+fn decrypt_value(desk: &Desk, bundle: &Value, name: &str) -> (PathBuf, std::process::Output) {
+    let out = desk.site.root.path().join(name);
+    let o = desk.inspectors.decrypt(bundle.to_string().as_bytes(), &out);
+    (out, o)
+}
+
+/// The review's attack: whoever carries the export replaces a tip's reply key with his own
+/// (sealed to the inspectors' public key, which anyone can do). The offline tools must use
+/// only the key sealed inside the tip, so the inspectors' question still reaches the
+/// resident alone.
+#[test]
+fn a_reply_key_swapped_in_the_export_does_not_redirect_the_reply() {
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let receipt = desk.submit("乡卫生院收回扣。");
+    let mut bundle = export_value(&desk);
+    let outsider = whistlebox::crypto::BoxSecretKey::from_seed(&[66; 32]);
+    let inspectors_pub =
+        whistlebox::crypto::BoxPublicKey::from_bytes(&desk.server.box_key()).unwrap();
+    use whistlebox::crypto::Sealer;
+    bundle["tips"][0]["reply_key"] = STANDARD
+        .encode(inspectors_pub.seal(outsider.public_key().as_bytes()))
+        .into();
+    let (tips, o) = decrypt_value(&desk, &bundle, "tips");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let id = tip_ids(&tips)[0].clone();
+    let update = desk.sign(
+        &[
+            "update",
+            "--tip",
+            &id,
+            "--status",
+            "need_info",
+            "--message",
+            QUESTION,
+            "--tips",
+            tips.to_str().unwrap(),
+        ],
+        "update.json",
+    );
+    assert_eq!(desk.import(&update).status, 200);
+    let status = desk.server.status(&receipt).json();
+    assert_eq!(open_replies(&status), vec![Ok(QUESTION.to_string())]);
+    // The outsider's key opens nothing.
+    let sealed = STANDARD
+        .decode(status["replies"][0]["sealed"].as_str().unwrap())
+        .unwrap();
+    assert!(ReplyPlaintext::open(&sealed, &outsider).is_err());
+}
+
+/// Follow-ups are checked against the reply key inside the tip: one added to the export by
+/// someone without the receipt is refused or marked, never passed off as the resident's.
+#[test]
+fn forged_follow_ups_are_refused_or_marked_and_real_ones_verified() {
+    use whistlebox::crypto::{BoxPublicKey, BoxSecretKey};
+    use whistlebox::domain::followup::authenticate;
+    use whistlebox::domain::tip::{SealedTip, TipPlaintext};
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let receipt = desk.submit("村里低保名单造假。");
+    let genuine = seal_tip(&desk.server.box_key(), "真的补充", &[]);
+    let r = desk.server.post_json(
+        "/api/v1/followups",
+        &serde_json::json!({"receipt": receipt, "sealed": STANDARD.encode(&genuine)}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let inspectors = BoxPublicKey::from_bytes(&desk.server.box_key()).unwrap();
+    let inner = TipPlaintext::new("假的补充：撤回举报")
+        .seal(&inspectors)
+        .unwrap();
+    // A forger without the receipt: an envelope from his own key, and a bare sealed box.
+    let forged_envelope = authenticate(
+        &inner,
+        &BoxSecretKey::from_seed(&[9; 32]),
+        &inspectors,
+        usize::MAX,
+    )
+    .unwrap();
+    let mut bundle = export_value(&desk);
+    let day = bundle["tips"][0]["day"].clone();
+    let list = bundle["tips"][0]["followups"].as_array_mut().unwrap();
+    assert_eq!(list.len(), 1);
+    list.push(serde_json::json!({"n": 2, "day": day, "sealed": forged_envelope.to_base64()}));
+    list.push(serde_json::json!({"n": 3, "day": day, "sealed": SealedTip::to_base64(&inner)}));
+    let (tips, o) = decrypt_value(&desk, &bundle, "tips");
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(2), "one follow-up refused: {printed}");
+    let dir = tips.join(tip_ids(&tips)[0].clone());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("followup-0001.txt")).unwrap(),
+        "真的补充"
+    );
+    assert!(!dir.join("followup-0002.txt").exists());
+    assert!(!dir.join("followup-0002.NOT-VERIFIED.txt").exists());
+    let report = std::fs::read_to_string(tips.join("not-opened.txt")).unwrap();
+    assert!(
+        report.contains("follow-up 2") && report.contains("failed its check"),
+        "{report}"
+    );
+    let bare = std::fs::read_to_string(dir.join("followup-0003.NOT-VERIFIED.txt")).unwrap();
+    assert!(bare.starts_with("NOT VERIFIED"));
+    assert!(!dir.join("followup-0003.txt").exists());
+    assert!(printed.contains("NOT-VERIFIED"), "{printed}");
+}
+
+/// A client of the v1 contract seals no reply key: it still gets a receipt and a status, and
+/// the inspectors are told plainly that no message can reach it.
+#[test]
+fn a_tip_without_a_bound_reply_key_gets_a_status_but_no_message() {
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let r = desk
+        .server
+        .submit(&seal_tip(&desk.server.box_key(), "v1 client tip", &[]));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let receipt = r.json()["receipt"].as_str().unwrap().to_string();
+    let tips = desk.export_and_decrypt("tips");
+    let id = tip_ids(&tips)[0].clone();
+    let meta: Value =
+        serde_json::from_slice(&std::fs::read(tips.join(&id).join("tip.json")).unwrap()).unwrap();
+    assert!(meta["bound_reply_key"].is_null());
+    let o = run(&[
+        "update",
+        "--key",
+        desk.inspectors.key_file().to_str().unwrap(),
+        "--passphrase-file",
+        desk.inspectors.pass_file().to_str().unwrap(),
+        "--out",
+        desk.site.root.path().join("u.json").to_str().unwrap(),
+        "--tip",
+        &id,
+        "--status",
+        "need_info",
+        "--message",
+        QUESTION,
+        "--tips",
+        tips.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no reply key bound"));
+    let status_only = desk.sign(&["update", "--tip", &id, "--status", "in_review"], "s.json");
+    assert_eq!(desk.import(&status_only).status, 200);
+    assert_eq!(desk.server.status(&receipt).json()["status"], "in_review");
+}
+
+/// Tickets: one tip per ticket, and a ticket from elsewhere is refused; neither stores
+/// anything.
+#[test]
+fn a_receipt_ticket_files_one_tip_only() {
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let reserved = desk
+        .server
+        .post_json("/api/v1/receipts", &serde_json::json!({}))
+        .json();
+    let sealed = STANDARD.encode(seal_tip(&desk.server.box_key(), "once", &[]));
+    let post = |ticket: &Value| {
+        desk.server.post_json(
+            "/api/v1/tips",
+            &serde_json::json!({"sealed": sealed, "ticket": ticket}),
+        )
+    };
+    assert_eq!(post(&reserved["ticket"]).status, 201);
+    let again = post(&reserved["ticket"]);
+    assert_eq!(again.status, 409, "{}", again.body);
+    assert!(again.body.contains("already used"));
+    let forged = post(&Value::from(STANDARD.encode([0u8; 72])));
+    assert_eq!(forged.status, 400);
+    assert!(forged.body.contains("Please press send again"));
+    assert_eq!(desk.server.tip_count(), 1);
+    let st = desk.server.status(reserved["receipt"].as_str().unwrap());
+    assert_eq!(st.status, 200);
 }

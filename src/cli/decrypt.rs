@@ -13,7 +13,10 @@ use crate::bundle::{parse_export, BundleLimits, RejectedEntry};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::crypto::{self, Opener};
+use zeroize::Zeroizing;
+
+use crate::crypto::{self, BoxPublicKey};
+use crate::domain::followup::{open_followup, OpenedFollowup, Trust};
 use crate::domain::tip::TipPlaintext;
 use crate::store::StoredTip;
 
@@ -41,8 +44,10 @@ struct TipJson<'a> {
     status: &'a str,
     version: u32,
     fields: &'a std::collections::BTreeMap<String, serde_json::Value>,
-    /// The resident's reply key (X25519, base64): `whistlebox update` seals replies to it.
-    reply_public_key: Option<String>,
+    /// The resident's reply key (X25519, base64) as bound inside the sealed tip:
+    /// `whistlebox update` seals replies to it, and follow-ups are checked against it. Null
+    /// for a tip that binds none (it gets no replies).
+    bound_reply_key: Option<String>,
 }
 
 /// Runs `decrypt`.
@@ -60,32 +65,43 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
         id: Some(id),
         reason,
     };
+    let mut not_verified = 0usize;
     for tip in &parsed.tips {
+        // The reply key comes only from inside the sealed tip (now, or when an earlier
+        // bundle's copy of it was opened here): the bundle's own `reply_key` field is
+        // whatever the server or the carrier put there, and is never used.
+        let mut bound = None;
         if let Some(sealed) = &tip.sealed {
             match sealed.open(&keys.box_key) {
                 Ok(plain) => {
-                    let reply_key = tip
-                        .sealed_reply_key
-                        .as_ref()
-                        .and_then(|k| keys.box_key.open(k).ok())
-                        .filter(|k| k.len() == crypto::PUBLIC_KEY_BYTES)
-                        .map(|k| STANDARD.encode(&k[..]));
-                    write_tip(&tip_dir(&args.out, tip)?, tip, &plain, reply_key)?;
+                    bound = plain.bound_reply_key();
+                    write_tip(&tip_dir(&args.out, tip)?, tip, &plain)?;
                     opened += 1;
                 }
                 Err(e) => failed.push(fail(tip.id, e.to_string())),
             }
+        } else if !tip.followups.is_empty() {
+            bound = bound_reply_key(&args.out.join(tip.id.to_string()));
         }
         for f in &tip.followups {
-            match f.sealed.open(&keys.box_key) {
-                Ok(plain) => {
-                    let path = tip_dir(&args.out, tip)?.join(followup_file(f.n));
-                    write_replacing(&path, plain.body.as_bytes())?;
+            match open_followup(&f.sealed, &keys.box_key, bound.as_ref()) {
+                Ok(opened_followup) => {
+                    let dir = tip_dir(&args.out, tip)?;
+                    write_followup(&dir, f.n, &opened_followup)?;
+                    if opened_followup.trust != Trust::Verified {
+                        not_verified += 1;
+                    }
                     opened += 1;
                 }
                 Err(e) => failed.push(fail(tip.id, format!("follow-up {}: {e}", f.n))),
             }
         }
+    }
+    if not_verified > 0 {
+        println!(
+            "{not_verified} follow-up(s) could not be checked as coming from the receipt holder: \
+             they are marked NOT-VERIFIED in their names and first lines"
+        );
     }
     println!("opened {opened} message(s) into {}", args.out.display());
     if failed.is_empty() {
@@ -105,9 +121,51 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     Err(CliError::Partial(failed.len()))
 }
 
-/// The name of follow-up `n` in a tip's folder.
+/// The name of follow-up `n` in a tip's folder, when it was verified.
 pub fn followup_file(n: u32) -> String {
     format!("followup-{n:04}.txt")
+}
+
+/// The name of follow-up `n` when nothing shows who wrote it.
+pub fn unverified_followup_file(n: u32) -> String {
+    format!("followup-{n:04}.NOT-VERIFIED.txt")
+}
+
+/// The number of a follow-up file written by `decrypt`, verified or not.
+pub fn followup_number(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("followup-")?;
+    let digits = rest
+        .strip_suffix(".NOT-VERIFIED.txt")
+        .or_else(|| rest.strip_suffix(".txt"))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Writes a follow-up; one that cannot be checked says so in its name and first line.
+fn write_followup(dir: &Path, n: u32, followup: &OpenedFollowup) -> Result<(), CliError> {
+    match followup.trust {
+        Trust::Verified => {
+            write_replacing(&dir.join(followup_file(n)), followup.plain.body.as_bytes())
+        }
+        Trust::NotVerified(why) => {
+            let text = Zeroizing::new(format!(
+                "NOT VERIFIED: this follow-up may not come from the resident ({why}). \
+                 Anyone could have written it.\n\n{}",
+                followup.plain.body
+            ));
+            write_replacing(&dir.join(unverified_followup_file(n)), text.as_bytes())
+        }
+    }
+}
+
+/// The reply key that an earlier `decrypt` read from inside this tip, if any.
+fn bound_reply_key(dir: &Path) -> Option<BoxPublicKey> {
+    let raw = read_bounded(&dir.join("tip.json"), 1024 * 1024).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    let text = json.get("bound_reply_key")?.as_str()?;
+    BoxPublicKey::from_bytes(&STANDARD.decode(text).ok()?).ok()
 }
 
 /// `OUT/<id>`, created if needed. The name is a validated hex id, so it cannot climb out of
@@ -129,12 +187,7 @@ fn tip_dir(out: &Path, tip: &StoredTip) -> Result<PathBuf, CliError> {
 
 /// Writes `message.txt` and `tip.json` into a tip's folder; files are written beside and
 /// renamed into place, so a planted symlink is replaced rather than followed.
-fn write_tip(
-    dir: &Path,
-    tip: &StoredTip,
-    plain: &TipPlaintext,
-    reply_public_key: Option<String>,
-) -> Result<(), CliError> {
+fn write_tip(dir: &Path, tip: &StoredTip, plain: &TipPlaintext) -> Result<(), CliError> {
     write_replacing(&dir.join("message.txt"), plain.body.as_bytes())?;
     let meta = TipJson {
         id: tip.id.to_string(),
@@ -142,7 +195,7 @@ fn write_tip(
         status: tip.status.as_str(),
         version: plain.v,
         fields: &plain.fields,
-        reply_public_key,
+        bound_reply_key: plain.reply_key.clone(),
     };
     let json = serde_json::to_vec_pretty(&meta).expect("plain data serializes");
     write_replacing(&dir.join("tip.json"), &json)

@@ -158,15 +158,12 @@ pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
             let name = name.to_string_lossy();
             if name == "message.txt" {
                 tip_sealed = true;
-            } else if let Some(n) = name
-                .strip_prefix("followup-")
-                .and_then(|r| r.strip_suffix(".txt"))
-                .and_then(|n| n.parse::<u32>().ok())
-            {
+            } else if let Some(n) = super::decrypt::followup_number(&name) {
                 followups.push(n);
             }
         }
         followups.sort_unstable();
+        followups.dedup();
         acks.push(Ack {
             tip,
             tip_sealed,
@@ -198,13 +195,17 @@ fn reply_key(tips: Option<&Path>, tip: TipId) -> Result<BoxPublicKey, CliError> 
     let raw = read_bounded(&path, 1024 * 1024)?;
     let json: serde_json::Value = serde_json::from_slice(&raw)
         .map_err(|_| CliError::Usage(format!("{}: not valid JSON", path.display())))?;
-    json.get("reply_public_key")
+    // Only the key that was bound inside the sealed tip: a key from anywhere else could
+    // have been put there by whoever carried the export.
+    json.get("bound_reply_key")
         .and_then(|k| k.as_str())
         .and_then(|k| STANDARD.decode(k).ok())
         .and_then(|k| BoxPublicKey::from_bytes(&k).ok())
         .ok_or_else(|| {
             CliError::Usage(format!(
-                "{} has no reply key: this tip came without one, so no message can reach the resident",
+                "{} has no reply key bound inside the tip (it was sent without one, or opened by an \
+                 older whistlebox), so no message can reach the resident safely; a status without \
+                 --message still can",
                 path.display()
             ))
         })

@@ -161,6 +161,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         min_free_bytes: args.min_free_bytes,
         metrics: metrics.clone(),
         numbers_cache: Default::default(),
+        tickets: Default::default(),
     };
     let limiter = limit_config(args).map(|c| Arc::new(Limiter::new(c)));
     let admin = AdminState {

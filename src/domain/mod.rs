@@ -1,10 +1,12 @@
 //! The domain types: receipts, tips, keys, days and statuses. Raw input becomes one of
 //! these through a checking constructor before any other code sees it.
 
+pub mod followup;
 pub mod held;
 pub mod keys;
 pub mod receipt;
 pub mod reply;
+pub mod ticket;
 pub mod tip;
 
 use std::fmt;

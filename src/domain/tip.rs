@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, CryptoError, Opener, Sealer, SEAL_OVERHEAD};
+use crate::crypto::{self, BoxPublicKey, CryptoError, Opener, Sealer, SEAL_OVERHEAD};
 
 /// Plaintexts are padded to a multiple of this many bytes before sealing, so that a sealed
 /// tip shows only which 1 KiB bucket its length falls in.
@@ -119,15 +119,26 @@ pub enum OpenError {
     /// Opened, but not the expected JSON.
     #[error("the content is not a valid tip: {0}")]
     BadContent(String),
+    /// A follow-up whose envelope was not made with the reply key bound in its tip: it did
+    /// not come from the holder of the receipt, or it was changed on the way.
+    #[error("this follow-up failed its check: it was not made with this tip's receipt, or it was changed on the way; it was not opened")]
+    NotFromReceiptHolder,
 }
 
-/// What a resident wrote: `{"v":1,"body":"...", ...optional fields}`.
+/// What a resident wrote: `{"v":1,"body":"...","reply_key":"<base64>", ...optional fields}`.
 #[derive(Serialize, Deserialize, PartialEq)]
 pub struct TipPlaintext {
     /// Format version, always [`PLAINTEXT_VERSION`].
     pub v: u32,
     /// The text of the tip.
     pub body: String,
+    /// The resident's reply public key (X25519, standard base64), derived from the receipt.
+    /// It travels inside the seal, so nobody who carries or stores the sealed tip can swap
+    /// it: replies are sealed to this key and to no other, and follow-ups are checked
+    /// against it. Absent from tips made before it was bound (and from clients that send
+    /// none): such a tip gets a receipt and a status, but no replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_key: Option<String>,
     /// Optional answers (where, who, when, amount, proof, topic, ...), kept as sent.
     #[serde(flatten)]
     pub fields: BTreeMap<String, serde_json::Value>,
@@ -145,14 +156,33 @@ impl fmt::Debug for TipPlaintext {
     }
 }
 
+/// Decodes a reply key as written in a tip: standard base64 of 32 bytes.
+fn decode_reply_key(text: &str) -> Option<BoxPublicKey> {
+    STANDARD
+        .decode(text)
+        .ok()
+        .and_then(|raw| BoxPublicKey::from_bytes(&raw).ok())
+}
+
 impl TipPlaintext {
     /// A tip with only a body.
     pub fn new(body: impl Into<String>) -> Self {
         Self {
             v: PLAINTEXT_VERSION,
             body: body.into(),
+            reply_key: None,
             fields: BTreeMap::new(),
         }
+    }
+
+    /// Binds the resident's reply key into the tip (before it is sealed).
+    pub fn bind_reply_key(&mut self, key: &BoxPublicKey) {
+        self.reply_key = Some(STANDARD.encode(key.as_bytes()));
+    }
+
+    /// The reply key bound inside the tip, if it has one (checked when the tip was read).
+    pub fn bound_reply_key(&self) -> Option<BoxPublicKey> {
+        self.reply_key.as_deref().and_then(decode_reply_key)
     }
 
     /// Parses and validates the JSON inside a sealed tip.
@@ -169,6 +199,13 @@ impl TipPlaintext {
         }
         if self.body.trim().is_empty() {
             return Err(OpenError::BadContent("the body is empty".into()));
+        }
+        if self
+            .reply_key
+            .as_deref()
+            .is_some_and(|k| decode_reply_key(k).is_none())
+        {
+            return Err(OpenError::BadContent("the reply key is not valid".into()));
         }
         if self.fields.len() > MAX_FIELDS {
             return Err(OpenError::BadContent("too many fields".into()));
@@ -292,6 +329,45 @@ mod tests {
         let padded = tip.to_padded().unwrap();
         let len = crypto::unpad(&padded, PAD_BLOCK).unwrap();
         assert!(TipPlaintext::from_json(&padded[..len]).unwrap() == tip);
+    }
+
+    #[test]
+    fn the_reply_key_travels_inside_the_seal() {
+        crypto::init().unwrap();
+        let inspectors = BoxSecretKey::generate();
+        let reply = BoxSecretKey::from_seed(&[3; 32]).public_key();
+        let mut tip = TipPlaintext::new("x");
+        tip.bind_reply_key(&reply);
+        let back = tip
+            .seal(&inspectors.public_key())
+            .unwrap()
+            .open(&inspectors)
+            .unwrap();
+        assert_eq!(back.bound_reply_key(), Some(reply));
+        assert!(!back.fields.contains_key("reply_key"));
+        // A v1 tip without one still opens, with no key bound.
+        let plain = TipPlaintext::from_json(br#"{"v":1,"body":"x"}"#).unwrap();
+        assert_eq!(plain.bound_reply_key(), None);
+        for bad in [
+            &br#"{"v":1,"body":"x","reply_key":"AAAA"}"#[..],
+            br#"{"v":1,"body":"x","reply_key":7}"#,
+            br#"{"v":1,"body":"x","reply_key":"not base64!"}"#,
+        ] {
+            assert!(TipPlaintext::from_json(bad).is_err());
+        }
+    }
+
+    /// The sealed plaintext with a bound reply key, byte for byte (do not change this test
+    /// if it fails: browsers and the inspectors' tools depend on this format).
+    #[test]
+    fn plaintext_format_is_fixed() {
+        let mut tip = TipPlaintext::new("body");
+        tip.reply_key = Some(STANDARD.encode([1u8; 32]));
+        tip.fields.insert("where".into(), "here".into());
+        assert_eq!(
+            serde_json::to_string(&tip).unwrap(),
+            r#"{"v":1,"body":"body","reply_key":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","where":"here"}"#
+        );
     }
 
     #[test]

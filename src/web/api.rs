@@ -1,9 +1,10 @@
 //! `/api/v1`: the inspectors' key, tip intake and status.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::errors::{json_payload_error, FollowupError, StatusError, SubmitError};
 use super::AppState;
@@ -57,27 +58,74 @@ pub async fn key(state: web::Data<AppState>) -> HttpResponse {
 #[derive(Deserialize)]
 pub struct SubmitRequest {
     sealed: String,
+    /// From `POST /api/v1/receipts`, when the tip binds that receipt's reply key.
+    #[serde(default)]
+    ticket: Option<String>,
 }
 
 #[derive(Serialize)]
 struct SubmitResponse<'a> {
-    receipt: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    receipt: Option<&'a str>,
     received_on: String,
 }
 
-/// `POST /api/v1/tips`: store a sealed tip, then (only once it is on disk) show a receipt.
+/// `POST /api/v1/tips`: store a sealed tip, then (only once it is on disk) answer. With a
+/// ticket, the browser already holds the receipt; without one, a receipt is made and shown.
 pub async fn submit_tip(
     state: web::Data<AppState>,
     body: web::Json<SubmitRequest>,
 ) -> Result<HttpResponse, SubmitError> {
-    let sealed = SealedTip::from_base64(&body.into_inner().sealed, state.max_sealed_bytes)?;
-    let (receipt, day) = state.accept_tip(sealed).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(SubmitResponse {
-            receipt: &receipt,
+    let body = body.into_inner();
+    let sealed = SealedTip::from_base64(&body.sealed, state.max_sealed_bytes)?;
+    let (receipt, day) = match body.ticket.as_deref() {
+        Some(ticket) => (None, state.accept_reserved_tip(sealed, ticket).await?),
+        None => {
+            let (receipt, day) = state.accept_tip(sealed).await?;
+            (Some(receipt), day)
+        }
+    };
+    Ok(receipt_response(
+        HttpResponse::Created(),
+        &SubmitResponse {
+            receipt: receipt.as_deref().map(String::as_str),
             received_on: day.to_string(),
-        }))
+        },
+    ))
+}
+
+#[derive(Serialize)]
+struct ReceiptResponse<'a> {
+    receipt: &'a str,
+    reply_key: String,
+    ticket: &'a str,
+}
+
+/// `POST /api/v1/receipts`: a receipt, its reply public key and a ticket, for a browser that
+/// seals the reply key inside its tip before posting it to `/api/v1/tips` with the ticket.
+/// Nothing is stored: the receipt means nothing until a tip is filed under it.
+pub async fn reserve_receipt(state: web::Data<AppState>) -> Result<HttpResponse, SubmitError> {
+    let reservation = state.reserve_receipt().await?;
+    Ok(receipt_response(
+        HttpResponse::Ok(),
+        &ReceiptResponse {
+            receipt: &reservation.receipt,
+            reply_key: STANDARD.encode(reservation.reply_key.as_bytes()),
+            ticket: &reservation.ticket,
+        },
+    ))
+}
+
+/// A response that carries a receipt or a reply key: never cached, and the connection is
+/// closed after it, so the buffers that held it are freed (and wiped by the allocator)
+/// rather than kept for the next request.
+fn receipt_response(mut builder: HttpResponseBuilder, body: &impl Serialize) -> HttpResponse {
+    let json = Zeroizing::new(serde_json::to_vec(body).expect("plain data serializes"));
+    builder
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("application/json")
+        .force_close()
+        .body(json.to_vec())
 }
 
 #[derive(Deserialize)]
@@ -112,7 +160,7 @@ struct StatusResponse {
     /// Seed of the receipt's reply key (libsodium `crypto_box_seed_keypair`), so the page
     /// can open the replies itself. The client sent the receipt, so this tells it nothing
     /// it could not derive; it is never stored.
-    reply_key: String,
+    reply_key: Zeroizing<String>,
 }
 
 /// `POST /api/v1/status`: what a receipt unlocks.
@@ -122,9 +170,9 @@ pub async fn status(
 ) -> Result<HttpResponse, StatusError> {
     let receipt = Receipt::parse(&body.into_inner().receipt)?;
     let (view, keys) = state.find_status(receipt).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(StatusResponse {
+    Ok(receipt_response(
+        HttpResponse::Ok(),
+        &StatusResponse {
             status: view.status.as_str(),
             received_on: view.day.to_string(),
             history: view
@@ -143,8 +191,9 @@ pub async fn status(
                     sealed: STANDARD.encode(sealed),
                 })
                 .collect(),
-            reply_key: STANDARD.encode(&keys.reply_seed[..]),
-        }))
+            reply_key: Zeroizing::new(STANDARD.encode(&keys.reply_seed[..])),
+        },
+    ))
 }
 
 #[derive(Deserialize)]
@@ -174,9 +223,10 @@ pub async fn followup(
     let receipt = Receipt::parse(&body.receipt)?;
     let sealed = SealedTip::from_base64(&body.sealed, state.max_sealed_bytes)?;
     let day = state.add_followup(receipt, sealed).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(FollowupResponse {
+    Ok(receipt_response(
+        HttpResponse::Created(),
+        &FollowupResponse {
             received_on: day.to_string(),
-        }))
+        },
+    ))
 }

@@ -7,6 +7,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::receipt::ReceiptError;
+use crate::domain::ticket::TicketError;
 use crate::domain::tip::SealedTipError;
 use crate::store::StoreError;
 
@@ -52,6 +53,12 @@ pub enum SubmitError {
     /// The disk is nearly full.
     #[error("The service cannot take new reports right now because its storage is full. Nothing was saved. Please try again later.")]
     DiskFull,
+    /// The receipt ticket is not valid any more.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// The receipt ticket was already used for a report.
+    #[error("This receipt code was already used for a report. Nothing was saved. Please reload the page and send again.")]
+    TicketUsed,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -66,6 +73,8 @@ impl ResponseError for SubmitError {
             SubmitError::Sealed(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             SubmitError::Store(e) => store_error_response(e),
             SubmitError::DiskFull => json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
+            SubmitError::Ticket(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
+            SubmitError::TicketUsed => json_error(StatusCode::CONFLICT, &self.to_string()),
             SubmitError::Internal => internal_error_response(),
         }
     }

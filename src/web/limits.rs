@@ -64,7 +64,7 @@ impl Class {
         match (path.starts_with("/api/v1/"), tail) {
             (true, "tips") | (false, "report") => &[Class::Submit],
             (true, "followups") | (false, "followup") => &[Class::Receipt, Class::Submit],
-            (true, "status") | (false, "status") => &[Class::Receipt],
+            (true, "status") | (false, "status") | (true, "receipts") => &[Class::Receipt],
             _ => &[Class::Page],
         }
     }
@@ -328,6 +328,10 @@ mod tests {
         );
         assert_eq!(Class::of(&Method::POST, "/en/status"), [Class::Receipt]);
         assert_eq!(Class::of(&Method::POST, "/api/v1/status"), [Class::Receipt]);
+        assert_eq!(
+            Class::of(&Method::POST, "/api/v1/receipts"),
+            [Class::Receipt]
+        );
         assert_eq!(Class::of(&Method::GET, "/zh/status"), [Class::Page]);
     }
 

@@ -9,6 +9,7 @@ mod admin;
 mod api;
 mod assets;
 pub mod errors;
+mod forget;
 pub mod i18n;
 pub mod limits;
 mod pages;
@@ -27,10 +28,12 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use self::errors::{StatusError, SubmitError};
-use crate::crypto::Sealer;
+use crate::crypto::BoxPublicKey;
+use crate::domain::followup;
 use crate::domain::keys::PublicKeys;
-use crate::domain::receipt::{Receipt, ReceiptHasher, ReceiptKeys};
-use crate::domain::tip::SealedTip;
+use crate::domain::receipt::{Receipt, ReceiptHasher, ReceiptKeys, ReceiptLookup};
+use crate::domain::ticket::Tickets;
+use crate::domain::tip::{SealedTip, TipPlaintext};
 use crate::domain::Day;
 use crate::store::{NewTip, StoreError, TipStore, TipView};
 
@@ -62,6 +65,19 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The public numbers, computed at most once an hour.
     pub numbers_cache: NumbersCache,
+    /// Receipt tickets handed to browsers that seal the reply key into their tips.
+    pub tickets: Tickets,
+}
+
+/// A receipt handed to a browser before it seals its tip. Shown to the resident only once
+/// the tip is stored.
+pub struct Reservation {
+    /// The receipt, for display.
+    pub receipt: Zeroizing<String>,
+    /// The receipt's reply public key, to be sealed inside the tip.
+    pub reply_key: BoxPublicKey,
+    /// What the browser posts back with its sealed tip.
+    pub ticket: String,
 }
 
 /// When the public numbers were computed, and what they were.
@@ -110,14 +126,14 @@ impl AppState {
         }
     }
 
-    /// Stores a sealed tip and returns its receipt (for display) and day, only once the tip
-    /// is durable on disk.
+    /// Stores a sealed tip under a fresh receipt and returns the receipt (for display) and
+    /// day, only once the tip is durable on disk. The tip was sealed without knowing the
+    /// receipt, so it binds no reply key: the receipt shows the status, but no replies.
     pub async fn accept_tip(
         &self,
         sealed: SealedTip,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         self.check_disk()?;
-        let day = Day::today();
         for _ in 0..RECEIPT_ATTEMPTS {
             let receipt = Receipt::generate();
             let shown = receipt.display();
@@ -125,27 +141,93 @@ impl AppState {
                 .derive(receipt)
                 .await
                 .map_err(|()| SubmitError::Internal)?;
-            // Only the inspectors need the reply key (to seal replies), so it is kept sealed
-            // to them; in the clear it would let a copy of the data test receipt guesses.
-            let reply_public = keys.reply_key().public_key();
-            let store = self.store.clone();
-            let tip = NewTip {
-                lookup: keys.lookup,
-                day,
-                sealed: sealed.clone(),
-                sealed_reply_key: self.keys.box_key.seal(reply_public.as_bytes()),
-            };
-            match web::block(move || store.insert(tip)).await {
-                Ok(Ok(_id)) => {
-                    Metrics::bump(&self.metrics.tips_accepted);
-                    return Ok((shown, day));
-                }
-                Ok(Err(StoreError::LookupTaken)) => continue,
-                Ok(Err(e)) => return Err(e.into()),
-                Err(_) => return Err(SubmitError::Internal),
+            match self.insert_tip(keys.lookup, sealed.clone()).await {
+                Ok(day) => return Ok((shown, day)),
+                Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
+                Err(e) => return Err(e),
             }
         }
         Err(SubmitError::Internal)
+    }
+
+    /// The no-JavaScript path: binds the receipt's reply key into the resident's words,
+    /// seals them at once and stores the sealed tip. The words are wiped when `tip` drops,
+    /// right after sealing; the receipt is returned only once the tip is durable.
+    pub async fn accept_plain_tip(
+        &self,
+        mut tip: TipPlaintext,
+    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
+        self.check_disk()?;
+        for _ in 0..RECEIPT_ATTEMPTS {
+            let receipt = Receipt::generate();
+            let shown = receipt.display();
+            let keys = self
+                .derive(receipt)
+                .await
+                .map_err(|()| SubmitError::Internal)?;
+            tip.bind_reply_key(&keys.reply_key().public_key());
+            let sealed = tip
+                .seal(&self.keys.box_key)
+                .map_err(|_| SubmitError::Internal)?;
+            let sealed = SealedTip::from_bytes(sealed.as_bytes().to_vec(), self.max_sealed_bytes)?;
+            match self.insert_tip(keys.lookup, sealed).await {
+                Ok(day) => return Ok((shown, day)),
+                Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(SubmitError::Internal)
+    }
+
+    /// Draws a receipt for a browser that will seal its reply key into the tip.
+    pub async fn reserve_receipt(&self) -> Result<Reservation, SubmitError> {
+        self.check_disk()?;
+        let receipt = Receipt::generate();
+        let shown = receipt.display();
+        let keys = self
+            .derive(receipt)
+            .await
+            .map_err(|()| SubmitError::Internal)?;
+        Ok(Reservation {
+            receipt: shown,
+            reply_key: keys.reply_key().public_key(),
+            ticket: self.tickets.issue(&keys.lookup),
+        })
+    }
+
+    /// Stores a tip sealed in the browser under the receipt its ticket stands for.
+    pub async fn accept_reserved_tip(
+        &self,
+        sealed: SealedTip,
+        ticket: &str,
+    ) -> Result<Day, SubmitError> {
+        self.check_disk()?;
+        let lookup = self.tickets.redeem(ticket)?;
+        match self.insert_tip(lookup, sealed).await {
+            Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::TicketUsed),
+            other => other,
+        }
+    }
+
+    async fn insert_tip(
+        &self,
+        lookup: ReceiptLookup,
+        sealed: SealedTip,
+    ) -> Result<Day, SubmitError> {
+        let store = self.store.clone();
+        let day = Day::today();
+        let tip = NewTip {
+            lookup,
+            day,
+            sealed,
+            // The reply key is bound inside the sealed tip, or the tip has none.
+            sealed_reply_key: Vec::new(),
+        };
+        web::block(move || store.insert(tip))
+            .await
+            .map_err(|_| SubmitError::Internal)??;
+        Metrics::bump(&self.metrics.tips_accepted);
+        Ok(day)
     }
 
     /// What a receipt unlocks, with the receipt's keys (to open the replies).
@@ -196,9 +278,19 @@ impl AppState {
             .derive(receipt)
             .await
             .map_err(|()| StatusError::Internal)?;
+        // Boxed with the receipt's reply key, so the inspectors can check that it came from
+        // the holder of the receipt (domain::followup).
+        let sealed = followup::authenticate(
+            &sealed,
+            &keys.reply_key(),
+            &self.keys.box_key,
+            self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
+        )
+        .map_err(|_| StatusError::Internal)?;
         let store = self.store.clone();
         let day = Day::today();
-        web::block(move || store.add_followup(&keys.lookup, day, sealed))
+        let lookup = keys.lookup;
+        web::block(move || store.add_followup(&lookup, day, sealed))
             .await
             .map_err(|_| StatusError::Internal)??
             .ok_or(StatusError::Unknown)?;
@@ -286,6 +378,11 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                         .default_service(web::to(errors::method_not_allowed)),
                 )
                 .service(
+                    web::resource("/receipts")
+                        .route(web::post().to(api::reserve_receipt))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
                     web::resource("/tips")
                         .app_data(api::tips_json_config(max_sealed_bytes))
                         .route(web::post().to(api::submit_tip))
@@ -357,6 +454,7 @@ pub fn start(
         }
         app.wrap(from_fn(limits::middleware))
             .wrap(security_headers())
+            .wrap(from_fn(forget::middleware))
             .configure(|cfg| public_routes(cfg, max_sealed_bytes))
             .default_service(web::to(pages::not_found))
     })
@@ -370,6 +468,7 @@ pub fn start(
     let admin_server = HttpServer::new(move || {
         App::new()
             .wrap(security_headers())
+            .wrap(from_fn(forget::middleware))
             .app_data(admin.clone())
             .configure(admin_routes)
             .default_service(web::to(errors::not_found))

@@ -257,19 +257,7 @@ pub async fn report_submit(
     let Some(tip) = form.to_plaintext() else {
         return refuse(StatusCode::BAD_REQUEST, "report-error-empty");
     };
-    let sealed = tip.seal(&state.keys.box_key).map(|s| s.as_bytes().to_vec());
-    drop(tip);
-    let sealed = match sealed
-        .ok()
-        .map(|bytes| crate::domain::tip::SealedTip::from_bytes(bytes, state.max_sealed_bytes))
-    {
-        Some(Ok(sealed)) => sealed,
-        Some(Err(SealedTipError::TooLarge { .. })) => {
-            return refuse(StatusCode::PAYLOAD_TOO_LARGE, "report-error-too-long")
-        }
-        _ => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "report-error-failed"),
-    };
-    match state.accept_tip(sealed).await {
+    match state.accept_plain_tip(tip).await {
         Ok((receipt, _day)) => {
             let page = Page {
                 lang: l,
@@ -283,6 +271,9 @@ pub async fn report_submit(
                 StatusCode::OK,
                 layout(page, receipt_view(l, &state, Some(&receipt))),
             )
+        }
+        Err(SubmitError::Sealed(SealedTipError::TooLarge { .. })) => {
+            refuse(StatusCode::PAYLOAD_TOO_LARGE, "report-error-too-long")
         }
         Err(SubmitError::Sealed(_)) => refuse(StatusCode::BAD_REQUEST, "report-error-failed"),
         Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "report-error-failed"),
@@ -628,7 +619,8 @@ fn followup_section(l: Lang, receipt: &str, hidden: bool) -> Markup {
     html! {
         section #followup hidden[hidden] {
             h2 { (t(l, "followup-title")) }
-            form #followup-form method="post" action={ "/" (l.code()) "/followup" } autocomplete="off" {
+            form #followup-form method="post" action={ "/" (l.code()) "/followup" } autocomplete="off"
+                data-msg-unsure=(t(l, "followup-msg-unsure")) {
                 // The receipt travels in the form body (never a URL), as it came.
                 input type="hidden" name="receipt" value=(receipt);
                 label for="followup-body" { (t(l, "followup-label"))

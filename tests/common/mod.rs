@@ -295,6 +295,29 @@ impl Server {
             &serde_json::json!({ "sealed": STANDARD.encode(sealed) }),
         )
     }
+    /// Submits a tip as the report page's script does: a receipt first, then the tip sealed
+    /// with that receipt's reply key inside, posted with the ticket. Returns the receipt.
+    pub fn submit_bound(&self, body: &str, fields: &[(&str, &str)]) -> String {
+        let r = self.post_json("/api/v1/receipts", &serde_json::json!({}));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let reserved = r.json();
+        let reply_key: [u8; 32] = STANDARD
+            .decode(reserved["reply_key"].as_str().unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let sealed = seal_tip_bound(&self.box_key(), Some(&reply_key), body, fields);
+        let r = self.post_json(
+            "/api/v1/tips",
+            &serde_json::json!({
+                "sealed": STANDARD.encode(sealed),
+                "ticket": reserved["ticket"],
+            }),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert!(r.json().get("receipt").is_none(), "the browser holds it");
+        reserved["receipt"].as_str().unwrap().to_string()
+    }
     pub fn status(&self, receipt: &str) -> Reply {
         self.post_json("/api/v1/status", &serde_json::json!({ "receipt": receipt }))
     }
@@ -348,12 +371,25 @@ impl Drop for Server {
     }
 }
 
-/// Seals a tip the way a browser does, with whistlebox's own crypto.
+/// Seals a tip the way a v1 client does (no reply key), with whistlebox's own crypto.
 pub fn seal_tip(box_key: &[u8; 32], body: &str, fields: &[(&str, &str)]) -> Vec<u8> {
+    seal_tip_bound(box_key, None, body, fields)
+}
+
+/// Seals a tip with a reply key bound inside, as the report page does.
+pub fn seal_tip_bound(
+    box_key: &[u8; 32],
+    reply_key: Option<&[u8; 32]>,
+    body: &str,
+    fields: &[(&str, &str)],
+) -> Vec<u8> {
     use whistlebox::crypto::BoxPublicKey;
     use whistlebox::domain::tip::TipPlaintext;
     whistlebox::crypto::init().unwrap();
     let mut tip = TipPlaintext::new(body);
+    if let Some(k) = reply_key {
+        tip.bind_reply_key(&BoxPublicKey::from_bytes(k).unwrap());
+    }
     for (k, v) in fields {
         tip.fields.insert((*k).into(), (*v).into());
     }

@@ -89,6 +89,7 @@ followup-hint = It is filed with your report and sealed the same way.
 followup-submit = Seal and send
 followup-done-title = Your addition was received
 followup-done = It is filed with your report, for the same inspectors. Keep using the same receipt code to check progress.
+followup-msg-unsure = We could not tell whether your addition arrived. It may have. Your words are still here: check your status later, or send them again (the inspectors may then get them twice).
 followup-error-empty = Please write what you want to add first, then press send.
 followup-back = Back to the start
 numbers-title = Public figures

@@ -89,6 +89,7 @@ followup-hint = 会和您原来的举报放在一起，同样加密。
 followup-submit = 加密并发送
 followup-done-title = 已收到您的补充
 followup-done = 它和您原来的举报放在一起，交给同样的工作人员。以后还用同一个查询码查看进展。
+followup-msg-unsure = 我们无法确认您补充的内容是否已经送达，可能已经送到了。您写的内容还在：可以稍后查询进度，或者再发一次（这样检查人员可能会收到两份）。
 followup-error-empty = 请先写下要补充的内容，再点发送。
 followup-back = 回到首页
 numbers-title = 公开数字

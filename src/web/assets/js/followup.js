@@ -28,7 +28,8 @@ export function followupRequest(receipt, sealed) {
 /**
  * What to do with the answer to POST /api/v1/followups (`status`, and its JSON or null):
  * `{ done: day }` on 201, `{ error: sentence }` when the server says what went wrong, and
- * `{ fallback: true }` otherwise (a proxy's page, an unexpected shape): then the form posts.
+ * `{ unsure: true }` otherwise (a proxy's page, an unexpected shape): the words may have
+ * arrived, so the page says so and never posts them a second time through the form.
  */
 export function followupOutcome(status, answer) {
   if (status === 201 && answer && typeof answer.received_on === 'string') {
@@ -37,7 +38,7 @@ export function followupOutcome(status, answer) {
   if (status >= 400 && answer && typeof answer.error === 'string' && answer.error.trim() !== '') {
     return { error: answer.error };
   }
-  return { fallback: true };
+  return { unsure: true };
 }
 
 /** The inspectors' box key from GET /api/v1/key, or throws. */
@@ -68,8 +69,10 @@ function enhance(form) {
   const done = document.getElementById('followup-done');
   const errorBox = document.getElementById('followup-error');
   const errorText = errorBox && errorBox.querySelector('.msg');
+  // Said when the words may or may not have arrived (rendered by the server, both languages).
+  const unsure = form.getAttribute('data-msg-unsure');
   // Without the places to show the outcome, the server-rendered path is the better one.
-  if (!section || !textarea || !receipt || !done || !errorText) return;
+  if (!section || !textarea || !receipt || !done || !errorText || !unsure) return;
 
   let busy = false;
 
@@ -88,20 +91,33 @@ function enhance(form) {
     done.focus();
   }
 
-  // Resolves true when the page has shown the outcome, false when the form should post.
+  // Resolves true when the page has shown the outcome, false when nothing was sent and the
+  // form should post instead. Once the sealed words may have left, the form never posts: the
+  // server could then file the same words twice.
   async function send() {
-    const sealed = sealFollowup(textarea.value, await boxKey(form));
-    const response = await fetch(
-      '/api/v1/followups',
-      Object.assign(
-        {
-          method: 'POST',
-          headers: { 'Content-Type': 'application/json' },
-          body: followupRequest(receipt.value, sealed),
-        },
-        FETCH_OPTIONS,
-      ),
-    );
+    let sealed;
+    try {
+      sealed = sealFollowup(textarea.value, await boxKey(form));
+    } catch (e) {
+      return false;
+    }
+    let response;
+    try {
+      response = await fetch(
+        '/api/v1/followups',
+        Object.assign(
+          {
+            method: 'POST',
+            headers: { 'Content-Type': 'application/json' },
+            body: followupRequest(receipt.value, sealed),
+          },
+          FETCH_OPTIONS,
+        ),
+      );
+    } catch (e) {
+      showError(unsure);
+      return true;
+    }
     let answer = null;
     try {
       answer = await response.json();
@@ -111,13 +127,11 @@ function enhance(form) {
     const outcome = followupOutcome(response.status, answer);
     if (outcome.done) {
       showDone();
-      return true;
+    } else {
+      // The words stay in the field; the resident decides whether to send them again.
+      showError(outcome.error || unsure);
     }
-    if (outcome.error) {
-      showError(outcome.error); // the words stay in the field
-      return true;
-    }
-    return false;
+    return true;
   }
 
   form.addEventListener('submit', (event) => {
@@ -127,7 +141,10 @@ function enhance(form) {
     const buttons = form.querySelectorAll('button, input[type="submit"]');
     buttons.forEach((b) => (b.disabled = true));
     send()
-      .catch(() => false)
+      .catch(() => {
+        showError(unsure);
+        return true;
+      })
       .then((shown) => {
         busy = false;
         buttons.forEach((b) => (b.disabled = false));

@@ -100,58 +100,106 @@ function enhance(form) {
     receiptView.focus();
   }
 
-  async function send(sealed) {
-    let response;
-    try {
-      response = await fetch('/api/v1/tips', {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ sealed }),
-        credentials: 'omit',
-        referrerPolicy: 'no-referrer',
-        cache: 'no-store',
-      });
-    } catch (e) {
-      // Not re-posted through the form: the tip may have arrived, and the resident decides.
-      showError(message(form, 'network'));
-      return;
-    }
+  // A tip that was sent but whose answer never came: if the resident presses send again
+  // with the same words, the same sealed tip and ticket go again, so it cannot be filed twice,
+  // and "already used" then means it did arrive.
+  let pending = null;
+
+  async function postJson(path, body) {
+    const response = await fetch(path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(body),
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+      cache: 'no-store',
+    });
     let answer = null;
     try {
       answer = await response.json();
     } catch (e) {
       answer = null;
     }
-    if (response.ok && answer && typeof answer.receipt === 'string' && answer.receipt) {
-      showReceipt(answer.receipt);
-    } else if (answer && typeof answer.error === 'string' && answer.error) {
-      showError(answer.error);
-    } else {
-      showError(message(form, 'failed'));
+    return { status: response.status, answer };
+  }
+
+  function showAnswerError(answer) {
+    if (answer && typeof answer.error === 'string' && answer.error) showError(answer.error);
+    else showError(message(form, 'failed'));
+  }
+
+  // Resolves false when nothing was sent and the plain form should post instead.
+  async function send(fields) {
+    const key = JSON.stringify(fields);
+    const again = pending !== null && pending.key === key;
+    let attempt = again ? pending : null;
+    if (!attempt) {
+      // 1. A receipt first, so that its reply key can go inside the seal.
+      let reserved;
+      try {
+        reserved = await postJson('/api/v1/receipts', {});
+      } catch (e) {
+        showError(message(form, 'network'));
+        return true;
+      }
+      const r = reserved.answer;
+      if (reserved.status !== 200 || !r || typeof r.receipt !== 'string' || !r.ticket) {
+        if (r && typeof r.error === 'string' && r.error) {
+          showError(r.error);
+          return true;
+        }
+        return false; // nothing was stored: the plain form is safe
+      }
+      let sealed;
+      try {
+        sealed = sealTip(fields, boxKey, r.reply_key);
+      } catch (e) {
+        return false;
+      }
+      attempt = { key, receipt: r.receipt, body: { sealed, ticket: r.ticket } };
     }
+    // 2. The sealed tip with its ticket. From here on the tip may have arrived, so the plain
+    // form is never posted: that could file it twice.
+    pending = attempt;
+    let sent;
+    try {
+      sent = await postJson('/api/v1/tips', attempt.body);
+    } catch (e) {
+      showError(message(form, 'network'));
+      return true;
+    }
+    // "Already used" answers a repeat only if the first try did arrive.
+    if (sent.status === 201 || (again && sent.status === 409)) {
+      pending = null;
+      showReceipt(attempt.receipt);
+    } else {
+      if (sent.status < 500) pending = null; // refused: nothing stored, start afresh
+      showAnswerError(sent.answer);
+    }
+    return true;
   }
 
   form.addEventListener('submit', (event) => {
     event.preventDefault();
     if (busy) return; // a double tap must not send the tip twice
-    let sealed;
-    try {
-      sealed = sealTip(readFields(form), boxKey);
-    } catch (e) {
-      // form.submit() does not fire 'submit' again, so this cannot loop.
-      form.submit();
-      return;
-    }
     busy = true;
     errorBox.hidden = true;
     sending.hidden = false;
     const buttons = form.querySelectorAll('button, input[type="submit"]');
     buttons.forEach((b) => (b.disabled = true));
-    send(sealed).finally(() => {
-      busy = false;
-      sending.hidden = true;
-      buttons.forEach((b) => (b.disabled = false));
-    });
+    send(readFields(form))
+      .catch(() => {
+        // Something unexpected: the tip may have gone, so never post the form as well.
+        showError(message(form, 'failed'));
+        return true;
+      })
+      .then((shown) => {
+        busy = false;
+        sending.hidden = true;
+        buttons.forEach((b) => (b.disabled = false));
+        // form.submit() does not fire 'submit' again, so this cannot loop.
+        if (!shown) form.submit();
+      });
   });
 }
 

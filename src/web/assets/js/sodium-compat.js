@@ -191,16 +191,22 @@ const isBlank = (s) => s.trim() === '';
 
 /**
  * Seals a tip into the wire format of `POST /api/v1/tips` ({"sealed": <this>}): the UTF-8
- * JSON {"v":1,"body":...,optional fields} padded with sodium_pad to a multiple of 1024 bytes,
- * sealed to the inspectors' key, as standard base64. Empty optional fields are left out so
- * that an unanswered question looks the same as an absent one.
+ * JSON {"v":1,"body":...,"reply_key":...,optional fields} padded with sodium_pad to a multiple
+ * of 1024 bytes, sealed to the inspectors' key, as standard base64. `replyKeyBase64`, the
+ * receipt's reply public key from POST /api/v1/receipts, goes inside the seal so that nobody
+ * can swap it on the way; without it the tip gets a status but no replies. Empty optional
+ * fields are left out so that an unanswered question looks the same as an absent one.
  */
-export function sealTip(fields, boxPublicKeyBase64) {
+export function sealTip(fields, boxPublicKeyBase64, replyKeyBase64) {
   const recipient = base64ToBytes(boxPublicKeyBase64);
   checkBytes(recipient, 'box public key', PUBLIC_KEY_BYTES);
   const body = fields && fields.body;
   if (typeof body !== 'string' || isBlank(body)) throw new Error('the tip has no body');
   const tip = { v: 1, body };
+  if (replyKeyBase64 !== undefined && replyKeyBase64 !== null) {
+    checkBytes(base64ToBytes(replyKeyBase64), 'reply key', PUBLIC_KEY_BYTES);
+    tip.reply_key = String(replyKeyBase64).trim();
+  }
   for (const name of OPTIONAL_FIELDS) {
     const value = fields[name];
     if (value === undefined || value === null) continue;

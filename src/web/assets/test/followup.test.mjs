@@ -59,12 +59,12 @@ test('followupOutcome: done on 201, the server sentence on an error, else fall b
       error: 'No report has this code.',
     });
   }
-  assert.deepEqual(followupOutcome(201, null), { fallback: true });
-  assert.deepEqual(followupOutcome(201, { error: 'x' }), { fallback: true });
-  assert.deepEqual(followupOutcome(200, { received_on: '2026-11-28' }), { fallback: true });
-  assert.deepEqual(followupOutcome(502, null), { fallback: true });
-  assert.deepEqual(followupOutcome(400, { error: '  ' }), { fallback: true });
-  assert.deepEqual(followupOutcome(400, { error: 7 }), { fallback: true });
+  assert.deepEqual(followupOutcome(201, null), { unsure: true });
+  assert.deepEqual(followupOutcome(201, { error: 'x' }), { unsure: true });
+  assert.deepEqual(followupOutcome(200, { received_on: '2026-11-28' }), { unsure: true });
+  assert.deepEqual(followupOutcome(502, null), { unsure: true });
+  assert.deepEqual(followupOutcome(400, { error: '  ' }), { unsure: true });
+  assert.deepEqual(followupOutcome(400, { error: 7 }), { unsure: true });
 });
 
 test('boxKeyOf: the key of GET /api/v1/key version 1, or throws', () => {

@@ -215,6 +215,15 @@ test('(e) sealTip gives 48 + k*1024 bytes that libsodium opens to the padded JSO
   assert.throws(() => sealTip({ body: 'x' }, 'not base64!'));
   assert.throws(() => sealTip({ body: 'x' }, bytesToBase64(new Uint8Array(31))));
   assert.throws(() => sealTip({ body: 'x', where: 5 }, keyB64), TypeError);
+
+  // The receipt's reply key goes inside the seal, right after the body.
+  const reply = sodium.crypto_box_seed_keypair(new Uint8Array(32).fill(7));
+  const replyB64 = sodium.to_base64(reply.publicKey, sodium.base64_variants.ORIGINAL);
+  const bound = open(sealTip({ body: CHINESE_BODY, where: '东河村' }, keyB64, replyB64));
+  assert.deepEqual(bound.json, { v: 1, body: CHINESE_BODY, reply_key: replyB64, where: '东河村' });
+  assert.deepEqual(Object.keys(bound.json), ['v', 'body', 'reply_key', 'where']);
+  assert.throws(() => sealTip({ body: 'x' }, keyB64, 'AAAA'));
+  assert.throws(() => sealTip({ body: 'x' }, keyB64, 'not base64!'));
 });
 
 test('base64 helpers round-trip and agree with libsodium', () => {

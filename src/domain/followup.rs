@@ -1,0 +1,201 @@
+//! Follow-ups that the offline side can trust: each one is put in an envelope boxed with the
+//! receipt's reply key, and the inspectors check it against the reply key bound inside the
+//! sealed tip.
+//!
+//! A follow-up arrives as a sealed box of `{"v":1,"body":...}` (sealed in the browser, or by
+//! the server for a form), together with the receipt. The server derives the receipt's reply
+//! key pair, as it does for a status check, and stores the envelope, version 2:
+//!
+//! ```text
+//! crypto_box_seal(inspectors, sodium_pad(
+//!     "WBF" 0x02 || reply_public_key (32) || nonce (24) ||
+//!     crypto_box_easy(inner sealed follow-up, nonce, inspectors, reply_secret_key), 1024))
+//! ```
+//!
+//! So the stored follow-up is still a sealed box of a padded plaintext, of the same length
+//! class as a tip: the store, the export bundle and their checks are unchanged. Offline, the
+//! box opens only with the public key of whoever made it; [`open_followup`] uses the reply
+//! key bound in the tip, never the one the envelope names, so a follow-up made without the
+//! receipt (by whoever carries the export, or by a server without the receipt) fails the
+//! check. A follow-up in the old form (a bare sealed box, version 1) and one under a tip
+//! that binds no reply key are opened but marked as not verified.
+
+use zeroize::Zeroizing;
+
+use super::tip::{OpenError, SealedTip, SealedTipError, TipPlaintext, PAD_BLOCK};
+use crate::crypto::{self, BoxPublicKey, BoxSecretKey, CryptoError, Opener, Sealer};
+
+/// Marks a version 2 follow-up envelope. A version 1 follow-up's plaintext is JSON, so it
+/// starts with `{` and never with this.
+const ENVELOPE_MAGIC: &[u8; 4] = b"WBF\x02";
+const KEY_AT: usize = ENVELOPE_MAGIC.len();
+const BOX_AT: usize = KEY_AT + crypto::PUBLIC_KEY_BYTES;
+
+/// Puts a sealed follow-up in an envelope boxed with the receipt's reply key. `max_bytes`
+/// bounds the result, like any stored sealed box.
+pub fn authenticate(
+    inner: &SealedTip,
+    reply_key: &BoxSecretKey,
+    inspectors: &BoxPublicKey,
+    max_bytes: usize,
+) -> Result<SealedTip, FollowupError> {
+    let mut envelope = Zeroizing::new(ENVELOPE_MAGIC.to_vec());
+    envelope.extend_from_slice(reply_key.public_key().as_bytes());
+    envelope.extend_from_slice(&reply_key.box_to(inspectors, inner.as_bytes()));
+    let padded = crypto::pad(&envelope, PAD_BLOCK)?;
+    Ok(SealedTip::from_bytes(inspectors.seal(&padded), max_bytes)?)
+}
+
+/// Why a follow-up could not be wrapped.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowupError {
+    /// libsodium failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// The envelope would be larger than a stored box may be.
+    #[error(transparent)]
+    Sealed(#[from] SealedTipError),
+}
+
+/// How far an opened follow-up can be trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Boxed with the reply key bound inside the tip: made by someone who held the receipt.
+    Verified,
+    /// Opened, but nothing shows who wrote it; the reason says why.
+    NotVerified(&'static str),
+}
+
+/// An opened follow-up.
+#[derive(Debug)]
+pub struct OpenedFollowup {
+    /// The resident's words.
+    pub plain: TipPlaintext,
+    /// Whether it provably came from the receipt holder.
+    pub trust: Trust,
+}
+
+/// Opens a stored follow-up with the inspectors' key. `bound` is the reply key bound inside
+/// the tip (from the tip itself, or from what `decrypt` wrote when it opened the tip).
+/// An envelope that fails its check is an error, and its words are never returned.
+pub fn open_followup(
+    sealed: &SealedTip,
+    inspectors: &BoxSecretKey,
+    bound: Option<&BoxPublicKey>,
+) -> Result<OpenedFollowup, OpenError> {
+    let padded = inspectors
+        .open(sealed.as_bytes())
+        .map_err(|_| OpenError::DecryptionFailed)?;
+    let len = crypto::unpad(&padded, PAD_BLOCK).map_err(|_| OpenError::BadPadding)?;
+    let content = &padded[..len];
+    if !content.starts_with(ENVELOPE_MAGIC) {
+        return Ok(OpenedFollowup {
+            plain: TipPlaintext::from_json(content)?,
+            trust: Trust::NotVerified("it is in the old form, which does not show who wrote it"),
+        });
+    }
+    if content.len() < BOX_AT + crypto::BOX_OVERHEAD {
+        return Err(OpenError::BadContent(
+            "the follow-up envelope is cut short".into(),
+        ));
+    }
+    let named = BoxPublicKey::from_bytes(&content[KEY_AT..BOX_AT])
+        .map_err(|_| OpenError::BadContent("the follow-up envelope is damaged".into()))?;
+    let (key, trust) = match bound {
+        Some(bound) => (bound, Trust::Verified),
+        None => (
+            &named,
+            Trust::NotVerified("its tip carries no reply key to check it against"),
+        ),
+    };
+    let inner = inspectors
+        .open_box_from(key, &content[BOX_AT..])
+        .map_err(|_| OpenError::NotFromReceiptHolder)?;
+    let inner = SealedTip::from_bytes(inner.to_vec(), usize::MAX)
+        .map_err(|_| OpenError::BadContent("the follow-up inside is not a sealed box".into()))?;
+    Ok(OpenedFollowup {
+        plain: inner.open(inspectors)?,
+        trust,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
+
+    fn setup() -> (BoxSecretKey, BoxSecretKey, SealedTip) {
+        crypto::init().unwrap();
+        let inspectors = BoxSecretKey::generate();
+        let reply = BoxSecretKey::from_seed(&[5; 32]);
+        let inner = TipPlaintext::new("又想起一件事")
+            .seal(&inspectors.public_key())
+            .unwrap();
+        (inspectors, reply, inner)
+    }
+
+    #[test]
+    fn an_envelope_from_the_bound_key_is_verified() {
+        let (inspectors, reply, inner) = setup();
+        let stored = authenticate(
+            &inner,
+            &reply,
+            &inspectors.public_key(),
+            DEFAULT_MAX_SEALED_BYTES,
+        )
+        .unwrap();
+        assert_eq!(
+            stored.as_bytes().len(),
+            inner.as_bytes().len() + PAD_BLOCK,
+            "the envelope costs one more 1 KiB block"
+        );
+        let opened = open_followup(&stored, &inspectors, Some(&reply.public_key())).unwrap();
+        assert_eq!(opened.plain.body, "又想起一件事");
+        assert_eq!(opened.trust, Trust::Verified);
+    }
+
+    #[test]
+    fn an_envelope_from_another_key_fails_the_check() {
+        let (inspectors, reply, inner) = setup();
+        let forger = BoxSecretKey::from_seed(&[6; 32]);
+        let forged = authenticate(
+            &inner,
+            &forger,
+            &inspectors.public_key(),
+            DEFAULT_MAX_SEALED_BYTES,
+        )
+        .unwrap();
+        assert_eq!(
+            open_followup(&forged, &inspectors, Some(&reply.public_key())).unwrap_err(),
+            OpenError::NotFromReceiptHolder
+        );
+        // Without a bound key it opens, but says it cannot be checked.
+        let opened = open_followup(&forged, &inspectors, None).unwrap();
+        assert!(matches!(opened.trust, Trust::NotVerified(_)));
+    }
+
+    #[test]
+    fn a_bare_sealed_follow_up_is_not_verified() {
+        let (inspectors, reply, inner) = setup();
+        let opened = open_followup(&inner, &inspectors, Some(&reply.public_key())).unwrap();
+        assert_eq!(opened.plain.body, "又想起一件事");
+        assert!(matches!(opened.trust, Trust::NotVerified(_)));
+    }
+
+    #[test]
+    fn a_damaged_envelope_is_refused() {
+        let (inspectors, reply, inner) = setup();
+        // Re-seal a truncated envelope: the outer box is fine, the content is not.
+        let mut envelope = ENVELOPE_MAGIC.to_vec();
+        envelope.extend_from_slice(reply.public_key().as_bytes());
+        envelope.extend_from_slice(&[0u8; 10]);
+        let padded = crypto::pad(&envelope, PAD_BLOCK).unwrap();
+        let bad = SealedTip::from_bytes(
+            inspectors.public_key().seal(&padded),
+            DEFAULT_MAX_SEALED_BYTES,
+        )
+        .unwrap();
+        assert!(open_followup(&bad, &inspectors, Some(&reply.public_key())).is_err());
+        let _ = inner;
+    }
+}

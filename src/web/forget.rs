@@ -1,0 +1,44 @@
+//! Forgetting each request once it is answered.
+//!
+//! actix keeps the heads of finished requests in per-thread pools for reuse, and a pooled
+//! head still holds its URI and header values: slices of the connection's read buffer, which
+//! also holds the body that came with them (a resident's words, a receipt). While one slice
+//! lives, the whole buffer lives, until some later request happens to reuse that head. So
+//! after each answer this middleware empties the head (URI, headers, peer address), and a
+//! POST's connection is closed once answered, so that its buffers are freed at once (and
+//! wiped: the binary's allocator zeroes every block it frees).
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::{ConnectionType, Method, Uri};
+use actix_web::middleware::Next;
+
+/// The middleware; wrap it inside every other one, so it runs last on the way out.
+pub async fn middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let post = req.method() == Method::POST;
+    let response = next.call(req).await?;
+    let (request, mut response) = response.into_parts();
+    if post {
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    let mut request = ServiceRequest::from_request(request);
+    // `head_mut` needs the only reference to the request; every handler here has let go of
+    // it by now. Should one ever keep a copy, the head is left as it is rather than the
+    // worker brought down.
+    let emptied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let head = request.head_mut();
+        head.uri = Uri::default();
+        head.headers.clear();
+        head.peer_addr = None;
+    }));
+    if emptied.is_err() {
+        tracing::warn!("a finished request was still shared; its head was not emptied");
+    }
+    let (request, _payload) = request.into_parts();
+    Ok(ServiceResponse::new(request, response))
+}
