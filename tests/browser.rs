@@ -112,6 +112,19 @@ impl Keyed {
     }
 }
 
+/// The reply public key (standard base64) of the seed a status answer hands back.
+fn reply_public_of(status: &Value) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let seed: [u8; 32] = b64
+        .decode(status["reply_key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = whistlebox::crypto::BoxSecretKey::from_seed(&seed);
+    b64.encode(key.public_key().as_bytes())
+}
+
 fn assert_receipt_shape(receipt: &str, label: &str) {
     let groups: Vec<&str> = receipt.split(' ').collect();
     assert!(
@@ -499,6 +512,16 @@ fn report_sealed_in_the_browser_then_status() {
         let api = blocking(|| k.server.status(&receipt));
         assert_eq!(api.status, 200, "{}", api.body);
         let day = api.json()["received_on"].as_str().unwrap().to_string();
+        // The page asked for its receipt first and sealed that receipt's reply key inside.
+        assert!(
+            fetched.iter().any(|u| u == &b.url("/api/v1/receipts")),
+            "no request to /api/v1/receipts; fetched: {fetched:?}"
+        );
+        assert_eq!(
+            tips[0].1["bound_reply_key"],
+            json!(reply_public_of(&api.json())),
+            "the sealed tip binds the receipt's reply key"
+        );
 
         // The status page: as shown (with spaces), as an IME types it, and wrong ones.
         assert_status_found(&b, "zh", &receipt, &day).await;
@@ -572,6 +595,11 @@ fn report_sealed_by_the_server_without_javascript() {
         let api = blocking(|| k.server.status(&receipt));
         assert_eq!(api.status, 200, "{}", api.body);
         let day = api.json()["received_on"].as_str().unwrap().to_string();
+        assert_eq!(
+            tips[0].1["bound_reply_key"],
+            json!(reply_public_of(&api.json())),
+            "the server sealed the receipt's reply key inside the tip"
+        );
         assert_status_found(&b, "zh", &receipt, &day).await;
         assert_status_error(&b, "en", &one_digit_wrong(&receipt), "typo", 400).await;
 
@@ -991,11 +1019,7 @@ impl Keyed {
     /// `message` (`whistlebox update`) and imports it on the admin listener, as the
     /// inspectors would. Returns the receipt.
     fn tip_with_question(&self, body: &str, message: &str) -> String {
-        let r = self
-            .server
-            .submit(&common::seal_tip(&self.server.box_key(), body, &[]));
-        assert_eq!(r.status, 201, "{}", r.body);
-        let receipt = r.json()["receipt"].as_str().unwrap().to_string();
+        let receipt = self.server.submit_bound(body, &[]);
         let work = tempfile::tempdir().unwrap();
         let tips = work.path().join("tips");
         let d = self.inspectors.decrypt(&self.server.export(), &tips);
@@ -1212,12 +1236,7 @@ fn replies_open_in_the_browser_and_without_javascript() {
 fn followup_sealed_in_the_browser() {
     const FOLLOWUP_ZH: &str = "是2024年发的，会计也知道。\n她姓王，住在村东头。";
     let k = keyed();
-    let r = blocking(|| {
-        k.server
-            .submit(&common::seal_tip(&k.server.box_key(), BODY_ZH, &[]))
-    });
-    assert_eq!(r.status, 201, "{}", r.body);
-    let receipt = r.json()["receipt"].as_str().unwrap().to_string();
+    let receipt = blocking(|| k.server.submit_bound(BODY_ZH, &[]));
     let origin = k.server.public.clone();
     let typed = receipt.clone();
     harness::run(move |wd| async move {
@@ -1365,4 +1384,69 @@ fn followup_sealed_in_the_browser() {
         !folder.join("followup-0002.txt").exists(),
         "the refused attempt was filed too"
     );
+}
+
+/// A follow-up that reached the server but whose answer was lost (here a proxy's error page
+/// in place of the server's JSON) is never posted a second time through the plain form: the
+/// page says it cannot tell whether the words arrived, keeps them, and stays put.
+#[test]
+fn a_lost_follow_up_answer_never_sends_the_words_twice() {
+    let k = keyed();
+    let receipt = blocking(|| k.server.submit_bound(BODY_EN, &[]));
+    let origin = k.server.public.clone();
+    let kk = k.clone();
+    harness::run(move |wd| async move {
+        let k = kk;
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("en")).await;
+        b.goto("/en/status").await;
+        b.type_into("input#status-receipt", &receipt).await;
+        b.click("button#status-submit").await;
+        b.wait_for(
+            "document.querySelector('#status-result[data-opened=browser]')",
+            "the answer opened in the browser",
+            WAIT,
+        )
+        .await;
+        // The request goes through; its answer is replaced, as a failing proxy would.
+        b.js("const real = window.fetch; window.fetch = async (url, options) => { \
+                const answer = await real(url, options); \
+                return String(url).includes('/api/v1/followups') \
+                  ? new Response('<html>502 Bad Gateway</html>', { status: 502 }) : answer; }; \
+              return 1;")
+            .await;
+        mark_document(&b).await;
+        b.type_into("textarea#followup-body", "one more detail").await;
+        b.click("button#followup-submit").await;
+        b.wait_for(
+            "(() => { const e = document.getElementById('followup-error'); \
+               return e && !e.hidden && e.textContent.trim() !== ''; })()",
+            "the 'cannot tell' message",
+            WAIT,
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(same_document(&b).await, "the plain form was posted too");
+        let said = plain(&b.text("#followup-error").await);
+        assert!(said.contains("could not tell"), "{said}");
+        assert_eq!(
+            b.js("return document.getElementById('followup-body').value;")
+                .await,
+            json!("one more detail"),
+            "the words were not kept"
+        );
+        let bundle: Value = serde_json::from_slice(&blocking(|| k.server.export())).unwrap();
+        let tip = bundle["tips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| !t["followups"].as_array().unwrap().is_empty())
+            .cloned()
+            .expect("the follow-up arrived");
+        assert_eq!(
+            tip["followups"].as_array().unwrap().len(),
+            1,
+            "filed twice"
+        );
+        b.close().await;
+    });
 }
