@@ -1408,14 +1408,17 @@ fn a_lost_follow_up_answer_never_sends_the_words_twice() {
         )
         .await;
         // The request goes through; its answer is replaced, as a failing proxy would.
-        b.js("const real = window.fetch; window.fetch = async (url, options) => { \
+        b.js(
+            "const real = window.fetch; window.fetch = async (url, options) => { \
                 const answer = await real(url, options); \
                 return String(url).includes('/api/v1/followups') \
                   ? new Response('<html>502 Bad Gateway</html>', { status: 502 }) : answer; }; \
-              return 1;")
-            .await;
+              return 1;",
+        )
+        .await;
         mark_document(&b).await;
-        b.type_into("textarea#followup-body", "one more detail").await;
+        b.type_into("textarea#followup-body", "one more detail")
+            .await;
         b.click("button#followup-submit").await;
         b.wait_for(
             "(() => { const e = document.getElementById('followup-error'); \
@@ -1442,11 +1445,7 @@ fn a_lost_follow_up_answer_never_sends_the_words_twice() {
             .find(|t| !t["followups"].as_array().unwrap().is_empty())
             .cloned()
             .expect("the follow-up arrived");
-        assert_eq!(
-            tip["followups"].as_array().unwrap().len(),
-            1,
-            "filed twice"
-        );
+        assert_eq!(tip["followups"].as_array().unwrap().len(), 1, "filed twice");
         b.close().await;
     });
 }

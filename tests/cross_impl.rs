@@ -77,3 +77,41 @@ fn a_foreign_tip_goes_through_the_whole_pipeline() {
         vec![body.to_string()]
     );
 }
+
+/// The follow-up envelope (domain::followup) opened with RustCrypto alone: the outer sealed
+/// box, the reference padding, "WBF" 2, the reply key, then a standard `crypto_box_easy`
+/// (XSalsa20-Poly1305 over X25519, nonce in front) from the reply key to the inspectors.
+#[test]
+fn a_follow_up_envelope_opens_with_crypto_box() {
+    use crypto_box::aead::{generic_array::GenericArray, Aead};
+    crypto::init().unwrap();
+    let inspectors = crypto_box::SecretKey::generate(&mut OsRng);
+    let inspectors_pub =
+        whistlebox::crypto::BoxPublicKey::from_bytes(inspectors.public_key().as_bytes()).unwrap();
+    let reply = BoxSecretKey::from_seed(&[21; 32]);
+    let inner = whistlebox::domain::tip::TipPlaintext::new("补充")
+        .seal(&inspectors_pub)
+        .unwrap();
+    let stored =
+        whistlebox::domain::followup::authenticate(&inner, &reply, &inspectors_pub, usize::MAX)
+            .unwrap();
+
+    let padded = inspectors.unseal(stored.as_bytes()).unwrap();
+    assert_eq!(padded.len() % 1024, 0);
+    let end = padded.iter().rposition(|&b| b != 0).unwrap();
+    assert_eq!(padded[end], 0x80, "ISO/IEC 7816-4 padding");
+    let envelope = &padded[..end];
+    assert_eq!(&envelope[..4], b"WBF\x02");
+    assert_eq!(&envelope[4..36], reply.public_key().as_bytes());
+    let (nonce, boxed) = envelope[36..].split_at(24);
+    let salsa = crypto_box::SalsaBox::new(
+        &crypto_box::PublicKey::from(*reply.public_key().as_bytes()),
+        &inspectors,
+    );
+    let opened = salsa
+        .decrypt(GenericArray::from_slice(nonce), boxed)
+        .expect("a standard crypto_box from the reply key");
+    assert_eq!(opened, inner.as_bytes());
+    let json = inspectors.unseal(&opened).unwrap();
+    assert!(String::from_utf8_lossy(&json).starts_with(r#"{"v":1,"body":"补充"}"#));
+}
