@@ -1116,12 +1116,7 @@ fn replies_open_in_the_browser_and_without_javascript() {
         b.type_into("input#status-receipt", &receipt).await;
         mark_document(&b).await;
         b.click("button#status-submit").await;
-        b.wait_for(
-            "document.querySelector('#status-result[data-opened=browser]')",
-            "the answer opened in the browser",
-            WAIT,
-        )
-        .await;
+        wait_opened_in_browser(&b).await;
         assert!(
             same_document(&b).await,
             "the page was reloaded: the form was posted instead of opened in the browser"
@@ -1249,12 +1244,7 @@ fn followup_sealed_in_the_browser() {
         b.type_into("input#status-receipt", &typed).await;
         mark_document(&b).await;
         b.click("button#status-submit").await;
-        b.wait_for(
-            "document.querySelector('#status-result[data-opened=browser]')",
-            "the answer opened in the browser",
-            WAIT,
-        )
-        .await;
+        wait_opened_in_browser(&b).await;
         assert!(b.displayed("#followup-form").await, "no follow-up form");
         b.type_into("textarea#followup-body", FOLLOWUP_ZH).await;
 
@@ -1266,13 +1256,7 @@ fn followup_sealed_in_the_browser() {
         ))
         .await;
         b.click("button#followup-submit").await;
-        b.wait_for(
-            "(() => { const e = document.getElementById('followup-error'); \
-               return e && !e.hidden && e.textContent.trim() !== ''; })()",
-            "the follow-up error",
-            WAIT,
-        )
-        .await;
+        wait_followup_error(&b).await;
         assert!(
             same_document(&b).await,
             "the error answer reloaded the page"
@@ -1386,6 +1370,27 @@ fn followup_sealed_in_the_browser() {
     );
 }
 
+/// Waits until the follow-up form shows an error sentence.
+async fn wait_followup_error(b: &Browser) {
+    b.wait_for(
+        "(() => { const e = document.getElementById('followup-error'); \
+           return e && !e.hidden && e.textContent.trim() !== ''; })()",
+        "the follow-up error",
+        WAIT,
+    )
+    .await;
+}
+
+/// Waits until the status script has fetched the answer and opened it in the page.
+async fn wait_opened_in_browser(b: &Browser) {
+    b.wait_for(
+        "document.querySelector('#status-result[data-opened=browser]')",
+        "the answer opened in the browser",
+        WAIT,
+    )
+    .await;
+}
+
 /// A follow-up that reached the server but whose answer was lost (here a proxy's error page
 /// in place of the server's JSON) is never posted a second time through the plain form: the
 /// page says it cannot tell whether the words arrived, keeps them, and stays put.
@@ -1401,12 +1406,7 @@ fn a_lost_follow_up_answer_never_sends_the_words_twice() {
         b.goto("/en/status").await;
         b.type_into("input#status-receipt", &receipt).await;
         b.click("button#status-submit").await;
-        b.wait_for(
-            "document.querySelector('#status-result[data-opened=browser]')",
-            "the answer opened in the browser",
-            WAIT,
-        )
-        .await;
+        wait_opened_in_browser(&b).await;
         // The request goes through; its answer is replaced, as a failing proxy would.
         b.js(
             "const real = window.fetch; window.fetch = async (url, options) => { \
@@ -1420,13 +1420,7 @@ fn a_lost_follow_up_answer_never_sends_the_words_twice() {
         b.type_into("textarea#followup-body", "one more detail")
             .await;
         b.click("button#followup-submit").await;
-        b.wait_for(
-            "(() => { const e = document.getElementById('followup-error'); \
-               return e && !e.hidden && e.textContent.trim() !== ''; })()",
-            "the 'cannot tell' message",
-            WAIT,
-        )
-        .await;
+        wait_followup_error(&b).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(same_document(&b).await, "the plain form was posted too");
         let said = plain(&b.text("#followup-error").await);

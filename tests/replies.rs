@@ -46,6 +46,13 @@ impl Desk {
     }
 
     fn sign(&self, args: &[&str], out: &str) -> Vec<u8> {
+        let o = self.try_sign(args, out);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read(self.site.root.path().join(out)).unwrap()
+    }
+
+    /// Runs `update` or `ack` with the inspectors' key, whatever its outcome.
+    fn try_sign(&self, args: &[&str], out: &str) -> std::process::Output {
         let out_path = self.site.root.path().join(out);
         let key = self.inspectors.key_file();
         let pass = self.inspectors.pass_file();
@@ -59,9 +66,24 @@ impl Desk {
             out_path.to_str().unwrap(),
         ];
         all.extend_from_slice(&args[1..]);
-        let o = run(&all);
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        std::fs::read(out_path).unwrap()
+        run(&all)
+    }
+
+    /// Asks the resident `QUESTION` about tip `id` (need_info), from the folder `tips`.
+    fn ask(&self, id: &str, tips: &Path, out: &str) -> std::process::Output {
+        let tips = tips.to_str().unwrap();
+        let args = [
+            "update",
+            "--tip",
+            id,
+            "--status",
+            "need_info",
+            "--message",
+            QUESTION,
+            "--tips",
+            tips,
+        ];
+        self.try_sign(&args, out)
     }
 
     fn import(&self, bundle: &[u8]) -> Reply {
@@ -417,20 +439,8 @@ fn a_reply_key_swapped_in_the_export_does_not_redirect_the_reply() {
     let (tips, o) = decrypt_value(&desk, &bundle, "tips");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let id = tip_ids(&tips)[0].clone();
-    let update = desk.sign(
-        &[
-            "update",
-            "--tip",
-            &id,
-            "--status",
-            "need_info",
-            "--message",
-            QUESTION,
-            "--tips",
-            tips.to_str().unwrap(),
-        ],
-        "update.json",
-    );
+    assert!(desk.ask(&id, &tips, "update.json").status.success());
+    let update = std::fs::read(desk.site.root.path().join("update.json")).unwrap();
     assert_eq!(desk.import(&update).status, 200);
     let status = desk.server.status(&receipt).json();
     assert_eq!(open_replies(&status), vec![Ok(QUESTION.to_string())]);
@@ -513,23 +523,7 @@ fn a_tip_without_a_bound_reply_key_gets_a_status_but_no_message() {
     let meta: Value =
         serde_json::from_slice(&std::fs::read(tips.join(&id).join("tip.json")).unwrap()).unwrap();
     assert!(meta["bound_reply_key"].is_null());
-    let o = run(&[
-        "update",
-        "--key",
-        desk.inspectors.key_file().to_str().unwrap(),
-        "--passphrase-file",
-        desk.inspectors.pass_file().to_str().unwrap(),
-        "--out",
-        desk.site.root.path().join("u.json").to_str().unwrap(),
-        "--tip",
-        &id,
-        "--status",
-        "need_info",
-        "--message",
-        QUESTION,
-        "--tips",
-        tips.to_str().unwrap(),
-    ]);
+    let o = desk.ask(&id, &tips, "u.json");
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("no reply key bound"));
     let status_only = desk.sign(&["update", "--tip", &id, "--status", "in_review"], "s.json");

@@ -133,21 +133,7 @@ impl AppState {
         &self,
         sealed: SealedTip,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
-        self.check_disk()?;
-        for _ in 0..RECEIPT_ATTEMPTS {
-            let receipt = Receipt::generate();
-            let shown = receipt.display();
-            let keys = self
-                .derive(receipt)
-                .await
-                .map_err(|()| SubmitError::Internal)?;
-            match self.insert_tip(keys.lookup, sealed.clone()).await {
-                Ok(day) => return Ok((shown, day)),
-                Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(SubmitError::Internal)
+        self.file_under_new_receipt(|_| Ok(sealed.clone())).await
     }
 
     /// The no-JavaScript path: binds the receipt's reply key into the resident's words,
@@ -157,6 +143,22 @@ impl AppState {
         &self,
         mut tip: TipPlaintext,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
+        let max = self.max_sealed_bytes;
+        let box_key = &self.keys.box_key;
+        self.file_under_new_receipt(move |keys| {
+            tip.bind_reply_key(&keys.reply_key().public_key());
+            let sealed = tip.seal(box_key).map_err(|_| SubmitError::Internal)?;
+            Ok(SealedTip::from_bytes(sealed.as_bytes().to_vec(), max)?)
+        })
+        .await
+    }
+
+    /// Draws a receipt, seals with its keys, and stores; a receipt that is somehow taken
+    /// already (it never should be) is drawn again.
+    async fn file_under_new_receipt(
+        &self,
+        mut seal: impl FnMut(&ReceiptKeys) -> Result<SealedTip, SubmitError>,
+    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         self.check_disk()?;
         for _ in 0..RECEIPT_ATTEMPTS {
             let receipt = Receipt::generate();
@@ -165,12 +167,7 @@ impl AppState {
                 .derive(receipt)
                 .await
                 .map_err(|()| SubmitError::Internal)?;
-            tip.bind_reply_key(&keys.reply_key().public_key());
-            let sealed = tip
-                .seal(&self.keys.box_key)
-                .map_err(|_| SubmitError::Internal)?;
-            let sealed = SealedTip::from_bytes(sealed.as_bytes().to_vec(), self.max_sealed_bytes)?;
-            match self.insert_tip(keys.lookup, sealed).await {
+            match self.insert_tip(keys.lookup, seal(&keys)?).await {
                 Ok(day) => return Ok((shown, day)),
                 Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
                 Err(e) => return Err(e),
