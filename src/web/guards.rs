@@ -125,7 +125,7 @@ impl Drop for OpenConnection {
 
 /// Sent to a connection over its client's cap, before it is shut.
 const OVER_CAP: &[u8] = b"HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\
-Cache-Control: no-store\r\nConnection: close\r\nContent-Length: 95\r\n\r\n\
+Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: 95\r\n\r\n\
 {\"error\":\"Too many connections from your address at once. Please wait a moment and try again.\"}";
 
 /// `HttpServer::on_connect`: counts the connection, and shuts at once one over its
@@ -140,10 +140,12 @@ pub fn on_connect(cap: &Arc<ConnectionCap>, conn: &dyn std::any::Any, ext: &mut 
     // The address is used here, in memory, and nowhere else.
     let open = cap.open(peer.ip());
     if open.refused {
-        // A fresh socket's send buffer is empty, so this short answer goes out whole or
-        // not at all; either way the connection is then shut.
-        let _ = tcp.try_write(OVER_CAP);
-        let _ = socket2::SockRef::from(tcp).shutdown(std::net::Shutdown::Both);
+        // A fresh socket's send buffer is empty, so this short answer goes out whole (a
+        // plain send: tokio's `try_write` knows no readiness yet on a new socket). Either
+        // way the connection is then shut, and actix drops it at its first read.
+        let sock = socket2::SockRef::from(tcp);
+        let _ = sock.send(OVER_CAP);
+        let _ = sock.shutdown(std::net::Shutdown::Both);
     }
     ext.insert(open);
 }
