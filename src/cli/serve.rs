@@ -91,8 +91,8 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request headers before it is cut off.
     #[arg(long, default_value_t = 10)]
     pub request_timeout_secs: u64,
-    /// Seconds a request has, from the end of its headers, to send its body and get its
-    /// answer; past it the answer is 408, nothing is stored and the connection is closed.
+    /// Seconds a request has, from the end of its headers, to send its whole body; past it
+    /// the answer is 408, nothing of it is stored and the connection is closed.
     /// 30 s carries a 1 MiB tip (1.4 MB of JSON) at about 400 kbit/s; text tips are a few KB.
     #[arg(long, default_value_t = 30)]
     pub request_deadline_secs: u64,

@@ -32,10 +32,8 @@ use crate::crypto;
 
 /// What the guards need, shared by every worker of the public listener.
 pub struct Guards {
-    /// Time from the end of the request head to the answer.
+    /// Time from the end of the request head to the end of its body.
     pub deadline: Duration,
-    /// The per-client connection cap.
-    pub connections: Arc<ConnectionCap>,
 }
 
 /// Counts the open connections of each client. An entry lives only while its client has a

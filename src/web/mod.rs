@@ -259,7 +259,7 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// Time a client has to send its request headers.
     pub request_timeout: Duration,
-    /// Time from the end of the headers to the answer (the body, then the handler).
+    /// Time from the end of the headers to the end of the body.
     pub request_deadline: Duration,
     /// Open connections one client may hold (0: no cap); not applied to shared peers
     /// unless `limits_on_shared_peers`, nor behind a proxy.
@@ -376,7 +376,7 @@ pub struct Listeners {
 const DISK_WATCH_EVERY: Duration = Duration::from_secs(60);
 
 /// Binds both listeners. Await `public` and `admin` to run them. Slow clients are cut off
-/// (request headers within `request_timeout`, the rest of the request within
+/// (request headers within `request_timeout`, the body within
 /// `request_deadline`, idle keep-alive after 15 s), and connections are capped, in all and
 /// per client. Must be called inside the actix system (it starts the disk watcher).
 pub fn start(
@@ -396,7 +396,6 @@ pub fn start(
     ));
     let guards = web::Data::new(guards::Guards {
         deadline: options.request_deadline,
-        connections: cap.clone(),
     });
     let public = HttpServer::new(move || {
         let mut app = App::new().app_data(state.clone()).app_data(guards.clone());
