@@ -93,6 +93,7 @@ fn floods_are_limited_and_other_residents_still_get_through() {
     let site = Site::new();
     inspectors.server_keys(&site.keys());
     let server = site.start_limited(&[
+        "--client-limits-on-loopback",
         "--limit-client-status-per-minute",
         "10",
         "--limit-client-submit-per-hour",
@@ -355,7 +356,11 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn every_response_carries_the_privacy_headers() {
     let site = Site::new();
-    let server = site.start_limited(&["--limit-client-status-per-minute", "1"]);
+    let server = site.start_limited(&[
+        "--client-limits-on-loopback",
+        "--limit-client-status-per-minute",
+        "1",
+    ]);
     let form =
         |path: &str, body: &str| server.post_raw(path, "application/x-www-form-urlencoded", body);
     let personal = [
@@ -481,6 +486,17 @@ fn a_full_disk_refuses_new_tips_cleanly_and_recovers() {
     // The no-JavaScript form says so plainly too.
     let page = server.post_raw("/zh/report", "application/x-www-form-urlencoded", "body=x");
     assert_eq!(page.status, 503);
+    // A refusal prints nothing: a line per refused tip would mark when someone reported.
+    // (The disk watcher logs the change on its own clock, once a minute at most.)
+    let before = server.printed();
+    let r = server.submit(&seal_tip(&key, "refused for disk", &[]));
+    assert_eq!(r.status, 503);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        server.printed(),
+        before,
+        "a refusal for disk printed a line"
+    );
 
     // Space comes back: so does the service.
     std::fs::remove_file(&filler).unwrap();
@@ -498,7 +514,11 @@ fn a_full_disk_refuses_new_tips_cleanly_and_recovers() {
 #[test]
 fn percent_escaped_paths_cannot_dodge_the_limits() {
     let site = Site::new();
-    let server = site.start_limited(&["--limit-client-status-per-minute", "2"]);
+    let server = site.start_limited(&[
+        "--client-limits-on-loopback",
+        "--limit-client-status-per-minute",
+        "2",
+    ]);
     let body = serde_json::json!({ "receipt": "1111 2222 3333 4444 5555" }).to_string();
     for path in [
         "/api/v1/statu%73",
@@ -514,4 +534,451 @@ fn percent_escaped_paths_cannot_dodge_the_limits() {
         .map(|_| post_from(&server.public, A, "/api/v1/status", &body).0)
         .collect();
     assert_eq!(codes.iter().filter(|c| **c == 429).count(), 2, "{codes:?}");
+}
+
+/// Seconds since `t`, for the figures the tests print.
+fn secs(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+/// A connection from `from` that sends a request head announcing `len` body bytes, then
+/// only `sent` of them.
+fn half_sent(server: &str, from: Ipv4Addr, path: &str, len: usize, sent: &[u8]) -> TcpStream {
+    let addr: SocketAddr = server.trim_start_matches("http://").parse().unwrap();
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    sock.bind(&SocketAddr::new(from.into(), 0).into()).unwrap();
+    sock.connect_timeout(&addr.into(), Duration::from_secs(5))
+        .unwrap();
+    let mut stream: TcpStream = sock.into();
+    let ct = if path.starts_with("/api/") {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
+    let _ = write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {ct}\r\nContent-Length: {len}\r\n\r\n"
+    );
+    let _ = stream.write_all(sent);
+    stream
+}
+
+/// One page and one receipt check by a resident from `from`; each must answer within
+/// `bound`. Returns the slowest time.
+fn resident_visit(server: &str, from: Ipv4Addr, bound: Duration) -> Duration {
+    let t = Instant::now();
+    let (code, text) = exchange(
+        server,
+        from,
+        "GET /zh/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("the home page answers");
+    let page = t.elapsed();
+    assert_eq!(code, 200, "{text}");
+    assert!(page < bound, "the home page took {page:?}");
+    let t = Instant::now();
+    let (code, text) = status_from(server, from, "1111 2222 3333 4444 5555");
+    let status = t.elapsed();
+    assert!(code == 404 || code == 400, "{code}: {text}");
+    assert!(status < bound, "a receipt check took {status:?}");
+    page.max(status)
+}
+
+#[test]
+fn loopback_peers_are_not_one_client_by_default() {
+    // As deployed behind nginx or Tor without --proxied: every resident is 127.0.0.1.
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start_limited(&["--limit-global-submit-per-second", "20"]);
+    let printed = server.printed();
+    assert!(
+        printed.contains("per-client limits ON for direct clients; loopback peers exempt"),
+        "{printed}"
+    );
+    let key = server.box_key();
+    let mut receipts = Vec::new();
+    for i in 0..12 {
+        let r = server.submit(&seal_tip(&key, &format!("resident {i}"), &[]));
+        assert_eq!(r.status, 201, "tip {i} was refused: {}", r.body);
+        receipts.push(r.json()["receipt"].as_str().unwrap().to_string());
+    }
+    // More receipt checks than one client may make in a minute (10).
+    for r in receipts.iter().chain(receipts.iter().take(2)) {
+        assert_eq!(server.status(r).status, 200);
+    }
+    drop(server);
+
+    // Behind --proxied the line says so; with the test flag, loopback is one client again.
+    let proxied = site.start_limited(&["--proxied"]);
+    assert!(proxied
+        .printed()
+        .contains("per-client limits OFF because proxied"));
+    drop(proxied);
+    let strict = site.start_limited(&[
+        "--client-limits-on-loopback",
+        "--limit-global-submit-per-second",
+        "20",
+    ]);
+    assert!(strict
+        .printed()
+        .contains("per-client limits ON for every client, loopback peers included"));
+    let codes: Vec<u16> = (0..8)
+        .map(|_| strict.submit(&seal_tip(&key, "one client", &[])).status)
+        .collect();
+    assert!(codes.contains(&429), "{codes:?}");
+    // And the shipped unit runs --proxied.
+    let unit = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/whistlebox.service"),
+    )
+    .unwrap();
+    assert!(unit.contains("--proxied"), "deploy/whistlebox.service");
+}
+
+#[test]
+fn a_body_silent_past_the_deadline_is_not_served() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start(&["--request-deadline-secs", "2"]);
+    let body = serde_json::json!({
+        "sealed": STANDARD.encode(seal_tip(&server.box_key(), "a slow tip", &[]))
+    })
+    .to_string();
+    let half = body.len() / 2;
+    let mut conn = half_sent(
+        &server.public,
+        A,
+        "/api/v1/tips",
+        body.len(),
+        &body.as_bytes()[..half],
+    );
+    conn.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let t = Instant::now();
+    let mut first = [0u8; 4096];
+    let n = conn.read(&mut first).unwrap_or(0);
+    let waited = t.elapsed();
+    let answer = String::from_utf8_lossy(&first[..n]).into_owned();
+    assert!(
+        waited < Duration::from_secs(6),
+        "a silent body held its connection {waited:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    if !answer.is_empty() {
+        assert!(answer.contains("arrived too slowly"), "{answer}");
+        assert!(answer.to_ascii_lowercase().contains("connection: close"));
+    }
+    // The rest of the body, late: it is not served, and nothing is stored.
+    let _ = conn.write_all(&body.as_bytes()[half..]);
+    let mut rest = Vec::new();
+    let _ = conn.read_to_end(&mut rest);
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(!rest.contains("201 Created"), "{rest}");
+    assert_eq!(server.tip_count(), 0);
+    let line = answer.lines().next().unwrap_or("(hung up)");
+    println!("silent body: {line:?} after {waited:?}; nothing stored");
+}
+
+#[test]
+fn a_slow_body_flood_does_not_starve_pages() {
+    const FLOOD: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
+    let bound = Duration::from_secs(3);
+
+    // 1. A flooder with an address of its own (the test flag makes loopback count): 24
+    //    connections trickling bodies, reopened as they are cut, against 8 slots.
+    let site = Site::new();
+    let server = site.start(&[
+        "--client-limits-on-loopback",
+        "--workers",
+        "1",
+        "--max-connections",
+        "8",
+        "--max-connections-per-client",
+        "4",
+        "--request-deadline-secs",
+        "2",
+    ]);
+    let url = server.public.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooder = {
+        let (url, stop) = (url.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut conns: Vec<TcpStream> = Vec::new();
+            let started = Instant::now();
+            let mut opened = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                && started.elapsed() < Duration::from_secs(30)
+            {
+                // Trickle one byte on each; drop the ones the server cut.
+                conns.retain_mut(|c| c.write_all(b"r").is_ok());
+                while conns.len() < 24 && opened < 2000 {
+                    let c = half_sent(&url, FLOOD, "/zh/status", 4000, b"receipt=1");
+                    c.set_nonblocking(true).unwrap();
+                    conns.push(c);
+                    opened += 1;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            opened
+        })
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let mut slowest = Duration::ZERO;
+    let mut visits = 0;
+    while t.elapsed() < Duration::from_secs(6) {
+        slowest = slowest.max(resident_visit(&url, B, bound));
+        visits += 1;
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let opened = flooder.join().unwrap();
+    println!(
+        "slow-body flood from one address ({opened} connections opened against 8 slots, cap 4): \
+         {visits} resident visits, slowest answer {slowest:?}"
+    );
+    drop(server);
+
+    // 2. Behind a proxy or Tor the flood comes from loopback, exempt from the cap: the
+    //    deadline gives the slots back. 16 silent bodies against 8 slots.
+    let server = site.start(&[
+        "--workers",
+        "1",
+        "--max-connections",
+        "8",
+        "--request-deadline-secs",
+        "2",
+    ]);
+    let url = server.public.clone();
+    let flood: Vec<TcpStream> = (0..16)
+        .map(|_| half_sent(&url, A, "/zh/status", 4000, b"receipt=1"))
+        .collect();
+    let t = Instant::now();
+    // At most two rounds (deadline and 1 s for the cut connections to close) in the queue
+    // behind the flood, then as usual.
+    let first = resident_visit(&url, B, Duration::from_secs(9));
+    let freed = secs(t);
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        slowest = slowest.max(resident_visit(&url, B, bound));
+    }
+    drop(flood);
+    println!(
+        "16 silent bodies from loopback against 8 slots: first visit {first:?} ({freed:.1} s after \
+         the flood), then slowest {slowest:?}"
+    );
+}
+
+#[test]
+fn one_client_cannot_hold_every_connection() {
+    const GREEDY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 7);
+    let site = Site::new();
+    let server = site.start(&[
+        "--client-limits-on-loopback",
+        "--max-connections-per-client",
+        "3",
+        "--request-deadline-secs",
+        "30",
+    ]);
+    let url = server.public.clone();
+    let mut held: Vec<TcpStream> = (0..3)
+        .map(|_| half_sent(&url, GREEDY, "/zh/status", 4000, b"receipt=1"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let get = "GET /zh/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let t = Instant::now();
+    // A hang-up (an error here) before it could answer is a refusal too.
+    if let Ok((code, text)) = exchange(&url, GREEDY, get) {
+        assert_eq!(code, 429, "{text}");
+        assert!(text.contains("Too many connections"), "{text}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Another address is served meanwhile.
+    let (code, _) = exchange(&url, B, get).unwrap();
+    assert_eq!(code, 200);
+    // Once one of its connections closes, the client has a place again.
+    drop(held.pop());
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, text) = exchange(&url, GREEDY, get).unwrap();
+    assert_eq!(code, 200, "{text}");
+    drop(held);
+}
+
+#[test]
+fn metrics_and_log_lines_do_not_move_when_a_tip_arrives() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start_limited(&[
+        "--client-limits-on-loopback",
+        "--limit-client-submit-per-hour",
+        "1",
+    ]);
+    let scrape = || {
+        agent()
+            .get(&format!("{}/admin/v1/metrics", server.admin))
+            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    };
+    let key = server.box_key();
+    let before = scrape();
+    let printed = server.printed();
+    let r = server.submit(&seal_tip(&key, &"x".repeat(50_000), &[]));
+    assert_eq!(r.status, 201);
+    // Refused by the rate limit: not counted where a scraper sees it either.
+    let refused = server.submit(&seal_tip(&key, "refused", &[]));
+    assert_eq!(refused.status, 429);
+    std::thread::sleep(Duration::from_millis(300));
+    let after = scrape();
+    assert_eq!(before, after, "the metrics moved when a tip arrived");
+    assert!(after.contains("whistlebox_tips_accepted"));
+    assert_eq!(
+        server.printed(),
+        printed,
+        "a line was printed when a tip arrived"
+    );
+}
+
+#[test]
+fn an_unauthenticated_import_is_refused_before_its_body_is_read() {
+    let site = Site::new();
+    let server = site.start(&[]);
+    let token = format!("Authorization: Bearer {TOKEN}\r\n");
+    let cases = [
+        ("", "17000000", "HTTP/1.1 401", "admin token"),
+        (
+            "Authorization: Bearer not-the-token-0123456789\r\n",
+            "16000000",
+            "HTTP/1.1 401",
+            "admin token",
+        ),
+        // With the token, a bundle announced over 16 MiB is refused before it is read.
+        (token.as_str(), "17000000", "HTTP/1.1 413", "too large"),
+    ];
+    for (auth, len, status, words) in cases {
+        let addr: SocketAddr = server.admin.trim_start_matches("http://").parse().unwrap();
+        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        // A large body is announced; not a byte of it is sent.
+        write!(
+            conn,
+            "POST /admin/v1/import HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\n\
+             Content-Length: {len}\r\n\r\n"
+        )
+        .unwrap();
+        let t = Instant::now();
+        let mut buf = [0u8; 4096];
+        let n = conn.read(&mut buf).unwrap_or(0);
+        let text = String::from_utf8_lossy(&buf[..n]);
+        assert!(
+            text.starts_with(status),
+            "no {status} before the body ({:?}): {text:?}",
+            t.elapsed()
+        );
+        assert!(text.contains(words), "{text}");
+    }
+}
+
+fn reply_of(result: Result<ureq::Response, ureq::Error>) -> (u16, String) {
+    match result {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+#[test]
+fn cross_site_posts_are_refused_and_same_site_ones_pass() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start(&[]);
+    let sealed = STANDARD.encode(seal_tip(&server.box_key(), "cross-site", &[]));
+    let receipt = "1111 2222 3333 4444 5555";
+    let posts: Vec<(&str, &str, String)> = vec![
+        (
+            "/api/v1/tips",
+            "application/json",
+            serde_json::json!({ "sealed": sealed }).to_string(),
+        ),
+        (
+            "/api/v1/status",
+            "application/json",
+            serde_json::json!({ "receipt": receipt }).to_string(),
+        ),
+        (
+            "/api/v1/followups",
+            "application/json",
+            serde_json::json!({ "receipt": receipt, "sealed": sealed }).to_string(),
+        ),
+        (
+            "/zh/report",
+            "application/x-www-form-urlencoded",
+            "body=cross-site".into(),
+        ),
+        (
+            "/en/status",
+            "application/x-www-form-urlencoded",
+            "receipt=1111".into(),
+        ),
+        (
+            "/zh/followup",
+            "application/x-www-form-urlencoded",
+            "receipt=1111&body=x".into(),
+        ),
+    ];
+    let own = server.public.clone();
+    let send = |path: &str, ct: &str, body: &str, headers: &[(&str, &str)]| {
+        let mut req = agent()
+            .post(&format!("{}{path}", server.public))
+            .set("Content-Type", ct);
+        for (n, v) in headers {
+            req = req.set(n, v);
+        }
+        reply_of(req.send_string(body))
+    };
+    let hostile: [&[(&str, &str)]; 5] = [
+        &[("Origin", "https://evil.example")],
+        &[("Origin", "null")],
+        &[("Sec-Fetch-Site", "cross-site")],
+        &[("Sec-Fetch-Site", "same-site")],
+        &[("Origin", &own), ("Sec-Fetch-Site", "cross-site")],
+    ];
+    for (path, ct, body) in &posts {
+        for headers in hostile {
+            let (code, text) = send(path, ct, body, headers);
+            assert_eq!(code, 403, "{path} {headers:?}: {text}");
+            assert!(text.contains("another website"), "{path}: {text}");
+            if path.starts_with("/api/") {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                assert!(v["error"].as_str().unwrap().ends_with('.'));
+            }
+        }
+    }
+    assert_eq!(server.tip_count(), 0, "a refused post stored something");
+    let friendly: [&[(&str, &str)]; 4] = [
+        &[],
+        &[("Origin", &own)],
+        &[("Sec-Fetch-Site", "same-origin"), ("Origin", &own)],
+        &[("Sec-Fetch-Site", "none")],
+    ];
+    for headers in friendly {
+        let (code, text) = send("/api/v1/tips", "application/json", &posts[0].2, headers);
+        assert_eq!(code, 201, "{headers:?}: {text}");
+        let (code, text) = send(
+            "/zh/report",
+            "application/x-www-form-urlencoded",
+            "body=same-site",
+            headers,
+        );
+        assert_eq!(code, 200, "{headers:?}: {text}");
+    }
+    assert_eq!(server.tip_count(), 8);
 }

@@ -405,3 +405,87 @@ fn security_headers_are_on_every_response() {
         assert!(r.header("set-cookie").is_none());
     }
 }
+
+/// Runs `serve` on `bind` with output to files; waits (bounded) until it exits or prints
+/// its admin listener line. Returns the child if still running, and what it printed.
+fn serve_on(
+    site: &Site,
+    bind: &str,
+    extra: &[&str],
+) -> (
+    Option<std::process::Child>,
+    Option<std::process::ExitStatus>,
+    String,
+) {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let log = site.root.path().join(format!("serve-{}.log", extra.len()));
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(bin())
+        .args([
+            "serve",
+            "--data",
+            site.data().to_str().unwrap(),
+            "--keys",
+            site.keys().to_str().unwrap(),
+            "--bind",
+            bind,
+            "--admin-bind",
+            "127.0.0.1:0",
+            "--admin-token-file",
+            site.root.path().join("token.txt").to_str().unwrap(),
+        ])
+        .args(extra)
+        .stdout(Stdio::from(file.try_clone().unwrap()))
+        .stderr(Stdio::from(file))
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (None, Some(status), std::fs::read_to_string(&log).unwrap());
+        }
+        let text = std::fs::read_to_string(&log).unwrap();
+        if text.contains("admin listener on") {
+            std::thread::sleep(Duration::from_millis(200));
+            return (Some(child), None, std::fs::read_to_string(&log).unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("the server neither started nor exited within 30 s");
+}
+
+#[test]
+fn a_public_address_without_keys_refuses_to_start_unless_demo_is_asked() {
+    // No keys/inspectors.pub (a wrong --keys path), on an address others can reach.
+    let site = Site::new();
+    let (child, status, printed) = serve_on(&site, "0.0.0.0:0", &[]);
+    if let Some(mut c) = child {
+        let _ = c.kill();
+        let _ = c.wait();
+        panic!("it started without keys on a public address:\n{printed}");
+    }
+    assert!(!status.unwrap().success());
+    assert!(printed.contains("inspectors.pub not found"), "{printed}");
+    assert!(printed.contains("--demo"), "{printed}");
+    assert!(!printed.contains("DEMO MODE"), "{printed}");
+    assert!(!site.data().join("demo-keys").exists());
+
+    // Asked for explicitly, demo mode starts, and says so loudly on stderr.
+    let (child, _, printed) = serve_on(&site, "0.0.0.0:0", &["--demo"]);
+    let mut child = child.expect("demo mode starts with --demo");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(printed.contains("DEMO MODE"), "{printed}");
+    assert!(printed.contains("****"), "no banner: {printed}");
+
+    // On loopback (the README's first command) it starts in demo mode without --demo.
+    let site = Site::new();
+    let (child, _, printed) = serve_on(&site, "127.0.0.1:0", &[]);
+    let mut child = child.expect("demo mode starts on loopback");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(printed.contains("DEMO MODE"), "{printed}");
+}

@@ -26,9 +26,14 @@ pub struct ServeArgs {
     /// Data folder (the sled store, and demo keys in demo mode).
     #[arg(long, default_value = "./data")]
     pub data: PathBuf,
-    /// Folder holding inspectors.pub; without it the server runs in DEMO MODE.
+    /// Folder holding inspectors.pub. Without it the server refuses to start, unless its
+    /// public listener is on loopback or --demo is given: then it runs in DEMO MODE.
     #[arg(long, default_value = "./keys")]
     pub keys: PathBuf,
+    /// Run in DEMO MODE (a throwaway key whose secret half lies in the data folder) when
+    /// KEYS/inspectors.pub is missing, even on a public address. Never for real reports.
+    #[arg(long)]
+    pub demo: bool,
     /// Public address (pages and /api).
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub bind: String,
@@ -60,6 +65,11 @@ pub struct ServeArgs {
     /// the global limits apply.
     #[arg(long)]
     pub proxied: bool,
+    /// Apply per-client limits (rates and the connection cap) to loopback peers too. By
+    /// default a loopback or unspecified peer is exempt: it is nginx or Tor on this machine,
+    /// speaking for every resident at once. For tests that play clients from 127.0.0.x.
+    #[arg(long, conflicts_with = "proxied")]
+    pub client_limits_on_loopback: bool,
     /// Tips and follow-ups one client may send per hour.
     #[arg(long, default_value_t = LimitConfig::default().client_submit_per_hour)]
     pub limit_client_submit_per_hour: u32,
@@ -81,9 +91,22 @@ pub struct ServeArgs {
     /// Seconds a client has to send its request headers before it is cut off.
     #[arg(long, default_value_t = 10)]
     pub request_timeout_secs: u64,
-    /// Open connections per public worker.
-    #[arg(long, default_value_t = 1024)]
+    /// Seconds a request has, from the end of its headers, to send its whole body; past it
+    /// the answer is 408, nothing of it is stored and the connection is closed.
+    /// 30 s carries a 1 MiB tip (1.4 MB of JSON) at about 400 kbit/s; text tips are a few KB.
+    #[arg(long, default_value_t = 30)]
+    pub request_deadline_secs: u64,
+    /// Open connections per public worker. A connection costs a few KiB, so the default
+    /// (with the 65,536 files the systemd unit allows) makes a flood of slow requests open
+    /// thousands of connections a second, through the proxy or Tor, to fill them before
+    /// the deadline gives them back.
+    #[arg(long, default_value_t = 4096)]
     pub max_connections: usize,
+    /// Open connections one client (address, or IPv6 /56) may hold at once; 0 for no cap.
+    /// Not applied behind --proxied nor to loopback peers (see --client-limits-on-loopback).
+    /// A browser opens up to 6, so 32 leaves room for a few residents behind one NAT.
+    #[arg(long, default_value_t = 32)]
+    pub max_connections_per_client: u32,
     /// The address residents type or scan (printed on the poster and the receipt card)
     /// [default: http://BIND/].
     #[arg(long)]
@@ -170,6 +193,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         token_hash: crypto::blake2b(None, &[token]),
         metrics,
         limiter,
+        metrics_snapshot: Default::default(),
     };
     warn_if_admin_public(&args.admin_bind);
     let options = ServerOptions {
@@ -178,11 +202,21 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         workers: args.workers.unwrap_or(cores),
         max_connections: args.max_connections,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
+        request_deadline: std::time::Duration::from_secs(args.request_deadline_secs.max(1)),
+        max_connections_per_client: args.max_connections_per_client,
+        proxied: args.proxied,
+        limits_on_shared_peers: args.client_limits_on_loopback,
     };
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let listeners = web::start(state, admin, &options)
             .map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
+        // Before the listener lines, which tell whoever waits for them that it is up.
+        println!("whistlebox: {}", limits_mode(args));
+        if demo {
+            eprintln!("{DEMO_BANNER}");
+            println!("whistlebox: DEMO MODE: tips are sealed to a throwaway key; do not take real reports");
+        }
         for addr in &listeners.public_addrs {
             println!("whistlebox: public listener on http://{addr}");
         }
@@ -204,6 +238,29 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     })
 }
 
+/// The startup line that says how clients are told apart.
+fn limits_mode(args: &ServeArgs) -> &'static str {
+    match (
+        args.rate_limits == "off",
+        args.proxied,
+        args.client_limits_on_loopback,
+    ) {
+        (true, _, _) => "rate limits OFF (--rate-limits off): for load tests only",
+        (false, true, _) => {
+            "per-client limits OFF because proxied (--proxied): every client comes through \
+             the proxy or Tor, so only the global limits apply"
+        }
+        (false, false, true) => {
+            "per-client limits ON for every client, loopback peers included \
+             (--client-limits-on-loopback: for tests only)"
+        }
+        (false, false, false) => {
+            "per-client limits ON for direct clients; loopback peers exempt (nginx or Tor on \
+             this machine speaks for everyone: run behind them with --proxied)"
+        }
+    }
+}
+
 fn limit_config(args: &ServeArgs) -> Option<LimitConfig> {
     if args.rate_limits == "off" {
         tracing::warn!("rate limits are OFF: use this only for load tests and benchmarks");
@@ -216,6 +273,7 @@ fn limit_config(args: &ServeArgs) -> Option<LimitConfig> {
         global_submit_per_second: args.limit_global_submit_per_second,
         global_receipt_per_second: args.limit_global_status_per_second,
         per_client: !args.proxied,
+        shared_peers_exempt: !args.client_limits_on_loopback,
     })
 }
 
@@ -244,6 +302,16 @@ fn load_or_make_keys(args: &ServeArgs) -> Result<(PublicKeys, bool), CliError> {
         let keys = read_public_keys(&pub_path)?;
         tracing::info!(path = %pub_path.display(), "inspectors' public key loaded");
         return Ok((keys, false));
+    }
+    if !args.demo && !binds_loopback_only(&args.bind) {
+        return Err(CliError::Usage(format!(
+            "{} not found: a server reachable from other machines ({}) needs the inspectors' \
+             public key (copy inspectors.pub from the offline machine into {}; see \
+             deploy/README.md). To try whistlebox with a throwaway key instead, pass --demo.",
+            pub_path.display(),
+            args.bind,
+            args.keys.display()
+        )));
     }
     let demo_dir = args.data.join(DEMO_DIR);
     let demo_pub = demo_dir.join(PUB_FILE);
@@ -274,6 +342,26 @@ fn load_or_make_keys(args: &ServeArgs) -> Result<(PublicKeys, bool), CliError> {
         demo_dir.display()
     );
     Ok((keys, true))
+}
+
+/// Printed to stderr at start in demo mode, so that no one mistakes it for the real thing.
+const DEMO_BANNER: &str = "\
+******************************************************************************
+*  DEMO MODE: tips are sealed to a THROWAWAY key whose secret half lies in   *
+*  the data folder. They are NOT protected. Do not take real reports.        *
+*  For real use, put the inspectors' inspectors.pub in the keys folder.      *
+******************************************************************************";
+
+/// Whether every address `bind` names is loopback (so demo mode cannot face the public).
+fn binds_loopback_only(bind: &str) -> bool {
+    use std::net::ToSocketAddrs;
+    match bind.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<_> = addrs.collect();
+            !addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback())
+        }
+        Err(_) => false,
+    }
 }
 
 fn read_public_keys(path: &Path) -> Result<PublicKeys, CliError> {

@@ -53,14 +53,27 @@ pub async fn export(
 pub const MAX_IMPORT_BYTES: usize = 16 * 1024 * 1024;
 
 /// `POST /admin/v1/import`: a signed bundle of updates or an ack from the inspectors. The
-/// signature is checked against `inspectors.pub` before anything else; then the bundle is
+/// token is checked before a byte of the body is read (so a stranger cannot make the
+/// server take in 16 MiB), then the signature against `inspectors.pub`; then the bundle is
 /// applied all or nothing.
 pub async fn import(
     req: HttpRequest,
     state: web::Data<AdminState>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state)?;
+    let announced = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_IMPORT_BYTES as u64) {
+        return Err(AdminError::TooLarge);
+    }
+    let body = payload
+        .to_bytes_limited(MAX_IMPORT_BYTES)
+        .await
+        .map_err(|_| AdminError::TooLarge)?
+        .map_err(|_| AdminError::BadBody)?;
     let (signed, payload) = verify_bundle(&body, &state.keys.sign_key)
         .map_err(|e| AdminError::Refused(e.to_string()))?;
     let store = state.store.clone();
@@ -103,12 +116,49 @@ pub async fn healthz(state: web::Data<AdminState>) -> HttpResponse {
     }
 }
 
-/// `GET /admin/v1/metrics` (admin token): counts only, in Prometheus' text format.
+/// `GET /admin/v1/metrics` (admin token): counts only, in Prometheus' text format, as they
+/// stood at the first scrape of the day (UTC). A live value would move the moment a tip
+/// arrives (and by its size), so a scraper would time every tip; a daily snapshot says only
+/// what the stored days already say.
 pub async fn metrics(
     req: HttpRequest,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state)?;
+    let today = Day::today();
+    let cached = state
+        .metrics_snapshot
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .filter(|(day, _)| *day == today)
+        .map(|(_, text)| text.clone());
+    let text = match cached {
+        Some(text) => text,
+        None => {
+            let text = metrics_text(&state, today).await?;
+            let mut snapshot = state
+                .metrics_snapshot
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            // Two first scrapes at once: the first one kept wins, so both days agree.
+            match snapshot.as_ref().filter(|(day, _)| *day == today) {
+                Some((_, kept)) => kept.clone(),
+                None => {
+                    *snapshot = Some((today, text.clone()));
+                    text
+                }
+            }
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(text))
+}
+
+/// The metrics as they stand now (published only as the day's snapshot).
+async fn metrics_text(state: &AdminState, today: Day) -> Result<String, AdminError> {
     let store = state.store.clone();
     let (counts, bytes) =
         web::block(move || Ok::<_, StoreError>((store.counts()?, store.bytes_on_disk()?)))
@@ -116,7 +166,9 @@ pub async fn metrics(
             .map_err(|_| AdminError::Internal)??;
     let m = &state.metrics;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    let mut out = String::new();
+    let mut out = format!(
+        "# whistlebox metrics as of the first scrape of {today} (UTC); they change once a day.\n"
+    );
     let mut line = |name: &str, help: &str, value: u64| {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
@@ -160,8 +212,5 @@ pub async fn metrics(
             ));
         }
     }
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(out))
+    Ok(out)
 }

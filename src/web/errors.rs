@@ -153,6 +153,12 @@ pub enum AdminError {
     /// A signed bundle names a tip the server does not hold.
     #[error("The bundle was refused and nothing was applied: {0}.")]
     UnknownTip(String),
+    /// The bundle is larger than any bundle the server takes.
+    #[error("The bundle is too large: the server takes signed bundles of at most 16 MiB.")]
+    TooLarge,
+    /// The body could not be read to its end.
+    #[error("The bundle did not arrive whole. Please send it again.")]
+    BadBody,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -170,6 +176,8 @@ impl ResponseError for AdminError {
             AdminError::UnknownTip(_) => {
                 json_error(StatusCode::UNPROCESSABLE_ENTITY, &self.to_string())
             }
+            AdminError::TooLarge => json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
+            AdminError::BadBody => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             AdminError::Store(e) => store_error_response(e),
             AdminError::Internal => internal_error_response(),
         }

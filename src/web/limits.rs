@@ -86,6 +86,10 @@ pub struct LimitConfig {
     /// Whether per-client limits apply (off behind a proxy or Tor, where every client has
     /// the proxy's address).
     pub per_client: bool,
+    /// Whether a shared peer (loopback, unspecified: a proxy or Tor on this machine, which
+    /// speaks for everyone) is exempt from the per-client limits. Only tests that play
+    /// distinct clients from 127.0.0.x addresses turn this off.
+    pub shared_peers_exempt: bool,
 }
 
 impl Default for LimitConfig {
@@ -97,8 +101,23 @@ impl Default for LimitConfig {
             global_submit_per_second: 2,
             global_receipt_per_second: 5,
             per_client: true,
+            shared_peers_exempt: true,
         }
     }
+}
+
+/// Whether an address stands for many people at once: loopback (nginx or Tor on this
+/// machine), the unspecified address, and both of those spelled as IPv4-mapped IPv6. A
+/// per-client limit on such a peer would lock out everyone behind it.
+pub fn is_shared_peer(ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    ip.is_loopback() || ip.is_unspecified()
 }
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -188,7 +207,9 @@ impl Limiter {
     fn check_inner(&self, class: Class, peer: Option<IpAddr>) -> Result<(), Duration> {
         let now = self.clock.now();
         if self.config.per_client {
-            if let Some(ip) = peer {
+            if let Some(ip) =
+                peer.filter(|ip| !(self.config.shared_peers_exempt && is_shared_peer(*ip)))
+            {
                 self.maintain();
                 let clients = self.clients.read().unwrap_or_else(|p| p.into_inner());
                 let key = client_key(&clients.key, ip);
@@ -236,7 +257,7 @@ impl Limiter {
 }
 
 /// The in-memory key of a client: a keyed hash of its address, IPv6 cut to its /56.
-fn client_key(key: &[u8; 32], ip: IpAddr) -> [u8; 16] {
+pub(crate) fn client_key(key: &[u8; 32], ip: IpAddr) -> [u8; 16] {
     let ip = match ip {
         IpAddr::V6(v6) => v6
             .to_ipv4_mapped()
@@ -372,6 +393,41 @@ mod tests {
         limiter.check(Class::Receipt, b).unwrap();
         assert_eq!(limiter.refusals()[1], ("receipt", 1));
         assert_eq!(limiter.tracked(), 2);
+    }
+
+    #[test]
+    fn shared_peers_are_exempt_unless_told_otherwise() {
+        crypto::init().unwrap();
+        for ip in [
+            "127.0.0.1",
+            "127.9.9.9",
+            "::1",
+            "0.0.0.0",
+            "::",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_shared_peer(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["10.0.0.1", "192.0.2.7", "2001:db8::1", "::ffff:192.0.2.7"] {
+            assert!(!is_shared_peer(ip.parse().unwrap()), "{ip}");
+        }
+        let config = LimitConfig {
+            client_receipt_per_minute: 1,
+            global_receipt_per_second: 1000,
+            ..LimitConfig::default()
+        };
+        let loopback = Some(IpAddr::from([127, 0, 0, 1]));
+        let exempt = Limiter::new(config);
+        for _ in 0..5 {
+            exempt.check(Class::Receipt, loopback).unwrap();
+        }
+        assert_eq!(exempt.tracked(), 0);
+        let strict = Limiter::new(LimitConfig {
+            shared_peers_exempt: false,
+            ..config
+        });
+        strict.check(Class::Receipt, loopback).unwrap();
+        assert!(strict.check(Class::Receipt, loopback).is_err());
     }
 
     #[test]

@@ -10,13 +10,14 @@ mod api;
 mod assets;
 pub mod errors;
 mod forget;
+pub mod guards;
 pub mod i18n;
 pub mod limits;
 mod pages;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,7 +89,8 @@ pub type NumbersCache = std::sync::Mutex<
     )>,
 >;
 
-/// Counts only: nothing per request, nothing about anyone.
+/// Counts only: nothing per request, nothing about anyone. They are published only as a
+/// daily snapshot (see `admin::metrics`), so no scraper sees one move when a tip arrives.
 #[derive(Default)]
 pub struct Metrics {
     /// Tips stored since start.
@@ -97,6 +99,9 @@ pub struct Metrics {
     pub followups_accepted: AtomicU64,
     /// Submissions refused because the disk was nearly full.
     pub disk_full_refusals: AtomicU64,
+    /// Whether the disk watcher last found the disk nearly full (its log lines say only
+    /// when this changes, on the watcher's own clock, never on a request).
+    pub disk_low: AtomicBool,
 }
 
 impl Metrics {
@@ -246,19 +251,38 @@ impl AppState {
     }
 
     /// Refuses new writes while the data folder's disk is nearly full, so the store never
-    /// meets a full disk mid-write and the operator sees a clear count.
+    /// meets a full disk mid-write and the operator sees a clear count. It logs nothing: a
+    /// line per refusal would mark the moment someone tried to report (`watch_disk` tells
+    /// the operator instead).
     fn check_disk(&self) -> Result<(), SubmitError> {
-        match fs4::available_space(&self.data_dir) {
-            Ok(free) if free < self.min_free_bytes => {
-                Metrics::bump(&self.metrics.disk_full_refusals);
-                tracing::warn!(
-                    free,
-                    min = self.min_free_bytes,
-                    "disk nearly full: refusing new tips"
-                );
-                Err(SubmitError::DiskFull)
+        if self.disk_is_low() {
+            Metrics::bump(&self.metrics.disk_full_refusals);
+            return Err(SubmitError::DiskFull);
+        }
+        Ok(())
+    }
+
+    fn disk_is_low(&self) -> bool {
+        matches!(fs4::available_space(&self.data_dir), Ok(free) if free < self.min_free_bytes)
+    }
+
+    /// Checks the disk every `every`, on its own clock, and logs only when it turns nearly
+    /// full or has room again.
+    pub async fn watch_disk(state: web::Data<AppState>, every: Duration) {
+        let mut ticks = actix_web::rt::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let low = state.disk_is_low();
+            if state.metrics.disk_low.swap(low, Ordering::Relaxed) != low {
+                if low {
+                    tracing::warn!(
+                        min = state.min_free_bytes,
+                        "disk nearly full: new tips and follow-ups are refused until space is freed"
+                    );
+                } else {
+                    tracing::info!("the disk has room again: new tips are taken");
+                }
             }
-            _ => Ok(()),
         }
     }
 
@@ -308,6 +332,8 @@ pub struct AdminState {
     pub metrics: Arc<Metrics>,
     /// The public listener's limits, for their refusal counts.
     pub limiter: Option<Arc<limits::Limiter>>,
+    /// The metrics as published today: the day they were taken, and the text.
+    pub metrics_snapshot: std::sync::Mutex<Option<(Day, String)>>,
 }
 
 /// How the listeners run.
@@ -322,6 +348,15 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// Time a client has to send its request headers.
     pub request_timeout: Duration,
+    /// Time from the end of the headers to the end of the body.
+    pub request_deadline: Duration,
+    /// Open connections one client may hold (0: no cap); not applied to shared peers
+    /// unless `limits_on_shared_peers`, nor behind a proxy.
+    pub max_connections_per_client: u32,
+    /// The server sits behind a proxy or Tor: no per-client cap.
+    pub proxied: bool,
+    /// Apply per-client caps to loopback and other shared peers too (tests only).
+    pub limits_on_shared_peers: bool,
 }
 
 /// Headers on every response of both listeners.
@@ -413,7 +448,6 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             )
             .service(
                 web::resource("/import")
-                    .app_data(web::PayloadConfig::new(admin::MAX_IMPORT_BYTES))
                     .route(web::post().to(admin::import))
                     .default_service(web::to(errors::method_not_allowed)),
             ),
@@ -432,9 +466,13 @@ pub struct Listeners {
     pub admin_addrs: Vec<SocketAddr>,
 }
 
+/// How often the disk watcher looks at free space.
+const DISK_WATCH_EVERY: Duration = Duration::from_secs(60);
+
 /// Binds both listeners. Await `public` and `admin` to run them. Slow clients are cut off
-/// (request headers within `request_timeout`, idle keep-alive after 15 s), and connections
-/// are capped.
+/// (request headers within `request_timeout`, the body within
+/// `request_deadline`, idle keep-alive after 15 s), and connections are capped, in all and
+/// per client. Must be called inside the actix system (it starts the disk watcher).
 pub fn start(
     state: AppState,
     admin: AdminState,
@@ -443,13 +481,23 @@ pub fn start(
     let max_sealed_bytes = state.max_sealed_bytes;
     let limiter = admin.limiter.clone();
     let state = web::Data::new(state);
+    actix_web::rt::spawn(AppState::watch_disk(state.clone(), DISK_WATCH_EVERY));
     let admin = web::Data::new(admin);
+    let cap = Arc::new(guards::ConnectionCap::new(
+        options.max_connections_per_client,
+        !options.proxied,
+        !options.limits_on_shared_peers,
+    ));
+    let guards = web::Data::new(guards::Guards {
+        deadline: options.request_deadline,
+    });
     let public = HttpServer::new(move || {
-        let mut app = App::new().app_data(state.clone());
+        let mut app = App::new().app_data(state.clone()).app_data(guards.clone());
         if let Some(limiter) = &limiter {
             app = app.app_data(web::Data::new(limiter.clone()));
         }
         app.wrap(from_fn(limits::middleware))
+            .wrap(from_fn(guards::middleware))
             .wrap(security_headers())
             .wrap(from_fn(forget::middleware))
             .configure(|cfg| public_routes(cfg, max_sealed_bytes))
@@ -458,8 +506,11 @@ pub fn start(
     .workers(options.workers)
     .max_connections(options.max_connections)
     .client_request_timeout(options.request_timeout)
-    .client_disconnect_timeout(Duration::from_secs(2))
+    // After an answer with `Connection: close` (a 408 past the deadline among them), the
+    // time the connection lingers for the client to hang up: its slot is held meanwhile.
+    .client_disconnect_timeout(Duration::from_secs(1))
     .keep_alive(Duration::from_secs(15))
+    .on_connect(move |conn, ext| guards::on_connect(&cap, conn, ext))
     .bind(&options.bind)?;
     let public_addrs = public.addrs();
     let admin_server = HttpServer::new(move || {
