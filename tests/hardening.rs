@@ -154,8 +154,10 @@ fn floods_are_limited_and_other_residents_still_get_through() {
         "only answered submissions are stored"
     );
 
-    // Many clients at once meet the global limit (1 a second, burst 10).
+    // Many clients at once meet the global limit (1 a second, burst 10): at most the burst
+    // plus one a second of the time the flood took gets through, however slow the machine.
     let mut global_refused = 0;
+    let flood_started = Instant::now();
     for i in 0..30u8 {
         let (code, _) = submit_from(
             &url,
@@ -166,10 +168,17 @@ fn floods_are_limited_and_other_residents_still_get_through() {
             global_refused += 1;
         }
     }
+    let allowed = 10 + flood_started.elapsed().as_secs() as usize + 1;
     assert!(
-        global_refused >= 5,
-        "the global limit let {} of 30 through",
-        30 - global_refused
+        30 - global_refused <= allowed,
+        "the global limit let {} of 30 through in {:?}",
+        30 - global_refused,
+        flood_started.elapsed()
+    );
+    println!(
+        "global limit: {} of 30 submissions refused in {:?}",
+        global_refused,
+        flood_started.elapsed()
     );
 
     // Idle connections are held without harm, and the service still answers.

@@ -16,9 +16,10 @@ use crate::crypto::{self, Argon2Params};
 use crate::domain::keys::{PublicKeys, SecretKeys};
 use crate::domain::receipt::ReceiptHasher;
 use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
+use crate::service::{Intake, Metrics};
 use crate::store::{SledStore, TipStore};
 use crate::web::limits::{LimitConfig, Limiter};
-use crate::web::{self, AdminState, AppState, Metrics, ServerOptions};
+use crate::web::{self, AdminState, AppState, ServerOptions};
 
 /// Flags of `serve`.
 #[derive(Debug, Args)]
@@ -172,19 +173,22 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         let _ = public_url.set(with_slash(url));
     }
     let metrics = Arc::new(Metrics::default());
-    let state = AppState {
+    let intake = Intake {
         store: store.clone(),
         hasher: Arc::new(hasher),
         keys: keys.clone(),
-        demo,
         argon_gate: Arc::new(Semaphore::new(argon_threads)),
         max_sealed_bytes: args.max_tip_bytes,
-        public_url: public_url.clone(),
         data_dir: args.data.clone(),
         min_free_bytes: args.min_free_bytes,
         metrics: metrics.clone(),
-        numbers_cache: Default::default(),
         tickets: Default::default(),
+    };
+    let state = AppState {
+        intake: Arc::new(intake),
+        demo,
+        public_url: public_url.clone(),
+        numbers_cache: Default::default(),
     };
     let limiter = limit_config(args).map(|c| Arc::new(Limiter::new(c)));
     let admin = AdminState {

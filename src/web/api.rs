@@ -48,9 +48,9 @@ struct KeyResponse {
 pub async fn key(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(KeyResponse {
         version: 1,
-        box_public_key: STANDARD.encode(state.keys.box_key.as_bytes()),
-        sign_public_key: STANDARD.encode(state.keys.sign_key.as_bytes()),
-        fingerprint: state.keys.fingerprint(),
+        box_public_key: STANDARD.encode(state.intake.keys.box_key.as_bytes()),
+        sign_public_key: STANDARD.encode(state.intake.keys.sign_key.as_bytes()),
+        fingerprint: state.intake.keys.fingerprint(),
         demo: state.demo,
     })
 }
@@ -77,11 +77,14 @@ pub async fn submit_tip(
     body: web::Json<SubmitRequest>,
 ) -> Result<HttpResponse, SubmitError> {
     let body = body.into_inner();
-    let sealed = SealedTip::from_base64(&body.sealed, state.max_sealed_bytes)?;
+    let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
     let (receipt, day) = match body.ticket.as_deref() {
-        Some(ticket) => (None, state.accept_reserved_tip(sealed, ticket).await?),
+        Some(ticket) => (
+            None,
+            state.intake.accept_reserved_tip(sealed, ticket).await?,
+        ),
         None => {
-            let (receipt, day) = state.accept_tip(sealed).await?;
+            let (receipt, day) = state.intake.accept_tip(sealed).await?;
             (Some(receipt), day)
         }
     };
@@ -105,7 +108,7 @@ struct ReceiptResponse<'a> {
 /// seals the reply key inside its tip before posting it to `/api/v1/tips` with the ticket.
 /// Nothing is stored: the receipt means nothing until a tip is filed under it.
 pub async fn reserve_receipt(state: web::Data<AppState>) -> Result<HttpResponse, SubmitError> {
-    let reservation = state.reserve_receipt().await?;
+    let reservation = state.intake.reserve_receipt().await?;
     Ok(receipt_response(
         HttpResponse::Ok(),
         &ReceiptResponse {
@@ -169,7 +172,7 @@ pub async fn status(
     body: web::Json<StatusRequest>,
 ) -> Result<HttpResponse, StatusError> {
     let receipt = Receipt::parse(&body.into_inner().receipt)?;
-    let (view, keys) = state.find_status(receipt).await?;
+    let (view, keys) = state.intake.find_status(receipt).await?;
     Ok(receipt_response(
         HttpResponse::Ok(),
         &StatusResponse {
@@ -221,8 +224,8 @@ pub async fn followup(
 ) -> Result<HttpResponse, FollowupError> {
     let body = body.into_inner();
     let receipt = Receipt::parse(&body.receipt)?;
-    let sealed = SealedTip::from_base64(&body.sealed, state.max_sealed_bytes)?;
-    let day = state.add_followup(receipt, sealed).await?;
+    let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
+    let day = state.intake.add_followup(receipt, sealed).await?;
     Ok(receipt_response(
         HttpResponse::Created(),
         &FollowupResponse {

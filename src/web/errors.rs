@@ -7,8 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
 
 use crate::domain::receipt::ReceiptError;
-use crate::domain::ticket::TicketError;
 use crate::domain::tip::SealedTipError;
+pub use crate::service::{StatusError, SubmitError};
 use crate::store::StoreError;
 
 #[derive(Serialize)]
@@ -41,29 +41,6 @@ pub fn internal_error_response() -> HttpResponse {
     )
 }
 
-/// Errors of `POST /api/v1/tips`.
-#[derive(Debug, thiserror::Error)]
-pub enum SubmitError {
-    /// The sealed tip was refused.
-    #[error(transparent)]
-    Sealed(#[from] SealedTipError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The disk is nearly full.
-    #[error("The service cannot take new reports right now because its storage is full. Nothing was saved. Please try again later.")]
-    DiskFull,
-    /// The receipt ticket is not valid any more.
-    #[error(transparent)]
-    Ticket(#[from] TicketError),
-    /// The receipt ticket was already used for a report.
-    #[error("This receipt code was already used for a report. Nothing was saved. Please reload the page and send again.")]
-    TicketUsed,
-    /// Internal failure.
-    #[error("internal failure")]
-    Internal,
-}
-
 impl ResponseError for SubmitError {
     fn error_response(&self) -> HttpResponse {
         match self {
@@ -78,26 +55,6 @@ impl ResponseError for SubmitError {
             SubmitError::Internal => internal_error_response(),
         }
     }
-}
-
-/// Errors of `POST /api/v1/status`.
-#[derive(Debug, thiserror::Error)]
-pub enum StatusError {
-    /// The receipt was mistyped (or is not a receipt).
-    #[error(transparent)]
-    Receipt(#[from] ReceiptError),
-    /// No tip has this receipt.
-    #[error("No report has this receipt code. Please check it against your paper. If it is right, the report may not have been sent: you can report again.")]
-    Unknown,
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The disk is nearly full (follow-ups only).
-    #[error("The service cannot take new messages right now because its storage is full. Nothing was saved. Please try again later.")]
-    DiskFull,
-    /// Internal failure.
-    #[error("internal failure")]
-    Internal,
 }
 
 impl ResponseError for StatusError {

@@ -16,69 +16,29 @@ pub mod limits;
 mod pages;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, DefaultHeaders};
 use actix_web::{web, App, HttpServer};
-use tokio::sync::Semaphore;
 
-use zeroize::Zeroizing;
-
-use self::errors::{StatusError, SubmitError};
-use crate::crypto::BoxPublicKey;
-use crate::domain::followup;
 use crate::domain::keys::PublicKeys;
-use crate::domain::receipt::{Receipt, ReceiptHasher, ReceiptKeys, ReceiptLookup};
-use crate::domain::ticket::Tickets;
-use crate::domain::tip::{SealedTip, TipPlaintext};
 use crate::domain::Day;
-use crate::store::{NewTip, StoreError, TipStore, TipView};
-
-/// How often a freshly drawn receipt may collide before we give up (it never should).
-const RECEIPT_ATTEMPTS: usize = 3;
+use crate::service::{Intake, Metrics};
+use crate::store::TipStore;
 
 /// Everything the public handlers share.
 pub struct AppState {
-    /// Where sealed tips go.
-    pub store: Arc<dyn TipStore>,
-    /// Turns receipts into lookups.
-    pub hasher: Arc<ReceiptHasher>,
-    /// The inspectors' public keys.
-    pub keys: PublicKeys,
+    /// The operations behind the pages and the API.
+    pub intake: Arc<Intake>,
     /// True when running on a throwaway demo key.
     pub demo: bool,
-    /// Caps concurrent Argon2id runs, and so the memory they take.
-    pub argon_gate: Arc<Semaphore>,
-    /// Largest sealed tip accepted, in bytes.
-    pub max_sealed_bytes: usize,
     /// The address residents use (poster, receipt card), ending in `/`. Set from
     /// `--public-url`, or once the public listener is bound.
     pub public_url: Arc<std::sync::OnceLock<String>>,
-    /// The data folder, watched for free space.
-    pub data_dir: PathBuf,
-    /// New tips are refused (503) when the data folder's disk has less free space than this.
-    pub min_free_bytes: u64,
-    /// Counters for the operators' metrics.
-    pub metrics: Arc<Metrics>,
     /// The public numbers, computed at most once an hour.
     pub numbers_cache: NumbersCache,
-    /// Receipt tickets handed to browsers that seal the reply key into their tips.
-    pub tickets: Tickets,
-}
-
-/// A receipt handed to a browser before it seals its tip. Shown to the resident only once
-/// the tip is stored.
-pub struct Reservation {
-    /// The receipt, for display.
-    pub receipt: Zeroizing<String>,
-    /// The receipt's reply public key, to be sealed inside the tip.
-    pub reply_key: BoxPublicKey,
-    /// What the browser posts back with its sealed tip.
-    pub ticket: String,
 }
 
 /// When the public numbers were computed, and what they were.
@@ -89,234 +49,10 @@ pub type NumbersCache = std::sync::Mutex<
     )>,
 >;
 
-/// Counts only: nothing per request, nothing about anyone. They are published only as a
-/// daily snapshot (see `admin::metrics`), so no scraper sees one move when a tip arrives.
-#[derive(Default)]
-pub struct Metrics {
-    /// Tips stored since start.
-    pub tips_accepted: AtomicU64,
-    /// Follow-ups stored since start.
-    pub followups_accepted: AtomicU64,
-    /// Submissions refused because the disk was nearly full.
-    pub disk_full_refusals: AtomicU64,
-    /// Whether the disk watcher last found the disk nearly full (its log lines say only
-    /// when this changes, on the watcher's own clock, never on a request).
-    pub disk_low: AtomicBool,
-}
-
-impl Metrics {
-    fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 impl AppState {
     /// The address residents use, ending in `/`.
     pub fn public_url(&self) -> &str {
         self.public_url.get().map(String::as_str).unwrap_or("/")
-    }
-
-    /// Derives a receipt's lookup and reply key on a blocking thread, at most `argon_gate`
-    /// at a time.
-    pub async fn derive(&self, receipt: Receipt) -> Result<ReceiptKeys, ()> {
-        let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
-        let hasher = self.hasher.clone();
-        match web::block(move || hasher.derive(&receipt)).await {
-            Ok(Ok(keys)) => Ok(keys),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "receipt derivation failed");
-                Err(())
-            }
-            Err(_) => Err(()),
-        }
-    }
-
-    /// Stores a sealed tip under a fresh receipt and returns the receipt (for display) and
-    /// day, only once the tip is durable on disk. The tip was sealed without knowing the
-    /// receipt, so it binds no reply key: the receipt shows the status, but no replies.
-    pub async fn accept_tip(
-        &self,
-        sealed: SealedTip,
-    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
-        self.file_under_new_receipt(|_| Ok(sealed.clone())).await
-    }
-
-    /// The no-JavaScript path: binds the receipt's reply key into the resident's words,
-    /// seals them at once and stores the sealed tip. The words are wiped when `tip` drops,
-    /// right after sealing; the receipt is returned only once the tip is durable.
-    pub async fn accept_plain_tip(
-        &self,
-        mut tip: TipPlaintext,
-    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
-        let max = self.max_sealed_bytes;
-        let box_key = &self.keys.box_key;
-        self.file_under_new_receipt(move |keys| {
-            tip.bind_reply_key(&keys.reply_key().public_key());
-            let sealed = tip.seal(box_key).map_err(|_| SubmitError::Internal)?;
-            Ok(SealedTip::from_bytes(sealed.as_bytes().to_vec(), max)?)
-        })
-        .await
-    }
-
-    /// Draws a receipt, seals with its keys, and stores; a receipt that is somehow taken
-    /// already (it never should be) is drawn again.
-    async fn file_under_new_receipt(
-        &self,
-        mut seal: impl FnMut(&ReceiptKeys) -> Result<SealedTip, SubmitError>,
-    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
-        self.check_disk()?;
-        for _ in 0..RECEIPT_ATTEMPTS {
-            let receipt = Receipt::generate();
-            let shown = receipt.display();
-            let keys = self
-                .derive(receipt)
-                .await
-                .map_err(|()| SubmitError::Internal)?;
-            match self.insert_tip(keys.lookup, seal(&keys)?).await {
-                Ok(day) => return Ok((shown, day)),
-                Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(SubmitError::Internal)
-    }
-
-    /// Draws a receipt for a browser that will seal its reply key into the tip.
-    pub async fn reserve_receipt(&self) -> Result<Reservation, SubmitError> {
-        self.check_disk()?;
-        let receipt = Receipt::generate();
-        let shown = receipt.display();
-        let keys = self
-            .derive(receipt)
-            .await
-            .map_err(|()| SubmitError::Internal)?;
-        Ok(Reservation {
-            receipt: shown,
-            reply_key: keys.reply_key().public_key(),
-            ticket: self.tickets.issue(&keys.lookup),
-        })
-    }
-
-    /// Stores a tip sealed in the browser under the receipt its ticket stands for.
-    pub async fn accept_reserved_tip(
-        &self,
-        sealed: SealedTip,
-        ticket: &str,
-    ) -> Result<Day, SubmitError> {
-        self.check_disk()?;
-        let lookup = self.tickets.redeem(ticket)?;
-        match self.insert_tip(lookup, sealed).await {
-            Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::TicketUsed),
-            other => other,
-        }
-    }
-
-    async fn insert_tip(
-        &self,
-        lookup: ReceiptLookup,
-        sealed: SealedTip,
-    ) -> Result<Day, SubmitError> {
-        let store = self.store.clone();
-        let day = Day::today();
-        let tip = NewTip {
-            lookup,
-            day,
-            sealed,
-            // The reply key is bound inside the sealed tip, or the tip has none.
-            sealed_reply_key: Vec::new(),
-        };
-        web::block(move || store.insert(tip))
-            .await
-            .map_err(|_| SubmitError::Internal)??;
-        Metrics::bump(&self.metrics.tips_accepted);
-        Ok(day)
-    }
-
-    /// What a receipt unlocks, with the receipt's keys (to open the replies).
-    pub async fn find_status(
-        &self,
-        receipt: Receipt,
-    ) -> Result<(TipView, ReceiptKeys), StatusError> {
-        let keys = self
-            .derive(receipt)
-            .await
-            .map_err(|()| StatusError::Internal)?;
-        let store = self.store.clone();
-        let lookup = keys.lookup;
-        let view = web::block(move || store.view(&lookup))
-            .await
-            .map_err(|_| StatusError::Internal)??
-            .ok_or(StatusError::Unknown)?;
-        Ok((view, keys))
-    }
-
-    /// Refuses new writes while the data folder's disk is nearly full, so the store never
-    /// meets a full disk mid-write and the operator sees a clear count. It logs nothing: a
-    /// line per refusal would mark the moment someone tried to report (`watch_disk` tells
-    /// the operator instead).
-    fn check_disk(&self) -> Result<(), SubmitError> {
-        if self.disk_is_low() {
-            Metrics::bump(&self.metrics.disk_full_refusals);
-            return Err(SubmitError::DiskFull);
-        }
-        Ok(())
-    }
-
-    fn disk_is_low(&self) -> bool {
-        matches!(fs4::available_space(&self.data_dir), Ok(free) if free < self.min_free_bytes)
-    }
-
-    /// Checks the disk every `every`, on its own clock, and logs only when it turns nearly
-    /// full or has room again.
-    pub async fn watch_disk(state: web::Data<AppState>, every: Duration) {
-        let mut ticks = actix_web::rt::time::interval(every);
-        loop {
-            ticks.tick().await;
-            let low = state.disk_is_low();
-            if state.metrics.disk_low.swap(low, Ordering::Relaxed) != low {
-                if low {
-                    tracing::warn!(
-                        min = state.min_free_bytes,
-                        "disk nearly full: new tips and follow-ups are refused until space is freed"
-                    );
-                } else {
-                    tracing::info!("the disk has room again: new tips are taken");
-                }
-            }
-        }
-    }
-
-    /// Files a follow-up under the tip of a receipt.
-    pub async fn add_followup(
-        &self,
-        receipt: Receipt,
-        sealed: SealedTip,
-    ) -> Result<Day, StatusError> {
-        if self.check_disk().is_err() {
-            return Err(StatusError::DiskFull);
-        }
-        let keys = self
-            .derive(receipt)
-            .await
-            .map_err(|()| StatusError::Internal)?;
-        // Boxed with the receipt's reply key, so the inspectors can check that it came from
-        // the holder of the receipt (domain::followup).
-        let sealed = followup::authenticate(
-            &sealed,
-            &keys.reply_key(),
-            &self.keys.box_key,
-            self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
-        )
-        .map_err(|_| StatusError::Internal)?;
-        let store = self.store.clone();
-        let day = Day::today();
-        let lookup = keys.lookup;
-        web::block(move || store.add_followup(&lookup, day, sealed))
-            .await
-            .map_err(|_| StatusError::Internal)??
-            .ok_or(StatusError::Unknown)?;
-        Metrics::bump(&self.metrics.followups_accepted);
-        Ok(day)
     }
 }
 
@@ -478,10 +214,10 @@ pub fn start(
     admin: AdminState,
     options: &ServerOptions,
 ) -> std::io::Result<Listeners> {
-    let max_sealed_bytes = state.max_sealed_bytes;
+    let max_sealed_bytes = state.intake.max_sealed_bytes;
     let limiter = admin.limiter.clone();
     let state = web::Data::new(state);
-    actix_web::rt::spawn(AppState::watch_disk(state.clone(), DISK_WATCH_EVERY));
+    actix_web::rt::spawn(Intake::watch_disk(state.intake.clone(), DISK_WATCH_EVERY));
     let admin = web::Data::new(admin);
     let cap = Arc::new(guards::ConnectionCap::new(
         options.max_connections_per_client,

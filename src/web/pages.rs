@@ -257,7 +257,7 @@ pub async fn report_submit(
     let Some(tip) = form.to_plaintext() else {
         return refuse(StatusCode::BAD_REQUEST, "report-error-empty");
     };
-    match state.accept_plain_tip(tip).await {
+    match state.intake.accept_plain_tip(tip).await {
         Ok((receipt, _day)) => {
             let page = Page {
                 lang: l,
@@ -281,7 +281,7 @@ pub async fn report_submit(
 }
 
 fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>) -> Markup {
-    let key = STANDARD.encode(state.keys.box_key.as_bytes());
+    let key = STANDARD.encode(state.intake.keys.box_key.as_bytes());
     let chosen = if TOPICS.contains(&form.topic.as_str()) {
         form.topic.as_str()
     } else {
@@ -436,7 +436,7 @@ pub async fn status_submit(
     let (outcome, shown) = match Receipt::parse(&form.receipt) {
         Ok(receipt) => {
             let shown = receipt.display();
-            (state.find_status(receipt).await, Some(shown))
+            (state.intake.find_status(receipt).await, Some(shown))
         }
         Err(e) => (Err(StatusError::Receipt(e)), None),
     };
@@ -693,9 +693,11 @@ pub async fn followup_submit(
         return html_response(StatusCode::BAD_REQUEST, page("followup-title", content));
     }
     let sealed = TipPlaintext::new(body)
-        .seal(&state.keys.box_key)
+        .seal(&state.intake.keys.box_key)
         .ok()
-        .and_then(|s| SealedTip::from_bytes(s.as_bytes().to_vec(), state.max_sealed_bytes).ok());
+        .and_then(|s| {
+            SealedTip::from_bytes(s.as_bytes().to_vec(), state.intake.max_sealed_bytes).ok()
+        });
     let Some(sealed) = sealed else {
         let content = html! { div.error role="alert" { p { (t(l, "report-error-too-long")) } } };
         return html_response(
@@ -703,7 +705,7 @@ pub async fn followup_submit(
             page("followup-title", content),
         );
     };
-    match state.add_followup(receipt, sealed).await {
+    match state.intake.add_followup(receipt, sealed).await {
         Ok(_) => {
             let content = html! {
                 h1 #followup-done { (t(l, "followup-done-title")) }
@@ -755,7 +757,7 @@ async fn finished_months(
             return Some(months.clone());
         }
     }
-    let store = state.store.clone();
+    let store = state.intake.store.clone();
     let mut months = web::block(move || store.monthly_counts())
         .await
         .ok()?

@@ -1,0 +1,334 @@
+//! The operations behind the residents' pages and API: accepting a tip (with or without a
+//! receipt ticket, sealed in the browser or on arrival), finding what a receipt unlocks, and
+//! filing a follow-up. The web layer parses requests into domain types and calls these; the
+//! offices' desk and the clerk's intake will call the same ones. Below `web` and `cli`,
+//! above `store` and `domain`; nothing here knows about HTTP.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::sync::Semaphore;
+use zeroize::Zeroizing;
+
+use crate::crypto::BoxPublicKey;
+use crate::domain::followup;
+use crate::domain::keys::PublicKeys;
+use crate::domain::receipt::{Receipt, ReceiptError, ReceiptHasher, ReceiptKeys, ReceiptLookup};
+use crate::domain::ticket::{TicketError, Tickets};
+use crate::domain::tip::{SealedTip, SealedTipError, TipPlaintext};
+use crate::domain::Day;
+use crate::store::{NewTip, StoreError, TipStore, TipView};
+
+/// How often a freshly drawn receipt may collide before we give up (it never should).
+const RECEIPT_ATTEMPTS: usize = 3;
+
+/// Why a tip was not taken.
+#[derive(Debug, Error)]
+pub enum SubmitError {
+    /// The sealed tip was refused.
+    #[error(transparent)]
+    Sealed(#[from] SealedTipError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The disk is nearly full.
+    #[error("The service cannot take new reports right now because its storage is full. Nothing was saved. Please try again later.")]
+    DiskFull,
+    /// The receipt ticket is not valid any more.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// The receipt ticket was already used for a report.
+    #[error("This receipt code was already used for a report. Nothing was saved. Please reload the page and send again.")]
+    TicketUsed,
+    /// Internal failure.
+    #[error("internal failure")]
+    Internal,
+}
+
+/// Why a receipt's status (or a follow-up under it) could not be had.
+#[derive(Debug, Error)]
+pub enum StatusError {
+    /// The receipt was mistyped (or is not a receipt).
+    #[error(transparent)]
+    Receipt(#[from] ReceiptError),
+    /// No tip has this receipt.
+    #[error("No report has this receipt code. Please check it against your paper. If it is right, the report may not have been sent: you can report again.")]
+    Unknown,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The disk is nearly full (follow-ups only).
+    #[error("The service cannot take new messages right now because its storage is full. Nothing was saved. Please try again later.")]
+    DiskFull,
+    /// Internal failure.
+    #[error("internal failure")]
+    Internal,
+}
+
+/// A receipt handed to a browser before it seals its tip. Shown to the resident only once
+/// the tip is stored.
+pub struct Reservation {
+    /// The receipt, for display.
+    pub receipt: Zeroizing<String>,
+    /// The receipt's reply public key, to be sealed inside the tip.
+    pub reply_key: BoxPublicKey,
+    /// What the browser posts back with its sealed tip.
+    pub ticket: String,
+}
+
+/// Counts only: nothing per request, nothing about anyone. They are published only as a
+/// daily snapshot (see the admin metrics), so no scraper sees one move when a tip arrives.
+#[derive(Default)]
+pub struct Metrics {
+    /// Tips stored since start.
+    pub tips_accepted: AtomicU64,
+    /// Follow-ups stored since start.
+    pub followups_accepted: AtomicU64,
+    /// Submissions refused because the disk was nearly full.
+    pub disk_full_refusals: AtomicU64,
+    /// Whether the disk watcher last found the disk nearly full (its log lines say only
+    /// when this changes, on the watcher's own clock, never on a request).
+    pub disk_low: AtomicBool,
+}
+
+impl Metrics {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the intake operations need: the store, the receipt hasher and its gate, the
+/// inspectors' public keys, the limits on what is stored.
+pub struct Intake {
+    /// Where sealed tips go.
+    pub store: Arc<dyn TipStore>,
+    /// Turns receipts into lookups.
+    pub hasher: Arc<ReceiptHasher>,
+    /// The inspectors' public keys.
+    pub keys: PublicKeys,
+    /// Caps concurrent Argon2id runs, and so the memory they take.
+    pub argon_gate: Arc<Semaphore>,
+    /// Largest sealed tip accepted, in bytes.
+    pub max_sealed_bytes: usize,
+    /// The data folder, watched for free space.
+    pub data_dir: PathBuf,
+    /// New tips are refused when the data folder's disk has less free space than this.
+    pub min_free_bytes: u64,
+    /// Counters for the operators' metrics.
+    pub metrics: Arc<Metrics>,
+    /// Receipt tickets handed to browsers that seal the reply key into their tips.
+    pub tickets: Tickets,
+}
+
+/// Runs blocking work (Argon2id, the store) off the async threads.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ()> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| ())
+}
+
+impl Intake {
+    /// Derives a receipt's lookup and reply key on a blocking thread, at most `argon_gate`
+    /// at a time.
+    pub async fn derive(&self, receipt: Receipt) -> Result<ReceiptKeys, ()> {
+        let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
+        let hasher = self.hasher.clone();
+        match blocking(move || hasher.derive(&receipt)).await {
+            Ok(Ok(keys)) => Ok(keys),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "receipt derivation failed");
+                Err(())
+            }
+            Err(_) => Err(()),
+        }
+    }
+
+    /// Stores a sealed tip under a fresh receipt and returns the receipt (for display) and
+    /// day, only once the tip is durable on disk. The tip was sealed without knowing the
+    /// receipt, so it binds no reply key: the receipt shows the status, but no replies.
+    pub async fn accept_tip(
+        &self,
+        sealed: SealedTip,
+    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
+        self.file_under_new_receipt(|_| Ok(sealed.clone())).await
+    }
+
+    /// The no-JavaScript path: binds the receipt's reply key into the resident's words,
+    /// seals them at once and stores the sealed tip. The words are wiped when `tip` drops,
+    /// right after sealing; the receipt is returned only once the tip is durable.
+    pub async fn accept_plain_tip(
+        &self,
+        mut tip: TipPlaintext,
+    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
+        let max = self.max_sealed_bytes;
+        let box_key = &self.keys.box_key;
+        self.file_under_new_receipt(move |keys| {
+            tip.bind_reply_key(&keys.reply_key().public_key());
+            let sealed = tip.seal(box_key).map_err(|_| SubmitError::Internal)?;
+            Ok(SealedTip::from_bytes(sealed.as_bytes().to_vec(), max)?)
+        })
+        .await
+    }
+
+    /// Draws a receipt, seals with its keys, and stores; a receipt that is somehow taken
+    /// already (it never should be) is drawn again.
+    async fn file_under_new_receipt(
+        &self,
+        mut seal: impl FnMut(&ReceiptKeys) -> Result<SealedTip, SubmitError>,
+    ) -> Result<(Zeroizing<String>, Day), SubmitError> {
+        self.check_disk()?;
+        for _ in 0..RECEIPT_ATTEMPTS {
+            let receipt = Receipt::generate();
+            let shown = receipt.display();
+            let keys = self
+                .derive(receipt)
+                .await
+                .map_err(|()| SubmitError::Internal)?;
+            match self.insert_tip(keys.lookup, seal(&keys)?).await {
+                Ok(day) => return Ok((shown, day)),
+                Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(SubmitError::Internal)
+    }
+
+    /// Draws a receipt for a browser that will seal its reply key into the tip.
+    pub async fn reserve_receipt(&self) -> Result<Reservation, SubmitError> {
+        self.check_disk()?;
+        let receipt = Receipt::generate();
+        let shown = receipt.display();
+        let keys = self
+            .derive(receipt)
+            .await
+            .map_err(|()| SubmitError::Internal)?;
+        Ok(Reservation {
+            receipt: shown,
+            reply_key: keys.reply_key().public_key(),
+            ticket: self.tickets.issue(&keys.lookup),
+        })
+    }
+
+    /// Stores a tip sealed in the browser under the receipt its ticket stands for.
+    pub async fn accept_reserved_tip(
+        &self,
+        sealed: SealedTip,
+        ticket: &str,
+    ) -> Result<Day, SubmitError> {
+        self.check_disk()?;
+        let lookup = self.tickets.redeem(ticket)?;
+        match self.insert_tip(lookup, sealed).await {
+            Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::TicketUsed),
+            other => other,
+        }
+    }
+
+    async fn insert_tip(
+        &self,
+        lookup: ReceiptLookup,
+        sealed: SealedTip,
+    ) -> Result<Day, SubmitError> {
+        let store = self.store.clone();
+        let day = Day::today();
+        let tip = NewTip {
+            lookup,
+            day,
+            sealed,
+            // The reply key is bound inside the sealed tip, or the tip has none.
+            sealed_reply_key: Vec::new(),
+        };
+        blocking(move || store.insert(tip))
+            .await
+            .map_err(|_| SubmitError::Internal)??;
+        Metrics::bump(&self.metrics.tips_accepted);
+        Ok(day)
+    }
+
+    /// What a receipt unlocks, with the receipt's keys (to open the replies).
+    pub async fn find_status(
+        &self,
+        receipt: Receipt,
+    ) -> Result<(TipView, ReceiptKeys), StatusError> {
+        let keys = self
+            .derive(receipt)
+            .await
+            .map_err(|()| StatusError::Internal)?;
+        let store = self.store.clone();
+        let lookup = keys.lookup;
+        let view = blocking(move || store.view(&lookup))
+            .await
+            .map_err(|_| StatusError::Internal)??
+            .ok_or(StatusError::Unknown)?;
+        Ok((view, keys))
+    }
+
+    /// Refuses new writes while the data folder's disk is nearly full, so the store never
+    /// meets a full disk mid-write and the operator sees a clear count. It logs nothing: a
+    /// line per refusal would mark the moment someone tried to report (`watch_disk` tells
+    /// the operator instead).
+    fn check_disk(&self) -> Result<(), SubmitError> {
+        if self.disk_is_low() {
+            Metrics::bump(&self.metrics.disk_full_refusals);
+            return Err(SubmitError::DiskFull);
+        }
+        Ok(())
+    }
+
+    fn disk_is_low(&self) -> bool {
+        matches!(fs4::available_space(&self.data_dir), Ok(free) if free < self.min_free_bytes)
+    }
+
+    /// Checks the disk every `every`, on its own clock, and logs only when it turns nearly
+    /// full or has room again.
+    pub async fn watch_disk(state: Arc<Intake>, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let low = state.disk_is_low();
+            if state.metrics.disk_low.swap(low, Ordering::Relaxed) != low {
+                if low {
+                    tracing::warn!(
+                        min = state.min_free_bytes,
+                        "disk nearly full: new tips and follow-ups are refused until space is freed"
+                    );
+                } else {
+                    tracing::info!("the disk has room again: new tips are taken");
+                }
+            }
+        }
+    }
+
+    /// Files a follow-up under the tip of a receipt.
+    pub async fn add_followup(
+        &self,
+        receipt: Receipt,
+        sealed: SealedTip,
+    ) -> Result<Day, StatusError> {
+        if self.check_disk().is_err() {
+            return Err(StatusError::DiskFull);
+        }
+        let keys = self
+            .derive(receipt)
+            .await
+            .map_err(|()| StatusError::Internal)?;
+        // Boxed with the receipt's reply key, so the inspectors can check that it came from
+        // the holder of the receipt (domain::followup).
+        let sealed = followup::authenticate(
+            &sealed,
+            &keys.reply_key(),
+            &self.keys.box_key,
+            self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
+        )
+        .map_err(|_| StatusError::Internal)?;
+        let store = self.store.clone();
+        let day = Day::today();
+        let lookup = keys.lookup;
+        blocking(move || store.add_followup(&lookup, day, sealed))
+            .await
+            .map_err(|_| StatusError::Internal)??
+            .ok_or(StatusError::Unknown)?;
+        Metrics::bump(&self.metrics.followups_accepted);
+        Ok(day)
+    }
+}
