@@ -1,0 +1,121 @@
+//! The public numbers: monthly counts for finished months only.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+use std::collections::BTreeMap;
+
+use super::{html_response, lang_of, layout, not_found, status_words, Page};
+use crate::domain::Status;
+use crate::store::MonthCounts;
+use crate::web::i18n::{t, Lang};
+use crate::web::AppState;
+
+/// `GET /{lang}/numbers`: monthly counts for the public, from coarse days and signed status
+/// changes only. Only finished months are shown (live counts would let someone watching the
+/// page and the network tie a tip to the hour it arrived), counts from 1 to 4 are not shown,
+/// and the figures are computed at most once an hour.
+pub async fn numbers(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(l) = lang_of(&path) else {
+        return not_found(req).await;
+    };
+    let Some(months) = finished_months(&state).await else {
+        return crate::web::errors::internal_error_response();
+    };
+    let page = Page {
+        lang: l,
+        demo: state.demo,
+        title: t(l, "numbers-title"),
+        path: "/numbers",
+        body_class: "numbers-page",
+        script: false,
+    };
+    html_response(StatusCode::OK, layout(page, numbers_content(l, &months)))
+}
+
+/// Finished months' counts, from the cache when it is less than an hour old.
+async fn finished_months(
+    state: &AppState,
+) -> Option<std::sync::Arc<BTreeMap<String, MonthCounts>>> {
+    const FRESH: std::time::Duration = std::time::Duration::from_secs(3600);
+    if let Some((at, months)) = state.numbers_cache.lock().ok()?.as_ref() {
+        if at.elapsed() < FRESH {
+            return Some(months.clone());
+        }
+    }
+    let store = state.intake.store.clone();
+    let mut months = web::block(move || store.monthly_counts())
+        .await
+        .ok()?
+        .ok()?;
+    let this_month = crate::store::month_of(crate::domain::Day::today());
+    months.retain(|month, _| *month < this_month);
+    let months = std::sync::Arc::new(months);
+    *state.numbers_cache.lock().ok()? = Some((std::time::Instant::now(), months.clone()));
+    Some(months)
+}
+
+/// A count as published: 1 to 4 become "fewer than 5".
+fn published(l: Lang, n: u64) -> String {
+    match n {
+        0 => "0".into(),
+        1..=4 => t(l, "numbers-few"),
+        n => n.to_string(),
+    }
+}
+
+fn numbers_content(l: Lang, months: &BTreeMap<String, MonthCounts>) -> Markup {
+    let reached = [
+        Status::InReview,
+        Status::Investigating,
+        Status::ClosedSubstantiated,
+        Status::ClosedUnsubstantiated,
+        Status::Referred,
+    ];
+    html! {
+        h1 { (t(l, "numbers-title")) }
+        p { (t(l, "numbers-intro")) }
+        @if months.is_empty() {
+            p #numbers-none { (t(l, "numbers-none")) }
+        }
+        @for (month, counts) in months.iter().rev() {
+            section.month {
+                h2 { (month) }
+                table #{ "numbers-" (month) } {
+                    tr { th scope="row" { (t(l, "numbers-received")) } td { (published(l, counts.received)) } }
+                    @for status in reached {
+                        tr { th scope="row" { (status_words(l, status)) }
+                             td { (published(l, counts.reached.get(status.as_str()).copied().unwrap_or(0))) } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_counts_are_not_published() {
+        let mut months = BTreeMap::new();
+        let mut counts = MonthCounts {
+            received: 3,
+            ..Default::default()
+        };
+        counts.reached.insert("referred", 7);
+        months.insert("2026-10".to_string(), counts);
+        let html = numbers_content(Lang::En, &months).into_string();
+        assert!(html.contains("<td>fewer than 5</td>"));
+        assert!(html.contains("<td>7</td>"));
+        assert!(!html.contains("<td>3</td>"));
+        assert!(numbers_content(Lang::En, &BTreeMap::new())
+            .into_string()
+            .contains("numbers-none"));
+    }
+}

@@ -1,0 +1,262 @@
+//! The status page: what a receipt unlocks, and the follow-up form under it.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+use zeroize::Zeroize;
+
+use super::{html_response, lang_of, layout, not_found, status_words, Page};
+use crate::domain::receipt::{Receipt, ReceiptError, ReceiptKeys};
+use crate::domain::reply::ReplyPlaintext;
+use crate::domain::Status;
+use crate::store::TipView;
+use crate::web::errors::StatusError;
+use crate::web::i18n::{date, t, t_args, Lang};
+use crate::web::AppState;
+
+/// What the status form posts.
+#[derive(Deserialize)]
+pub struct StatusForm {
+    #[serde(default)]
+    receipt: String,
+}
+
+impl Drop for StatusForm {
+    fn drop(&mut self) {
+        self.receipt.zeroize();
+    }
+}
+
+/// `GET /{lang}/status`
+pub async fn status_form(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    match lang_of(&path) {
+        Some(l) => html_response(StatusCode::OK, status_page(l, &state, None, None)),
+        None => not_found(req).await,
+    }
+}
+
+/// `POST /{lang}/status`: the receipt travels in the body, never in the URL.
+pub async fn status_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    form: web::Form<StatusForm>,
+) -> HttpResponse {
+    let Some(l) = lang_of(&path) else {
+        return not_found(req).await;
+    };
+    let (outcome, shown) = match Receipt::parse(&form.receipt) {
+        Ok(receipt) => {
+            let shown = receipt.display();
+            (state.intake.find_status(receipt).await, Some(shown))
+        }
+        Err(e) => (Err(StatusError::Receipt(e)), None),
+    };
+    let (code, error) = match &outcome {
+        Ok(_) => (StatusCode::OK, None),
+        Err(e) => status_error_kind(e),
+    };
+    let found = outcome
+        .as_ref()
+        .ok()
+        .zip(shown.as_deref().map(String::as_str));
+    html_response(code, status_page(l, &state, found, error))
+}
+
+pub(super) fn status_error_kind(e: &StatusError) -> (StatusCode, Option<&'static str>) {
+    match e {
+        StatusError::Receipt(ReceiptError::CheckDigit) => (StatusCode::BAD_REQUEST, Some("typo")),
+        StatusError::Receipt(ReceiptError::Empty) => (StatusCode::BAD_REQUEST, Some("empty")),
+        StatusError::Receipt(_) => (StatusCode::BAD_REQUEST, Some("format")),
+        StatusError::Unknown => (StatusCode::NOT_FOUND, Some("unknown")),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, Some("busy")),
+    }
+}
+
+type Found<'a> = (&'a (TipView, ReceiptKeys), &'a str);
+
+pub(super) fn status_page(
+    l: Lang,
+    state: &AppState,
+    found: Option<Found<'_>>,
+    error: Option<&str>,
+) -> Markup {
+    let content = html! {
+        h1 { (t(l, "status-title")) }
+        @if let Some(kind) = error {
+            div #status-error .error role="alert" data-kind=(kind) {
+                p { (t(l, &format!("status-error-{kind}"))) }
+            }
+        }
+        @if let Some(((view, keys), receipt)) = found {
+            (status_result(l, view, keys, receipt))
+            a.button.secondary #status-again href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
+        } @else {
+            form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off" {
+                label for="status-receipt" { (t(l, "status-label"))
+                    span.hint #status-hint { (t(l, "status-hint")) } }
+                input #status-receipt type="text" name="receipt" inputmode="numeric"
+                    autocomplete="off" spellcheck="false" maxlength="64" required
+                    aria-describedby="status-hint";
+                button #status-submit type="submit" { (t(l, "status-submit")) }
+            }
+            // What the status script (js/status.js) fills in and shows once it has opened
+            // the answer here; without JavaScript these stay hidden and the form posts.
+            div #status-checking role="status" hidden { p { (t(l, "status-checking")) } }
+            (followup_section(l, "", true))
+            a.button.secondary #status-again hidden href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
+            (status_script_words(l))
+        }
+    };
+    let page = Page {
+        lang: l,
+        demo: state.demo,
+        title: t(l, "status-title"),
+        path: "/status",
+        body_class: "status-page",
+        // The bundle opens the replies in the browser (js/status.js); without it, the form
+        // posts and the server opens them for that one answer.
+        script: true,
+    };
+    layout(page, content)
+}
+
+/// The words the status script needs, from the same Fluent messages as the server's answer
+/// page, with `{day}`, `{status}`, `{year}`, `{month}` and `{monthname}` left for it to fill.
+/// A `<template>`: inert, never shown, and not read out by screen readers.
+fn status_script_words(l: Lang) -> Markup {
+    let ph = |name: &str| format!("{{{name}}}");
+    let mut words: Vec<(String, String)> = [
+        "status-result-title",
+        "status-question",
+        "status-replies-title",
+        "status-reply-unreadable",
+        "status-opened-browser",
+        "status-error-typo",
+        "status-error-unknown",
+        "status-error-format",
+        "status-error-empty",
+        "status-error-busy",
+    ]
+    .iter()
+    .map(|key| (key.to_string(), t(l, key)))
+    .collect();
+    words.push((
+        "status-step-received".into(),
+        t_args(l, "status-step-received", &[("day", ph("day"))]),
+    ));
+    words.push((
+        "status-step".into(),
+        t_args(
+            l,
+            "status-step",
+            &[("day", ph("day")), ("status", ph("status"))],
+        ),
+    ));
+    words.push((
+        "status-now".into(),
+        t_args(l, "status-now", &[("status", ph("status"))]),
+    ));
+    for status in Status::ALL {
+        words.push((
+            format!("status-{}", status.as_str()),
+            status_words(l, status),
+        ));
+    }
+    words.push((
+        "date".into(),
+        t_args(
+            l,
+            "date",
+            &[
+                ("year", ph("year")),
+                ("month", ph("month")),
+                ("day", ph("day")),
+                ("monthname", ph("monthname")),
+            ],
+        ),
+    ));
+    for m in 1..=12u8 {
+        let name = time::Month::try_from(m)
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        words.push((format!("month-{m}"), name));
+    }
+    html! {
+        template #status-words {
+            @for (key, text) in &words { span data-key=(key) { (text) } }
+        }
+    }
+}
+
+/// The timeline, the replies (opened here, in memory, with the key derived from the receipt
+/// for this one answer) and the follow-up form. js/status.js builds the same section in the
+/// browser (`data-opened="browser"`); keep the two alike.
+fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> Markup {
+    let reply_key = keys.reply_key();
+    let replies: Vec<_> = view
+        .replies
+        .iter()
+        .map(|(day, sealed)| (*day, ReplyPlaintext::open(sealed, &reply_key).ok()))
+        .collect();
+    html! {
+        section #status-result data-opened="server" {
+            h2 { (t(l, "status-result-title")) }
+            ol #status-timeline .timeline {
+                li { (t_args(l, "status-step-received", &[("day", date(l, view.day))])) }
+                @for (day, status) in &view.history {
+                    li { (t_args(l, "status-step", &[("day", date(l, *day)), ("status", status_words(l, *status))])) }
+                }
+            }
+            p #status-now { strong { (t_args(l, "status-now", &[("status", status_words(l, view.status))])) } }
+            @if view.status == Status::NeedInfo {
+                p.note #status-question { (t(l, "status-question")) }
+            }
+            @if !replies.is_empty() {
+                h2 { (t(l, "status-replies-title")) }
+                p.hint #status-opened { (t(l, "status-opened-server")) }
+                @for (day, reply) in &replies {
+                    div.reply {
+                        p.hint { (date(l, *day)) }
+                        @match reply {
+                            Some(r) => { p.message { (r.message) } }
+                            None => { p { (t(l, "status-reply-unreadable")) } }
+                        }
+                    }
+                }
+            }
+        }
+        (followup_section(l, receipt, false))
+    }
+}
+
+/// The follow-up form under a status answer. On the status form page it is there hidden,
+/// with an empty receipt, for the status script to fill in and show.
+fn followup_section(l: Lang, receipt: &str, hidden: bool) -> Markup {
+    html! {
+        section #followup hidden[hidden] {
+            h2 { (t(l, "followup-title")) }
+            form #followup-form method="post" action={ "/" (l.code()) "/followup" } autocomplete="off"
+                data-msg-unsure=(t(l, "followup-msg-unsure")) {
+                // The receipt travels in the form body (never a URL), as it came.
+                input type="hidden" name="receipt" value=(receipt);
+                label for="followup-body" { (t(l, "followup-label"))
+                    span.hint #followup-hint { (t(l, "followup-hint")) } }
+                textarea #followup-body name="body" rows="5" required aria-describedby="followup-hint" {}
+                button #followup-submit type="submit" { (t(l, "followup-submit")) }
+            }
+            // What the follow-up script (js/followup.js) shows once it has sealed the words
+            // here and the server took them; the same words as the server's own answer page.
+            div #followup-error .error role="alert" hidden { p.msg {} }
+            div #followup-done role="status" hidden {
+                h3 { (t(l, "followup-done-title")) }
+                p { (t(l, "followup-done")) }
+            }
+        }
+    }
+}
