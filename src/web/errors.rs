@@ -52,6 +52,9 @@ pub enum SubmitError {
     /// The disk is nearly full.
     #[error("The service cannot take new reports right now because its storage is full. Nothing was saved. Please try again later.")]
     DiskFull,
+    /// Today's storage quota is used up.
+    #[error("The service has taken all the reports it can store today. Nothing was saved. Please try again tomorrow.")]
+    QuotaFull,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -65,7 +68,9 @@ impl ResponseError for SubmitError {
             }
             SubmitError::Sealed(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             SubmitError::Store(e) => store_error_response(e),
-            SubmitError::DiskFull => json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
+            SubmitError::DiskFull | SubmitError::QuotaFull => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
+            }
             SubmitError::Internal => internal_error_response(),
         }
     }
@@ -86,6 +91,9 @@ pub enum StatusError {
     /// The disk is nearly full (follow-ups only).
     #[error("The service cannot take new messages right now because its storage is full. Nothing was saved. Please try again later.")]
     DiskFull,
+    /// Today's storage quota is used up (follow-ups only).
+    #[error("The service has taken all the messages it can store today. Nothing was saved. Please try again tomorrow.")]
+    QuotaFull,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -97,7 +105,9 @@ impl ResponseError for StatusError {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
             StatusError::Store(e) => store_error_response(e),
-            StatusError::DiskFull => json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
+            StatusError::DiskFull | StatusError::QuotaFull => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
+            }
             StatusError::Internal => internal_error_response(),
         }
     }

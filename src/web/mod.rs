@@ -58,6 +58,8 @@ pub struct AppState {
     pub data_dir: PathBuf,
     /// New tips are refused (503) when the data folder's disk has less free space than this.
     pub min_free_bytes: u64,
+    /// Bytes of new tips and follow-ups taken per day, all clients together.
+    pub daily_quota: DailyQuota,
     /// Counters for the operators' metrics.
     pub metrics: Arc<Metrics>,
     /// The public numbers, computed at most once an hour.
@@ -71,6 +73,44 @@ pub type NumbersCache = std::sync::Mutex<
         Arc<std::collections::BTreeMap<String, crate::store::MonthCounts>>,
     )>,
 >;
+
+/// A cap on the sealed bytes stored per day (UTC), all clients together, so a flood cannot
+/// fill the disk faster than the operator can react. The count lives in memory only (a
+/// restart starts the day afresh) and is per day, so it says nothing finer than the day.
+pub struct DailyQuota {
+    limit: u64,
+    used: std::sync::Mutex<(Day, u64)>,
+}
+
+impl DailyQuota {
+    /// A quota of `limit` bytes a day.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            used: std::sync::Mutex::new((Day::today(), 0)),
+        }
+    }
+
+    /// Takes `bytes` from today's quota; false (and nothing taken) if they do not fit.
+    fn take(&self, bytes: u64) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        let today = Day::today();
+        if used.0 != today {
+            *used = (today, 0);
+        }
+        if used.1.saturating_add(bytes) > self.limit {
+            return false;
+        }
+        used.1 += bytes;
+        true
+    }
+
+    /// Gives back what [`DailyQuota::take`] took for something that was not stored.
+    fn give_back(&self, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.1 = used.1.saturating_sub(bytes);
+    }
+}
 
 /// Counts only: nothing per request, nothing about anyone.
 #[derive(Default)]
@@ -117,6 +157,18 @@ impl AppState {
         sealed: SealedTip,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         self.check_disk()?;
+        let size = sealed.as_bytes().len() as u64;
+        if !self.daily_quota.take(size) {
+            return Err(SubmitError::QuotaFull);
+        }
+        let stored = self.store_tip(sealed).await;
+        if stored.is_err() {
+            self.daily_quota.give_back(size);
+        }
+        stored
+    }
+
+    async fn store_tip(&self, sealed: SealedTip) -> Result<(Zeroizing<String>, Day), SubmitError> {
         let day = Day::today();
         for _ in 0..RECEIPT_ATTEMPTS {
             let receipt = Receipt::generate();
@@ -192,6 +244,22 @@ impl AppState {
         if self.check_disk().is_err() {
             return Err(StatusError::DiskFull);
         }
+        let size = sealed.as_bytes().len() as u64;
+        if !self.daily_quota.take(size) {
+            return Err(StatusError::QuotaFull);
+        }
+        let stored = self.store_followup(receipt, sealed).await;
+        if stored.is_err() {
+            self.daily_quota.give_back(size);
+        }
+        stored
+    }
+
+    async fn store_followup(
+        &self,
+        receipt: Receipt,
+        sealed: SealedTip,
+    ) -> Result<Day, StatusError> {
         let keys = self
             .derive(receipt)
             .await
