@@ -168,7 +168,7 @@ pub struct ParsedExport {
 /// Reads an export bundle defensively, as a stream: each entry of `tips` is judged as it is
 /// met and never held as a generic JSON tree, so the memory taken is bounded by what is
 /// kept (well-formed tips and at most [`MAX_REJECTED_ENTRIES`] reasons), whatever the file
-/// holds. `format` and `version` must come before `tips`, as every writer puts them.
+/// holds.
 pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport, BundleError> {
     if bytes.len() as u64 > limits.max_bundle_bytes {
         return Err(BundleError::TooLarge(limits.max_bundle_bytes));
@@ -180,6 +180,7 @@ pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport,
         tips: Vec::new(),
         rejected: Vec::new(),
         exported_on: None,
+        unsettled: Vec::new(),
     };
     // serde_json bounds nesting depth (128) itself, so hostile nesting cannot overflow the stack.
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -209,6 +210,9 @@ struct ReadState<'l> {
     tips: Vec<StoredTip>,
     rejected: Vec<RejectedEntry>,
     exported_on: Option<Day>,
+    /// Tips without a sealed tip read before the version was known: (index in `tips`,
+    /// position in the bundle).
+    unsettled: Vec<(usize, usize)>,
 }
 
 impl ReadState<'_> {
@@ -256,10 +260,17 @@ impl<'de> de::Visitor<'de> for TopLevel<'_, '_> {
                     state.exported_on = day.and_then(|d| d.parse().ok());
                 }
                 TopField::Tips if !tips_read => {
-                    let version = check_head(state, format.as_deref(), version)?;
+                    // Usually known by now; if not (a JSON tool may sort the keys), entries
+                    // are read by the version 2 rules and settled once the version is known.
+                    let wrong_format = format.as_deref().is_some_and(|f| f != EXPORT_FORMAT);
+                    let known = if (format.is_some() && version.is_some()) || wrong_format {
+                        Some(check_head(state, format.as_deref(), version)?)
+                    } else {
+                        None
+                    };
                     map.next_value_seed(TipList {
                         state: &mut *state,
-                        version,
+                        version: known,
                     })?;
                     tips_read = true;
                 }
@@ -269,9 +280,22 @@ impl<'de> de::Visitor<'de> for TopLevel<'_, '_> {
                 _ => return Err(de::Error::custom("a field appears twice")),
             }
         }
-        check_head(state, format.as_deref(), version)?;
+        let version = check_head(state, format.as_deref(), version)?;
         if !tips_read {
             return Err(de::Error::missing_field("tips"));
+        }
+        // Version 1 had no acked entries: a tip without its sealed tip, read before the
+        // version was known, is refused after all.
+        if version == 1 && !state.unsettled.is_empty() {
+            for (index, position) in std::mem::take(&mut state.unsettled).into_iter().rev() {
+                let tip = state.tips.remove(index);
+                state.rejected.push(RejectedEntry {
+                    position,
+                    id: Some(tip.id),
+                    reason: "the sealed tip is missing".into(),
+                });
+            }
+            state.rejected.sort_by_key(|r| r.position);
         }
         Ok(())
     }
@@ -286,16 +310,18 @@ fn check_head<E: de::Error>(
     match (format, version) {
         (Some(EXPORT_FORMAT), Some(v)) if v == 1 || v == EXPORT_VERSION => Ok(v),
         (Some(EXPORT_FORMAT), Some(v)) => Err(state.refuse(BundleError::UnknownVersion(v))),
+        (Some(EXPORT_FORMAT), None) => Err(E::missing_field("version")),
         (Some(_), _) => {
             Err(state.refuse(BundleError::Malformed("the format name is wrong".into())))
         }
-        (None, _) => Err(E::custom("format and version must come before the tips")),
+        (None, _) => Err(E::missing_field("format")),
     }
 }
 
 struct TipList<'s, 'l> {
     state: &'s mut ReadState<'l>,
-    version: u32,
+    /// `None` while the version is not yet known.
+    version: Option<u32>,
 }
 
 impl<'de> de::DeserializeSeed<'de> for TipList<'_, '_> {
@@ -321,13 +347,18 @@ impl<'de> de::Visitor<'de> for TipList<'_, '_> {
                 let max = state.limits.max_tips;
                 return Err(state.refuse(BundleError::TooManyTips(max)));
             }
-            match parse_entry(raw, self.version, state.limits) {
+            match parse_entry(raw, self.version.unwrap_or(EXPORT_VERSION), state.limits) {
                 Ok(tip) if !state.seen.insert(tip.id) => state.rejected.push(RejectedEntry {
                     position,
                     id: Some(tip.id),
                     reason: "the same id appears twice; only the first was taken".into(),
                 }),
-                Ok(tip) => state.tips.push(tip),
+                Ok(tip) => {
+                    if self.version.is_none() && tip.sealed.is_none() {
+                        state.unsettled.push((state.tips.len(), position));
+                    }
+                    state.tips.push(tip)
+                }
                 Err((id, reason)) => state.rejected.push(RejectedEntry {
                     position,
                     id,
@@ -857,6 +888,70 @@ mod tests {
         let dup = String::from_utf8(write_export(Day(1), &[tip(5), tip(5)])).unwrap();
         let parsed = parse_export(dup.as_bytes(), &l).unwrap();
         assert_eq!((parsed.tips.len(), parsed.rejected.len()), (1, 1));
+    }
+
+    /// A JSON tool may sort the keys ("format", "tips", "version"): still read, and the
+    /// version's rules still apply to the entries read before it.
+    #[test]
+    fn tips_before_the_version_still_read() {
+        let sealed = sealed_b64(1);
+        let followups = format!(
+            r#"[{{"day":"2024-10-05","n":1,"sealed":"{}"}}]"#,
+            sealed_b64(2)
+        );
+        let entry = |id: &str, s: &str| {
+            format!(
+                r#"{{"day":"2024-10-04","followups":{followups},"id":"{id}","sealed":{s},"status":"received"}}"#
+            )
+        };
+        for version in [1, 2] {
+            let out = format!(
+                r#"{{"format":"whistlebox-export","tips":[{},{}],"version":{version}}}"#,
+                entry("0101010101010101", &format!("\"{sealed}\"")),
+                entry("0202020202020202", "null"),
+            );
+            let back = parse_export(out.as_bytes(), &BundleLimits::default()).unwrap();
+            assert_eq!(back.tips[0].id, TipId([1; 8]));
+            // An acked tip with a follow-up: kept in version 2, refused in version 1.
+            let (taken, refused) = if version == 1 { (1, 1) } else { (2, 0) };
+            assert_eq!(
+                (back.tips.len(), back.rejected.len()),
+                (taken, refused),
+                "v{version}"
+            );
+        }
+        let wrong = br#"{"tips":[1,2,3],"format":"other","version":2}"#;
+        assert!(matches!(
+            parse_export(wrong, &BundleLimits::default()),
+            Err(BundleError::Malformed(_))
+        ));
+        let no_version = br#"{"format":"whistlebox-export","tips":[]}"#;
+        assert!(matches!(
+            parse_export(no_version, &BundleLimits::default()),
+            Err(BundleError::Malformed(_))
+        ));
+    }
+
+    /// A huge array of junk is refused as a whole, without holding an entry for each.
+    #[test]
+    fn a_huge_junk_array_is_refused() {
+        let mut out = br#"{"format":"whistlebox-export","version":2,"tips":["#.to_vec();
+        for _ in 0..MAX_REJECTED_ENTRIES + 1 {
+            out.extend_from_slice(b"0,");
+        }
+        out.extend_from_slice(b"0]}");
+        assert_eq!(
+            parse_export(&out, &BundleLimits::default()).unwrap_err(),
+            BundleError::TooManyRejected(MAX_REJECTED_ENTRIES)
+        );
+        let few = BundleLimits {
+            max_tips: 3,
+            ..BundleLimits::default()
+        };
+        assert_eq!(
+            parse_export(&out, &few).unwrap_err(),
+            BundleError::TooManyTips(3)
+        );
     }
 
     proptest::proptest! {
