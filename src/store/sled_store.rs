@@ -18,7 +18,9 @@
 //! writes a value as a file of its own (a "blob", named by log position and dated to the
 //! nanosecond); after every write the access and modification times of every file and
 //! folder of the store, and of the data folder holding it, are set back to midnight (UTC)
-//! of the day. And since sled keeps old values in its log until it reuses a segment, the
+//! of the day, and again every five minutes (a file's change time, ctime, cannot be set: it
+//! shows the last write or reset, so at most that a write happened in the last few
+//! minutes). And since sled keeps old values in its log until it reuses a segment, the
 //! store is rewritten into a fresh folder after every ack that deletes anything and at every
 //! start ([`SledStore::compact`]): only live data is copied, then the fresh folder replaces
 //! the old one by two renames, so the acked ciphertext is gone from the folder's files.
@@ -55,6 +57,8 @@ const LAST_DIGEST_KEY: &[u8] = b"last_digest";
 const MAX_ENTRIES: usize = 1000;
 /// sled's page cache (its default is 1 GiB): a county's store fits, and memory stays bounded.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// A store rewrite flushes the fresh copy after this many bytes.
+const COPY_FLUSH_BYTES: usize = 4 * 1024 * 1024;
 /// Store format 1 (sealed boxes inside the records) is read, and rewritten at start.
 const OLDEST_READ_FORMAT: u32 = 1;
 
@@ -297,6 +301,17 @@ impl Inner {
     /// Copies the live content into `fresh`, an empty database, in the current format:
     /// records of version 3, every sealed box in pieces.
     fn copy_into(&self, fresh: &Inner) -> Result<(), StoreError> {
+        // sled holds unflushed writes in memory: flush as the copy goes, so a rewrite takes
+        // a few MiB of memory whatever the size of the store.
+        let pending = std::cell::Cell::new(0usize);
+        let copied = |n: usize| -> Result<(), StoreError> {
+            pending.set(pending.get() + n);
+            if pending.get() >= COPY_FLUSH_BYTES {
+                fresh.db.flush()?;
+                pending.set(0);
+            }
+            Ok(())
+        };
         for item in self.meta.iter() {
             let (k, v) = item?;
             fresh.meta.insert(k, v)?;
@@ -311,12 +326,14 @@ impl Inner {
         ] {
             for item in from.iter() {
                 let (k, v) = item?;
+                copied(v.len())?;
                 to.insert(k, v)?;
             }
         }
         let put = |id: &[u8; 8], of: ChunkOf, data: &[u8]| -> Result<u32, StoreError> {
             for (i, piece) in data.chunks(CHUNK_BYTES).enumerate() {
                 fresh.chunks.insert(chunk_key(id, of, i as u32), piece)?;
+                copied(piece.len())?;
             }
             Ok(data.len() as u32)
         };
@@ -383,6 +400,41 @@ pub struct SledStore {
     /// which finishes or undoes it).
     inner: RwLock<Option<Inner>>,
     salt: [u8; SALT_BYTES],
+    /// Dropped with the store, which stops the thread that resets file times.
+    _ticker: std::sync::mpsc::Sender<()>,
+}
+
+/// How often file times are set back to the day even without a write: a file's change
+/// time (ctime) cannot be set and shows the last write or reset, so this bounds what it
+/// tells to "something happened in the last few minutes" (and undoes access times that
+/// reads moved).
+const TIMES_RESET_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Resets the file times under `path` every [`TIMES_RESET_EVERY`] until `stop` is dropped.
+fn spawn_times_ticker(path: PathBuf) -> std::sync::mpsc::Sender<()> {
+    let (stop, ticks) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            ticks.recv_timeout(TIMES_RESET_EVERY)
+        {
+            // Best effort: a compaction may be renaming the folder at this very moment,
+            // and the next write resets the times anyway.
+            let _ = reset_times_of(&path);
+        }
+    });
+    stop
+}
+
+/// Sets the times of every file and folder of the store in `path`, and of the folder
+/// holding it, to midnight (UTC) of today.
+fn reset_times_of(path: &Path) -> Result<(), StoreError> {
+    let when = start_of_today();
+    set_times_under(path, when, true).map_err(io_err("resetting the store's file times failed"))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        set_times_under(parent, when, false)
+            .map_err(io_err("resetting the data folder's times failed"))?;
+    }
+    Ok(())
 }
 
 /// The sibling folders a compaction uses: the fresh copy, and the old folder being retired.
@@ -439,6 +491,7 @@ impl SledStore {
             path: path.to_owned(),
             inner: RwLock::new(Some(inner)),
             salt,
+            _ticker: spawn_times_ticker(path.to_owned()),
         };
         store.compact()?;
         Ok(store)
@@ -490,14 +543,7 @@ impl SledStore {
     /// to midnight (UTC) of today, so they say nothing finer than the day. (A file's change
     /// time, ctime, cannot be set by a process; it shows the last write or reset.)
     fn reset_times(&self) -> Result<(), StoreError> {
-        let when = start_of_today();
-        set_times_under(&self.path, when, true)
-            .map_err(io_err("resetting the store's file times failed"))?;
-        if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            set_times_under(parent, when, false)
-                .map_err(io_err("resetting the data folder's times failed"))?;
-        }
-        Ok(())
+        reset_times_of(&self.path)
     }
 
     /// Rewrites the store into a fresh folder holding only live data in the current format,
