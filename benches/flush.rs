@@ -20,7 +20,7 @@ use whistlebox::crypto::{self, Argon2Params, BoxSecretKey, Sealer};
 use whistlebox::domain::receipt::{Receipt, ReceiptHasher, ReceiptLookup};
 use whistlebox::domain::tip::{SealedTip, TipPlaintext};
 use whistlebox::domain::{Day, Status, TipId};
-use whistlebox::store::{NewTip, Record, SledStore, TipStore};
+use whistlebox::store::{Held, NewTip, Record, SledStore, TipStore};
 
 /// How long each store configuration runs.
 const RUN: Duration = Duration::from_secs(2);
@@ -81,7 +81,7 @@ impl Fixture {
             reply_count: 0,
             followup_count: 0,
             sealed_reply_key: Some(self.reply_key.clone()),
-            sealed: Some(self.sealed.clone()),
+            sealed: Held::Inline(self.sealed.clone()),
         }
         .encode()
     }

@@ -69,15 +69,9 @@ pub enum BundleError {
     /// Too many entries.
     #[error("the bundle holds more than {0} tips")]
     TooManyTips(usize),
-}
-
-#[derive(Serialize)]
-struct ExportOut<'a> {
-    format: &'static str,
-    version: u32,
-    exported_on: String,
-    tip_count: usize,
-    tips: Vec<TipOut<'a>>,
+    /// Too many damaged entries: the file is not a bundle worth reading entry by entry.
+    #[error("the bundle holds more than {0} damaged entries; it is not a usable export bundle")]
+    TooManyRejected(usize),
 }
 
 #[derive(Serialize)]
@@ -97,44 +91,70 @@ struct FollowupOut {
     sealed: String,
 }
 
-/// Writes an export bundle of `tips`.
-pub fn write_export(exported_on: Day, tips: &[StoredTip]) -> Vec<u8> {
-    let out = ExportOut {
-        format: EXPORT_FORMAT,
-        version: EXPORT_VERSION,
-        exported_on: exported_on.to_string(),
-        tip_count: tips.len(),
-        tips: tips
+/// The start of an export bundle, up to the opening of the `tips` list. A bundle is
+/// `export_head`, then [`export_entry`] for each tip, then [`EXPORT_TAIL`]: the server
+/// streams it tip by tip, so its memory does not grow with the store.
+pub fn export_head(exported_on: Day, tip_count: usize) -> Vec<u8> {
+    format!(
+        "{{\"format\":\"{EXPORT_FORMAT}\",\"version\":{EXPORT_VERSION},\"exported_on\":\"{exported_on}\",\"tip_count\":{tip_count},\"tips\":["
+    )
+    .into_bytes()
+}
+
+/// One tip of an export bundle; `first` is true for the first tip (no comma before it).
+pub fn export_entry(first: bool, t: &StoredTip) -> Vec<u8> {
+    let entry = TipOut {
+        id: t.id.to_string(),
+        day: t.day.to_string(),
+        status: t.status.as_str(),
+        sealed: t.sealed.as_ref().map(SealedTip::to_base64),
+        reply_key: t.sealed_reply_key.as_ref().map(|k| STANDARD.encode(k)),
+        followups: t
+            .followups
             .iter()
-            .map(|t| TipOut {
-                id: t.id.to_string(),
-                day: t.day.to_string(),
-                status: t.status.as_str(),
-                sealed: t.sealed.as_ref().map(SealedTip::to_base64),
-                reply_key: t.sealed_reply_key.as_ref().map(|k| STANDARD.encode(k)),
-                followups: t
-                    .followups
-                    .iter()
-                    .map(|f| FollowupOut {
-                        n: f.n,
-                        day: f.day.to_string(),
-                        sealed: f.sealed.to_base64(),
-                    })
-                    .collect(),
+            .map(|f| FollowupOut {
+                n: f.n,
+                day: f.day.to_string(),
+                sealed: f.sealed.to_base64(),
             })
             .collect(),
     };
-    serde_json::to_vec(&out).expect("plain data serializes")
+    // Sized up front: a 1 MiB tip would otherwise grow the buffer by doubling, which the
+    // streamed export pays for every tip.
+    let b64 = |n: usize| n.div_ceil(3) * 4;
+    let size = 256
+        + t.sealed.as_ref().map_or(0, |s| b64(s.as_bytes().len()))
+        + t.sealed_reply_key.as_ref().map_or(0, |k| b64(k.len()))
+        + t.followups
+            .iter()
+            .map(|f| 64 + b64(f.sealed.as_bytes().len()))
+            .sum::<usize>();
+    let mut out = Vec::with_capacity(size);
+    if !first {
+        out.push(b',');
+    }
+    serde_json::to_writer(&mut out, &entry).expect("plain data serializes");
+    out
 }
 
-#[derive(Deserialize)]
-struct ExportIn {
-    format: String,
-    version: u32,
-    #[serde(default)]
-    exported_on: Option<String>,
-    tips: Vec<serde_json::Value>,
+/// The end of an export bundle.
+pub const EXPORT_TAIL: &[u8] = b"]}";
+
+/// Writes an export bundle of `tips` in one piece.
+pub fn write_export(exported_on: Day, tips: &[StoredTip]) -> Vec<u8> {
+    let mut out = export_head(exported_on, tips.len());
+    for (i, t) in tips.iter().enumerate() {
+        out.extend_from_slice(&export_entry(i == 0, t));
+    }
+    out.extend_from_slice(EXPORT_TAIL);
+    out
 }
+
+/// Most refused entries listed before the whole bundle is refused: a bundle of millions of
+/// junk entries would otherwise cost memory for each reason.
+pub const MAX_REJECTED_ENTRIES: usize = 10_000;
+/// Most follow-ups read for one tip.
+const MAX_FOLLOWUPS_PER_TIP: usize = 10_000;
 
 /// One entry of a bundle that could not be taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,47 +178,212 @@ pub struct ParsedExport {
     pub rejected: Vec<RejectedEntry>,
 }
 
-/// Reads an export bundle defensively.
+/// Reads an export bundle defensively, as a stream: each entry of `tips` is judged as it is
+/// met and never held as a generic JSON tree, so the memory taken is bounded by what is
+/// kept (well-formed tips and at most [`MAX_REJECTED_ENTRIES`] reasons), whatever the file
+/// holds.
 pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport, BundleError> {
     if bytes.len() as u64 > limits.max_bundle_bytes {
         return Err(BundleError::TooLarge(limits.max_bundle_bytes));
     }
+    let mut state = ReadState {
+        limits,
+        refusal: None,
+        seen: HashSet::new(),
+        tips: Vec::new(),
+        rejected: Vec::new(),
+        exported_on: None,
+        unsettled: Vec::new(),
+    };
     // serde_json bounds nesting depth (128) itself, so hostile nesting cannot overflow the stack.
-    let raw: ExportIn = serde_json::from_slice(bytes).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let read =
+        de::DeserializeSeed::deserialize(TopLevel(&mut state), &mut de).and_then(|()| de.end());
+    if let Some(refusal) = state.refusal.take() {
+        return Err(refusal);
+    }
+    read.map_err(|e| {
         BundleError::Malformed(format!("{} at line {}", e.classify_name(), e.line()))
     })?;
-    if raw.format != EXPORT_FORMAT {
-        return Err(BundleError::Malformed("the format name is wrong".into()));
-    }
-    if raw.version != 1 && raw.version != EXPORT_VERSION {
-        return Err(BundleError::UnknownVersion(raw.version));
-    }
-    if raw.tips.len() > limits.max_tips {
-        return Err(BundleError::TooManyTips(limits.max_tips));
-    }
-    let mut seen = HashSet::new();
-    let mut tips = Vec::new();
-    let mut rejected = Vec::new();
-    for (i, entry) in raw.tips.into_iter().enumerate() {
-        match parse_entry(&entry, raw.version, limits) {
-            Ok(tip) if !seen.insert(tip.id) => rejected.push(RejectedEntry {
-                position: i + 1,
-                id: Some(tip.id),
-                reason: "the same id appears twice; only the first was taken".into(),
-            }),
-            Ok(tip) => tips.push(tip),
-            Err((id, reason)) => rejected.push(RejectedEntry {
-                position: i + 1,
-                id,
-                reason,
-            }),
-        }
-    }
     Ok(ParsedExport {
-        exported_on: raw.exported_on.and_then(|d| d.parse().ok()),
-        tips,
-        rejected,
+        exported_on: state.exported_on,
+        tips: state.tips,
+        rejected: state.rejected,
     })
+}
+
+use serde::de::{self, IgnoredAny};
+use serde_json::value::RawValue;
+
+struct ReadState<'l> {
+    limits: &'l BundleLimits,
+    /// A whole-bundle refusal found while streaming (reported instead of serde's error).
+    refusal: Option<BundleError>,
+    seen: HashSet<TipId>,
+    tips: Vec<StoredTip>,
+    rejected: Vec<RejectedEntry>,
+    exported_on: Option<Day>,
+    /// Tips without a sealed tip read before the version was known: (index in `tips`,
+    /// position in the bundle).
+    unsettled: Vec<(usize, usize)>,
+}
+
+impl ReadState<'_> {
+    fn refuse<E: de::Error>(&mut self, refusal: BundleError) -> E {
+        let e = E::custom(refusal.to_string());
+        self.refusal = Some(refusal);
+        e
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "snake_case")]
+enum TopField {
+    Format,
+    Version,
+    ExportedOn,
+    Tips,
+    #[serde(other)]
+    Other,
+}
+
+struct TopLevel<'s, 'l>(&'s mut ReadState<'l>);
+
+impl<'de> de::DeserializeSeed<'de> for TopLevel<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for TopLevel<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an export bundle object")
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let state = self.0;
+        let (mut format, mut version, mut tips_read) = (None::<String>, None::<u32>, false);
+        while let Some(field) = map.next_key::<TopField>()? {
+            match field {
+                TopField::Format if format.is_none() => format = Some(map.next_value()?),
+                TopField::Version if version.is_none() => version = Some(map.next_value()?),
+                TopField::ExportedOn => {
+                    let day: Option<String> = map.next_value()?;
+                    state.exported_on = day.and_then(|d| d.parse().ok());
+                }
+                TopField::Tips if !tips_read => {
+                    // Usually known by now; if not (a JSON tool may sort the keys), entries
+                    // are read by the version 2 rules and settled once the version is known.
+                    let wrong_format = format.as_deref().is_some_and(|f| f != EXPORT_FORMAT);
+                    let known = if (format.is_some() && version.is_some()) || wrong_format {
+                        Some(check_head(state, format.as_deref(), version)?)
+                    } else {
+                        None
+                    };
+                    map.next_value_seed(TipList {
+                        state: &mut *state,
+                        version: known,
+                    })?;
+                    tips_read = true;
+                }
+                TopField::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                _ => return Err(de::Error::custom("a field appears twice")),
+            }
+        }
+        let version = check_head(state, format.as_deref(), version)?;
+        if !tips_read {
+            return Err(de::Error::missing_field("tips"));
+        }
+        // Version 1 had no acked entries: a tip without its sealed tip, read before the
+        // version was known, is refused after all.
+        if version == 1 && !state.unsettled.is_empty() {
+            for (index, position) in std::mem::take(&mut state.unsettled).into_iter().rev() {
+                let tip = state.tips.remove(index);
+                state.rejected.push(RejectedEntry {
+                    position,
+                    id: Some(tip.id),
+                    reason: "the sealed tip is missing".into(),
+                });
+            }
+            state.rejected.sort_by_key(|r| r.position);
+        }
+        Ok(())
+    }
+}
+
+/// The format name and version, checked before any entry is read.
+fn check_head<E: de::Error>(
+    state: &mut ReadState,
+    format: Option<&str>,
+    version: Option<u32>,
+) -> Result<u32, E> {
+    match (format, version) {
+        (Some(EXPORT_FORMAT), Some(v)) if v == 1 || v == EXPORT_VERSION => Ok(v),
+        (Some(EXPORT_FORMAT), Some(v)) => Err(state.refuse(BundleError::UnknownVersion(v))),
+        (Some(EXPORT_FORMAT), None) => Err(E::missing_field("version")),
+        (Some(_), _) => {
+            Err(state.refuse(BundleError::Malformed("the format name is wrong".into())))
+        }
+        (None, _) => Err(E::missing_field("format")),
+    }
+}
+
+struct TipList<'s, 'l> {
+    state: &'s mut ReadState<'l>,
+    /// `None` while the version is not yet known.
+    version: Option<u32>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for TipList<'_, '_> {
+    type Value = ();
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> de::Visitor<'de> for TipList<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of tips")
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let state = self.state;
+        let mut position = 0usize;
+        // Each entry is borrowed from the input as raw text: nothing is built for it but
+        // what is kept.
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            position += 1;
+            if position > state.limits.max_tips {
+                let max = state.limits.max_tips;
+                return Err(state.refuse(BundleError::TooManyTips(max)));
+            }
+            match parse_entry(raw, self.version.unwrap_or(EXPORT_VERSION), state.limits) {
+                Ok(tip) if !state.seen.insert(tip.id) => state.rejected.push(RejectedEntry {
+                    position,
+                    id: Some(tip.id),
+                    reason: "the same id appears twice; only the first was taken".into(),
+                }),
+                Ok(tip) => {
+                    if self.version.is_none() && tip.sealed.is_none() {
+                        state.unsettled.push((state.tips.len(), position));
+                    }
+                    state.tips.push(tip)
+                }
+                Err((id, reason)) => state.rejected.push(RejectedEntry {
+                    position,
+                    id,
+                    reason,
+                }),
+            }
+            if state.rejected.len() > MAX_REJECTED_ENTRIES {
+                return Err(state.refuse(BundleError::TooManyRejected(MAX_REJECTED_ENTRIES)));
+            }
+        }
+        Ok(())
+    }
 }
 
 trait ClassifyName {
@@ -216,31 +401,112 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
+/// A field as raw JSON text, `None` when absent (a JSON `null` is `Some("null")`).
+#[derive(Default)]
+struct Raw<'a>(Option<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Raw<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <&'de RawValue>::deserialize(d).map(|r| Raw(Some(r)))
+    }
+}
+
+impl Raw<'_> {
+    fn text(&self) -> Option<String> {
+        self.0
+            .and_then(|r| serde_json::from_str::<String>(r.get()).ok())
+    }
+    fn is_null(&self) -> bool {
+        self.0.is_some_and(|r| r.get() == "null")
+    }
+}
+
+#[derive(Deserialize)]
+struct EntryIn<'a> {
+    #[serde(borrow, default)]
+    id: Raw<'a>,
+    #[serde(borrow, default)]
+    day: Raw<'a>,
+    #[serde(borrow, default)]
+    status: Raw<'a>,
+    #[serde(borrow, default)]
+    sealed: Raw<'a>,
+    #[serde(borrow, default)]
+    reply_key: Raw<'a>,
+    #[serde(borrow, default)]
+    followups: Raw<'a>,
+}
+
+#[derive(Deserialize)]
+struct FollowupIn<'a> {
+    #[serde(borrow, default)]
+    n: Raw<'a>,
+    #[serde(borrow, default)]
+    day: Raw<'a>,
+    #[serde(borrow, default)]
+    sealed: Raw<'a>,
+}
+
+/// The first [`MAX_FOLLOWUPS_PER_TIP`] elements of a JSON array, as raw text; the rest are
+/// skipped without being kept.
+struct FirstElements<'a>(Vec<&'a RawValue>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for FirstElements<'a> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = FirstElements<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list")
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while out.len() < MAX_FOLLOWUPS_PER_TIP {
+                    match seq.next_element::<&'de RawValue>()? {
+                        Some(r) => out.push(r),
+                        None => return Ok(FirstElements(out)),
+                    }
+                }
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(FirstElements(out))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
 fn parse_entry(
-    entry: &serde_json::Value,
+    raw: &RawValue,
     version: u32,
     limits: &BundleLimits,
 ) -> Result<StoredTip, (Option<TipId>, String)> {
-    let field = |name: &str| entry.get(name).and_then(|v| v.as_str());
-    let id = field("id")
+    let entry: EntryIn = serde_json::from_str(raw.get())
+        .map_err(|_| (None, "the id is missing or malformed".to_string()))?;
+    let id = entry
+        .id
+        .text()
         .and_then(|s| s.parse::<TipId>().ok())
         .ok_or((None, "the id is missing or malformed".to_string()))?;
     let fail = |reason: &str| (Some(id), reason.to_string());
-    let day = field("day")
+    let day = entry
+        .day
+        .text()
         .and_then(|s| s.parse::<Day>().ok())
         .ok_or_else(|| fail("the day is missing or malformed"))?;
-    let status = field("status")
+    let status = entry
+        .status
+        .text()
         .and_then(|s| s.parse::<Status>().ok())
         .ok_or_else(|| fail("the status is missing or unknown"))?;
-    let sealed = match field("sealed") {
+    let sealed = match entry.sealed.text() {
         Some(text) => Some(
-            SealedTip::from_base64(text, limits.max_sealed_bytes)
+            SealedTip::from_base64(&text, limits.max_sealed_bytes)
                 .map_err(|e| fail(&format!("the sealed tip is not valid: {e}")))?,
         ),
-        None if version >= 2 && entry.get("sealed").is_some_and(|v| v.is_null()) => None,
+        None if version >= 2 && entry.sealed.is_null() => None,
         None => return Err(fail("the sealed tip is missing")),
     };
-    let sealed_reply_key = match field("reply_key") {
+    let sealed_reply_key = match entry.reply_key.text() {
         Some(text) => Some(
             STANDARD
                 .decode(text)
@@ -251,30 +517,35 @@ fn parse_entry(
         None => None,
     };
     let mut followups = Vec::new();
-    if let Some(list) = entry.get("followups").and_then(|v| v.as_array()) {
-        for f in list.iter().take(10_000) {
-            let n = f
-                .get("n")
-                .and_then(|n| n.as_u64())
-                .and_then(|n| u32::try_from(n).ok())
+    let list = entry
+        .followups
+        .0
+        .and_then(|r| serde_json::from_str::<FirstElements>(r.get()).ok())
+        .map(|l| l.0)
+        .unwrap_or_default();
+    for f in list {
+        let f: FollowupIn =
+            serde_json::from_str(f.get()).map_err(|_| fail("a follow-up number is not valid"))?;
+        let n =
+            f.n.0
+                .and_then(|n| serde_json::from_str::<u32>(n.get()).ok())
                 .filter(|n| *n > 0)
                 .ok_or_else(|| fail("a follow-up number is not valid"))?;
-            let fday = f
-                .get("day")
-                .and_then(|d| d.as_str())
-                .and_then(|d| d.parse::<Day>().ok())
-                .ok_or_else(|| fail("a follow-up day is not valid"))?;
-            let fsealed = f
-                .get("sealed")
-                .and_then(|s| s.as_str())
-                .and_then(|s| SealedTip::from_base64(s, limits.max_sealed_bytes).ok())
-                .ok_or_else(|| fail("a follow-up is not a valid sealed box"))?;
-            followups.push(Followup {
-                n,
-                day: fday,
-                sealed: fsealed,
-            });
-        }
+        let fday = f
+            .day
+            .text()
+            .and_then(|d| d.parse::<Day>().ok())
+            .ok_or_else(|| fail("a follow-up day is not valid"))?;
+        let fsealed = f
+            .sealed
+            .text()
+            .and_then(|s| SealedTip::from_base64(&s, limits.max_sealed_bytes).ok())
+            .ok_or_else(|| fail("a follow-up is not a valid sealed box"))?;
+        followups.push(Followup {
+            n,
+            day: fday,
+            sealed: fsealed,
+        });
     }
     if sealed.is_none() && followups.is_empty() {
         return Err(fail("the entry holds nothing to open"));
@@ -630,6 +901,70 @@ mod tests {
         let dup = String::from_utf8(write_export(Day(1), &[tip(5), tip(5)])).unwrap();
         let parsed = parse_export(dup.as_bytes(), &l).unwrap();
         assert_eq!((parsed.tips.len(), parsed.rejected.len()), (1, 1));
+    }
+
+    /// A JSON tool may sort the keys ("format", "tips", "version"): still read, and the
+    /// version's rules still apply to the entries read before it.
+    #[test]
+    fn tips_before_the_version_still_read() {
+        let sealed = sealed_b64(1);
+        let followups = format!(
+            r#"[{{"day":"2024-10-05","n":1,"sealed":"{}"}}]"#,
+            sealed_b64(2)
+        );
+        let entry = |id: &str, s: &str| {
+            format!(
+                r#"{{"day":"2024-10-04","followups":{followups},"id":"{id}","sealed":{s},"status":"received"}}"#
+            )
+        };
+        for version in [1, 2] {
+            let out = format!(
+                r#"{{"format":"whistlebox-export","tips":[{},{}],"version":{version}}}"#,
+                entry("0101010101010101", &format!("\"{sealed}\"")),
+                entry("0202020202020202", "null"),
+            );
+            let back = parse_export(out.as_bytes(), &BundleLimits::default()).unwrap();
+            assert_eq!(back.tips[0].id, TipId([1; 8]));
+            // An acked tip with a follow-up: kept in version 2, refused in version 1.
+            let (taken, refused) = if version == 1 { (1, 1) } else { (2, 0) };
+            assert_eq!(
+                (back.tips.len(), back.rejected.len()),
+                (taken, refused),
+                "v{version}"
+            );
+        }
+        let wrong = br#"{"tips":[1,2,3],"format":"other","version":2}"#;
+        assert!(matches!(
+            parse_export(wrong, &BundleLimits::default()),
+            Err(BundleError::Malformed(_))
+        ));
+        let no_version = br#"{"format":"whistlebox-export","tips":[]}"#;
+        assert!(matches!(
+            parse_export(no_version, &BundleLimits::default()),
+            Err(BundleError::Malformed(_))
+        ));
+    }
+
+    /// A huge array of junk is refused as a whole, without holding an entry for each.
+    #[test]
+    fn a_huge_junk_array_is_refused() {
+        let mut out = br#"{"format":"whistlebox-export","version":2,"tips":["#.to_vec();
+        for _ in 0..MAX_REJECTED_ENTRIES + 1 {
+            out.extend_from_slice(b"0,");
+        }
+        out.extend_from_slice(b"0]}");
+        assert_eq!(
+            parse_export(&out, &BundleLimits::default()).unwrap_err(),
+            BundleError::TooManyRejected(MAX_REJECTED_ENTRIES)
+        );
+        let few = BundleLimits {
+            max_tips: 3,
+            ..BundleLimits::default()
+        };
+        assert_eq!(
+            parse_export(&out, &few).unwrap_err(),
+            BundleError::TooManyTips(3)
+        );
     }
 
     proptest::proptest! {

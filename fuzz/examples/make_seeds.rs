@@ -13,7 +13,7 @@ use whistlebox::domain::receipt::{damm, RANDOM_DIGITS};
 use whistlebox::domain::reply::{Ack, Update};
 use whistlebox::domain::tip::{SealedTip, TipPlaintext, PAD_BLOCK};
 use whistlebox::domain::{Day, Status, TipId};
-use whistlebox::store::{Followup, Record, StoredTip};
+use whistlebox::store::{Followup, Held, Record, StoredTip};
 
 /// Same seed as `fuzz_targets/signed_bundle.rs`.
 const SIGN_SEED: [u8; 32] = [0x5a; 32];
@@ -91,15 +91,25 @@ fn main() {
         reply_count: 1,
         followup_count: 1,
         sealed_reply_key: Some(vec![7; SEAL_OVERHEAD + 32]),
-        sealed: Some(sealed(1, 1)),
+        sealed: Held::Inline(sealed(1, 1)),
     };
     write(&dir, "record_v2", record.encode());
+    let chunked = Record {
+        sealed: Held::Chunked(sealed(1, 1).as_bytes().len() as u32),
+        ..record.clone()
+    };
+    write(&dir, "record_v3", chunked.encode());
     let acked = Record {
         sealed_reply_key: None,
-        sealed: None,
+        sealed: Held::Nothing,
         ..record
     };
-    write(&dir, "record_v2_acked", acked.encode());
+    write(&dir, "record_v3_acked", acked.encode());
+    // Version 2 wrote an acked record as the header alone.
+    let mut acked_v2 = acked.encode();
+    acked_v2[0] = 2;
+    acked_v2.truncate(acked_v2.len() - 4);
+    write(&dir, "record_v2_acked", acked_v2);
     let mut v1 = vec![1u8];
     v1.extend_from_slice(&20_400u32.to_be_bytes());
     v1.push(Status::Received.code());
@@ -154,6 +164,16 @@ fn main() {
          {\"id\":\"0202020202020202\",\"day\":\"2024-02-30\",\"status\":\"received\",\"sealed\":\"AA==\"},\
          42,null,{\"id\":\"0303030303030303\",\"day\":\"2024-01-01\",\"status\":\"closed_substantiated\",\
          \"sealed\":null,\"followups\":[{\"n\":0,\"day\":\"2024-01-02\",\"sealed\":\"!\"}]}]}",
+    );
+    write(
+        &dir,
+        "v2_junk_array",
+        "{\"format\":\"whistlebox-export\",\"version\":2,\"tips\":[0,0,0,[],{},\"x\",0]}",
+    );
+    write(
+        &dir,
+        "v2_tips_before_version",
+        "{\"tips\":[],\"format\":\"whistlebox-export\",\"version\":2}",
     );
     write(&dir, "sealed_base64", sealed(9, 1).to_base64());
 

@@ -53,10 +53,13 @@ struct TipJson<'a> {
 /// Runs `decrypt`.
 pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     crypto::init()?;
-    let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
+    // The bundle is read (as a stream, see `parse_export`) before the key is opened: a
+    // hostile file is refused without the passphrase and without the key's Argon2id memory.
     let limits = BundleLimits::default();
     let bytes = read_bounded(&args.bundle, limits.max_bundle_bytes)?;
     let parsed = parse_export(&bytes, &limits)?;
+    drop(bytes);
+    let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
     create_private_dir_all(&args.out)?;
     let mut failed: Vec<RejectedEntry> = parsed.rejected;
     let mut opened = 0usize;

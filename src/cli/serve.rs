@@ -16,7 +16,7 @@ use crate::crypto::{self, Argon2Params};
 use crate::domain::keys::{PublicKeys, SecretKeys};
 use crate::domain::receipt::ReceiptHasher;
 use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
-use crate::service::{Intake, Metrics};
+use crate::service::{DailyQuota, Intake, Metrics};
 use crate::store::{SledStore, TipStore};
 use crate::web::limits::{LimitConfig, Limiter};
 use crate::web::{self, AdminState, AppState, ServerOptions};
@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// New tips are refused (503) when the data folder's disk has fewer free bytes.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     pub min_free_bytes: u64,
+    /// Sealed bytes of new tips and follow-ups taken per day (UTC), all clients together;
+    /// beyond it they are refused (503) until the next day. Counted in memory.
+    #[arg(long, default_value_t = 256 * 1024 * 1024)]
+    pub daily_quota_bytes: u64,
     /// Seconds a client has to send its request headers before it is cut off.
     #[arg(long, default_value_t = 10)]
     pub request_timeout_secs: u64,
@@ -181,6 +185,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         max_sealed_bytes: args.max_tip_bytes,
         data_dir: args.data.clone(),
         min_free_bytes: args.min_free_bytes,
+        daily_quota: DailyQuota::new(args.daily_quota_bytes),
         metrics: metrics.clone(),
         tickets: Default::default(),
     };

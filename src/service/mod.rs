@@ -37,6 +37,9 @@ pub enum SubmitError {
     /// The disk is nearly full.
     #[error("The service cannot take new reports right now because its storage is full. Nothing was saved. Please try again later.")]
     DiskFull,
+    /// Today's storage quota is used up.
+    #[error("The service has taken all the reports it can store today. Nothing was saved. Please try again tomorrow.")]
+    QuotaFull,
     /// The receipt ticket is not valid any more.
     #[error(transparent)]
     Ticket(#[from] TicketError),
@@ -63,6 +66,9 @@ pub enum StatusError {
     /// The disk is nearly full (follow-ups only).
     #[error("The service cannot take new messages right now because its storage is full. Nothing was saved. Please try again later.")]
     DiskFull,
+    /// Today's storage quota is used up (follow-ups only).
+    #[error("The service has taken all the messages it can store today. Nothing was saved. Please try again tomorrow.")]
+    QuotaFull,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -100,6 +106,44 @@ impl Metrics {
     }
 }
 
+/// A cap on the sealed bytes stored per day (UTC), all clients together, so a flood cannot
+/// fill the disk faster than the operator can react. The count lives in memory only (a
+/// restart starts the day afresh) and is per day, so it says nothing finer than the day.
+pub struct DailyQuota {
+    limit: u64,
+    used: std::sync::Mutex<(Day, u64)>,
+}
+
+impl DailyQuota {
+    /// A quota of `limit` bytes a day.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            limit,
+            used: std::sync::Mutex::new((Day::today(), 0)),
+        }
+    }
+
+    /// Takes `bytes` from today's quota; false (and nothing taken) if they do not fit.
+    fn take(&self, bytes: u64) -> bool {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        let today = Day::today();
+        if used.0 != today {
+            *used = (today, 0);
+        }
+        if used.1.saturating_add(bytes) > self.limit {
+            return false;
+        }
+        used.1 += bytes;
+        true
+    }
+
+    /// Gives back what [`DailyQuota::take`] took for something that was not stored.
+    fn give_back(&self, bytes: u64) {
+        let mut used = self.used.lock().unwrap_or_else(|p| p.into_inner());
+        used.1 = used.1.saturating_sub(bytes);
+    }
+}
+
 /// What the intake operations need: the store, the receipt hasher and its gate, the
 /// inspectors' public keys, the limits on what is stored.
 pub struct Intake {
@@ -117,6 +161,8 @@ pub struct Intake {
     pub data_dir: PathBuf,
     /// New tips are refused when the data folder's disk has less free space than this.
     pub min_free_bytes: u64,
+    /// Bytes of new tips and follow-ups taken per day, all clients together.
+    pub daily_quota: DailyQuota,
     /// Counters for the operators' metrics.
     pub metrics: Arc<Metrics>,
     /// Receipt tickets handed to browsers that seal the reply key into their tips.
@@ -229,6 +275,22 @@ impl Intake {
         lookup: ReceiptLookup,
         sealed: SealedTip,
     ) -> Result<Day, SubmitError> {
+        let size = sealed.as_bytes().len() as u64;
+        if !self.daily_quota.take(size) {
+            return Err(SubmitError::QuotaFull);
+        }
+        let stored = self.insert_tip_now(lookup, sealed).await;
+        if stored.is_err() {
+            self.daily_quota.give_back(size);
+        }
+        stored
+    }
+
+    async fn insert_tip_now(
+        &self,
+        lookup: ReceiptLookup,
+        sealed: SealedTip,
+    ) -> Result<Day, SubmitError> {
         let store = self.store.clone();
         let day = Day::today();
         let tip = NewTip {
@@ -321,13 +383,21 @@ impl Intake {
             self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
         )
         .map_err(|_| StatusError::Internal)?;
+        let size = sealed.as_bytes().len() as u64;
+        if !self.daily_quota.take(size) {
+            return Err(StatusError::QuotaFull);
+        }
         let store = self.store.clone();
         let day = Day::today();
         let lookup = keys.lookup;
-        blocking(move || store.add_followup(&lookup, day, sealed))
+        let stored = blocking(move || store.add_followup(&lookup, day, sealed))
             .await
-            .map_err(|_| StatusError::Internal)??
-            .ok_or(StatusError::Unknown)?;
+            .map_err(|_| StatusError::Internal)
+            .and_then(|r| Ok(r?.ok_or(StatusError::Unknown)?));
+        if let Err(e) = stored {
+            self.daily_quota.give_back(size);
+            return Err(e);
+        }
         Metrics::bump(&self.metrics.followups_accepted);
         Ok(day)
     }

@@ -258,7 +258,7 @@ store_suite!(memory, (MemoryStore::default(), ()));
 store_suite!(sled, {
     crate::crypto::init().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    (SledStore::open(dir.path()).unwrap(), dir)
+    (SledStore::open(&dir.path().join("store")).unwrap(), dir)
 });
 
 /// sled's flusher thread lets go of the folder lock a moment after the last handle drops.
@@ -326,9 +326,155 @@ fn sled_verify_catches_a_dangling_receipt() {
     {
         let s = SledStore::open(dir.path()).unwrap();
         s.insert(new_tip(4, 0x04)).unwrap();
-        s.receipts.insert([8u8; 32], &[0u8; 8][..]).unwrap();
-        s.db.flush().unwrap();
+        s.with(|inner| {
+            inner.receipts.insert([8u8; 32], &[0u8; 8][..])?;
+            inner.db.flush()?;
+            Ok(())
+        })
+        .unwrap();
     }
     let s = reopen(dir.path());
     assert!(matches!(s.verify(), Err(StoreError::Corrupt(_))));
+}
+
+/// Every file under `root` holding `needle`.
+fn files_holding(root: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    let mut todo = vec![root.to_owned()];
+    while let Some(p) = todo.pop() {
+        if p.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else if std::fs::read(&p)
+            .unwrap()
+            .windows(needle.len())
+            .any(|w| w == needle)
+        {
+            hits.push(p);
+        }
+    }
+    hits
+}
+
+/// A sealed box of random bytes (ciphertext looks random; no slice of it repeats elsewhere).
+fn big_sealed(len_blocks: usize) -> SealedTip {
+    let mut bytes = vec![0u8; SEAL_OVERHEAD + len_blocks * PAD_BLOCK];
+    crate::crypto::random_fill(&mut bytes);
+    SealedTip::from_bytes(bytes, usize::MAX).unwrap()
+}
+
+#[test]
+fn sled_ack_removes_the_ciphertext_from_every_file_and_keeps_the_rest() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let s = SledStore::open(&path).unwrap();
+    const SMALL: u8 = 200;
+    for i in 0..SMALL {
+        s.insert(new_tip(i, i)).unwrap();
+    }
+    let big = big_sealed(1023);
+    let kept = big_sealed(512);
+    let acked_id = s
+        .insert(NewTip {
+            sealed: big.clone(),
+            ..new_tip(250, 1)
+        })
+        .unwrap();
+    s.insert(NewTip {
+        sealed: kept.clone(),
+        ..new_tip(251, 2)
+    })
+    .unwrap();
+    let followup = big_sealed(300);
+    s.add_followup(&ReceiptLookup([251; 32]), Day(20_101), followup.clone())
+        .unwrap();
+    let needle = &big.as_bytes()[500_000..500_064];
+    assert!(!files_holding(&path, needle).is_empty());
+    let started = std::time::Instant::now();
+    let purged = s
+        .apply_ack(
+            signed(1),
+            &[Ack {
+                tip: acked_id,
+                tip_sealed: true,
+                followups: vec![],
+            }],
+        )
+        .unwrap();
+    let took = started.elapsed();
+    let bytes = s.bytes_on_disk().unwrap();
+    println!(
+        "ack with compaction of {} tips ({} of 1 KiB, two of 0.5 and 1 MiB, a 300 KiB follow-up): {took:?}; {bytes} bytes on disk",
+        SMALL as usize + 2,
+        SMALL
+    );
+    assert_eq!(purged.tips, 1);
+    assert!(files_holding(&path, needle).is_empty());
+    assert!(!files_holding(&path, &kept.as_bytes()[100_000..100_064]).is_empty());
+    let blobs = path.join("blobs");
+    assert!(!blobs.exists() || std::fs::read_dir(&blobs).unwrap().next().is_none());
+    // Everything else is still there, and still there after a reopen.
+    let check = |s: &SledStore| {
+        assert_eq!(s.verify().unwrap().tips, SMALL as u64 + 2);
+        let all = s.export().unwrap();
+        assert_eq!(all.len(), SMALL as usize + 1);
+        let k = all
+            .iter()
+            .find(|t| t.sealed.as_ref() == Some(&kept))
+            .unwrap();
+        assert_eq!(k.followups[0].sealed, followup);
+        assert_eq!(s.last_sequence().unwrap(), 1);
+    };
+    check(&s);
+    drop(s);
+    check(&reopen(&path));
+}
+
+#[test]
+fn sled_reads_a_format_1_folder_and_rewrites_it() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let big = big_sealed(400);
+    {
+        // A folder as format 1 wrote it: the sealed tip inside a version 2 record, a
+        // follow-up inline in its entry.
+        let db = ::sled::open(&path).unwrap();
+        let meta = db.open_tree("meta").unwrap();
+        meta.insert(b"format", &b"whistlebox-store:1"[..]).unwrap();
+        meta.insert(b"receipt_salt", &[3u8; SALT_BYTES][..])
+            .unwrap();
+        let record = Record {
+            day: Day(20_100),
+            status: Status::Received,
+            history_count: 0,
+            reply_count: 0,
+            followup_count: 1,
+            sealed_reply_key: Some(vec![1; 80]),
+            sealed: Held::Inline(big.clone()),
+        };
+        db.open_tree("tips")
+            .unwrap()
+            .insert([7u8; 8], record.encode())
+            .unwrap();
+        db.open_tree("receipts")
+            .unwrap()
+            .insert([7u8; 32], &[7u8; 8][..])
+            .unwrap();
+        db.open_tree("followups")
+            .unwrap()
+            .insert(
+                super::record::entry_key(&[7; 8], 1),
+                super::record::encode_entry(Day(20_101), sealed(5).as_bytes()),
+            )
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let s = reopen(&path);
+    assert_eq!(s.receipt_salt(), [3u8; SALT_BYTES]);
+    let all = s.export().unwrap();
+    assert_eq!(all[0].sealed.as_ref(), Some(&big));
+    assert_eq!(all[0].followups[0].sealed, sealed(5));
+    let blobs = path.join("blobs");
+    assert!(!blobs.exists() || std::fs::read_dir(&blobs).unwrap().next().is_none());
 }

@@ -152,14 +152,24 @@ impl TipStore for MemoryStore {
         Ok(Some(n))
     }
 
-    fn export(&self) -> Result<Vec<StoredTip>, StoreError> {
+    fn export_ids(&self) -> Result<Vec<TipId>, StoreError> {
         let inner = self.lock()?;
         Ok(inner
             .tips
             .iter()
             .filter(|(_, t)| t.sealed.is_some() || !t.followups.is_empty())
-            .map(|(id, t)| StoredTip {
-                id: *id,
+            .map(|(id, _)| *id)
+            .collect())
+    }
+
+    fn export_tip(&self, id: TipId) -> Result<Option<StoredTip>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .tips
+            .get(&id)
+            .filter(|t| t.sealed.is_some() || !t.followups.is_empty())
+            .map(|t| StoredTip {
+                id,
                 day: t.day,
                 status: t.status,
                 sealed: t.sealed.clone(),
@@ -173,8 +183,7 @@ impl TipStore for MemoryStore {
                         sealed: sealed.clone(),
                     })
                     .collect(),
-            })
-            .collect())
+            }))
     }
 
     fn last_sequence(&self) -> Result<u64, StoreError> {

@@ -7,7 +7,7 @@ mod record;
 mod sled_store;
 
 pub use memory::MemoryStore;
-pub use record::{Record, RECORD_VERSION};
+pub use record::{Held, Record, RECORD_VERSION};
 pub use sled_store::SledStore;
 
 use thiserror::Error;
@@ -20,8 +20,9 @@ use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status, TipId};
 
-/// Version of the on-disk layout (trees, keys, record encoding).
-pub const STORE_FORMAT_VERSION: u32 = 1;
+/// Version of the on-disk layout (trees, keys, record encoding). Version 2 keeps sealed
+/// boxes in 4 KiB pieces; a version 1 folder is read and rewritten as version 2 at start.
+pub const STORE_FORMAT_VERSION: u32 = 2;
 
 /// What the store can go wrong with. Messages never hold tip text or receipts.
 #[derive(Debug, Error)]
@@ -147,8 +148,23 @@ pub trait TipStore: Send + Sync + 'static {
     ) -> Result<Option<u32>, StoreError>;
 
     /// Everything the inspectors have not acked yet, in id order (random, so no arrival
-    /// order shows). Tips with nothing left to hand over are left out.
-    fn export(&self) -> Result<Vec<StoredTip>, StoreError>;
+    /// order shows). Tips with nothing left to hand over are left out. Holds it all in
+    /// memory: the export handler streams [`TipStore::export_ids`] and
+    /// [`TipStore::export_tip`] instead.
+    fn export(&self) -> Result<Vec<StoredTip>, StoreError> {
+        let mut out = Vec::new();
+        for id in self.export_ids()? {
+            out.extend(self.export_tip(id)?);
+        }
+        Ok(out)
+    }
+
+    /// The ids of the tips [`TipStore::export`] would hand over, in id order.
+    fn export_ids(&self) -> Result<Vec<TipId>, StoreError>;
+
+    /// One tip as [`TipStore::export`] hands it over; `None` if it is unknown or has nothing
+    /// left to hand over.
+    fn export_tip(&self, id: TipId) -> Result<Option<StoredTip>, StoreError>;
 
     /// The sequence number of the last signed bundle applied (0 before any).
     fn last_sequence(&self) -> Result<u64, StoreError>;

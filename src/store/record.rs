@@ -1,19 +1,40 @@
-//! The encoding of one stored tip record (the value under its id).
+//! The encoding of one stored tip record (the value under its id), and of the pieces large
+//! sealed boxes are cut into.
 //!
-//! Version 2, big-endian:
-//! `[2][day: u32][status: u8][history count: u32][reply count: u32][follow-up count: u32]
-//!  [sealed reply key length: u16][sealed reply key][sealed tip, empty once acked]`
+//! Version 3, big-endian:
+//! `[3][day: u32][status: u8][history count: u32][reply count: u32][follow-up count: u32]
+//!  [sealed reply key length: u16][sealed reply key][sealed tip length: u32, 0 once acked]`
+//! The sealed tip itself is kept in the `chunks` tree, cut into [`CHUNK_BYTES`] pieces under
+//! [`chunk_key`]. sled 0.34 writes any log message over a quarter of its 512 KiB segment as a
+//! file of its own, named by log position and dated to the nanosecond; a leaf node holds up
+//! to about 20 entries, so every stored value is kept at or under 4 KiB and no such file is
+//! ever made.
 //!
-//! Version 1 (`[1][day: u32][status: u8][sealed tip]`) is still read.
+//! Version 2 (`...[sealed reply key][sealed tip, empty once acked]`) and version 1
+//! (`[1][day: u32][status: u8][sealed tip]`) are still read; they are rewritten as version 3
+//! when the store is compacted (at every start).
 
 use super::StoreError;
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status};
 
 /// Version byte written at the start of every record.
-pub const RECORD_VERSION: u8 = 2;
+pub const RECORD_VERSION: u8 = 3;
 /// Ceiling for records read back; the intake limit is far lower.
 const MAX_STORED_SEALED: usize = 64 * 1024 * 1024;
+/// Size of the pieces sealed boxes are stored in.
+pub const CHUNK_BYTES: usize = 4096;
+
+/// Where a record's sealed tip is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// Acked: the ciphertext is gone.
+    Nothing,
+    /// Inside the record (versions 1 and 2).
+    Inline(SealedTip),
+    /// In the `chunks` tree, this many bytes (version 3).
+    Chunked(u32),
+}
 
 /// One tip's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +52,7 @@ pub struct Record {
     /// The reply key sealed to the inspectors, until acked.
     pub sealed_reply_key: Option<Vec<u8>>,
     /// The sealed tip, until acked.
-    pub sealed: Option<SealedTip>,
+    pub sealed: Held,
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -39,12 +60,16 @@ fn corrupt(what: &str) -> StoreError {
 }
 
 impl Record {
-    /// Encodes the record (always the current version).
+    /// Encodes the record: version 3, or version 2 while its sealed tip is still inline
+    /// (a record read from an older folder and not yet compacted).
     pub fn encode(&self) -> Vec<u8> {
         let key = self.sealed_reply_key.as_deref().unwrap_or(&[]);
-        let tip = self.sealed.as_ref().map(|s| s.as_bytes()).unwrap_or(&[]);
-        let mut out = Vec::with_capacity(20 + key.len() + tip.len());
-        out.push(RECORD_VERSION);
+        let version = match self.sealed {
+            Held::Inline(_) => 2,
+            _ => RECORD_VERSION,
+        };
+        let mut out = Vec::with_capacity(24 + key.len());
+        out.push(version);
         out.extend_from_slice(&self.day.0.to_be_bytes());
         out.push(self.status.code());
         out.extend_from_slice(&self.history_count.to_be_bytes());
@@ -52,19 +77,28 @@ impl Record {
         out.extend_from_slice(&self.followup_count.to_be_bytes());
         out.extend_from_slice(&(key.len() as u16).to_be_bytes());
         out.extend_from_slice(key);
-        out.extend_from_slice(tip);
+        match &self.sealed {
+            Held::Inline(tip) => out.extend_from_slice(tip.as_bytes()),
+            Held::Chunked(len) => out.extend_from_slice(&len.to_be_bytes()),
+            Held::Nothing => out.extend_from_slice(&0u32.to_be_bytes()),
+        }
         out
     }
 
     /// The day of a record, read without copying the rest.
     pub fn day_of(bytes: &[u8]) -> Result<Day, StoreError> {
         match bytes {
-            [1 | 2, a, b, c, d, ..] => Ok(Day(u32::from_be_bytes([*a, *b, *c, *d]))),
+            [1..=3, a, b, c, d, ..] => Ok(Day(u32::from_be_bytes([*a, *b, *c, *d]))),
             _ => Err(corrupt("is truncated or of an unknown version")),
         }
     }
 
-    /// Decodes a record of version 1 or 2, refusing anything malformed.
+    /// True when the record still holds a sealed tip.
+    pub fn holds_tip(&self) -> bool {
+        !matches!(self.sealed, Held::Nothing)
+    }
+
+    /// Decodes a record of version 1, 2 or 3, refusing anything malformed.
     pub fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
         let (&version, rest) = bytes.split_first().ok_or_else(|| corrupt("is empty"))?;
         let mut r = Reader(rest);
@@ -73,16 +107,24 @@ impl Record {
             Status::from_code(r.take(1)?[0]).ok_or_else(|| corrupt("has an unknown status"))?;
         let (history_count, reply_count, followup_count, key) = match version {
             1 => (0, 0, 0, &[][..]),
-            2 => {
+            2 | 3 => {
                 let (h, rc, f) = (r.u32()?, r.u32()?, r.u32()?);
                 let len = u16::from_be_bytes(r.take(2)?.try_into().expect("2 bytes")) as usize;
                 (h, rc, f, r.take(len)?)
             }
             v => return Err(corrupt(&format!("has unknown version {v}"))),
         };
-        let sealed = match r.0 {
-            [] if version == 2 => None,
-            tip => Some(
+        let sealed = match (version, r.0) {
+            (3, _) => match r.u32()? {
+                _ if !r.0.is_empty() => return Err(corrupt("is too long")),
+                0 => Held::Nothing,
+                len if len as usize > MAX_STORED_SEALED => {
+                    return Err(corrupt("holds no valid sealed box"))
+                }
+                len => Held::Chunked(len),
+            },
+            (2, []) => Held::Nothing,
+            (_, tip) => Held::Inline(
                 SealedTip::from_bytes(tip.to_vec(), MAX_STORED_SEALED)
                     .map_err(|_| corrupt("holds no valid sealed box"))?,
             ),
@@ -117,7 +159,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Encodes a small `[day][payload]` entry (history, replies, follow-ups).
+/// Encodes a small `[day][payload]` entry (history; follow-ups and replies before version 3
+/// of the record).
 pub fn encode_entry(day: Day, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(4 + payload.len());
     out.extend_from_slice(&day.0.to_be_bytes());
@@ -137,12 +180,74 @@ pub fn decode_entry(bytes: &[u8]) -> Result<(Day, &[u8]), StoreError> {
     ))
 }
 
+/// A follow-up or reply entry: `[day][length: u32]` when its sealed box is in the `chunks`
+/// tree (8 bytes: a sealed box kept inline is never as short as 4 bytes), else
+/// `[day][sealed box]` as written before.
+pub enum EntryBody<'a> {
+    /// The box is in the `chunks` tree, this long.
+    Chunked(u32),
+    /// The box is inline (older entries, and history).
+    Inline(&'a [u8]),
+}
+
+/// Encodes a follow-up or reply entry whose box is in the `chunks` tree.
+pub fn encode_chunked_entry(day: Day, len: u32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&day.0.to_be_bytes());
+    out[4..].copy_from_slice(&len.to_be_bytes());
+    out
+}
+
+/// Decodes a follow-up or reply entry.
+pub fn decode_box_entry(bytes: &[u8]) -> Result<(Day, EntryBody<'_>), StoreError> {
+    let (day, rest) = decode_entry(bytes)?;
+    Ok(match rest {
+        [a, b, c, d] => (
+            day,
+            EntryBody::Chunked(u32::from_be_bytes([*a, *b, *c, *d])),
+        ),
+        inline => (day, EntryBody::Inline(inline)),
+    })
+}
+
 /// Key of the n-th entry of a tip in the history, replies or follow-ups tree.
 pub fn entry_key(id: &[u8; 8], n: u32) -> [u8; 12] {
     let mut k = [0u8; 12];
     k[..8].copy_from_slice(id);
     k[8..].copy_from_slice(&n.to_be_bytes());
     k
+}
+
+/// What a chunk belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkOf {
+    /// The sealed tip (n = 0).
+    Tip,
+    /// Follow-up n.
+    Followup(u32),
+    /// Reply n.
+    Reply(u32),
+}
+
+/// Key of piece `i` of a sealed box in the `chunks` tree:
+/// `[tip id: 8][kind: u8, 0 tip, 1 follow-up, 2 reply][n: u32][i: u32]`.
+pub fn chunk_key(id: &[u8; 8], of: ChunkOf, i: u32) -> [u8; 17] {
+    let (kind, n) = match of {
+        ChunkOf::Tip => (0u8, 0u32),
+        ChunkOf::Followup(n) => (1, n),
+        ChunkOf::Reply(n) => (2, n),
+    };
+    let mut k = [0u8; 17];
+    k[..8].copy_from_slice(id);
+    k[8] = kind;
+    k[9..13].copy_from_slice(&n.to_be_bytes());
+    k[13..].copy_from_slice(&i.to_be_bytes());
+    k
+}
+
+/// How many pieces a box of `len` bytes is cut into.
+pub fn chunk_count(len: usize) -> u32 {
+    len.div_ceil(CHUNK_BYTES) as u32
 }
 
 #[cfg(test)]
@@ -166,7 +271,7 @@ mod tests {
             reply_count: 2,
             followup_count: 3,
             sealed_reply_key: Some(vec![7, 7]),
-            sealed: Some(sealed()),
+            sealed: Held::Inline(sealed()),
         };
         let bytes = rec.encode();
         assert_eq!(
@@ -176,13 +281,59 @@ mod tests {
         assert_eq!(bytes.len(), 22 + SEAL_OVERHEAD + PAD_BLOCK);
         assert_eq!(Record::decode(&bytes).unwrap(), rec);
         assert_eq!(Record::day_of(&bytes).unwrap(), Day(20_000));
+    }
+
+    /// Fixed-output test of the stored record format, version 3. Do not change this test if
+    /// it fails: every data folder in the field holds records in this form.
+    #[test]
+    fn record_format_v3_is_fixed() {
+        let rec = Record {
+            day: Day(20_000),
+            status: Status::InReview,
+            history_count: 1,
+            reply_count: 2,
+            followup_count: 3,
+            sealed_reply_key: Some(vec![7, 7]),
+            sealed: Held::Chunked(1072),
+        };
+        let bytes = rec.encode();
+        assert_eq!(
+            bytes,
+            [
+                3, 0, 0, 0x4e, 0x20, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 2, 7, 7, 0, 0, 4,
+                0x30
+            ]
+        );
+        assert_eq!(Record::decode(&bytes).unwrap(), rec);
+        assert_eq!(Record::day_of(&bytes).unwrap(), Day(20_000));
         let purged = Record {
-            sealed: None,
+            sealed: Held::Nothing,
             sealed_reply_key: None,
             ..rec
         };
-        assert_eq!(purged.encode().len(), 20);
+        assert_eq!(
+            purged.encode(),
+            [3, 0, 0, 0x4e, 0x20, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 0, 0, 0]
+        );
         assert_eq!(Record::decode(&purged.encode()).unwrap(), purged);
+        assert_eq!(
+            chunk_key(&[9; 8], ChunkOf::Followup(2), 1),
+            [9, 9, 9, 9, 9, 9, 9, 9, 1, 0, 0, 0, 2, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            encode_chunked_entry(Day(20_000), 1072),
+            [0, 0, 0x4e, 0x20, 0, 0, 4, 0x30]
+        );
+        assert_eq!((chunk_count(4096), chunk_count(4097)), (1, 2));
+    }
+
+    /// A purged version 2 record (no tip) still reads.
+    #[test]
+    fn version_2_purged_records_still_read() {
+        let v2 = [
+            2, 0, 0, 0x4e, 0x20, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0,
+        ];
+        assert_eq!(Record::decode(&v2).unwrap().sealed, Held::Nothing);
     }
 
     /// Version 1 records, written before replies existed, still read.
@@ -192,7 +343,7 @@ mod tests {
         v1.extend_from_slice(sealed().as_bytes());
         let rec = Record::decode(&v1).unwrap();
         assert_eq!((rec.day, rec.status), (Day(20_000), Status::Received));
-        assert_eq!(rec.sealed, Some(sealed()));
+        assert_eq!(rec.sealed, Held::Inline(sealed()));
         assert_eq!(rec.sealed_reply_key, None);
     }
 
@@ -205,7 +356,7 @@ mod tests {
             reply_count: 0,
             followup_count: 0,
             sealed_reply_key: Some(vec![1; 80]),
-            sealed: Some(sealed()),
+            sealed: Held::Chunked(1072),
         }
         .encode();
         for bad in [

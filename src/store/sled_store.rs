@@ -3,25 +3,41 @@
 //! - `meta`: format marker, installation salt, pepper check, last applied bundle;
 //! - `tips`: tip id (8 bytes) -> [`Record`];
 //! - `receipts`: receipt lookup (32 bytes) -> tip id;
-//! - `history`, `replies`, `followups`: tip id + number (12 bytes) -> `[day][payload]`.
+//! - `history`, `replies`, `followups`: tip id + number (12 bytes) -> `[day][payload]`;
+//! - `chunks`: the sealed tips, follow-ups and replies, cut into 4 KiB pieces
+//!   ([`chunk_key`]).
 //!
 //! sled's background flush alone would lose acknowledged writes on a crash, so every write
-//! is followed by an explicit flush before it returns. That is still not enough for a power
-//! cut: sled 0.34 flushes its log with `sync_file_range` (which neither syncs metadata nor
-//! the drive's cache) and writes large values ("blobs", one file each) without any fsync.
-//! So after the flush the log file is fsynced, and so is every blob file not yet synced, with
-//! the blob folder. Writes run one at a time, so that no write can count on a blob another
-//! write is still filling. Multi-tree changes run in one sled transaction, so a crash leaves
-//! all of a change or none of it.
+//! is followed by an explicit flush before it returns (and the background flusher is off).
+//! That is still not enough for a power cut: sled 0.34 flushes its log with
+//! `sync_file_range` (which neither syncs metadata nor the drive's cache). So after the flush
+//! the log file is fsynced too. Writes run one at a time. Multi-tree changes run in one sled
+//! transaction, so a crash leaves all of a change or none of it.
+//!
+//! What the folder says about time and order: no stored value is over 4 KiB, so sled never
+//! writes a value as a file of its own (a "blob", named by log position and dated to the
+//! nanosecond); after every write the access and modification times of every file and
+//! folder of the store, and of the data folder holding it, are set back to midnight (UTC)
+//! of the day, and again every five minutes (a file's change time, ctime, cannot be set: it
+//! shows the last write or reset, so at most that a write happened in the last few
+//! minutes). And since sled keeps old values in its log until it reuses a segment, the
+//! store is rewritten into a fresh folder after every ack that deletes anything and at every
+//! start ([`SledStore::compact`]): only live data is copied, then the fresh folder replaces
+//! the old one by two renames, so the acked ciphertext is gone from the folder's files.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime};
 
 use sled::transaction::{
     abort, ConflictableTransactionError, TransactionError, Transactional, TransactionalTree,
 };
 
-use super::record::{decode_entry, encode_entry, entry_key, Record};
+use super::record::{
+    chunk_count, chunk_key, decode_box_entry, decode_entry, encode_chunked_entry, encode_entry,
+    entry_key, ChunkOf, EntryBody, Held, Record, CHUNK_BYTES,
+};
 use super::{
     check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreCounts,
     StoreError, StoreSummary, StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
@@ -39,9 +55,15 @@ const LAST_SEQUENCE_KEY: &[u8] = b"last_sequence";
 const LAST_DIGEST_KEY: &[u8] = b"last_digest";
 /// Most follow-ups or replies read back for one tip (bounds a status answer).
 const MAX_ENTRIES: usize = 1000;
+/// sled's page cache (its default is 1 GiB): a county's store fits, and memory stays bounded.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// A store rewrite flushes the fresh copy after this many bytes.
+const COPY_FLUSH_BYTES: usize = 4 * 1024 * 1024;
+/// Store format 1 (sealed boxes inside the records) is read, and rewritten at start.
+const OLDEST_READ_FORMAT: u32 = 1;
 
-fn format_marker() -> Vec<u8> {
-    format!("whistlebox-store:{STORE_FORMAT_VERSION}").into_bytes()
+fn format_marker(version: u32) -> Vec<u8> {
+    format!("whistlebox-store:{version}").into_bytes()
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -51,6 +73,10 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
         TransactionError::Abort(e) => e,
         TransactionError::Storage(e) => e.into(),
     }
+}
+
+fn io_err(what: &'static str) -> impl Fn(std::io::Error) -> StoreError {
+    move |e| StoreError::Backend(format!("{what}: {e}"))
 }
 
 fn get_record(tips: &TransactionalTree, id: TipId) -> TxResult<Record> {
@@ -75,95 +101,104 @@ fn check_tx_sequence(meta: &TransactionalTree, signed: Signed) -> TxResult<()> {
     Ok(())
 }
 
-/// A sled database in a data folder.
-pub struct SledStore {
+/// Writes a sealed box as pieces inside a transaction; returns its length.
+fn put_chunks(chunks: &TransactionalTree, id: &[u8; 8], of: ChunkOf, data: &[u8]) -> TxResult<u32> {
+    for (i, piece) in data.chunks(CHUNK_BYTES).enumerate() {
+        chunks.insert(&chunk_key(id, of, i as u32)[..], piece)?;
+    }
+    Ok(data.len() as u32)
+}
+
+/// Deletes the pieces of a box of `len` bytes inside a transaction.
+fn delete_chunks(chunks: &TransactionalTree, id: &[u8; 8], of: ChunkOf, len: u32) -> TxResult<()> {
+    for i in 0..chunk_count(len as usize) {
+        chunks.remove(&chunk_key(id, of, i)[..])?;
+    }
+    Ok(())
+}
+
+/// Midnight (UTC) at the start of today: the only time the folder's files may show.
+fn start_of_today() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(Day::today().0) * 86_400)
+}
+
+/// Sets the access and modification times of `path` (and, for a folder, of everything in
+/// it) to `when`.
+fn set_times_under(path: &Path, when: SystemTime, recurse: bool) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    if meta.is_dir() && recurse {
+        for entry in std::fs::read_dir(path)? {
+            set_times_under(&entry?.path(), when, true)?;
+        }
+    }
+    let times = std::fs::FileTimes::new()
+        .set_accessed(when)
+        .set_modified(when);
+    std::fs::File::open(path)?.set_times(times)
+}
+
+fn sync_dir(path: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(path)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("syncing a folder failed"))
+}
+
+/// One open sled database and its trees.
+pub(super) struct Inner {
     pub(super) db: sled::Db,
     /// What makes writes durable beyond sled's own flush; held for the whole of each write.
-    sync: std::sync::Mutex<Syncer>,
+    sync: Mutex<Syncer>,
     meta: sled::Tree,
     tips: sled::Tree,
     pub(super) receipts: sled::Tree,
     history: sled::Tree,
     replies: sled::Tree,
     followups: sled::Tree,
-    salt: [u8; SALT_BYTES],
+    chunks: sled::Tree,
 }
 
-impl SledStore {
-    /// Opens (or creates) the store in `path` and checks its format version.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new().path(path).open().map_err(|e| {
-            StoreError::Backend(format!(
-                "cannot open the data folder {} ({e}); is another whistlebox using it?",
-                path.display()
-            ))
-        })?;
-        let meta = db.open_tree("meta")?;
-        let tips = db.open_tree("tips")?;
-        let receipts = db.open_tree("receipts")?;
-        match meta.get(FORMAT_KEY)? {
-            Some(found) if found.as_ref() == format_marker().as_slice() => {}
-            Some(found) => {
-                let shown: String = String::from_utf8_lossy(&found).chars().take(40).collect();
-                return Err(StoreError::WrongFormat {
-                    found: shown,
-                    expected: STORE_FORMAT_VERSION,
-                });
-            }
-            None => {
-                if !tips.is_empty() || !receipts.is_empty() {
-                    return Err(StoreError::Corrupt(
-                        "tips are present but the format marker is missing".into(),
-                    ));
+impl Inner {
+    /// Opens the database in `path` as it is, without looking at its content. A database
+    /// that was just closed may stay locked a moment, so opening is retried for a while.
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let config = sled::Config::new()
+            .path(path)
+            .flush_every_ms(None)
+            .cache_capacity(CACHE_BYTES);
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(_) if tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(Duration::from_millis(20));
                 }
-                let mut salt = [0u8; SALT_BYTES];
-                crypto::random_fill(&mut salt);
-                meta.insert(SALT_KEY, &salt[..])?;
-                // The marker goes last: a crash before it leaves a folder that starts afresh.
-                meta.insert(FORMAT_KEY, format_marker())?;
-                db.flush()?;
+                Err(e) => {
+                    return Err(StoreError::Backend(format!(
+                        "cannot open the data folder {} ({e}); is another whistlebox using it?",
+                        path.display()
+                    )))
+                }
             }
-        }
-        let salt = meta
-            .get(SALT_KEY)?
-            .and_then(|v| <[u8; SALT_BYTES]>::try_from(v.as_ref()).ok())
-            .ok_or_else(|| StoreError::Corrupt("the installation salt is missing".into()))?;
-        let sync = std::sync::Mutex::new(Syncer::new(path)?);
+        };
         Ok(Self {
-            sync,
+            sync: Mutex::new(Syncer::new(path)?),
+            meta: db.open_tree("meta")?,
+            tips: db.open_tree("tips")?,
+            receipts: db.open_tree("receipts")?,
             history: db.open_tree("history")?,
             replies: db.open_tree("replies")?,
             followups: db.open_tree("followups")?,
+            chunks: db.open_tree("chunks")?,
             db,
-            meta,
-            tips,
-            receipts,
-            salt,
         })
     }
 
-    fn entries(
-        &self,
-        tree: &sled::Tree,
-        id: &[u8],
-    ) -> Result<Vec<(u32, Day, Vec<u8>)>, StoreError> {
-        tree.scan_prefix(id)
-            .take(MAX_ENTRIES)
-            .map(|item| {
-                let (key, value) = item?;
-                let n = key
-                    .get(8..12)
-                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                    .map(u32::from_be_bytes)
-                    .ok_or_else(|| StoreError::Corrupt("an entry key is damaged".into()))?;
-                let (day, payload) = decode_entry(&value)?;
-                Ok((n, day, payload.to_vec()))
-            })
-            .collect()
-    }
-
     /// Starts a write: writes run one at a time.
-    fn begin_write(&self) -> std::sync::MutexGuard<'_, Syncer> {
+    fn begin_write(&self) -> MutexGuard<'_, Syncer> {
         self.sync.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -181,6 +216,401 @@ impl SledStore {
                 .map_err(|_| StoreError::Corrupt("a receipt entry is damaged".into())),
         }
     }
+
+    /// Reads back a sealed box of `len` bytes from its pieces.
+    fn read_chunks(&self, id: &[u8; 8], of: ChunkOf, len: u32) -> Result<Vec<u8>, StoreError> {
+        let mut out = Vec::with_capacity(len as usize);
+        for i in 0..chunk_count(len as usize) {
+            let piece = self
+                .chunks
+                .get(chunk_key(id, of, i))?
+                .ok_or_else(|| StoreError::Corrupt("a piece of a sealed box is missing".into()))?;
+            out.extend_from_slice(&piece);
+        }
+        if out.len() != len as usize {
+            return Err(StoreError::Corrupt(
+                "a sealed box has the wrong length".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn sealed_tip(&self, id: &[u8; 8], held: Held) -> Result<Option<SealedTip>, StoreError> {
+        match held {
+            Held::Nothing => Ok(None),
+            Held::Inline(tip) => Ok(Some(tip)),
+            Held::Chunked(len) => {
+                SealedTip::from_bytes(self.read_chunks(id, ChunkOf::Tip, len)?, usize::MAX)
+                    .map(Some)
+                    .map_err(|_| StoreError::Corrupt("a sealed tip is damaged".into()))
+            }
+        }
+    }
+
+    /// The payload of a follow-up or reply entry, from its pieces if it was cut.
+    fn entry_box(
+        &self,
+        id: &[u8; 8],
+        of: ChunkOf,
+        value: &[u8],
+    ) -> Result<(Day, Vec<u8>), StoreError> {
+        match decode_box_entry(value)? {
+            (day, EntryBody::Inline(payload)) => Ok((day, payload.to_vec())),
+            (day, EntryBody::Chunked(len)) => Ok((day, self.read_chunks(id, of, len)?)),
+        }
+    }
+
+    /// Entries of a tip in one tree: (number, day, payload).
+    fn entries(
+        &self,
+        tree: &sled::Tree,
+        id: &[u8; 8],
+        kind: fn(u32) -> ChunkOf,
+    ) -> Result<Vec<(u32, Day, Vec<u8>)>, StoreError> {
+        tree.scan_prefix(id)
+            .take(MAX_ENTRIES)
+            .map(|item| {
+                let (key, value) = item?;
+                let n = key
+                    .get(8..12)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes)
+                    .ok_or_else(|| StoreError::Corrupt("an entry key is damaged".into()))?;
+                let (day, payload) = self.entry_box(id, kind(n), &value)?;
+                Ok((n, day, payload))
+            })
+            .collect()
+    }
+
+    fn history_of(&self, id: &[u8; 8]) -> Result<Vec<(Day, Status)>, StoreError> {
+        self.history
+            .scan_prefix(id)
+            .take(MAX_ENTRIES)
+            .map(|item| {
+                let (_, value) = item?;
+                let (day, payload) = decode_entry(&value)?;
+                let status = payload
+                    .first()
+                    .and_then(|c| Status::from_code(*c))
+                    .ok_or_else(|| StoreError::Corrupt("a history entry is damaged".into()))?;
+                Ok((day, status))
+            })
+            .collect()
+    }
+
+    /// Copies the live content into `fresh`, an empty database, in the current format:
+    /// records of version 3, every sealed box in pieces.
+    fn copy_into(&self, fresh: &Inner) -> Result<(), StoreError> {
+        // sled holds unflushed writes in memory: flush as the copy goes, so a rewrite takes
+        // a few MiB of memory whatever the size of the store.
+        let pending = std::cell::Cell::new(0usize);
+        let copied = |n: usize| -> Result<(), StoreError> {
+            pending.set(pending.get() + n);
+            if pending.get() >= COPY_FLUSH_BYTES {
+                fresh.db.flush()?;
+                pending.set(0);
+            }
+            Ok(())
+        };
+        for item in self.meta.iter() {
+            let (k, v) = item?;
+            fresh.meta.insert(k, v)?;
+        }
+        fresh
+            .meta
+            .insert(FORMAT_KEY, format_marker(STORE_FORMAT_VERSION))?;
+        for (from, to) in [
+            (&self.receipts, &fresh.receipts),
+            (&self.history, &fresh.history),
+            (&self.chunks, &fresh.chunks),
+        ] {
+            for item in from.iter() {
+                let (k, v) = item?;
+                copied(v.len())?;
+                to.insert(k, v)?;
+            }
+        }
+        let put = |id: &[u8; 8], of: ChunkOf, data: &[u8]| -> Result<u32, StoreError> {
+            for (i, piece) in data.chunks(CHUNK_BYTES).enumerate() {
+                fresh.chunks.insert(chunk_key(id, of, i as u32), piece)?;
+                copied(piece.len())?;
+            }
+            Ok(data.len() as u32)
+        };
+        for item in self.tips.iter() {
+            let (key, value) = item?;
+            let id: [u8; 8] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a tip id has the wrong length".into()))?;
+            let mut record = Record::decode(&value)?;
+            if let Held::Inline(tip) = &record.sealed {
+                record.sealed = Held::Chunked(put(&id, ChunkOf::Tip, tip.as_bytes())?);
+            }
+            fresh.tips.insert(key, record.encode())?;
+        }
+        for (from, to, kind) in [
+            (
+                &self.followups,
+                &fresh.followups,
+                ChunkOf::Followup as fn(u32) -> ChunkOf,
+            ),
+            (
+                &self.replies,
+                &fresh.replies,
+                ChunkOf::Reply as fn(u32) -> ChunkOf,
+            ),
+        ] {
+            for item in from.iter() {
+                let (key, value) = item?;
+                let (id, n) = split_entry_key(&key)?;
+                match decode_box_entry(&value)? {
+                    (_, EntryBody::Chunked(_)) => {
+                        to.insert(key, value)?;
+                    }
+                    (day, EntryBody::Inline(payload)) => {
+                        let len = put(&id, kind(n), payload)?;
+                        to.insert(key, &encode_chunked_entry(day, len)[..])?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn split_entry_key(key: &[u8]) -> Result<([u8; 8], u32), StoreError> {
+    let bad = || StoreError::Corrupt("an entry key is damaged".into());
+    let id: [u8; 8] = key
+        .get(..8)
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(bad)?;
+    let n = key
+        .get(8..12)
+        .and_then(|k| <[u8; 4]>::try_from(k).ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(bad)?;
+    Ok((id, n))
+}
+
+/// A sled database in a data folder.
+pub struct SledStore {
+    path: PathBuf,
+    /// `None` only if a compaction failed half-way (every call then fails until a restart,
+    /// which finishes or undoes it).
+    inner: RwLock<Option<Inner>>,
+    salt: [u8; SALT_BYTES],
+    /// Dropped with the store, which stops the thread that resets file times.
+    _ticker: std::sync::mpsc::Sender<()>,
+}
+
+/// How often file times are set back to the day even without a write: a file's change
+/// time (ctime) cannot be set and shows the last write or reset, so this bounds what it
+/// tells to "something happened in the last few minutes" (and undoes access times that
+/// reads moved).
+const TIMES_RESET_EVERY: Duration = Duration::from_secs(5 * 60);
+
+/// Resets the file times under `path` every [`TIMES_RESET_EVERY`] until `stop` is dropped.
+fn spawn_times_ticker(path: PathBuf) -> std::sync::mpsc::Sender<()> {
+    let (stop, ticks) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            ticks.recv_timeout(TIMES_RESET_EVERY)
+        {
+            // Best effort: a compaction may be renaming the folder at this very moment,
+            // and the next write resets the times anyway.
+            let _ = reset_times_of(&path);
+        }
+    });
+    stop
+}
+
+/// Sets the times of every file and folder of the store in `path`, and of the folder
+/// holding it, to midnight (UTC) of today.
+fn reset_times_of(path: &Path) -> Result<(), StoreError> {
+    let when = start_of_today();
+    set_times_under(path, when, true).map_err(io_err("resetting the store's file times failed"))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        set_times_under(parent, when, false)
+            .map_err(io_err("resetting the data folder's times failed"))?;
+    }
+    Ok(())
+}
+
+/// The sibling folders a compaction uses: the fresh copy, and the old folder being retired.
+fn siblings(path: &Path) -> (PathBuf, PathBuf) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "store".into());
+    (
+        path.with_file_name(format!("{name}.new")),
+        path.with_file_name(format!("{name}.old")),
+    )
+}
+
+impl SledStore {
+    /// Opens (or creates) the store in `path`, checks its format version, and rewrites it
+    /// (see [`SledStore::compact`]), finishing or undoing a rewrite a crash interrupted.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::recover(path)?;
+        let inner = Inner::open(path)?;
+        match inner.meta.get(FORMAT_KEY)? {
+            Some(found)
+                if (OLDEST_READ_FORMAT..=STORE_FORMAT_VERSION)
+                    .any(|v| found.as_ref() == format_marker(v).as_slice()) => {}
+            Some(found) => {
+                let shown: String = String::from_utf8_lossy(&found).chars().take(40).collect();
+                return Err(StoreError::WrongFormat {
+                    found: shown,
+                    expected: STORE_FORMAT_VERSION,
+                });
+            }
+            None => {
+                if !inner.tips.is_empty() || !inner.receipts.is_empty() {
+                    return Err(StoreError::Corrupt(
+                        "tips are present but the format marker is missing".into(),
+                    ));
+                }
+                let mut salt = [0u8; SALT_BYTES];
+                crypto::random_fill(&mut salt);
+                inner.meta.insert(SALT_KEY, &salt[..])?;
+                // The marker goes last: a crash before it leaves a folder that starts afresh.
+                inner
+                    .meta
+                    .insert(FORMAT_KEY, format_marker(STORE_FORMAT_VERSION))?;
+                inner.durable(&mut inner.begin_write())?;
+            }
+        }
+        let salt = inner
+            .meta
+            .get(SALT_KEY)?
+            .and_then(|v| <[u8; SALT_BYTES]>::try_from(v.as_ref()).ok())
+            .ok_or_else(|| StoreError::Corrupt("the installation salt is missing".into()))?;
+        let store = Self {
+            path: path.to_owned(),
+            inner: RwLock::new(Some(inner)),
+            salt,
+            _ticker: spawn_times_ticker(path.to_owned()),
+        };
+        store.compact()?;
+        Ok(store)
+    }
+
+    /// Finishes or undoes a compaction a crash interrupted. The fresh copy is complete and
+    /// synced before the old folder is renamed away, so: old folder gone and fresh copy
+    /// present means the copy is the store; both present means the copy is unfinished.
+    fn recover(path: &Path) -> Result<(), StoreError> {
+        let (fresh, old) = siblings(path);
+        if fresh.exists() {
+            if path.exists() {
+                std::fs::remove_dir_all(&fresh).map_err(io_err("removing an unfinished copy"))?;
+            } else {
+                std::fs::rename(&fresh, path).map_err(io_err("finishing a compaction"))?;
+            }
+        }
+        if old.exists() && path.exists() {
+            std::fs::remove_dir_all(&old).map_err(io_err("removing the old store"))?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn with<T>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let guard = self.inner.read().unwrap_or_else(|p| p.into_inner());
+        match guard.as_ref() {
+            Some(inner) => f(inner),
+            None => Err(StoreError::Backend(
+                "the store was left closed by a failed rewrite; restart whistlebox".into(),
+            )),
+        }
+    }
+
+    /// Runs a write: one at a time, durable when it returns, file times reset to the day.
+    fn write<T>(&self, f: impl FnOnce(&Inner) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        self.with(|inner| {
+            let mut sync = inner.begin_write();
+            let out = f(inner)?;
+            inner.durable(&mut sync)?;
+            self.reset_times()?;
+            Ok(out)
+        })
+    }
+
+    /// Sets the times of every file and folder of the store, and of the folder holding it,
+    /// to midnight (UTC) of today, so they say nothing finer than the day. (A file's change
+    /// time, ctime, cannot be set by a process; it shows the last write or reset.)
+    fn reset_times(&self) -> Result<(), StoreError> {
+        reset_times_of(&self.path)
+    }
+
+    /// Rewrites the store into a fresh folder holding only live data in the current format,
+    /// then puts it in place of the old one, so that nothing deleted (acked ciphertext)
+    /// stays in sled's old log segments or blob files. Every reader and writer waits
+    /// meanwhile. Crash-safe: see [`SledStore::recover`].
+    pub fn compact(&self) -> Result<(), StoreError> {
+        let mut guard = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        let (fresh_path, old_path) = siblings(&self.path);
+        if fresh_path.exists() {
+            std::fs::remove_dir_all(&fresh_path).map_err(io_err("removing an old copy"))?;
+        }
+        {
+            let old = guard.as_ref().ok_or_else(|| {
+                StoreError::Backend("the store is closed; restart whistlebox".into())
+            })?;
+            let fresh = Inner::open(&fresh_path)?;
+            old.copy_into(&fresh)?;
+            fresh.durable(&mut fresh.begin_write())?;
+            sync_dir(&fresh_path)?;
+        }
+        // Closed: both databases are dropped before their folders are renamed.
+        *guard = None;
+        let parent = self
+            .path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::rename(&self.path, &old_path).map_err(io_err("retiring the old store"))?;
+        sync_dir(parent)?;
+        std::fs::rename(&fresh_path, &self.path)
+            .map_err(io_err("putting the new store in place"))?;
+        sync_dir(parent)?;
+        *guard = Some(Inner::open(&self.path)?);
+        std::fs::remove_dir_all(&old_path).map_err(io_err("removing the old store"))?;
+        sync_dir(parent)?;
+        drop(guard);
+        self.reset_times()
+    }
+
+    fn stored_tip(
+        &self,
+        inner: &Inner,
+        id: TipId,
+        record: Record,
+    ) -> Result<Option<StoredTip>, StoreError> {
+        let followups = inner
+            .entries(&inner.followups, &id.0, ChunkOf::Followup)?
+            .into_iter()
+            .map(|(n, day, payload)| {
+                let sealed = SealedTip::from_bytes(payload, usize::MAX)
+                    .map_err(|_| StoreError::Corrupt("a follow-up is damaged".into()))?;
+                Ok(Followup { n, day, sealed })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if !record.holds_tip() && followups.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(StoredTip {
+            id,
+            day: record.day,
+            status: record.status,
+            sealed: inner.sealed_tip(&id.0, record.sealed)?,
+            sealed_reply_key: record.sealed_reply_key,
+            followups,
+        }))
+    }
 }
 
 impl TipStore for SledStore {
@@ -189,79 +619,69 @@ impl TipStore for SledStore {
     }
 
     fn check_pepper(&self, check: &[u8; 32]) -> Result<(), StoreError> {
-        match self.meta.get(PEPPER_CHECK_KEY)? {
+        let stored = self.with(|inner| Ok(inner.meta.get(PEPPER_CHECK_KEY)?))?;
+        match stored {
             Some(stored) if crypto::ct_eq(&stored, check) => Ok(()),
             Some(_) => Err(StoreError::PepperMismatch),
-            None => {
-                let mut sync = self.begin_write();
-                self.meta.insert(PEPPER_CHECK_KEY, &check[..])?;
-                self.durable(&mut sync)?;
+            None => self.write(|inner| {
+                inner.meta.insert(PEPPER_CHECK_KEY, &check[..])?;
                 Ok(())
-            }
+            }),
         }
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
-        let mut sync = self.begin_write();
-        let record = Record {
-            day: tip.day,
-            status: Status::Received,
-            history_count: 0,
-            reply_count: 0,
-            followup_count: 0,
-            sealed_reply_key: Some(tip.sealed_reply_key.clone()),
-            sealed: Some(tip.sealed.clone()),
-        }
-        .encode();
-        let id = (&self.tips, &self.receipts)
-            .transaction(|(tips, receipts)| {
-                if receipts.get(tip.lookup.0)?.is_some() {
-                    return abort(StoreError::LookupTaken);
-                }
-                let mut id = TipId::random();
-                while tips.get(id.0)?.is_some() {
-                    id = TipId::random();
-                }
-                tips.insert(&id.0[..], record.as_slice())?;
-                receipts.insert(&tip.lookup.0[..], &id.0[..])?;
-                Ok(id)
-            })
-            .map_err(tx_err)?;
-        self.durable(&mut sync)?;
-        Ok(id)
+        self.write(|inner| {
+            let id = (&inner.tips, &inner.receipts, &inner.chunks)
+                .transaction(|(tips, receipts, chunks)| {
+                    if receipts.get(tip.lookup.0)?.is_some() {
+                        return abort(StoreError::LookupTaken);
+                    }
+                    let mut id = TipId::random();
+                    while tips.get(id.0)?.is_some() {
+                        id = TipId::random();
+                    }
+                    let len = put_chunks(chunks, &id.0, ChunkOf::Tip, tip.sealed.as_bytes())?;
+                    let record = Record {
+                        day: tip.day,
+                        status: Status::Received,
+                        history_count: 0,
+                        reply_count: 0,
+                        followup_count: 0,
+                        sealed_reply_key: Some(tip.sealed_reply_key.clone()),
+                        sealed: Held::Chunked(len),
+                    };
+                    tips.insert(&id.0[..], record.encode())?;
+                    receipts.insert(&tip.lookup.0[..], &id.0[..])?;
+                    Ok(id)
+                })
+                .map_err(tx_err)?;
+            Ok(id)
+        })
     }
 
     fn view(&self, lookup: &ReceiptLookup) -> Result<Option<TipView>, StoreError> {
-        let Some(id) = self.tip_id_for(lookup)? else {
-            return Ok(None);
-        };
-        let record = self
-            .tips
-            .get(id.0)?
-            .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?;
-        let record = Record::decode(&record)?;
-        let history = self
-            .entries(&self.history, &id.0)?
-            .into_iter()
-            .map(|(_, day, payload)| {
-                let status = payload
-                    .first()
-                    .and_then(|c| Status::from_code(*c))
-                    .ok_or_else(|| StoreError::Corrupt("a history entry is damaged".into()))?;
-                Ok((day, status))
-            })
-            .collect::<Result<_, StoreError>>()?;
-        let replies = self
-            .entries(&self.replies, &id.0)?
-            .into_iter()
-            .map(|(_, day, payload)| (day, payload))
-            .collect();
-        Ok(Some(TipView {
-            day: record.day,
-            status: record.status,
-            history,
-            replies,
-        }))
+        self.with(|inner| {
+            let Some(id) = inner.tip_id_for(lookup)? else {
+                return Ok(None);
+            };
+            let record = inner
+                .tips
+                .get(id.0)?
+                .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?;
+            let record = Record::decode(&record)?;
+            let replies = inner
+                .entries(&inner.replies, &id.0, ChunkOf::Reply)?
+                .into_iter()
+                .map(|(_, day, payload)| (day, payload))
+                .collect();
+            Ok(Some(TipView {
+                day: record.day,
+                status: record.status,
+                history: inner.history_of(&id.0)?,
+                replies,
+            }))
+        })
     }
 
     fn add_followup(
@@ -270,68 +690,63 @@ impl TipStore for SledStore {
         day: Day,
         sealed: SealedTip,
     ) -> Result<Option<u32>, StoreError> {
-        let mut sync = self.begin_write();
-        let Some(id) = self.tip_id_for(lookup)? else {
-            return Ok(None);
-        };
-        let n = (&self.tips, &self.followups)
-            .transaction(|(tips, followups)| {
-                let mut record = get_record(tips, id)?;
-                record.followup_count += 1;
-                let n = record.followup_count;
-                followups.insert(
-                    &entry_key(&id.0, n)[..],
-                    encode_entry(day, sealed.as_bytes()),
-                )?;
-                tips.insert(&id.0[..], record.encode())?;
-                Ok(n)
-            })
-            .map_err(tx_err)?;
-        self.durable(&mut sync)?;
-        Ok(Some(n))
+        self.write(|inner| {
+            let Some(id) = inner.tip_id_for(lookup)? else {
+                return Ok(None);
+            };
+            let n = (&inner.tips, &inner.followups, &inner.chunks)
+                .transaction(|(tips, followups, chunks)| {
+                    let mut record = get_record(tips, id)?;
+                    record.followup_count += 1;
+                    let n = record.followup_count;
+                    let len = put_chunks(chunks, &id.0, ChunkOf::Followup(n), sealed.as_bytes())?;
+                    followups.insert(
+                        &entry_key(&id.0, n)[..],
+                        &encode_chunked_entry(day, len)[..],
+                    )?;
+                    tips.insert(&id.0[..], record.encode())?;
+                    Ok(n)
+                })
+                .map_err(tx_err)?;
+            Ok(Some(n))
+        })
     }
 
-    fn export(&self) -> Result<Vec<StoredTip>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.tips.iter() {
-            let (key, value) = item?;
-            let id = TipId(
-                key.as_ref()
-                    .try_into()
-                    .map_err(|_| StoreError::Corrupt("a tip id has the wrong length".into()))?,
-            );
-            let record = Record::decode(&value)?;
-            let followups = self
-                .entries(&self.followups, &id.0)?
-                .into_iter()
-                .map(|(n, day, payload)| {
-                    let sealed = SealedTip::from_bytes(payload, usize::MAX)
-                        .map_err(|_| StoreError::Corrupt("a follow-up is damaged".into()))?;
-                    Ok(Followup { n, day, sealed })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            if record.sealed.is_none() && followups.is_empty() {
-                continue;
+    fn export_ids(&self) -> Result<Vec<TipId>, StoreError> {
+        self.with(|inner| {
+            let mut ids = Vec::new();
+            for item in inner.tips.iter() {
+                let (key, value) = item?;
+                let id =
+                    TipId(key.as_ref().try_into().map_err(|_| {
+                        StoreError::Corrupt("a tip id has the wrong length".into())
+                    })?);
+                if Record::decode(&value)?.holds_tip()
+                    || inner.followups.scan_prefix(id.0).next().is_some()
+                {
+                    ids.push(id);
+                }
             }
-            out.push(StoredTip {
-                id,
-                day: record.day,
-                status: record.status,
-                sealed: record.sealed,
-                sealed_reply_key: record.sealed_reply_key,
-                followups,
-            });
-        }
-        Ok(out)
+            Ok(ids)
+        })
+    }
+
+    fn export_tip(&self, id: TipId) -> Result<Option<StoredTip>, StoreError> {
+        self.with(|inner| match inner.tips.get(id.0)? {
+            None => Ok(None),
+            Some(value) => self.stored_tip(inner, id, Record::decode(&value)?),
+        })
     }
 
     fn last_sequence(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .meta
-            .get(LAST_SEQUENCE_KEY)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
+        self.with(|inner| {
+            Ok(inner
+                .meta
+                .get(LAST_SEQUENCE_KEY)?
+                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+                .map(u64::from_be_bytes)
+                .unwrap_or(0))
+        })
     }
 
     fn apply_updates(
@@ -340,148 +755,182 @@ impl TipStore for SledStore {
         day: Day,
         updates: &[Update],
     ) -> Result<(), StoreError> {
-        let mut sync = self.begin_write();
-        (&self.meta, &self.tips, &self.history, &self.replies)
-            .transaction(|(meta, tips, history, replies)| {
-                check_tx_sequence(meta, signed)?;
-                for update in updates {
-                    let mut record = get_record(tips, update.tip)?;
-                    record.status = update.status;
-                    record.history_count += 1;
-                    let key = entry_key(&update.tip.0, record.history_count);
-                    history.insert(&key[..], encode_entry(day, &[update.status.code()]))?;
-                    if let Some(reply) = &update.reply {
-                        record.reply_count += 1;
-                        let key = entry_key(&update.tip.0, record.reply_count);
-                        replies.insert(&key[..], encode_entry(day, reply))?;
+        self.write(|inner| {
+            (
+                &inner.meta,
+                &inner.tips,
+                &inner.history,
+                &inner.replies,
+                &inner.chunks,
+            )
+                .transaction(|(meta, tips, history, replies, chunks)| {
+                    check_tx_sequence(meta, signed)?;
+                    for update in updates {
+                        let mut record = get_record(tips, update.tip)?;
+                        record.status = update.status;
+                        record.history_count += 1;
+                        let key = entry_key(&update.tip.0, record.history_count);
+                        history.insert(&key[..], encode_entry(day, &[update.status.code()]))?;
+                        if let Some(reply) = &update.reply {
+                            record.reply_count += 1;
+                            let n = record.reply_count;
+                            let len = put_chunks(chunks, &update.tip.0, ChunkOf::Reply(n), reply)?;
+                            let key = entry_key(&update.tip.0, n);
+                            replies.insert(&key[..], &encode_chunked_entry(day, len)[..])?;
+                        }
+                        tips.insert(&update.tip.0[..], record.encode())?;
                     }
-                    tips.insert(&update.tip.0[..], record.encode())?;
-                }
-                Ok(())
-            })
-            .map_err(tx_err)?;
-        self.durable(&mut sync)?;
-        Ok(())
+                    Ok(())
+                })
+                .map_err(tx_err)
+        })
     }
 
     fn apply_ack(&self, signed: Signed, acks: &[Ack]) -> Result<Purged, StoreError> {
-        let mut sync = self.begin_write();
-        let purged = (&self.meta, &self.tips, &self.followups)
-            .transaction(|(meta, tips, followups)| {
-                check_tx_sequence(meta, signed)?;
-                let mut purged = Purged::default();
-                for ack in acks {
-                    let mut record = get_record(tips, ack.tip)?;
-                    if ack.tip_sealed && record.sealed.is_some() {
-                        record.sealed = None;
-                        record.sealed_reply_key = None;
-                        tips.insert(&ack.tip.0[..], record.encode())?;
-                        purged.tips += 1;
-                    }
-                    for n in &ack.followups {
-                        if followups.remove(&entry_key(&ack.tip.0, *n)[..])?.is_some() {
-                            purged.followups += 1;
+        let purged = self.write(|inner| {
+            (&inner.meta, &inner.tips, &inner.followups, &inner.chunks)
+                .transaction(|(meta, tips, followups, chunks)| {
+                    check_tx_sequence(meta, signed)?;
+                    let mut purged = Purged::default();
+                    for ack in acks {
+                        let mut record = get_record(tips, ack.tip)?;
+                        if ack.tip_sealed && record.holds_tip() {
+                            if let Held::Chunked(len) = record.sealed {
+                                delete_chunks(chunks, &ack.tip.0, ChunkOf::Tip, len)?;
+                            }
+                            record.sealed = Held::Nothing;
+                            record.sealed_reply_key = None;
+                            tips.insert(&ack.tip.0[..], record.encode())?;
+                            purged.tips += 1;
+                        }
+                        for n in &ack.followups {
+                            let key = entry_key(&ack.tip.0, *n);
+                            if let Some(old) = followups.remove(&key[..])? {
+                                if let Ok((_, EntryBody::Chunked(len))) = decode_box_entry(&old) {
+                                    delete_chunks(chunks, &ack.tip.0, ChunkOf::Followup(*n), len)?;
+                                }
+                                purged.followups += 1;
+                            }
                         }
                     }
-                }
-                Ok(purged)
-            })
-            .map_err(tx_err)?;
-        self.durable(&mut sync)?;
+                    Ok(purged)
+                })
+                .map_err(tx_err)
+        })?;
+        // The ack is durable; now make the deleted ciphertext leave the disk too.
+        if purged != Purged::default() {
+            self.compact()?;
+        }
         Ok(purged)
     }
 
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {
-        let mut months: BTreeMap<String, MonthCounts> = BTreeMap::new();
-        for item in self.tips.iter() {
-            let (_, value) = item?;
-            months
-                .entry(month_of(Record::day_of(&value)?))
-                .or_default()
-                .received += 1;
-        }
-        for item in self.history.iter() {
-            let (_, value) = item?;
-            let (day, payload) = decode_entry(&value)?;
-            if let Some(status) = payload.first().and_then(|c| Status::from_code(*c)) {
-                *months
-                    .entry(month_of(day))
+        self.with(|inner| {
+            let mut months: BTreeMap<String, MonthCounts> = BTreeMap::new();
+            for item in inner.tips.iter() {
+                let (_, value) = item?;
+                months
+                    .entry(month_of(Record::day_of(&value)?))
                     .or_default()
-                    .reached
-                    .entry(status.as_str())
-                    .or_default() += 1;
+                    .received += 1;
             }
-        }
-        Ok(months)
+            for item in inner.history.iter() {
+                let (_, value) = item?;
+                let (day, payload) = decode_entry(&value)?;
+                if let Some(status) = payload.first().and_then(|c| Status::from_code(*c)) {
+                    *months
+                        .entry(month_of(day))
+                        .or_default()
+                        .reached
+                        .entry(status.as_str())
+                        .or_default() += 1;
+                }
+            }
+            Ok(months)
+        })
     }
 
     fn verify(&self) -> Result<StoreSummary, StoreError> {
-        let mut ids = HashSet::new();
-        for item in self.tips.iter() {
-            let (key, value) = item?;
-            let id: [u8; 8] = key
-                .as_ref()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("a tip id has the wrong length".into()))?;
-            Record::decode(&value)?;
-            ids.insert(id);
-        }
-        let mut receipts = 0u64;
-        for item in self.receipts.iter() {
-            let (key, value) = item?;
-            if key.len() != 32 {
-                return Err(StoreError::Corrupt(
-                    "a receipt lookup has the wrong length".into(),
-                ));
-            }
-            let id: [u8; 8] = value
-                .as_ref()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt("a receipt entry is damaged".into()))?;
-            if !ids.contains(&id) {
-                return Err(StoreError::Corrupt(format!(
-                    "a receipt points at tip {} which is missing",
-                    TipId(id)
-                )));
-            }
-            receipts += 1;
-        }
-        for tree in [&self.history, &self.replies, &self.followups] {
-            for item in tree.iter() {
+        self.with(|inner| {
+            let mut ids = HashSet::new();
+            for item in inner.tips.iter() {
                 let (key, value) = item?;
-                let id: Option<[u8; 8]> = key.get(..8).and_then(|k| k.try_into().ok());
-                if key.len() != 12 || !id.is_some_and(|id| ids.contains(&id)) {
-                    return Err(StoreError::Corrupt("an entry belongs to no tip".into()));
+                let id: [u8; 8] = key
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a tip id has the wrong length".into()))?;
+                Record::decode(&value)?;
+                ids.insert(id);
+            }
+            let mut receipts = 0u64;
+            for item in inner.receipts.iter() {
+                let (key, value) = item?;
+                if key.len() != 32 {
+                    return Err(StoreError::Corrupt(
+                        "a receipt lookup has the wrong length".into(),
+                    ));
                 }
-                let (_, payload) = decode_entry(&value)?;
-                if std::ptr::eq(tree, &self.followups)
-                    && SealedTip::from_bytes(payload.to_vec(), usize::MAX).is_err()
-                {
-                    return Err(StoreError::Corrupt("a follow-up is damaged".into()));
+                let id: [u8; 8] = value
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("a receipt entry is damaged".into()))?;
+                if !ids.contains(&id) {
+                    return Err(StoreError::Corrupt(format!(
+                        "a receipt points at tip {} which is missing",
+                        TipId(id)
+                    )));
+                }
+                receipts += 1;
+            }
+            for tree in [&inner.history, &inner.replies, &inner.followups] {
+                for item in tree.iter() {
+                    let (key, value) = item?;
+                    let id: Option<[u8; 8]> = key.get(..8).and_then(|k| k.try_into().ok());
+                    if key.len() != 12 || !id.is_some_and(|id| ids.contains(&id)) {
+                        return Err(StoreError::Corrupt("an entry belongs to no tip".into()));
+                    }
+                    if std::ptr::eq(tree, &inner.history) {
+                        decode_entry(&value)?;
+                        continue;
+                    }
+                    let (id, n) = split_entry_key(&key)?;
+                    let of = if std::ptr::eq(tree, &inner.followups) {
+                        ChunkOf::Followup(n)
+                    } else {
+                        ChunkOf::Reply(n)
+                    };
+                    let (_, payload) = inner.entry_box(&id, of, &value)?;
+                    if matches!(of, ChunkOf::Followup(_))
+                        && SealedTip::from_bytes(payload, usize::MAX).is_err()
+                    {
+                        return Err(StoreError::Corrupt("a follow-up is damaged".into()));
+                    }
                 }
             }
-        }
-        Ok(StoreSummary {
-            tips: ids.len() as u64,
-            receipts,
+            Ok(StoreSummary {
+                tips: ids.len() as u64,
+                receipts,
+            })
         })
     }
 
     fn counts(&self) -> Result<StoreCounts, StoreError> {
-        let mut counts = StoreCounts::default();
-        for item in self.tips.iter() {
-            let (_, value) = item?;
-            counts.tips += 1;
-            if Record::decode(&value)?.sealed.is_some() {
-                counts.sealed_held += 1;
+        self.with(|inner| {
+            let mut counts = StoreCounts::default();
+            for item in inner.tips.iter() {
+                let (_, value) = item?;
+                counts.tips += 1;
+                if Record::decode(&value)?.holds_tip() {
+                    counts.sealed_held += 1;
+                }
             }
-        }
-        counts.followups_held = self.followups.len() as u64;
-        Ok(counts)
+            counts.followups_held = inner.followups.len() as u64;
+            Ok(counts)
+        })
     }
 
     fn bytes_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.db.size_on_disk()?)
+        self.with(|inner| Ok(inner.db.size_on_disk()?))
     }
 }
 

@@ -1,11 +1,16 @@
 //! `/admin/v1`, on the admin listener only.
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header;
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::errors::AdminError;
 use super::AdminState;
-use crate::bundle::{verify_bundle, write_export, SignedContent};
+use crate::bundle::{export_entry, export_head, verify_bundle, SignedContent, EXPORT_TAIL};
 use crate::crypto;
 use crate::domain::Day;
 use crate::store::StoreError;
@@ -27,18 +32,45 @@ fn authorize(req: &HttpRequest, state: &AdminState) -> Result<(), AdminError> {
     }
 }
 
-/// `GET /admin/v1/export`: every tip the server holds, as an export bundle.
+/// `GET /admin/v1/export`: every tip the server holds, as an export bundle, streamed tip
+/// by tip from a blocking thread through a small channel, so the memory it takes does not
+/// grow with the store. The count at the top is taken first; a tip acked meanwhile is
+/// left out (readers do not rely on the count).
 pub async fn export(
     req: HttpRequest,
     state: web::Data<AdminState>,
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state)?;
     let store = state.store.clone();
-    let tips = web::block(move || store.export())
+    let ids = web::block(move || store.export_ids())
         .await
         .map_err(|_| AdminError::Internal)??;
     let today = Day::today();
-    tracing::info!(tips = tips.len(), "export bundle written");
+    tracing::info!(tips = ids.len(), "export bundle written");
+    let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);
+    let store = state.store.clone();
+    actix_web::rt::task::spawn_blocking(move || {
+        let send = |chunk| tx.blocking_send(chunk).is_ok();
+        if !send(Ok(Bytes::from(export_head(today, ids.len())))) {
+            return;
+        }
+        let mut first = true;
+        for id in ids {
+            let chunk = match store.export_tip(id) {
+                Ok(None) => continue,
+                Ok(Some(tip)) => Ok(Bytes::from(export_entry(first, &tip))),
+                Err(e) => Err(e),
+            };
+            first = false;
+            // An error ends the body early: the client sees a cut-off file, never a
+            // well-formed bundle missing tips.
+            let failed = chunk.is_err();
+            if !send(chunk) || failed {
+                return;
+            }
+        }
+        send(Ok(Bytes::from_static(EXPORT_TAIL)));
+    });
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(("Cache-Control", "no-store"))
@@ -46,7 +78,28 @@ pub async fn export(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"whistlebox-export-{today}.json\""),
         ))
-        .body(write_export(today, &tips)))
+        .body(ExportBody(rx)))
+}
+
+/// Bundle pieces (one tip each) queued between the store and the connection.
+const EXPORT_CHUNKS_IN_FLIGHT: usize = 2;
+
+/// The export body: pieces from the blocking thread, as they come.
+struct ExportBody(tokio::sync::mpsc::Receiver<Result<Bytes, StoreError>>);
+
+impl MessageBody for ExportBody {
+    type Error = StoreError;
+
+    fn size(&self) -> BodySize {
+        BodySize::Stream
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, StoreError>>> {
+        self.0.poll_recv(cx)
+    }
 }
 
 /// Largest signed bundle accepted.

@@ -49,7 +49,9 @@ impl ResponseError for SubmitError {
             }
             SubmitError::Sealed(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             SubmitError::Store(e) => store_error_response(e),
-            SubmitError::DiskFull => json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
+            SubmitError::DiskFull | SubmitError::QuotaFull => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
+            }
             SubmitError::Ticket(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             SubmitError::TicketUsed => json_error(StatusCode::CONFLICT, &self.to_string()),
             SubmitError::Internal => internal_error_response(),
@@ -63,7 +65,9 @@ impl ResponseError for StatusError {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
             StatusError::Store(e) => store_error_response(e),
-            StatusError::DiskFull => json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string()),
+            StatusError::DiskFull | StatusError::QuotaFull => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
+            }
             StatusError::Internal => internal_error_response(),
         }
     }
