@@ -393,7 +393,7 @@ impl Intake {
         let stored = blocking(move || store.add_followup(&lookup, day, sealed))
             .await
             .map_err(|_| StatusError::Internal)
-            .and_then(|r| Ok(r?.ok_or(StatusError::Unknown)?));
+            .and_then(|r| r?.ok_or(StatusError::Unknown));
         if let Err(e) = stored {
             self.daily_quota.give_back(size);
             return Err(e);
