@@ -501,10 +501,11 @@ fn forged_follow_ups_are_refused_or_marked_and_real_ones_verified() {
         report.contains("follow-up 2") && report.contains("failed its check"),
         "{report}"
     );
-    let bare = std::fs::read_to_string(dir.join("followup-0003.NOT-VERIFIED.txt")).unwrap();
-    assert!(bare.starts_with("NOT VERIFIED"));
+    // A bare sealed box under a tip that binds a key cannot be the server's: refused too.
+    assert!(report.contains("follow-up 3"), "{report}");
     assert!(!dir.join("followup-0003.txt").exists());
-    assert!(printed.contains("NOT-VERIFIED"), "{printed}");
+    assert!(!dir.join("followup-0003.NOT-VERIFIED.txt").exists());
+    assert!(printed.contains("could not open 2"), "{printed}");
 }
 
 /// A client of the v1 contract seals no reply key: it still gets a receipt and a status, and
@@ -558,4 +559,80 @@ fn a_receipt_ticket_files_one_tip_only() {
     assert_eq!(desk.server.tip_count(), 1);
     let st = desk.server.status(reserved["receipt"].as_str().unwrap());
     assert_eq!(st.status, 200);
+}
+
+/// The review's attack on the offline side: after an ack, whoever carries the next export
+/// puts a sealed tip of his own (with his reply key) under the acked tip's id, and adds a
+/// follow-up boxed with his key. Decrypting into the same folder must keep what was opened
+/// first: the words, the reply key, and so where replies go and which follow-ups verify.
+#[test]
+fn a_tip_swapped_in_after_an_ack_changes_nothing_opened_before() {
+    use whistlebox::crypto::{BoxPublicKey, BoxSecretKey};
+    use whistlebox::domain::followup::authenticate;
+    use whistlebox::domain::tip::TipPlaintext;
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let receipt = desk.submit("原来的举报。");
+    let tips = desk.export_and_decrypt("tips");
+    let id = tip_ids(&tips)[0].clone();
+    let first_meta = std::fs::read(tips.join(&id).join("tip.json")).unwrap();
+    let ack = desk.sign(&["ack", "--tips", tips.to_str().unwrap()], "ack.json");
+    assert_eq!(desk.import(&ack).status, 200);
+    let genuine = seal_tip(&desk.server.box_key(), "居民的补充", &[]);
+    let r = desk.server.post_json(
+        "/api/v1/followups",
+        &serde_json::json!({"receipt": receipt, "sealed": STANDARD.encode(&genuine)}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let inspectors = BoxPublicKey::from_bytes(&desk.server.box_key()).unwrap();
+    let attacker = BoxSecretKey::from_seed(&[77; 32]);
+    let mut fake = TipPlaintext::new("假的举报");
+    fake.bind_reply_key(&attacker.public_key());
+    let fake = fake.seal(&inspectors).unwrap();
+    let forged_inner = TipPlaintext::new("我是举报人，请回复这里")
+        .seal(&inspectors)
+        .unwrap();
+    let forged = authenticate(&forged_inner, &attacker, &inspectors, usize::MAX).unwrap();
+    let mut bundle = export_value(&desk);
+    let entry = &mut bundle["tips"][0];
+    assert!(entry["sealed"].is_null(), "acked");
+    entry["sealed"] = fake.to_base64().into();
+    let day = entry["day"].clone();
+    entry["followups"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({"n": 7, "day": day, "sealed": forged.to_base64()}));
+    let (out, o) = decrypt_value(&desk, &bundle, "tips");
+    assert_eq!(out, tips);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let dir = tips.join(&id);
+    assert_eq!(std::fs::read(dir.join("tip.json")).unwrap(), first_meta);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("message.txt")).unwrap(),
+        "原来的举报。"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("followup-0001.txt")).unwrap(),
+        "居民的补充"
+    );
+    assert!(!dir.join("followup-0007.txt").exists());
+    assert!(!dir.join("followup-0007.NOT-VERIFIED.txt").exists());
+    let report = std::fs::read_to_string(tips.join("not-opened.txt")).unwrap();
+    assert!(
+        report.contains("opened here before with other contents"),
+        "{report}"
+    );
+    assert!(report.contains("follow-up 7"), "{report}");
+    // The question still goes to the resident alone.
+    assert!(desk.ask(&id, &tips, "q.json").status.success());
+    let update = std::fs::read(desk.site.root.path().join("q.json")).unwrap();
+    assert_eq!(desk.import(&update).status, 200);
+    let status = desk.server.status(&receipt).json();
+    assert_eq!(open_replies(&status), vec![Ok(QUESTION.to_string())]);
 }

@@ -48,6 +48,9 @@ struct TipJson<'a> {
     /// `whistlebox update` seals replies to it, and follow-ups are checked against it. Null
     /// for a tip that binds none (it gets no replies).
     bound_reply_key: Option<String>,
+    /// BLAKE2b-256 (hex) of the sealed tip as first opened here. A later bundle that brings
+    /// other contents under this id is refused: the folder keeps what it first opened.
+    sealed_digest: String,
 }
 
 /// Runs `decrypt`.
@@ -73,18 +76,41 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
         // The reply key comes only from inside the sealed tip (now, or when an earlier
         // bundle's copy of it was opened here): the bundle's own `reply_key` field is
         // whatever the server or the carrier put there, and is never used.
-        let mut bound = None;
+        // A tip opened here before keeps what it was then: its words and its reply key.
+        let pinned = Pinned::read(&args.out.join(tip.id.to_string()));
+        let mut bound = pinned.as_ref().and_then(|p| p.bound.clone());
         if let Some(sealed) = &tip.sealed {
-            match sealed.open(&keys.box_key) {
-                Ok(plain) => {
-                    bound = plain.bound_reply_key();
-                    write_tip(&tip_dir(&args.out, tip)?, tip, &plain)?;
-                    opened += 1;
-                }
-                Err(e) => failed.push(fail(tip.id, e.to_string())),
+            let digest = digest_hex(sealed.as_bytes());
+            match pinned {
+                Some(p) if p.digest.as_deref() == Some(digest.as_str()) => {}
+                Some(Pinned { digest: None, .. }) => failed.push(fail(
+                    tip.id,
+                    "this folder was written by an older whistlebox, which kept no digest to \
+                     compare with; open this bundle into a new folder"
+                        .into(),
+                )),
+                Some(_) => failed.push(fail(
+                    tip.id,
+                    "this tip was opened here before with other contents, so the bundle was \
+                     changed on the way; nothing of it was written"
+                        .into(),
+                )),
+                None => match sealed.open(&keys.box_key) {
+                    Ok(plain) => {
+                        bound = plain.bound_reply_key();
+                        if bound.is_none() && plain.reply_key.is_some() {
+                            println!(
+                                "tip {}: it names a reply key that is not valid, so no message \
+                                 can reach its resident",
+                                tip.id
+                            );
+                        }
+                        write_tip(&tip_dir(&args.out, tip)?, tip, &plain, digest)?;
+                        opened += 1;
+                    }
+                    Err(e) => failed.push(fail(tip.id, e.to_string())),
+                },
             }
-        } else if !tip.followups.is_empty() {
-            bound = bound_reply_key(&args.out.join(tip.id.to_string()));
         }
         for f in &tip.followups {
             match open_followup(&f.sealed, &keys.box_key, bound.as_ref()) {
@@ -163,12 +189,33 @@ fn write_followup(dir: &Path, n: u32, followup: &OpenedFollowup) -> Result<(), C
     }
 }
 
-/// The reply key that an earlier `decrypt` read from inside this tip, if any.
-fn bound_reply_key(dir: &Path) -> Option<BoxPublicKey> {
-    let raw = read_bounded(&dir.join("tip.json"), 1024 * 1024).ok()?;
-    let json: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    let text = json.get("bound_reply_key")?.as_str()?;
-    BoxPublicKey::from_bytes(&STANDARD.decode(text).ok()?).ok()
+/// What an earlier `decrypt` wrote for a tip in this folder: the digest of the sealed tip it
+/// opened (none if an older whistlebox wrote it) and the reply key read from inside it.
+struct Pinned {
+    digest: Option<String>,
+    bound: Option<BoxPublicKey>,
+}
+
+impl Pinned {
+    /// `None` when no tip was opened in this folder yet.
+    fn read(dir: &Path) -> Option<Self> {
+        let raw = read_bounded(&dir.join("tip.json"), 1024 * 1024).ok()?;
+        let json: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+        let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        Some(Self {
+            digest: text("sealed_digest"),
+            bound: text("bound_reply_key")
+                .and_then(|k| STANDARD.decode(k).ok())
+                .and_then(|k| BoxPublicKey::from_bytes(&k).ok()),
+        })
+    }
+}
+
+fn digest_hex(bytes: &[u8]) -> String {
+    crypto::blake2b::<32>(None, &[b"whistlebox sealed tip", bytes])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `OUT/<id>`, created if needed. The name is a validated hex id, so it cannot climb out of
@@ -190,7 +237,12 @@ fn tip_dir(out: &Path, tip: &StoredTip) -> Result<PathBuf, CliError> {
 
 /// Writes `message.txt` and `tip.json` into a tip's folder; files are written beside and
 /// renamed into place, so a planted symlink is replaced rather than followed.
-fn write_tip(dir: &Path, tip: &StoredTip, plain: &TipPlaintext) -> Result<(), CliError> {
+fn write_tip(
+    dir: &Path,
+    tip: &StoredTip,
+    plain: &TipPlaintext,
+    sealed_digest: String,
+) -> Result<(), CliError> {
     write_replacing(&dir.join("message.txt"), plain.body.as_bytes())?;
     let meta = TipJson {
         id: tip.id.to_string(),
@@ -198,7 +250,10 @@ fn write_tip(dir: &Path, tip: &StoredTip, plain: &TipPlaintext) -> Result<(), Cl
         status: tip.status.as_str(),
         version: plain.v,
         fields: &plain.fields,
-        bound_reply_key: plain.reply_key.clone(),
+        bound_reply_key: plain
+            .bound_reply_key()
+            .map(|k| STANDARD.encode(k.as_bytes())),
+        sealed_digest,
     };
     let json = serde_json::to_vec_pretty(&meta).expect("plain data serializes");
     write_replacing(&dir.join("tip.json"), &json)

@@ -17,8 +17,9 @@
 //! box opens only with the public key of whoever made it; [`open_followup`] uses the reply
 //! key bound in the tip, never the one the envelope names, so a follow-up made without the
 //! receipt (by whoever carries the export, or by a server without the receipt) fails the
-//! check. A follow-up in the old form (a bare sealed box, version 1) and one under a tip
-//! that binds no reply key are opened but marked as not verified.
+//! check. So does a follow-up in the old form (a bare sealed box, version 1) under a tip that
+//! binds a key, since this server stores every follow-up in an envelope; under a tip that
+//! binds none, old-form follow-ups and envelopes are opened but marked as not verified.
 
 use zeroize::Zeroizing;
 
@@ -89,6 +90,11 @@ pub fn open_followup(
     let len = crypto::unpad(&padded, PAD_BLOCK).map_err(|_| OpenError::BadPadding)?;
     let content = &padded[..len];
     if !content.starts_with(ENVELOPE_MAGIC) {
+        // Servers of this version store every follow-up in an envelope, so a bare one
+        // under a tip that binds a key was put there by someone else.
+        if bound.is_some() {
+            return Err(OpenError::NotFromReceiptHolder);
+        }
         return Ok(OpenedFollowup {
             plain: TipPlaintext::from_json(content)?,
             trust: Trust::NotVerified("it is in the old form, which does not show who wrote it"),
@@ -175,9 +181,13 @@ mod tests {
     }
 
     #[test]
-    fn a_bare_sealed_follow_up_is_not_verified() {
+    fn a_bare_sealed_follow_up_is_refused_under_a_bound_tip_and_marked_otherwise() {
         let (inspectors, reply, inner) = setup();
-        let opened = open_followup(&inner, &inspectors, Some(&reply.public_key())).unwrap();
+        assert_eq!(
+            open_followup(&inner, &inspectors, Some(&reply.public_key())).unwrap_err(),
+            OpenError::NotFromReceiptHolder
+        );
+        let opened = open_followup(&inner, &inspectors, None).unwrap();
         assert_eq!(opened.plain.body, "又想起一件事");
         assert!(matches!(opened.trust, Trust::NotVerified(_)));
     }

@@ -136,9 +136,11 @@ pub struct TipPlaintext {
     /// It travels inside the seal, so nobody who carries or stores the sealed tip can swap
     /// it: replies are sealed to this key and to no other, and follow-ups are checked
     /// against it. Absent from tips made before it was bound (and from clients that send
-    /// none): such a tip gets a receipt and a status, but no replies.
+    /// none): such a tip gets a receipt and a status, but no replies. Kept as sent: a value
+    /// that is not a key (a v1 client may have used the name for a field of its own) leaves
+    /// the tip readable, with no key bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reply_key: Option<String>,
+    pub reply_key: Option<serde_json::Value>,
     /// Optional answers (where, who, when, amount, proof, topic, ...), kept as sent.
     #[serde(flatten)]
     pub fields: BTreeMap<String, serde_json::Value>,
@@ -177,12 +179,15 @@ impl TipPlaintext {
 
     /// Binds the resident's reply key into the tip (before it is sealed).
     pub fn bind_reply_key(&mut self, key: &BoxPublicKey) {
-        self.reply_key = Some(STANDARD.encode(key.as_bytes()));
+        self.reply_key = Some(STANDARD.encode(key.as_bytes()).into());
     }
 
     /// The reply key bound inside the tip, if it has one (checked when the tip was read).
     pub fn bound_reply_key(&self) -> Option<BoxPublicKey> {
-        self.reply_key.as_deref().and_then(decode_reply_key)
+        self.reply_key
+            .as_ref()
+            .and_then(|k| k.as_str())
+            .and_then(decode_reply_key)
     }
 
     /// Parses and validates the JSON inside a sealed tip.
@@ -200,12 +205,12 @@ impl TipPlaintext {
         if self.body.trim().is_empty() {
             return Err(OpenError::BadContent("the body is empty".into()));
         }
-        if self
-            .reply_key
-            .as_deref()
-            .is_some_and(|k| decode_reply_key(k).is_none())
-        {
-            return Err(OpenError::BadContent("the reply key is not valid".into()));
+        if self.reply_key.as_ref().is_some_and(
+            |k| !matches!(k, serde_json::Value::String(s) if s.len() <= MAX_FIELD_BYTES),
+        ) {
+            return Err(OpenError::BadContent(
+                "the reply key is not a short text".into(),
+            ));
         }
         if self.fields.len() > MAX_FIELDS {
             return Err(OpenError::BadContent("too many fields".into()));
@@ -348,13 +353,16 @@ mod tests {
         // A v1 tip without one still opens, with no key bound.
         let plain = TipPlaintext::from_json(br#"{"v":1,"body":"x"}"#).unwrap();
         assert_eq!(plain.bound_reply_key(), None);
-        for bad in [
+        // A v1 client's own field of that name: the tip stays readable, with no key bound.
+        for odd in [
             &br#"{"v":1,"body":"x","reply_key":"AAAA"}"#[..],
-            br#"{"v":1,"body":"x","reply_key":7}"#,
-            br#"{"v":1,"body":"x","reply_key":"not base64!"}"#,
+            br#"{"v":1,"body":"x","reply_key":""}"#,
+            br#"{"v":1,"body":"x","reply_key":"13800138000"}"#,
         ] {
-            assert!(TipPlaintext::from_json(bad).is_err());
+            let tip = TipPlaintext::from_json(odd).unwrap();
+            assert_eq!(tip.bound_reply_key(), None);
         }
+        assert!(TipPlaintext::from_json(br#"{"v":1,"body":"x","reply_key":{"a":1}}"#).is_err());
     }
 
     /// The sealed plaintext with a bound reply key, byte for byte (do not change this test
@@ -362,7 +370,7 @@ mod tests {
     #[test]
     fn plaintext_format_is_fixed() {
         let mut tip = TipPlaintext::new("body");
-        tip.reply_key = Some(STANDARD.encode([1u8; 32]));
+        tip.reply_key = Some(STANDARD.encode([1u8; 32]).into());
         tip.fields.insert("where".into(), "here".into());
         assert_eq!(
             serde_json::to_string(&tip).unwrap(),
