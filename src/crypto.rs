@@ -51,6 +51,21 @@ pub fn init() -> Result<(), CryptoError> {
     sodiumoxide::init().map_err(|()| CryptoError::Init)
 }
 
+/// Overwrites the part of this thread's stack below the caller with zeros. Keys, receipts
+/// and words moved by value leave copies in stack frames that have returned; the next deep
+/// call would overwrite them, but on a quiet server that may take a long time. Call it after
+/// work on secrets, from a frame no deeper than the one the work was done under.
+#[inline(never)]
+pub fn wipe_stack() {
+    let mut area = [0u8; STACK_WIPE_BYTES];
+    zeroize::Zeroize::zeroize(&mut area[..]);
+    std::hint::black_box(&area);
+}
+
+/// How much of the stack [`wipe_stack`] overwrites: deeper than any call chain that handles a
+/// request or derives a receipt here, and well within a thread's 2 MiB.
+const STACK_WIPE_BYTES: usize = 256 * 1024;
+
 /// Fills `buf` from the operating system's random source (through libsodium).
 pub fn random_fill(buf: &mut [u8]) {
     sodiumoxide::randombytes::randombytes_into(buf);

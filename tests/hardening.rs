@@ -991,3 +991,60 @@ fn cross_site_posts_are_refused_and_same_site_ones_pass() {
     }
     assert_eq!(server.tip_count(), 8);
 }
+
+/// The review's way to hold a slot forever: actix times only the first request head on a
+/// connection, and drains a kept-alive request's unread body without a deadline. Every
+/// answer now closes its connection, so after one answer the server hangs up, whether the
+/// client then trickles a second head or keeps sending a body nobody reads.
+#[test]
+fn no_connection_outlives_its_first_answer() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start(&["--connection-lifetime-secs", "3"]);
+    let addr: SocketAddr = server.public.trim_start_matches("http://").parse().unwrap();
+    let ends_within = |stream: &mut TcpStream, limit: Duration| -> (String, bool) {
+        stream.set_read_timeout(Some(limit)).unwrap();
+        let started = Instant::now();
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf) {
+                Ok(0) => return (String::from_utf8_lossy(&raw).into_owned(), true),
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+                Err(_) => return (String::from_utf8_lossy(&raw).into_owned(), false),
+            }
+            if started.elapsed() > limit {
+                return (String::from_utf8_lossy(&raw).into_owned(), false);
+            }
+        }
+    };
+    // A kept-alive page request, then the start of a second head that never ends.
+    let mut a = TcpStream::connect(addr).unwrap();
+    a.write_all(b"GET /zh/ HTTP/1.1\r\nHost: whistlebox\r\n\r\nGET /zh/ HTTP/1.1\r\nHo")
+        .unwrap();
+    let (answer, closed) = ends_within(&mut a, Duration::from_secs(5));
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("connection: close"));
+    assert!(closed, "the connection stayed open after its answer");
+    assert_eq!(answer.matches("HTTP/1.1 200").count(), 1);
+    // A GET with a chunked body that keeps coming and is never read.
+    let mut b = TcpStream::connect(addr).unwrap();
+    b.write_all(b"GET /zh/ HTTP/1.1\r\nHost: whistlebox\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n")
+        .unwrap();
+    let feeder = {
+        let mut b = b.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                if b.write_all(b"1\r\nx\r\n").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        })
+    };
+    let (answer, closed) = ends_within(&mut b, Duration::from_secs(8));
+    assert!(answer.starts_with("HTTP/1.1 "), "{answer}");
+    assert!(closed, "a body nobody reads held the connection past its lifetime");
+    feeder.join().unwrap();
+}

@@ -143,7 +143,23 @@ fn words_and_receipts_do_not_linger_in_memory() {
     assert!(found(&memory, "report-title"), "the scan saw no heap");
 
     let digits: String = receipt.chars().filter(char::is_ascii_digit).collect();
+    // As the code holds them: the receipt as digit values (0 to 9), the seed as raw bytes.
+    let values: Vec<u8> = digits.bytes().map(|b| b - b'0').collect();
+    let raw_seed = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&seed)
+            .unwrap()
+    };
     let mut lingering = Vec::new();
+    for (what, needle) in [
+        ("the receipt's digit values", values.as_slice()),
+        ("the reply key's raw seed", raw_seed.as_slice()),
+    ] {
+        if memchr::memmem::find(&memory, needle).is_some() {
+            lingering.push(what);
+        }
+    }
     for (what, needle) in [
         ("the tip's marker", marker.clone()),
         ("the tip's Chinese words", chinese.to_string()),

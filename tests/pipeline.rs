@@ -481,6 +481,23 @@ fn a_public_address_without_keys_refuses_to_start_unless_demo_is_asked() {
     assert!(printed.contains("DEMO MODE"), "{printed}");
     assert!(printed.contains("****"), "no banner: {printed}");
 
+    // Behind a proxy the listener is on loopback, yet it faces the public: --proxied or
+    // --public-url without keys is refused just the same.
+    for behind in [
+        &["--proxied"][..],
+        &["--public-url", "https://tips.example.org/"],
+    ] {
+        let site = Site::new();
+        let (child, status, printed) = serve_on(&site, "127.0.0.1:0", behind);
+        if let Some(mut c) = child {
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("it started without keys behind a proxy ({behind:?}):\n{printed}");
+        }
+        assert!(!status.unwrap().success());
+        assert!(printed.contains("behind a proxy"), "{printed}");
+    }
+
     // On loopback (the README's first command) it starts in demo mode without --demo.
     let site = Site::new();
     let (child, _, printed) = serve_on(&site, "127.0.0.1:0", &[]);

@@ -28,7 +28,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "./data")]
     pub data: PathBuf,
     /// Folder holding inspectors.pub. Without it the server refuses to start, unless its
-    /// public listener is on loopback or --demo is given: then it runs in DEMO MODE.
+    /// public listener is on loopback (and neither --proxied nor --public-url says it faces
+    /// the public through a proxy) or --demo is given: then it runs in DEMO MODE.
     #[arg(long, default_value = "./keys")]
     pub keys: PathBuf,
     /// Run in DEMO MODE (a throwaway key whose secret half lies in the data folder) when
@@ -101,6 +102,10 @@ pub struct ServeArgs {
     /// 30 s carries a 1 MiB tip (1.4 MB of JSON) at about 400 kbit/s; text tips are a few KB.
     #[arg(long, default_value_t = 30)]
     pub request_deadline_secs: u64,
+    /// Seconds a public connection may stay open in all, whatever it does; each serves one
+    /// request [default: the head's and the body's time, plus 30 s to write the answer].
+    #[arg(long)]
+    pub connection_lifetime_secs: Option<u64>,
     /// Open connections per public worker. A connection costs a few KiB, so the default
     /// (with the 65,536 files the systemd unit allows) makes a flood of slow requests open
     /// thousands of connections a second, through the proxy or Tor, to fill them before
@@ -212,6 +217,11 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         max_connections: args.max_connections,
         request_timeout: std::time::Duration::from_secs(args.request_timeout_secs.max(1)),
         request_deadline: std::time::Duration::from_secs(args.request_deadline_secs.max(1)),
+        connection_lifetime: std::time::Duration::from_secs(
+            args.connection_lifetime_secs
+                .unwrap_or(args.request_timeout_secs + args.request_deadline_secs + 30)
+                .max(1),
+        ),
         max_connections_per_client: args.max_connections_per_client,
         proxied: args.proxied,
         limits_on_shared_peers: args.client_limits_on_loopback,
@@ -312,13 +322,22 @@ fn load_or_make_keys(args: &ServeArgs) -> Result<(PublicKeys, bool), CliError> {
         tracing::info!(path = %pub_path.display(), "inspectors' public key loaded");
         return Ok((keys, false));
     }
-    if !args.demo && !binds_loopback_only(&args.bind) {
+    // Behind a proxy the listener is on loopback and yet faces the public: --proxied and
+    // --public-url both say so, and then only an explicit --demo allows a demo key.
+    let faces_public =
+        !binds_loopback_only(&args.bind) || args.proxied || args.public_url.is_some();
+    if !args.demo && faces_public {
         return Err(CliError::Usage(format!(
-            "{} not found: a server reachable from other machines ({}) needs the inspectors' \
+            "{} not found: a server that faces the public ({}{}) needs the inspectors' \
              public key (copy inspectors.pub from the offline machine into {}; see \
              deploy/README.md). To try whistlebox with a throwaway key instead, pass --demo.",
             pub_path.display(),
             args.bind,
+            if args.proxied || args.public_url.is_some() {
+                ", behind a proxy"
+            } else {
+                ""
+            },
             args.keys.display()
         )));
     }

@@ -180,7 +180,15 @@ impl Intake {
     pub async fn derive(&self, receipt: Receipt) -> Result<ReceiptKeys, ()> {
         let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
         let hasher = self.hasher.clone();
-        match blocking(move || hasher.derive(&receipt)).await {
+        let derived = blocking(move || {
+            let keys = hasher.derive(&receipt);
+            drop(receipt);
+            // Argon2id's input, the receipt's digits and the derived seeds passed through
+            // this blocking thread's stack; the pool keeps the thread for later work.
+            crate::crypto::wipe_stack();
+            keys
+        });
+        match derived.await {
             Ok(Ok(keys)) => Ok(keys),
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "receipt derivation failed");

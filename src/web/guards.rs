@@ -148,6 +148,36 @@ pub fn on_connect(cap: &Arc<ConnectionCap>, conn: &dyn std::any::Any, ext: &mut 
     ext.insert(open);
 }
 
+/// Keeps a connection's lifetime bounded: dropped with the connection's extensions when the
+/// connection closes, which ends its timer early.
+pub struct Lifetime {
+    _alive: tokio::sync::oneshot::Sender<()>,
+}
+
+/// `HttpServer::on_connect`: gives the connection `lifetime` in all, after which its socket
+/// is shut whatever state it is in. Every connection serves one request (each answer closes
+/// it), so this bounds what the per-request timers cannot: actix drains a chunked body that
+/// no handler reads without any deadline, and such a connection would hold its slot for as
+/// long as its client kept sending.
+pub fn limit_lifetime(conn: &dyn std::any::Any, ext: &mut Extensions, lifetime: Duration) {
+    let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    let Ok(socket) = socket2::SockRef::from(tcp).try_clone() else {
+        return;
+    };
+    let (alive, closed) = tokio::sync::oneshot::channel::<()>();
+    actix_web::rt::spawn(async move {
+        tokio::select! {
+            _ = actix_web::rt::time::sleep(lifetime) => {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+            _ = closed => {}
+        }
+    });
+    ext.insert(Lifetime { _alive: alive });
+}
+
 /// Whether a post comes from another website: a `Sec-Fetch-Site` other than `same-origin`
 /// or `none` (typed by the user), or an `Origin` whose host is not the one the request was
 /// sent to. Requests with neither header (curl, old browsers, v1 API clients) pass. The

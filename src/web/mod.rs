@@ -86,6 +86,8 @@ pub struct ServerOptions {
     pub request_timeout: Duration,
     /// Time from the end of the headers to the end of the body.
     pub request_deadline: Duration,
+    /// Longest a public connection may stay open, whatever it does.
+    pub connection_lifetime: Duration,
     /// Open connections one client may hold (0: no cap); not applied to shared peers
     /// unless `limits_on_shared_peers`, nor behind a proxy.
     pub max_connections_per_client: u32,
@@ -214,6 +216,7 @@ pub fn start(
     admin: AdminState,
     options: &ServerOptions,
 ) -> std::io::Result<Listeners> {
+    let lifetime = options.connection_lifetime;
     let max_sealed_bytes = state.intake.max_sealed_bytes;
     let limiter = admin.limiter.clone();
     let state = web::Data::new(state);
@@ -246,7 +249,10 @@ pub fn start(
     // time the connection lingers for the client to hang up: its slot is held meanwhile.
     .client_disconnect_timeout(Duration::from_secs(1))
     .keep_alive(Duration::from_secs(15))
-    .on_connect(move |conn, ext| guards::on_connect(&cap, conn, ext))
+    .on_connect(move |conn, ext| {
+        guards::on_connect(&cap, conn, ext);
+        guards::limit_lifetime(conn, ext, lifetime);
+    })
     .bind(&options.bind)?;
     let public_addrs = public.addrs();
     let admin_server = HttpServer::new(move || {

@@ -123,6 +123,15 @@ function enhance(form) {
     return { status: response.status, answer };
   }
 
+  // Whether a tip is filed under this receipt (a lost answer, then a refused repeat).
+  async function arrived(receipt) {
+    try {
+      return (await postJson('/api/v1/status', { receipt })).status === 200;
+    } catch (e) {
+      return false;
+    }
+  }
+
   function showAnswerError(answer) {
     if (answer && typeof answer.error === 'string' && answer.error) showError(answer.error);
     else showError(message(form, 'failed'));
@@ -170,6 +179,10 @@ function enhance(form) {
     }
     // "Already used" answers a repeat only if the first try did arrive.
     if (sent.status === 201 || (again && sent.status === 409)) {
+      pending = null;
+      showReceipt(attempt.receipt);
+    } else if (again && sent.status === 400 && (await arrived(attempt.receipt))) {
+      // The ticket died with a restart, but the first try had arrived before it.
       pending = null;
       showReceipt(attempt.receipt);
     } else {
