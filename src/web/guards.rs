@@ -186,11 +186,11 @@ pub fn limit_lifetime(conn: &dyn std::any::Any, ext: &mut Extensions, lifetime: 
 /// The host of `--public-url` also counts as this site (a proxy may rewrite `Host`).
 fn cross_site(req: &ServiceRequest) -> bool {
     let headers = req.headers();
+    // A browser that sends `Sec-Fetch-Site` says exactly where the request comes from, and
+    // no page can change it: its word settles the matter.
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or("").trim();
-        if !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none") {
-            return true;
-        }
+        return !site.eq_ignore_ascii_case("same-origin") && !site.eq_ignore_ascii_case("none");
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
@@ -208,8 +208,11 @@ fn cross_site(req: &ServiceRequest) -> bool {
     let same = |o: &str, h: &str| !h.is_empty() && o.eq_ignore_ascii_case(h);
     match authority(origin) {
         Some(o) => !same(o, host) && !same(o, &public),
-        // "null" (a sandboxed frame, a file, a redirect across sites) or anything else.
-        None => true,
+        // Our pages send `Referrer-Policy: no-referrer`, under which the Fetch standard has
+        // browsers send `Origin: null` with every POST, our own forms' included: refusing
+        // it would lock out the browsers that send no `Sec-Fetch-Site` (Safari before 16.4,
+        // on older iPhones). Anything else that is not an http(s) origin is refused.
+        None => !origin.eq_ignore_ascii_case("null"),
     }
 }
 
