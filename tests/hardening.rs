@@ -822,20 +822,27 @@ fn metrics_and_log_lines_do_not_move_when_a_tip_arrives() {
     let inspectors = Inspectors::new();
     let site = Site::new();
     inspectors.server_keys(&site.keys());
+    let metrics_token = site.root.path().join("metrics-token.txt");
+    std::fs::write(&metrics_token, "monitoring-only-token-0123456789\n").unwrap();
     let server = site.start_limited(&[
         "--client-limits-on-loopback",
         "--limit-client-submit-per-hour",
         "1",
+        "--metrics-token-file",
+        metrics_token.to_str().unwrap(),
     ]);
     let scrape = || {
         agent()
             .get(&format!("{}/admin/v1/metrics", server.admin))
-            .set("Authorization", &format!("Bearer {TOKEN}"))
+            .set("Authorization", "Bearer monitoring-only-token-0123456789")
             .call()
             .unwrap()
             .into_string()
             .unwrap()
     };
+    // The metrics token opens the metrics and nothing else: no export, no import.
+    let export = server.export_with(Some("Bearer monitoring-only-token-0123456789"));
+    assert_eq!(export.status, 401, "{}", export.body);
     let key = server.box_key();
     let before = scrape();
     let printed = server.printed();

@@ -46,6 +46,10 @@ pub struct ServeArgs {
     /// if missing].
     #[arg(long)]
     pub admin_token_file: Option<PathBuf>,
+    /// File whose first line is a token that opens `/admin/v1/metrics` and nothing else, for
+    /// a monitoring system (the admin token also exports every tip).
+    #[arg(long)]
+    pub metrics_token_file: Option<PathBuf>,
     /// Secret mixed into every receipt hash, kept outside the data folder [default:
     /// KEYS/receipt-pepper.secret, created if missing]. Losing it makes every receipt unknown.
     #[arg(long)]
@@ -205,6 +209,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         store,
         keys: keys.clone(),
         token_hash: crypto::blake2b(None, &[token]),
+        metrics_token_hash: metrics_token_hash(args)?,
         metrics,
         limiter,
         metrics_snapshot: Default::default(),
@@ -278,6 +283,27 @@ fn limits_mode(args: &ServeArgs) -> &'static str {
              this machine speaks for everyone: run behind them with --proxied)"
         }
     }
+}
+
+/// The metrics token's hash, from `--metrics-token-file`; it must differ from the admin
+/// token's purpose, so it is read as is and never created.
+fn metrics_token_hash(args: &ServeArgs) -> Result<Option<[u8; 32]>, CliError> {
+    let Some(path) = &args.metrics_token_file else {
+        return Ok(None);
+    };
+    let raw = read_bounded(path, 4096)?;
+    let line = raw
+        .split(|&b| b == b'\n')
+        .next()
+        .unwrap_or(&[])
+        .trim_ascii();
+    if line.len() < 16 {
+        return Err(CliError::Usage(format!(
+            "{}: the metrics token must be at least 16 characters",
+            path.display()
+        )));
+    }
+    Ok(Some(crypto::blake2b(None, &[line])))
 }
 
 fn limit_config(args: &ServeArgs) -> Option<LimitConfig> {

@@ -169,6 +169,16 @@ pub struct Intake {
     pub tickets: Tickets,
 }
 
+/// Derives a receipt's keys straight into a box, in a frame of its own, so that every copy
+/// made on the way lies below the caller's frame, where `wipe_stack` reaches.
+#[inline(never)]
+fn derive_on_heap(
+    hasher: &ReceiptHasher,
+    receipt: &Receipt,
+) -> Result<Box<ReceiptKeys>, crate::crypto::CryptoError> {
+    hasher.derive(receipt).map(Box::new)
+}
+
 /// Runs blocking work (Argon2id, the store) off the async threads.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ()> {
     tokio::task::spawn_blocking(f).await.map_err(|_| ())
@@ -177,14 +187,19 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 impl Intake {
     /// Derives a receipt's lookup and reply key on a blocking thread, at most `argon_gate`
     /// at a time.
-    pub async fn derive(&self, receipt: Receipt) -> Result<ReceiptKeys, ()> {
+    ///
+    /// The receipt goes to the blocking thread, and its keys come back, in boxes: a value
+    /// moved across threads passes through frames of the pool's own code, shallower than
+    /// anything this code can wipe, and a box moves only its address. Everything the
+    /// derivation itself left on that thread's stack is wiped before the thread goes back
+    /// to the pool.
+    pub async fn derive(&self, receipt: Receipt) -> Result<Box<ReceiptKeys>, ()> {
         let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
         let hasher = self.hasher.clone();
+        let receipt = Box::new(receipt);
         let derived = blocking(move || {
-            let keys = hasher.derive(&receipt);
+            let keys = derive_on_heap(&hasher, &receipt);
             drop(receipt);
-            // Argon2id's input, the receipt's digits and the derived seeds passed through
-            // this blocking thread's stack; the pool keeps the thread for later work.
             crate::crypto::wipe_stack();
             keys
         });
@@ -319,7 +334,7 @@ impl Intake {
     pub async fn find_status(
         &self,
         receipt: Receipt,
-    ) -> Result<(TipView, ReceiptKeys), StatusError> {
+    ) -> Result<(TipView, Box<ReceiptKeys>), StatusError> {
         let keys = self
             .derive(receipt)
             .await

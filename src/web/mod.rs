@@ -64,6 +64,8 @@ pub struct AdminState {
     pub keys: PublicKeys,
     /// BLAKE2b of the admin token; compared in constant time.
     pub token_hash: [u8; 32],
+    /// BLAKE2b of the metrics token, when one is set: it opens the metrics and nothing else.
+    pub metrics_token_hash: Option<[u8; 32]>,
     /// The public listener's counters.
     pub metrics: Arc<Metrics>,
     /// The public listener's limits, for their refusal counts.

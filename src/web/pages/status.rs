@@ -78,7 +78,7 @@ pub(super) fn status_error_kind(e: &StatusError) -> (StatusCode, Option<&'static
     }
 }
 
-type Found<'a> = (&'a (TipView, ReceiptKeys), &'a str);
+type Found<'a> = (&'a (TipView, Box<ReceiptKeys>), &'a str);
 
 pub(super) fn status_page(
     l: Lang,
