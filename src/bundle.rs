@@ -626,6 +626,31 @@ struct AckJson {
     tip_sealed: bool,
     #[serde(default)]
     followups: Vec<u32>,
+    /// Hex digest of the opened sealed tip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tip_digest: Option<String>,
+    /// Hex digests of the opened follow-ups, in the order of `followups`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    followup_digests: Vec<String>,
+}
+
+/// A digest as written in tip.json and in acks: 64 lowercase hex digits.
+pub fn digest_to_hex(d: &[u8; 32]) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a digest written by [`digest_to_hex`].
+pub fn digest_from_hex(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(bytes.chunks(2)) {
+        let hex = |c: u8| (c as char).to_digit(16).filter(|_| !c.is_ascii_uppercase());
+        *o = (hex(pair[0])? << 4 | hex(pair[1])?) as u8;
+    }
+    Some(out)
 }
 
 /// Writes a signed bundle.
@@ -653,6 +678,8 @@ pub fn sign_bundle(payload: &SignedPayload, key: &SignSecretKey) -> Vec<u8> {
                         tip: a.tip.to_string(),
                         tip_sealed: a.tip_sealed,
                         followups: a.followups.clone(),
+                        tip_digest: a.tip_digest.as_ref().map(digest_to_hex),
+                        followup_digests: a.followup_digests.iter().map(digest_to_hex).collect(),
                     })
                     .collect(),
             ),
@@ -759,6 +786,21 @@ pub fn verify_bundle(
         ("ack", None, Some(list)) if list.len() <= MAX_SIGNED_ENTRIES => SignedContent::Ack(
             list.into_iter()
                 .map(|a| {
+                    let bad_digest = || malformed("a digest is not valid");
+                    let tip_digest = match &a.tip_digest {
+                        Some(d) => Some(digest_from_hex(d).ok_or_else(bad_digest)?),
+                        None => None,
+                    };
+                    let followup_digests = a
+                        .followup_digests
+                        .iter()
+                        .map(|d| digest_from_hex(d).ok_or_else(bad_digest))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    if !followup_digests.is_empty() && followup_digests.len() != a.followups.len() {
+                        return Err(malformed(
+                            "the follow-up digests do not match the follow-ups",
+                        ));
+                    }
                     Ok(Ack {
                         tip: a
                             .tip
@@ -766,6 +808,8 @@ pub fn verify_bundle(
                             .map_err(|_| malformed("a tip id is not valid"))?,
                         tip_sealed: a.tip_sealed,
                         followups: a.followups,
+                        tip_digest,
+                        followup_digests,
                     })
                 })
                 .collect::<Result<_, SignedBundleError>>()?,
@@ -1005,10 +1049,33 @@ mod tests {
                 tip: TipId([1; 8]),
                 tip_sealed: true,
                 followups: vec![1, 2],
+                tip_digest: None,
+                followup_digests: vec![],
             }]),
         };
         let (_, back) = verify_bundle(&sign_bundle(&ack, &key), &key.public_key()).unwrap();
         assert_eq!(back, ack);
+        // With the digests of what was opened.
+        let digested = SignedPayload {
+            sequence: 9,
+            made_on: Day(20_011),
+            content: SignedContent::Ack(vec![Ack {
+                tip: TipId([1; 8]),
+                tip_sealed: true,
+                followups: vec![1, 2],
+                tip_digest: Some([0xab; 32]),
+                followup_digests: vec![[1; 32], [2; 32]],
+            }]),
+        };
+        let bytes = sign_bundle(&digested, &key);
+        let (_, back) = verify_bundle(&bytes, &key.public_key()).unwrap();
+        assert_eq!(back, digested);
+        assert_eq!(
+            digest_from_hex(&digest_to_hex(&[0xab; 32])),
+            Some([0xab; 32])
+        );
+        assert_eq!(digest_from_hex(&"AB".repeat(32)), None);
+        assert_eq!(digest_from_hex("ab"), None);
     }
 
     #[test]

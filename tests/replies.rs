@@ -636,3 +636,67 @@ fn a_tip_swapped_in_after_an_ack_changes_nothing_opened_before() {
     let status = desk.server.status(&receipt).json();
     assert_eq!(open_replies(&status), vec![Ok(QUESTION.to_string())]);
 }
+
+/// Acks name what was opened by digest: if whoever carries a tip's first export swaps it,
+/// the inspectors read the swap, but their ack does not delete the resident's unread tip or
+/// follow-up on the server, and the next export brings the real one.
+#[test]
+fn an_ack_of_a_swapped_tip_deletes_nothing_of_the_residents() {
+    use whistlebox::crypto::BoxPublicKey;
+    use whistlebox::domain::tip::TipPlaintext;
+    whistlebox::crypto::init().unwrap();
+    let desk = Desk::new();
+    let receipt = desk.submit("真的举报内容。");
+    let genuine = seal_tip(&desk.server.box_key(), "真的补充", &[]);
+    let r = desk.server.post_json(
+        "/api/v1/followups",
+        &serde_json::json!({"receipt": receipt, "sealed": STANDARD.encode(&genuine)}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let inspectors = BoxPublicKey::from_bytes(&desk.server.box_key()).unwrap();
+    let mut bundle = export_value(&desk);
+    bundle["tips"][0]["sealed"] = TipPlaintext::new("调包的内容")
+        .seal(&inspectors)
+        .unwrap()
+        .to_base64()
+        .into();
+    // The follow-up swapped too: under the swapped tip (which binds no key) it opens, marked
+    // NOT-VERIFIED, and its ack names a digest the server's copy does not have.
+    bundle["tips"][0]["followups"][0]["sealed"] = TipPlaintext::new("调包的补充")
+        .seal(&inspectors)
+        .unwrap()
+        .to_base64()
+        .into();
+    let (tips, _) = decrypt_value(&desk, &bundle, "tips");
+    let id = tip_ids(&tips)[0].clone();
+    assert_eq!(
+        std::fs::read_to_string(tips.join(&id).join("message.txt")).unwrap(),
+        "调包的内容"
+    );
+    let ack = desk.sign(&["ack", "--tips", tips.to_str().unwrap()], "ack.json");
+    let r = desk.import(&ack);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["tips_purged"], 0, "{}", r.body);
+    assert_eq!(r.json()["followups_purged"], 0, "{}", r.body);
+    assert_eq!(r.json()["not_purged_differs_from_opened"], 2, "{}", r.body);
+    let left = export_value(&desk);
+    assert!(
+        left["tips"][0]["sealed"].is_string(),
+        "the resident's tip was deleted"
+    );
+    assert_eq!(left["tips"][0]["followups"].as_array().unwrap().len(), 1);
+    // Opened for real elsewhere, acked, and then it goes.
+    let real = desk.export_and_decrypt("real");
+    assert_eq!(
+        std::fs::read_to_string(real.join(&id).join("message.txt")).unwrap(),
+        "真的举报内容。"
+    );
+    assert_eq!(
+        std::fs::read_to_string(real.join(&id).join("followup-0001.txt")).unwrap(),
+        "真的补充"
+    );
+    let ack = desk.sign(&["ack", "--tips", real.to_str().unwrap()], "ack2.json");
+    let r = desk.import(&ack);
+    assert_eq!(r.json()["tips_purged"], 1, "{}", r.body);
+    assert_eq!(r.json()["followups_purged"], 1, "{}", r.body);
+}

@@ -206,6 +206,8 @@ fn main() {
             tip: TipId([1; 8]),
             tip_sealed: true,
             followups: vec![1, 2, 3],
+            tip_digest: None,
+            followup_digests: vec![],
         }]),
     };
     write(&dir, "ack_signed", sign_bundle(&ack, &sk));

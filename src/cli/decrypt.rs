@@ -9,7 +9,8 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{io_err, load_secret_keys, read_bounded, CliError};
-use crate::bundle::{parse_export, BundleLimits, RejectedEntry};
+use crate::bundle::{digest_to_hex, parse_export, BundleLimits, RejectedEntry};
+use crate::domain::reply::sealed_digest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
@@ -117,6 +118,10 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                 Ok(opened_followup) => {
                     let dir = tip_dir(&args.out, tip)?;
                     write_followup(&dir, f.n, &opened_followup)?;
+                    write_replacing(
+                        &dir.join(followup_digest_file(f.n)),
+                        digest_hex(f.sealed.as_bytes()).as_bytes(),
+                    )?;
                     if opened_followup.trust != Trust::Verified {
                         not_verified += 1;
                     }
@@ -212,10 +217,12 @@ impl Pinned {
 }
 
 fn digest_hex(bytes: &[u8]) -> String {
-    crypto::blake2b::<32>(None, &[b"whistlebox sealed tip", bytes])
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest_to_hex(&sealed_digest(bytes))
+}
+
+/// Where the digest of follow-up `n` is kept, for `ack` to send.
+pub fn followup_digest_file(n: u32) -> String {
+    format!("followup-{n:04}.digest")
 }
 
 /// `OUT/<id>`, created if needed. The name is a validated hex id, so it cannot climb out of

@@ -10,7 +10,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use super::{io_err, load_secret_keys, read_bounded, write_private, CliError};
-use crate::bundle::{sign_bundle, SignedContent, SignedPayload};
+use crate::bundle::{digest_from_hex, sign_bundle, SignedContent, SignedPayload};
 use crate::crypto::{self, BoxPublicKey};
 use crate::domain::reply::{plausible_sealed_reply, Ack, ReplyPlaintext, Update, MAX_REPLY_BYTES};
 use crate::domain::{Day, Status, TipId};
@@ -164,10 +164,29 @@ pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
         }
         followups.sort_unstable();
         followups.dedup();
+        // What exactly was opened, so that the server deletes only that: the tip's digest
+        // from tip.json, each follow-up's from its .digest file (all or none).
+        let dir = entry.path();
+        let tip_digest = tip_sealed.then(|| opened_digest(&dir)).flatten();
+        let followup_digests: Vec<[u8; 32]> = followups
+            .iter()
+            .map_while(|n| {
+                fs::read_to_string(dir.join(super::decrypt::followup_digest_file(*n)))
+                    .ok()
+                    .and_then(|t| digest_from_hex(t.trim()))
+            })
+            .collect();
+        let followup_digests = if followup_digests.len() == followups.len() {
+            followup_digests
+        } else {
+            Vec::new()
+        };
         acks.push(Ack {
             tip,
             tip_sealed,
             followups,
+            tip_digest,
+            followup_digests,
         });
     }
     if acks.is_empty() {
@@ -184,6 +203,13 @@ pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
         args.signing.out.display()
     );
     Ok(())
+}
+
+/// The digest of the sealed tip `decrypt` opened into this folder, from its tip.json.
+fn opened_digest(dir: &Path) -> Option<[u8; 32]> {
+    let raw = read_bounded(&dir.join("tip.json"), 1024 * 1024).ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    digest_from_hex(json.get("sealed_digest")?.as_str()?)
 }
 
 /// The resident's reply key, from the `tip.json` that `decrypt` wrote.

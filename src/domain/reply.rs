@@ -107,6 +107,19 @@ pub struct Ack {
     pub tip_sealed: bool,
     /// Numbers of the follow-ups decrypted.
     pub followups: Vec<u32>,
+    /// [`sealed_digest`] of the sealed tip that was opened, when known: the server deletes
+    /// its own copy only if it is that one, so a tip swapped on the way to the inspectors
+    /// cannot get the resident's unread one deleted.
+    pub tip_digest: Option<[u8; 32]>,
+    /// [`sealed_digest`] of each follow-up in `followups`, in the same order; empty when
+    /// not known (acks made by older tools), and then numbers alone decide.
+    pub followup_digests: Vec<[u8; 32]>,
+}
+
+/// The digest that names one sealed box (a tip or a follow-up) between the inspectors'
+/// folder, their acks and the server: BLAKE2b-256 under a label of its own.
+pub fn sealed_digest(sealed: &[u8]) -> [u8; 32] {
+    crypto::blake2b::<32>(None, &[b"whistlebox sealed v1", sealed])
 }
 
 #[cfg(test)]

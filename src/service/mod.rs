@@ -4,6 +4,8 @@
 //! offices' desk and the clerk's intake will call the same ones. Below `web` and `cli`,
 //! above `store` and `domain`; nothing here knows about HTTP.
 
+pub mod acks;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

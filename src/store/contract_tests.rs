@@ -164,6 +164,8 @@ fn followups_and_acks(store: &dyn TipStore) {
                 tip: a,
                 tip_sealed: true,
                 followups: vec![1],
+                tip_digest: None,
+                followup_digests: vec![],
             }],
         )
         .unwrap();
@@ -398,6 +400,8 @@ fn sled_ack_removes_the_ciphertext_from_every_file_and_keeps_the_rest() {
                 tip: acked_id,
                 tip_sealed: true,
                 followups: vec![],
+                tip_digest: None,
+                followup_digests: vec![],
             }],
         )
         .unwrap();

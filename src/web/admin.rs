@@ -150,10 +150,14 @@ pub async fn import(
         SignedContent::Updates(updates) => store
             .apply_updates(signed, today, updates)
             .map(|()| serde_json::json!({"applied": "updates", "sequence": signed.sequence, "updates": updates.len()})),
-        SignedContent::Ack(acks) => store.apply_ack(signed, acks).map(|p| {
-            serde_json::json!({"applied": "ack", "sequence": signed.sequence,
-                "tips_purged": p.tips, "followups_purged": p.followups})
-        }),
+        SignedContent::Ack(acks) => {
+            let (acks, withheld) = crate::service::acks::matching_acks(store.as_ref(), acks)?;
+            store.apply_ack(signed, &acks).map(|p| {
+                serde_json::json!({"applied": "ack", "sequence": signed.sequence,
+                    "tips_purged": p.tips, "followups_purged": p.followups,
+                    "not_purged_differs_from_opened": withheld})
+            })
+        }
     })
     .await
     .map_err(|_| AdminError::Internal)?;
