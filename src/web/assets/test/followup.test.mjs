@@ -52,7 +52,7 @@ test('followupRequest: the JSON of POST /api/v1/followups', () => {
   );
 });
 
-test('followupOutcome: done on 201, the server sentence on an error, else fall back', () => {
+test('followupOutcome: done on 201, the server sentence on an error, else unsure (never a second post)', () => {
   assert.deepEqual(followupOutcome(201, { received_on: '2026-11-28' }), { done: '2026-11-28' });
   for (const status of [400, 404, 413, 429, 503]) {
     assert.deepEqual(followupOutcome(status, { error: 'No report has this code.' }), {
