@@ -86,6 +86,16 @@ impl Desk {
         self.try_sign(&args, out)
     }
 
+    /// Files a follow-up under a receipt through the API, as the status page's script does.
+    fn follow_up(&self, receipt: &str, text: &str) {
+        let sealed = seal_tip(&self.server.box_key(), text, &[]);
+        let r = self.server.post_json(
+            "/api/v1/followups",
+            &serde_json::json!({"receipt": receipt, "sealed": STANDARD.encode(&sealed)}),
+        );
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+
     fn import(&self, bundle: &[u8]) -> Reply {
         let r = agent()
             .post(&format!("{}/admin/v1/import", self.server.admin))
@@ -327,12 +337,7 @@ fn ack_purges_exactly_the_acked_ciphertexts_and_follow_ups_come_through() {
     std::fs::remove_dir_all(tips.join(&b)).unwrap();
 
     // A follow-up arrives for tip one after the export: the ack must not delete it.
-    let followup = seal_tip(&desk.server.box_key(), "补充：会计姓王。", &[]);
-    let r = desk.server.post_json(
-        "/api/v1/followups",
-        &serde_json::json!({"receipt": ra, "sealed": STANDARD.encode(&followup)}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    desk.follow_up(&ra, "补充：会计姓王。");
 
     let ack = desk.sign(&["ack", "--tips", tips.to_str().unwrap()], "ack-1.json");
     let r = desk.import(&ack);
@@ -368,6 +373,7 @@ fn ack_purges_exactly_the_acked_ciphertexts_and_follow_ups_come_through() {
     assert!(unverified.ends_with("补充：会计姓王。"));
     assert!(!elsewhere.join(&a).join("followup-0001.txt").exists());
     // A follow-up for an unknown receipt, and a mistyped one, are refused.
+    let followup = seal_tip(&desk.server.box_key(), "补充：会计姓王。", &[]);
     let mut wrong: Vec<u8> = ra.bytes().filter(u8::is_ascii_digit).collect();
     wrong[0] = b'0' + (wrong[0] - b'0' + 1) % 10;
     let r = desk.server.post_json(
@@ -461,12 +467,7 @@ fn forged_follow_ups_are_refused_or_marked_and_real_ones_verified() {
     whistlebox::crypto::init().unwrap();
     let desk = Desk::new();
     let receipt = desk.submit("村里低保名单造假。");
-    let genuine = seal_tip(&desk.server.box_key(), "真的补充", &[]);
-    let r = desk.server.post_json(
-        "/api/v1/followups",
-        &serde_json::json!({"receipt": receipt, "sealed": STANDARD.encode(&genuine)}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    desk.follow_up(&receipt, "真的补充");
 
     let inspectors = BoxPublicKey::from_bytes(&desk.server.box_key()).unwrap();
     let inner = TipPlaintext::new("假的补充：撤回举报")
@@ -578,12 +579,7 @@ fn a_tip_swapped_in_after_an_ack_changes_nothing_opened_before() {
     let first_meta = std::fs::read(tips.join(&id).join("tip.json")).unwrap();
     let ack = desk.sign(&["ack", "--tips", tips.to_str().unwrap()], "ack.json");
     assert_eq!(desk.import(&ack).status, 200);
-    let genuine = seal_tip(&desk.server.box_key(), "居民的补充", &[]);
-    let r = desk.server.post_json(
-        "/api/v1/followups",
-        &serde_json::json!({"receipt": receipt, "sealed": STANDARD.encode(&genuine)}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    desk.follow_up(&receipt, "居民的补充");
 
     let inspectors = BoxPublicKey::from_bytes(&desk.server.box_key()).unwrap();
     let attacker = BoxSecretKey::from_seed(&[77; 32]);
@@ -647,12 +643,7 @@ fn an_ack_of_a_swapped_tip_deletes_nothing_of_the_residents() {
     whistlebox::crypto::init().unwrap();
     let desk = Desk::new();
     let receipt = desk.submit("真的举报内容。");
-    let genuine = seal_tip(&desk.server.box_key(), "真的补充", &[]);
-    let r = desk.server.post_json(
-        "/api/v1/followups",
-        &serde_json::json!({"receipt": receipt, "sealed": STANDARD.encode(&genuine)}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
+    desk.follow_up(&receipt, "真的补充");
     let inspectors = BoxPublicKey::from_bytes(&desk.server.box_key()).unwrap();
     let mut bundle = export_value(&desk);
     bundle["tips"][0]["sealed"] = TipPlaintext::new("调包的内容")

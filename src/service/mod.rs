@@ -250,12 +250,7 @@ impl Intake {
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         self.check_disk()?;
         for _ in 0..RECEIPT_ATTEMPTS {
-            let receipt = Receipt::generate();
-            let shown = receipt.display();
-            let keys = self
-                .derive(receipt)
-                .await
-                .map_err(|()| SubmitError::Internal)?;
+            let (shown, keys) = self.draw_receipt().await?;
             match self.insert_tip(keys.lookup, seal(&keys)?).await {
                 Ok(day) => return Ok((shown, day)),
                 Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
@@ -265,15 +260,21 @@ impl Intake {
         Err(SubmitError::Internal)
     }
 
-    /// Draws a receipt for a browser that will seal its reply key into the tip.
-    pub async fn reserve_receipt(&self) -> Result<Reservation, SubmitError> {
-        self.check_disk()?;
+    /// A fresh receipt, as shown to a resident, and its keys.
+    async fn draw_receipt(&self) -> Result<(Zeroizing<String>, Box<ReceiptKeys>), SubmitError> {
         let receipt = Receipt::generate();
         let shown = receipt.display();
         let keys = self
             .derive(receipt)
             .await
             .map_err(|()| SubmitError::Internal)?;
+        Ok((shown, keys))
+    }
+
+    /// Draws a receipt for a browser that will seal its reply key into the tip.
+    pub async fn reserve_receipt(&self) -> Result<Reservation, SubmitError> {
+        self.check_disk()?;
+        let (shown, keys) = self.draw_receipt().await?;
         Ok(Reservation {
             receipt: shown,
             reply_key: keys.reply_key().public_key(),

@@ -110,13 +110,7 @@ impl Default for LimitConfig {
 /// machine), the unspecified address, and both of those spelled as IPv4-mapped IPv6. A
 /// per-client limit on such a peer would lock out everyone behind it.
 pub fn is_shared_peer(ip: IpAddr) -> bool {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    };
+    let ip = unmapped(ip);
     ip.is_loopback() || ip.is_unspecified()
 }
 
@@ -256,16 +250,17 @@ impl Limiter {
     }
 }
 
+/// An IPv4 address written as IPv4-mapped IPv6 (`::ffff:a.b.c.d`) is the IPv4 address.
+fn unmapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
 /// The in-memory key of a client: a keyed hash of its address, IPv6 cut to its /56.
 pub(crate) fn client_key(key: &[u8; 32], ip: IpAddr) -> [u8; 16] {
-    let ip = match ip {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map(IpAddr::V4)
-            .unwrap_or(IpAddr::V6(v6)),
-        v4 => v4,
-    };
-    match ip {
+    match unmapped(ip) {
         IpAddr::V4(v4) => crypto::blake2b(Some(key), &[b"v4", &v4.octets()]),
         IpAddr::V6(v6) => crypto::blake2b(Some(key), &[b"v6", &v6.octets()[..7]]),
     }
