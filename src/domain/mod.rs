@@ -4,6 +4,7 @@
 pub mod followup;
 pub mod held;
 pub mod keys;
+pub mod office;
 pub mod receipt;
 pub mod reply;
 pub mod ticket;
