@@ -334,6 +334,63 @@ impl fmt::Debug for EphemeralKey {
     }
 }
 
+/// Length of a content key.
+pub const CONTENT_KEY_BYTES: usize = secretbox::KEYBYTES;
+/// Length of a key stanza: a content key sealed to one office (`crypto_box_seal`).
+pub const STANZA_BYTES: usize = CONTENT_KEY_BYTES + SEAL_OVERHEAD;
+/// Bytes a content-key secret box adds to its message when its nonce travels in front.
+pub const SECRETBOX_OVERHEAD: usize = secretbox::NONCEBYTES + secretbox::MACBYTES;
+
+/// The random key a message for several offices is encrypted under once (XSalsa20-Poly1305
+/// `crypto_secretbox`); each office gets it in a stanza sealed to its own key. Wiped on drop.
+pub struct ContentKey(secretbox::Key);
+
+impl ContentKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self(secretbox::gen_key())
+    }
+    /// The key sealed to one office: a stanza of [`STANZA_BYTES`].
+    pub fn stanza_for(&self, office: &BoxPublicKey) -> Vec<u8> {
+        office.seal(&self.0 .0)
+    }
+    /// The key from a stanza sealed to `key`. Fails, without saying why, when the stanza is
+    /// for another key or damaged.
+    pub fn from_stanza(key: &impl Opener, stanza: &[u8]) -> Result<Self, CryptoError> {
+        if stanza.len() != STANZA_BYTES {
+            return Err(CryptoError::DecryptionFailed);
+        }
+        let raw = key.open(stanza)?;
+        secretbox::Key::from_slice(&raw)
+            .map(Self)
+            .ok_or(CryptoError::DecryptionFailed)
+    }
+    /// `nonce || secret box` of `plaintext` under a fresh random nonce.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
+        let nonce = secretbox::gen_nonce();
+        let mut out = nonce.0.to_vec();
+        out.extend_from_slice(&secretbox::seal(plaintext, &nonce, &self.0));
+        out
+    }
+    /// Opens what [`ContentKey::encrypt`] made under this key.
+    pub fn decrypt(&self, boxed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        if boxed.len() < SECRETBOX_OVERHEAD {
+            return Err(CryptoError::DecryptionFailed);
+        }
+        let (nonce, body) = boxed.split_at(secretbox::NONCEBYTES);
+        let nonce = secretbox::Nonce::from_slice(nonce).ok_or(CryptoError::DecryptionFailed)?;
+        secretbox::open(body, &nonce, &self.0)
+            .map(Zeroizing::new)
+            .map_err(|()| CryptoError::DecryptionFailed)
+    }
+}
+
+impl fmt::Debug for ContentKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ContentKey([redacted])")
+    }
+}
+
 /// The inspectors' Ed25519 verification key: the server checks updates with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignPublicKey(sign::PublicKey);

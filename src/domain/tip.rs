@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::crypto::{self, BoxPublicKey, CryptoError, Opener, Sealer, SEAL_OVERHEAD};
+use crate::crypto::{
+    self, BoxPublicKey, ContentKey, CryptoError, Opener, Sealer, SEAL_OVERHEAD, SECRETBOX_OVERHEAD,
+    STANZA_BYTES,
+};
 
 /// Plaintexts are padded to a multiple of this many bytes before sealing, so that a sealed
 /// tip shows only which 1 KiB bucket its length falls in.
@@ -47,10 +50,57 @@ pub enum SealedTipError {
     NotASealedBox,
 }
 
-/// A tip sealed to the inspectors' key: the only form the server stores or exports.
-/// Its length is always `SEAL_OVERHEAD + k * PAD_BLOCK` with `k >= 1`.
+/// Marks a box sealed to several offices (format 2). A format 1 box starts with an
+/// ephemeral public key, random bytes that begin so only once in 2^32 boxes; the two
+/// formats also differ in length, so one is never taken for the other.
+pub const MULTI_MAGIC: &[u8; 4] = b"WBT\x02";
+/// Most offices one box is sealed to.
+pub const MAX_STANZAS: usize = 16;
+/// Magic and the stanza count.
+const MULTI_HEAD: usize = MULTI_MAGIC.len() + 1;
+
+/// A tip sealed for the offices that may read it: the only form the server stores or
+/// exports. Two formats, told apart by their first bytes and their length:
+///
+/// - format 1, one office: `crypto_box_seal(key, padded)`, `SEAL_OVERHEAD + k * PAD_BLOCK`
+///   bytes with `k >= 1`;
+/// - format 2, one to [`MAX_STANZAS`] offices: `"WBT" 0x02 || n (1 byte) || n key stanzas
+///   (crypto_box_seal(content key, office key), 80 bytes each) || nonce (24) ||
+///   crypto_secretbox(padded, nonce, content key)`, so `5 + 80 n + 40 + k * PAD_BLOCK` bytes.
+///
+/// `padded` is the plaintext padded with `sodium_pad` to a multiple of [`PAD_BLOCK`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct SealedTip(Vec<u8>);
+
+/// The stanza count of a format 2 box, when `bytes` has the shape of one.
+fn multi_stanzas(bytes: &[u8]) -> Option<usize> {
+    if !bytes.starts_with(MULTI_MAGIC) {
+        return None;
+    }
+    let n = *bytes.get(MULTI_MAGIC.len())? as usize;
+    if n == 0 || n > MAX_STANZAS {
+        return None;
+    }
+    let body = bytes
+        .len()
+        .checked_sub(MULTI_HEAD + n * STANZA_BYTES + SECRETBOX_OVERHEAD)?;
+    (body >= PAD_BLOCK && body % PAD_BLOCK == 0).then_some(n)
+}
+
+/// Seals padded bytes for several offices (format 2), or fails if the count is out of range.
+pub fn seal_padded_to(padded: &[u8], offices: &[BoxPublicKey]) -> Result<Vec<u8>, CryptoError> {
+    if offices.is_empty() || offices.len() > MAX_STANZAS {
+        return Err(CryptoError::BadKey);
+    }
+    let key = ContentKey::generate();
+    let mut out = MULTI_MAGIC.to_vec();
+    out.push(offices.len() as u8);
+    for office in offices {
+        out.extend_from_slice(&key.stanza_for(office));
+    }
+    out.extend_from_slice(&key.encrypt(padded));
+    Ok(out)
+}
 
 impl SealedTip {
     /// Checks raw bytes: plausible length for a sealed, padded tip, within `max_bytes`.
@@ -64,6 +114,7 @@ impl SealedTip {
         let body = bytes.len().checked_sub(SEAL_OVERHEAD);
         match body {
             Some(n) if n >= PAD_BLOCK && n % PAD_BLOCK == 0 => Ok(Self(bytes)),
+            _ if multi_stanzas(&bytes).is_some() => Ok(Self(bytes)),
             _ => Err(SealedTipError::NotASealedBox),
         }
     }
@@ -93,9 +144,57 @@ impl SealedTip {
         &self.0
     }
 
-    /// Opens the tip with the inspectors' secret key.
+    /// How many offices a format 2 box is sealed to; `None` for format 1.
+    pub fn stanza_count(&self) -> Option<usize> {
+        multi_stanzas(&self.0)
+    }
+
+    /// The content key of a format 2 box, from this office's stanza inside it or from
+    /// `grant` (a stanza given to the office when the tip was moved to it).
+    pub fn content_key(
+        &self,
+        key: &impl Opener,
+        grant: Option<&[u8]>,
+    ) -> Result<ContentKey, OpenError> {
+        let n = multi_stanzas(&self.0).ok_or(OpenError::DecryptionFailed)?;
+        let stanzas = self.0[MULTI_HEAD..MULTI_HEAD + n * STANZA_BYTES].chunks(STANZA_BYTES);
+        grant
+            .into_iter()
+            .chain(stanzas)
+            .find_map(|stanza| ContentKey::from_stanza(key, stanza).ok())
+            .ok_or(OpenError::DecryptionFailed)
+    }
+
+    /// The padded plaintext, opened with an office's secret key (and, for a tip moved to
+    /// the office, the stanza it was granted). Wiped on drop.
+    pub fn open_padded(
+        &self,
+        key: &impl Opener,
+        grant: Option<&[u8]>,
+    ) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+        match multi_stanzas(&self.0) {
+            Some(n) => {
+                let content = self.content_key(key, grant)?;
+                content
+                    .decrypt(&self.0[MULTI_HEAD + n * STANZA_BYTES..])
+                    .map_err(|_| OpenError::DecryptionFailed)
+            }
+            None => key.open(&self.0).map_err(|_| OpenError::DecryptionFailed),
+        }
+    }
+
+    /// Opens the tip with an office's secret key.
     pub fn open(&self, key: &impl Opener) -> Result<TipPlaintext, OpenError> {
-        let padded = key.open(&self.0).map_err(|_| OpenError::DecryptionFailed)?;
+        self.open_granted(key, None)
+    }
+
+    /// Opens the tip with an office's secret key and, for a moved tip, its granted stanza.
+    pub fn open_granted(
+        &self,
+        key: &impl Opener,
+        grant: Option<&[u8]>,
+    ) -> Result<TipPlaintext, OpenError> {
+        let padded = self.open_padded(key, grant)?;
         let len = crypto::unpad(&padded, PAD_BLOCK).map_err(|_| OpenError::BadPadding)?;
         TipPlaintext::from_json(&padded[..len])
     }
@@ -242,10 +341,16 @@ impl TipPlaintext {
         crypto::pad(&json, PAD_BLOCK)
     }
 
-    /// Seals the tip to the inspectors' key.
+    /// Seals the tip to one key (format 1, as v1 clients do).
     pub fn seal(&self, key: &impl Sealer) -> Result<SealedTip, CryptoError> {
         let padded = self.to_padded()?;
         Ok(SealedTip(key.seal(&padded)))
+    }
+
+    /// Seals the tip once for several offices (format 2).
+    pub fn seal_to(&self, offices: &[BoxPublicKey]) -> Result<SealedTip, CryptoError> {
+        let padded = self.to_padded()?;
+        Ok(SealedTip(seal_padded_to(&padded, offices)?))
     }
 }
 
@@ -376,6 +481,73 @@ mod tests {
             serde_json::to_string(&tip).unwrap(),
             r#"{"v":1,"body":"body","reply_key":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","where":"here"}"#
         );
+    }
+
+    #[test]
+    fn one_box_for_several_offices() {
+        crypto::init().unwrap();
+        let county = BoxSecretKey::generate();
+        let town = BoxSecretKey::generate();
+        let other = BoxSecretKey::generate();
+        let tip = TipPlaintext::new("镇长的侄子拿了补贴");
+        let sealed = tip
+            .seal_to(&[county.public_key(), town.public_key()])
+            .unwrap();
+        assert_eq!(
+            sealed.as_bytes().len(),
+            MULTI_HEAD + 2 * STANZA_BYTES + SECRETBOX_OVERHEAD + PAD_BLOCK
+        );
+        assert_eq!(sealed.stanza_count(), Some(2));
+        let again = SealedTip::from_bytes(sealed.as_bytes().to_vec(), DEFAULT_MAX_SEALED_BYTES);
+        assert_eq!(again.unwrap(), sealed);
+        assert!(sealed.open(&county).unwrap() == tip);
+        assert!(sealed.open(&town).unwrap() == tip);
+        assert_eq!(
+            sealed.open(&other).unwrap_err(),
+            OpenError::DecryptionFailed
+        );
+        // A moved tip: the content key, sealed to another office, lets it open the box.
+        let grant = sealed
+            .content_key(&county, None)
+            .unwrap()
+            .stanza_for(&other.public_key());
+        assert!(sealed.open_granted(&other, Some(&grant)).unwrap() == tip);
+        assert_eq!(
+            sealed
+                .open_granted(&other, Some(&[0u8; STANZA_BYTES]))
+                .unwrap_err(),
+            OpenError::DecryptionFailed
+        );
+        // One flipped byte in the body fails the whole box.
+        let mut bytes = sealed.as_bytes().to_vec();
+        *bytes.last_mut().unwrap() ^= 1;
+        let bad = SealedTip::from_bytes(bytes, DEFAULT_MAX_SEALED_BYTES).unwrap();
+        assert_eq!(bad.open(&county).unwrap_err(), OpenError::DecryptionFailed);
+        assert!(tip.seal_to(&[]).is_err());
+    }
+
+    #[test]
+    fn format_2_shapes_are_checked() {
+        let shaped = |n: u8, blocks: usize| {
+            let mut b = MULTI_MAGIC.to_vec();
+            b.push(n);
+            b.resize(
+                MULTI_HEAD + n as usize * STANZA_BYTES + SECRETBOX_OVERHEAD + blocks * PAD_BLOCK,
+                0,
+            );
+            b
+        };
+        assert!(SealedTip::from_bytes(shaped(1, 1), DEFAULT_MAX_SEALED_BYTES).is_ok());
+        assert!(SealedTip::from_bytes(shaped(16, 3), DEFAULT_MAX_SEALED_BYTES).is_ok());
+        for bad in [shaped(0, 1), shaped(17, 1), shaped(2, 0)] {
+            assert_eq!(
+                SealedTip::from_bytes(bad, DEFAULT_MAX_SEALED_BYTES).unwrap_err(),
+                SealedTipError::NotASealedBox
+            );
+        }
+        let mut short = shaped(2, 1);
+        short.pop();
+        assert!(SealedTip::from_bytes(short, DEFAULT_MAX_SEALED_BYTES).is_err());
     }
 
     #[test]
