@@ -3,10 +3,18 @@
 //! one town office. The county reads every report; a town office reads only what is addressed
 //! to it, or moved to it with the resident's consent.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use super::keys::PublicKeys;
+use super::Day;
+use crate::crypto::{BoxPublicKey, SignPublicKey, SignSecretKey};
 
 /// Longest office id.
 pub const MAX_OFFICE_ID: usize = 32;
@@ -71,9 +79,390 @@ impl Reader {
     }
 }
 
+/// The id the county office has when no directory names it.
+pub const DEFAULT_ROOT_ID: &str = "county";
+/// Format name of the signed directory of offices.
+pub const DIRECTORY_FORMAT: &str = "whistlebox-offices";
+/// Version of the directory format.
+pub const DIRECTORY_VERSION: u32 = 1;
+/// The root key signs this label, then the payload bytes.
+const DIRECTORY_LABEL: &[u8] = b"whistlebox-offices-v1\n";
+/// Most town offices in one directory (a county has a few dozen towns).
+pub const MAX_TOWNS: usize = 200;
+/// Longest office name, in characters.
+pub const MAX_NAME_CHARS: usize = 60;
+/// Largest directory file read.
+pub const MAX_DIRECTORY_BYTES: usize = 256 * 1024;
+
+/// One office: its id, its name as residents read it, and its public keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Office {
+    /// Short id.
+    pub id: OfficeId,
+    /// The name residents see (Chinese).
+    pub name: String,
+    /// Its keys: tips are sealed to the box key, its bundles verified with the sign key.
+    pub keys: PublicKeys,
+}
+
+/// The offices the server may seal to: the county (the root, whose key is `inspectors.pub`)
+/// and the town offices the county signed into the directory. Without a directory, the
+/// county alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Directory {
+    /// The directory's number: a newer directory has a larger one.
+    pub sequence: u64,
+    /// The county office.
+    pub root: Office,
+    /// The town offices, in the order the county listed them.
+    pub towns: Vec<Office>,
+}
+
+/// Why a directory was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DirectoryError {
+    /// Not our format, or damaged.
+    #[error("this is not a whistlebox directory of offices, or it is damaged: {0}")]
+    Malformed(String),
+    /// Another version.
+    #[error("this directory of offices has version {0}, which this build does not read")]
+    UnknownVersion(u32),
+    /// Not signed by the county's key.
+    #[error("the directory of offices is not signed by the county office's key (inspectors.pub): it was altered or made by someone else, and it was not used")]
+    BadSignature,
+    /// Signed, but for another county key than the one this server has.
+    #[error("the directory of offices names another county key than this server's inspectors.pub; it was not used")]
+    OtherRoot,
+    /// Older than the one in use.
+    #[error("this directory of offices has number {found}, not newer than number {current} in use; nothing was changed")]
+    NotNewer {
+        /// The offered one's number.
+        found: u64,
+        /// The one in use.
+        current: u64,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    format: String,
+    version: u32,
+    payload: String,
+    signature: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryPayload {
+    sequence: u64,
+    made_on: String,
+    county: OfficeJson,
+    towns: Vec<OfficeJson>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfficeJson {
+    id: String,
+    name: String,
+    box_public_key: String,
+    sign_public_key: String,
+}
+
+impl OfficeJson {
+    fn of(office: &Office) -> Self {
+        Self {
+            id: office.id.to_string(),
+            name: office.name.clone(),
+            box_public_key: STANDARD.encode(office.keys.box_key.as_bytes()),
+            sign_public_key: STANDARD.encode(office.keys.sign_key.as_bytes()),
+        }
+    }
+
+    fn read(self) -> Result<Office, DirectoryError> {
+        let bad = |what: &str| DirectoryError::Malformed(format!("{what} of office {:?}", self.id));
+        let id = self.id.parse::<OfficeId>().map_err(|_| bad("the id"))?;
+        let name = self.name.trim().to_owned();
+        if !valid_name(&name) {
+            return Err(bad("the name"));
+        }
+        let key = |text: &str| STANDARD.decode(text).ok().filter(|k| k.len() == 32);
+        let box_key = key(&self.box_public_key)
+            .and_then(|k| BoxPublicKey::from_bytes(&k).ok())
+            .ok_or_else(|| bad("the box key"))?;
+        let sign_key = key(&self.sign_public_key)
+            .and_then(|k| SignPublicKey::from_bytes(&k).ok())
+            .ok_or_else(|| bad("the signing key"))?;
+        Ok(Office {
+            id,
+            name,
+            keys: PublicKeys { box_key, sign_key },
+        })
+    }
+}
+
+/// A name residents can read: 1 to [`MAX_NAME_CHARS`] characters, no control characters.
+pub fn valid_name(name: &str) -> bool {
+    let n = name.chars().count();
+    (1..=MAX_NAME_CHARS).contains(&n) && !name.chars().any(char::is_control)
+}
+
+impl Directory {
+    /// The county alone, as a server without a directory file runs.
+    pub fn root_only(root: PublicKeys) -> Self {
+        Self {
+            sequence: 0,
+            root: Office {
+                id: DEFAULT_ROOT_ID.parse().expect("a valid id"),
+                name: String::new(),
+                keys: root,
+            },
+            towns: Vec::new(),
+        }
+    }
+
+    /// A town office by id.
+    pub fn town(&self, id: &OfficeId) -> Option<&Office> {
+        self.towns.iter().find(|t| &t.id == id)
+    }
+
+    /// Which office a bundle's signing key belongs to, if any.
+    pub fn reader_of(&self, office: Option<&OfficeId>) -> Option<(Reader, &Office)> {
+        match office {
+            None => Some((Reader::Root, &self.root)),
+            Some(id) if *id == self.root.id => Some((Reader::Root, &self.root)),
+            Some(id) => self.town(id).map(|t| (Reader::Town(id.clone()), t)),
+        }
+    }
+
+    /// The office of a reader.
+    pub fn office(&self, reader: &Reader) -> Option<&Office> {
+        match reader {
+            Reader::Root => Some(&self.root),
+            Reader::Town(id) => self.town(id),
+        }
+    }
+
+    /// Signs a directory with the county's key (on the county's offline machine).
+    pub fn sign(&self, made_on: Day, key: &SignSecretKey) -> Result<Vec<u8>, DirectoryError> {
+        self.check()?;
+        if key.public_key() != self.root.keys.sign_key {
+            return Err(DirectoryError::OtherRoot);
+        }
+        let payload = serde_json::to_vec(&DirectoryPayload {
+            sequence: self.sequence,
+            made_on: made_on.to_string(),
+            county: OfficeJson::of(&self.root),
+            towns: self.towns.iter().map(OfficeJson::of).collect(),
+        })
+        .expect("plain data serializes");
+        let mut message = DIRECTORY_LABEL.to_vec();
+        message.extend_from_slice(&payload);
+        let file = DirectoryFile {
+            format: DIRECTORY_FORMAT.into(),
+            version: DIRECTORY_VERSION,
+            payload: STANDARD.encode(&payload),
+            signature: STANDARD.encode(key.sign(&message)),
+        };
+        Ok(serde_json::to_vec_pretty(&file).expect("plain data serializes"))
+    }
+
+    /// Reads a directory file and checks that the county key `root` signed it and that it
+    /// names `root` as the county. Nothing in the payload is read before the signature.
+    pub fn verify(bytes: &[u8], root: &PublicKeys) -> Result<Self, DirectoryError> {
+        let malformed = |what: &str| DirectoryError::Malformed(what.to_owned());
+        if bytes.len() > MAX_DIRECTORY_BYTES {
+            return Err(malformed("the file is far too long"));
+        }
+        let file: DirectoryFile =
+            serde_json::from_slice(bytes).map_err(|_| malformed("not the expected JSON"))?;
+        if file.format != DIRECTORY_FORMAT {
+            return Err(malformed("wrong format name"));
+        }
+        if file.version != DIRECTORY_VERSION {
+            return Err(DirectoryError::UnknownVersion(file.version));
+        }
+        let payload = STANDARD
+            .decode(&file.payload)
+            .map_err(|_| malformed("the payload is not base64"))?;
+        let signature = STANDARD
+            .decode(&file.signature)
+            .map_err(|_| malformed("the signature is not base64"))?;
+        let mut message = DIRECTORY_LABEL.to_vec();
+        message.extend_from_slice(&payload);
+        root.sign_key
+            .verify(&message, &signature)
+            .map_err(|_| DirectoryError::BadSignature)?;
+        let p: DirectoryPayload = serde_json::from_slice(&payload)
+            .map_err(|_| malformed("the payload is not the expected JSON"))?;
+        p.made_on
+            .parse::<Day>()
+            .map_err(|_| malformed("the day is not valid"))?;
+        if p.towns.len() > MAX_TOWNS {
+            return Err(malformed("too many offices"));
+        }
+        let directory = Self {
+            sequence: p.sequence,
+            root: p.county.read()?,
+            towns: p
+                .towns
+                .into_iter()
+                .map(OfficeJson::read)
+                .collect::<Result<_, _>>()?,
+        };
+        if directory.root.keys != *root {
+            return Err(DirectoryError::OtherRoot);
+        }
+        directory.check()?;
+        Ok(directory)
+    }
+
+    /// Ids and keys are unique; the county is not also a town.
+    fn check(&self) -> Result<(), DirectoryError> {
+        if self.towns.len() > MAX_TOWNS {
+            return Err(DirectoryError::Malformed("too many offices".into()));
+        }
+        let mut ids = BTreeSet::new();
+        let mut keys = BTreeSet::new();
+        for office in std::iter::once(&self.root).chain(&self.towns) {
+            if !ids.insert(office.id.clone())
+                || !keys.insert(*office.keys.box_key.as_bytes())
+                || !keys.insert(*office.keys.sign_key.as_bytes())
+            {
+                return Err(DirectoryError::Malformed(format!(
+                    "office {} appears twice (same id or same key)",
+                    office.id
+                )));
+            }
+            if !valid_name(&office.name) {
+                return Err(DirectoryError::Malformed(format!(
+                    "the name of office {} is empty or too long",
+                    office.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces this directory with `newer` if it is newer.
+    pub fn check_newer(&self, newer: &Directory) -> Result<(), DirectoryError> {
+        if newer.sequence <= self.sequence {
+            return Err(DirectoryError::NotNewer {
+                found: newer.sequence,
+                current: self.sequence,
+            });
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto;
+    use crate::domain::keys::SecretKeys;
+
+    fn office(id: &str, name: &str, keys: &SecretKeys) -> Office {
+        Office {
+            id: id.parse().unwrap(),
+            name: name.into(),
+            keys: keys.public_keys(),
+        }
+    }
+
+    #[test]
+    fn a_directory_signed_by_the_county_is_read_back() {
+        crypto::init().unwrap();
+        let county = SecretKeys::generate();
+        let town = SecretKeys::generate();
+        let dir = Directory {
+            sequence: 3,
+            root: office("county", "东山县纪委监委", &county),
+            towns: vec![office("dongshan-town", "东山镇纪委", &town)],
+        };
+        let bytes = dir.sign(Day(20_000), &county.sign_key).unwrap();
+        let back = Directory::verify(&bytes, &county.public_keys()).unwrap();
+        assert_eq!(back, dir);
+        assert_eq!(
+            back.reader_of(Some(&"dongshan-town".parse().unwrap()))
+                .unwrap()
+                .0,
+            Reader::Town("dongshan-town".parse().unwrap())
+        );
+        assert_eq!(back.reader_of(None).unwrap().0, Reader::Root);
+        assert!(back.reader_of(Some(&"nowhere".parse().unwrap())).is_none());
+    }
+
+    #[test]
+    fn a_directory_not_signed_by_the_county_is_refused() {
+        crypto::init().unwrap();
+        let county = SecretKeys::generate();
+        let operator = SecretKeys::generate();
+        let dir = Directory {
+            sequence: 1,
+            root: office("county", "县纪委", &county),
+            towns: vec![office("mine", "我的办公室", &operator)],
+        };
+        // Signed by someone else but naming the county: the signature fails.
+        let mut forged = dir.clone();
+        forged.root.keys = operator.public_keys();
+        forged.towns[0].keys = SecretKeys::generate().public_keys();
+        let bytes = forged.sign(Day(1), &operator.sign_key).unwrap();
+        assert_eq!(
+            Directory::verify(&bytes, &county.public_keys()).unwrap_err(),
+            DirectoryError::BadSignature
+        );
+        // Signed by the county, then a town's key swapped inside the payload.
+        let good = dir.sign(Day(1), &county.sign_key).unwrap();
+        let file: DirectoryFile = serde_json::from_slice(&good).unwrap();
+        let payload = String::from_utf8(STANDARD.decode(&file.payload).unwrap()).unwrap();
+        let swapped = payload.replace(
+            &STANDARD.encode(operator.public_keys().box_key.as_bytes()),
+            &STANDARD.encode(SecretKeys::generate().public_keys().box_key.as_bytes()),
+        );
+        let tampered = serde_json::to_vec(&DirectoryFile {
+            payload: STANDARD.encode(swapped),
+            ..file
+        })
+        .unwrap();
+        assert_eq!(
+            Directory::verify(&tampered, &county.public_keys()).unwrap_err(),
+            DirectoryError::BadSignature
+        );
+        // The county cannot sign a directory for another root.
+        assert_eq!(
+            forged.sign(Day(1), &county.sign_key).unwrap_err(),
+            DirectoryError::OtherRoot
+        );
+    }
+
+    #[test]
+    fn duplicates_and_rollbacks_are_refused() {
+        crypto::init().unwrap();
+        let county = SecretKeys::generate();
+        let town = SecretKeys::generate();
+        let twice = Directory {
+            sequence: 1,
+            root: office("county", "县纪委", &county),
+            towns: vec![office("a", "甲镇", &town), office("a", "乙镇", &town)],
+        };
+        assert!(matches!(
+            twice.sign(Day(1), &county.sign_key).unwrap_err(),
+            DirectoryError::Malformed(_)
+        ));
+        let one = Directory {
+            towns: vec![office("a", "甲镇", &town)],
+            ..twice.clone()
+        };
+        assert_eq!(
+            one.check_newer(&one).unwrap_err(),
+            DirectoryError::NotNewer {
+                found: 1,
+                current: 1
+            }
+        );
+    }
 
     #[test]
     fn office_ids_are_checked() {
