@@ -5,6 +5,7 @@ use whistlebox::cli::{
     self,
     decrypt::DecryptArgs,
     keygen::KeygenArgs,
+    offices::OfficesArgs,
     reply::{AckArgs, UpdateArgs},
     serve::ServeArgs,
 };
@@ -31,6 +32,8 @@ struct Cli {
 enum Command {
     /// Make the inspectors' keys (on the offline machine).
     Keygen(KeygenArgs),
+    /// Sign or show the directory of offices (the county signs it on its offline machine).
+    Offices(OfficesArgs),
     /// Run the online service.
     Serve(ServeArgs),
     /// Open an export bundle into one folder per tip (on the offline machine).
@@ -46,6 +49,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
         Command::Keygen(args) => cli::keygen::run(args),
+        Command::Offices(args) => cli::offices::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Decrypt(args) => cli::decrypt::run(args),
         Command::Update(args) => cli::reply::run_update(args),

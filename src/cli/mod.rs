@@ -3,6 +3,7 @@
 
 pub mod decrypt;
 pub mod keygen;
+pub mod offices;
 pub mod reply;
 pub mod serve;
 

@@ -242,11 +242,21 @@ fn reply_key(tips: Option<&Path>, tip: TipId) -> Result<BoxPublicKey, CliError> 
 /// one (a reused number would make the server refuse the bundle as a replay).
 fn sign_and_write(args: &SigningArgs, content: SignedContent) -> Result<u64, CliError> {
     let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
-    let seq_path = args
-        .key
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("inspectors.sequence");
+    let sequence = next_sequence(&args.key, "inspectors.sequence")?;
+    let payload = SignedPayload {
+        sequence,
+        made_on: Day::today(),
+        content,
+    };
+    let bytes = sign_bundle(&payload, &keys.sign_key);
+    fs::write(&args.out, bytes).map_err(io_err(&args.out))?;
+    Ok(sequence)
+}
+
+/// The next number in the counter file `name` beside the key file, recorded before it is
+/// used.
+pub(crate) fn next_sequence(key: &Path, name: &str) -> Result<u64, CliError> {
+    let seq_path = key.parent().unwrap_or(Path::new(".")).join(name);
     let last: u64 = match fs::read_to_string(&seq_path) {
         Ok(s) => s
             .trim()
@@ -259,12 +269,5 @@ fn sign_and_write(args: &SigningArgs, content: SignedContent) -> Result<u64, Cli
     };
     let sequence = last + 1;
     write_private(&seq_path, format!("{sequence}\n").as_bytes())?;
-    let payload = SignedPayload {
-        sequence,
-        made_on: Day::today(),
-        content,
-    };
-    let bytes = sign_bundle(&payload, &keys.sign_key);
-    fs::write(&args.out, bytes).map_err(io_err(&args.out))?;
     Ok(sequence)
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::office::{valid_name, OfficeId};
 use crate::crypto::{
     self, Argon2Params, BoxPublicKey, BoxSecretKey, PassphraseKey, SignPublicKey, SignSecretKey,
     SALT_BYTES, SECRETBOX_NONCE_BYTES,
@@ -79,6 +80,12 @@ impl PublicKeys {
 
     /// The text of `inspectors.pub`.
     pub fn to_file_text(&self) -> String {
+        self.to_file_text_of(None)
+    }
+
+    /// The text of `inspectors.pub` of an office: with its id and name, which the county
+    /// reads when it signs the office into the directory.
+    pub fn to_file_text_of(&self, office: Option<&OfficeLabel>) -> String {
         let mut s = String::new();
         s.push_str("# whistlebox: the inspectors' public keys. Copy this file to the server's keys/ folder.\n");
         s.push_str("# Before trusting a copy, read its fingerprint aloud and compare it with the inspectors'.\n");
@@ -95,7 +102,29 @@ impl PublicKeys {
             STANDARD.encode(self.sign_key.as_bytes())
         );
         let _ = writeln!(s, "fingerprint: {}", self.fingerprint());
+        if let Some(office) = office {
+            let _ = writeln!(s, "office: {}", office.id);
+            let _ = writeln!(s, "name: {}", office.name);
+        }
         s
+    }
+
+    /// The office id and name an `inspectors.pub` names, if it names one (they are not
+    /// covered by the fingerprint: the county checks them when it signs the directory).
+    pub fn office_in_file_text(text: &str) -> Result<Option<OfficeLabel>, KeyFileError> {
+        let value = |name: &str| {
+            text.lines()
+                .filter_map(|l| l.trim().split_once(':'))
+                .find(|(n, _)| n.trim() == name)
+                .map(|(_, v)| v.trim().to_owned())
+        };
+        match (value("office"), value("name")) {
+            (None, None) => Ok(None),
+            (Some(id), Some(name)) => OfficeLabel::new(&id, &name).map(Some),
+            _ => Err(KeyFileError::Malformed(
+                "an office needs both its `office:` and `name:` lines".into(),
+            )),
+        }
     }
 
     /// Parses `inspectors.pub`, checking its fingerprint line when present.
@@ -177,12 +206,43 @@ fn decode_key(value: &str, what: &str) -> Result<Vec<u8>, KeyFileError> {
     Ok(bytes)
 }
 
+/// Which office a key belongs to: its id and the name residents read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficeLabel {
+    /// Short id.
+    pub id: OfficeId,
+    /// Name in Chinese, as residents read it.
+    pub name: String,
+}
+
+impl OfficeLabel {
+    /// Checks an id and a name.
+    pub fn new(id: &str, name: &str) -> Result<Self, KeyFileError> {
+        let id = id
+            .parse::<OfficeId>()
+            .map_err(|e| KeyFileError::Malformed(e.to_string()))?;
+        let name = name.trim();
+        if !valid_name(name) {
+            return Err(KeyFileError::Malformed(
+                "an office name is 1 to 60 characters on one line".into(),
+            ));
+        }
+        Ok(Self {
+            id,
+            name: name.to_owned(),
+        })
+    }
+}
+
 /// The inspectors' secret keys. Lives only on the offline machine.
 pub struct SecretKeys {
     /// Opens tips and follow-ups.
     pub box_key: BoxSecretKey,
     /// Signs updates and acks.
     pub sign_key: SignSecretKey,
+    /// The office these keys belong to; `None` for the county office's keys made before
+    /// offices existed (they are the county's).
+    pub office: Option<OfficeLabel>,
 }
 
 impl std::fmt::Debug for SecretKeys {
@@ -202,6 +262,12 @@ struct KeyFileJson {
     salt: String,
     nonce: String,
     ciphertext: String,
+    /// The office's id (absent in key files made before offices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    office: Option<String>,
+    /// The office's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    office_name: Option<String>,
 }
 
 /// Bounds on Argon2id parameters read from a key file, so that a hostile file cannot make
@@ -216,6 +282,7 @@ impl SecretKeys {
         Self {
             box_key: BoxSecretKey::generate(),
             sign_key: SignSecretKey::generate(),
+            office: None,
         }
     }
 
@@ -250,6 +317,8 @@ impl SecretKeys {
             salt: STANDARD.encode(salt),
             nonce: STANDARD.encode(nonce),
             ciphertext: STANDARD.encode(ciphertext),
+            office: self.office.as_ref().map(|o| o.id.to_string()),
+            office_name: self.office.as_ref().map(|o| o.name.clone()),
         };
         Ok(serde_json::to_string_pretty(&file).expect("plain struct serializes") + "\n")
     }
@@ -291,6 +360,15 @@ impl SecretKeys {
         let ciphertext = STANDARD
             .decode(&file.ciphertext)
             .map_err(|_| KeyFileError::Malformed("bad ciphertext".into()))?;
+        let office = match (&file.office, &file.office_name) {
+            (None, None) => None,
+            (Some(id), Some(name)) => Some(OfficeLabel::new(id, name)?),
+            _ => {
+                return Err(KeyFileError::Malformed(
+                    "the office id or its name is missing".into(),
+                ))
+            }
+        };
         let params = Argon2Params {
             ops: file.ops,
             mem_bytes: file.mem_bytes,
@@ -310,6 +388,7 @@ impl SecretKeys {
                 .map_err(|_| KeyFileError::Malformed("bad box key".into()))?,
             sign_key: SignSecretKey::from_seed_bytes(&plain[32..])
                 .map_err(|_| KeyFileError::Malformed("bad signing key".into()))?,
+            office,
         })
     }
 }
@@ -343,6 +422,31 @@ mod tests {
             SecretKeys::from_file_text(&greedy, b"correct horse").unwrap_err(),
             KeyFileError::Malformed(_)
         ));
+    }
+
+    #[test]
+    fn office_keys_carry_their_id_and_name() {
+        crypto::init().unwrap();
+        let mut keys = SecretKeys::generate();
+        keys.office = Some(OfficeLabel::new("dongshan", "东山镇纪委").unwrap());
+        let text = keys.to_file_text(b"correct horse", FAST).unwrap();
+        let back = SecretKeys::from_file_text(&text, b"correct horse").unwrap();
+        assert_eq!(back.office, keys.office);
+        let public = keys.public_keys().to_file_text_of(keys.office.as_ref());
+        assert_eq!(
+            PublicKeys::from_file_text(&public).unwrap(),
+            keys.public_keys()
+        );
+        assert_eq!(
+            PublicKeys::office_in_file_text(&public).unwrap(),
+            keys.office
+        );
+        assert_eq!(
+            PublicKeys::office_in_file_text(&keys.public_keys().to_file_text()).unwrap(),
+            None
+        );
+        assert!(OfficeLabel::new("Bad Id", "x").is_err());
+        assert!(OfficeLabel::new("ok", "").is_err());
     }
 
     #[test]
