@@ -24,6 +24,7 @@ use base64::Engine;
 
 use crate::crypto::{self, SignPublicKey, SignSecretKey};
 use crate::domain::held::{Followup, StoredTip};
+use crate::domain::office::OfficeId;
 use crate::domain::reply::{plausible_sealed_reply, Ack, Signed, Update};
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status, TipId};
@@ -576,13 +577,32 @@ pub enum SignedContent {
     Updates(Vec<Update>),
     /// What the inspectors hold, so the server can delete it.
     Ack(Vec<Ack>),
+    /// Cases handed to other offices (移送).
+    Moves(Vec<MoveRequest>),
+}
+
+/// One case handed from the signing office to another office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveRequest {
+    /// The tip.
+    pub tip: TipId,
+    /// The office it goes to (the county's id, or a town's).
+    pub to: OfficeId,
+    /// For a town office: the sealed tip it will open (the same box the server received,
+    /// or, for a tip in format 1, the same words sealed again in format 2) ...
+    pub sealed: Option<SealedTip>,
+    /// ... and the tip's content key sealed to the town office's key.
+    pub stanza: Option<Vec<u8>>,
 }
 
 /// A signed bundle's payload: its content and its number. Numbers strictly increase, so an
 /// old bundle cannot be replayed to turn a status back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedPayload {
-    /// Strictly increasing number.
+    /// The office that signed it; `None` for the county office's key made before offices
+    /// (it is the county's).
+    pub office: Option<OfficeId>,
+    /// Strictly increasing number (per office).
     pub sequence: u64,
     /// The day it was made on the offline machine.
     pub made_on: Day,
@@ -594,6 +614,10 @@ pub struct SignedPayload {
 struct Envelope {
     format: String,
     version: u32,
+    /// Which office's key to check the signature with; repeated inside the signed payload,
+    /// where it must be the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    office: Option<String>,
     payload: String,
     signature: String,
 }
@@ -602,12 +626,27 @@ struct Envelope {
 #[serde(deny_unknown_fields)]
 struct PayloadJson {
     kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    office: Option<String>,
     sequence: u64,
     made_on: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     updates: Option<Vec<UpdateJson>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     acks: Option<Vec<AckJson>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    moves: Option<Vec<MoveJson>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveJson {
+    tip: String,
+    to: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stanza: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -655,7 +694,7 @@ pub fn digest_from_hex(text: &str) -> Option<[u8; 32]> {
 
 /// Writes a signed bundle.
 pub fn sign_bundle(payload: &SignedPayload, key: &SignSecretKey) -> Vec<u8> {
-    let (kind, updates, acks) = match &payload.content {
+    let (kind, updates, acks, moves) = match &payload.content {
         SignedContent::Updates(list) => (
             "updates",
             Some(
@@ -668,6 +707,22 @@ pub fn sign_bundle(payload: &SignedPayload, key: &SignSecretKey) -> Vec<u8> {
                     .collect(),
             ),
             None,
+            None,
+        ),
+        SignedContent::Moves(list) => (
+            "moves",
+            None,
+            None,
+            Some(
+                list.iter()
+                    .map(|m| MoveJson {
+                        tip: m.tip.to_string(),
+                        to: m.to.to_string(),
+                        sealed: m.sealed.as_ref().map(SealedTip::to_base64),
+                        stanza: m.stanza.as_ref().map(|s| STANDARD.encode(s)),
+                    })
+                    .collect(),
+            ),
         ),
         SignedContent::Ack(list) => (
             "ack",
@@ -683,14 +738,18 @@ pub fn sign_bundle(payload: &SignedPayload, key: &SignSecretKey) -> Vec<u8> {
                     })
                     .collect(),
             ),
+            None,
         ),
     };
+    let office = payload.office.as_ref().map(OfficeId::to_string);
     let json = serde_json::to_vec(&PayloadJson {
         kind: kind.into(),
+        office: office.clone(),
         sequence: payload.sequence,
         made_on: payload.made_on.to_string(),
         updates,
         acks,
+        moves,
     })
     .expect("plain data serializes");
     let mut message = SIGNATURE_LABEL.to_vec();
@@ -698,6 +757,7 @@ pub fn sign_bundle(payload: &SignedPayload, key: &SignSecretKey) -> Vec<u8> {
     let envelope = Envelope {
         format: SIGNED_FORMAT.into(),
         version: SIGNED_VERSION,
+        office,
         payload: STANDARD.encode(&json),
         signature: STANDARD.encode(key.sign(&message)),
     };
@@ -716,6 +776,23 @@ pub enum SignedBundleError {
     /// The signature does not verify with the inspectors' key.
     #[error("the signature does not match the inspectors' key: the bundle was altered or made with another key")]
     BadSignature,
+}
+
+/// The office a signed bundle says it comes from (`None`: the county's key made before
+/// offices), read from its envelope to pick the key [`verify_bundle`] checks it with. Not
+/// to be trusted before that check, which also requires the signed payload to say the same.
+pub fn bundle_office(bytes: &[u8]) -> Result<Option<OfficeId>, SignedBundleError> {
+    #[derive(Deserialize)]
+    struct Head {
+        #[serde(default)]
+        office: Option<String>,
+    }
+    let head: Head = serde_json::from_slice(bytes)
+        .map_err(|_| SignedBundleError::Malformed("not the expected JSON".into()))?;
+    head.office
+        .map(|o| o.parse::<OfficeId>())
+        .transpose()
+        .map_err(|_| SignedBundleError::Malformed("the office id is not valid".into()))
 }
 
 /// Verifies a signed bundle against the inspectors' key and reads it. Nothing in the
@@ -753,6 +830,9 @@ pub fn verify_bundle(
         .made_on
         .parse::<Day>()
         .map_err(|_| malformed("the day is not valid"))?;
+    if p.kind != "moves" && p.moves.is_some() {
+        return Err(malformed("the payload mixes moves with other entries"));
+    }
     let content = match (p.kind.as_str(), p.updates, p.acks) {
         ("updates", Some(list), None) if list.len() <= MAX_SIGNED_ENTRIES => {
             SignedContent::Updates(
@@ -814,19 +894,80 @@ pub fn verify_bundle(
                 })
                 .collect::<Result<_, SignedBundleError>>()?,
         ),
-        _ => return Err(malformed("the payload is neither updates nor an ack")),
+        ("moves", None, None)
+            if p.moves
+                .as_ref()
+                .is_some_and(|l| l.len() <= MAX_SIGNED_ENTRIES) =>
+        {
+            SignedContent::Moves(
+                p.moves
+                    .into_iter()
+                    .flatten()
+                    .map(read_move)
+                    .collect::<Result<_, SignedBundleError>>()?,
+            )
+        }
+        _ => {
+            return Err(malformed(
+                "the payload is neither updates, an ack nor moves",
+            ))
+        }
     };
+    let office = p
+        .office
+        .map(|o| o.parse::<OfficeId>())
+        .transpose()
+        .map_err(|_| malformed("the office id is not valid"))?;
+    if office != env.office.as_deref().and_then(|o| o.parse().ok()) {
+        return Err(malformed(
+            "the office named outside the signature is not the one signed",
+        ));
+    }
     Ok((
         Signed {
             sequence: p.sequence,
             ..signed
         },
         SignedPayload {
+            office,
             sequence: p.sequence,
             made_on,
             content,
         },
     ))
+}
+
+fn read_move(m: MoveJson) -> Result<MoveRequest, SignedBundleError> {
+    let malformed = |what: &str| SignedBundleError::Malformed(what.to_owned());
+    let sealed = match m.sealed {
+        Some(text) => Some(
+            SealedTip::from_base64(&text, usize::MAX)
+                .map_err(|_| malformed("a moved tip is not a sealed box"))?,
+        ),
+        None => None,
+    };
+    let stanza = match m.stanza {
+        Some(text) => Some(
+            STANDARD
+                .decode(text)
+                .ok()
+                .filter(|s| s.len() == crypto::STANZA_BYTES)
+                .ok_or_else(|| malformed("a key stanza is not valid"))?,
+        ),
+        None => None,
+    };
+    Ok(MoveRequest {
+        tip: m
+            .tip
+            .parse()
+            .map_err(|_| malformed("a tip id is not valid"))?,
+        to: m
+            .to
+            .parse()
+            .map_err(|_| malformed("an office id is not valid"))?,
+        sealed,
+        stanza,
+    })
 }
 
 #[cfg(test)]
@@ -1025,6 +1166,7 @@ mod tests {
 
     fn payload() -> SignedPayload {
         SignedPayload {
+            office: None,
             sequence: 7,
             made_on: Day(20_010),
             content: SignedContent::Updates(vec![Update {
@@ -1043,6 +1185,7 @@ mod tests {
         assert_eq!(back, payload());
         assert_eq!(signed.sequence, 7);
         let ack = SignedPayload {
+            office: None,
             sequence: 8,
             made_on: Day(20_011),
             content: SignedContent::Ack(vec![Ack {
@@ -1057,6 +1200,7 @@ mod tests {
         assert_eq!(back, ack);
         // With the digests of what was opened.
         let digested = SignedPayload {
+            office: None,
             sequence: 9,
             made_on: Day(20_011),
             content: SignedContent::Ack(vec![Ack {

@@ -182,6 +182,7 @@ fn main() {
     fs::create_dir_all(&dir).unwrap();
     let sk = SignSecretKey::from_seed_bytes(&SIGN_SEED).unwrap();
     let updates = SignedPayload {
+        office: None,
         sequence: 3,
         made_on: Day(20_405),
         content: SignedContent::Updates(vec![
@@ -200,6 +201,7 @@ fn main() {
     let bundle = sign_bundle(&updates, &sk);
     write(&dir, "updates_signed", &bundle);
     let ack = SignedPayload {
+        office: None,
         sequence: 4,
         made_on: Day(20_406),
         content: SignedContent::Ack(vec![Ack {

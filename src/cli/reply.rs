@@ -244,6 +244,7 @@ fn sign_and_write(args: &SigningArgs, content: SignedContent) -> Result<u64, Cli
     let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
     let sequence = next_sequence(&args.key, "inspectors.sequence")?;
     let payload = SignedPayload {
+        office: keys.office.as_ref().map(|o| o.id.clone()),
         sequence,
         made_on: Day::today(),
         content,

@@ -14,8 +14,10 @@ use super::keygen::{KEY_FILE, PUB_FILE};
 use super::{io_err, read_bounded, write_private, CliError};
 use crate::crypto::{self, Argon2Params};
 use crate::domain::keys::{PublicKeys, SecretKeys};
+use crate::domain::office::Directory;
 use crate::domain::receipt::ReceiptHasher;
 use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
+use crate::service::offices::{OfficeBook, DIRECTORY_FILE};
 use crate::service::{DailyQuota, Intake, Metrics};
 use crate::store::{SledStore, TipStore};
 use crate::web::limits::{LimitConfig, Limiter};
@@ -137,6 +139,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     crypto::init()?;
     create_private_dir(&args.data)?;
     let (keys, demo) = load_or_make_keys(args)?;
+    let offices = Arc::new(load_directory(args, &keys)?);
     let pepper = load_or_create_secret(
         &args
             .pepper_file
@@ -190,6 +193,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         store: store.clone(),
         hasher: Arc::new(hasher),
         keys: keys.clone(),
+        offices: offices.clone(),
         argon_gate: Arc::new(Semaphore::new(argon_threads)),
         max_sealed_bytes: args.max_tip_bytes,
         data_dir: args.data.clone(),
@@ -208,6 +212,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     let admin = AdminState {
         store,
         keys: keys.clone(),
+        offices,
         token_hash: crypto::blake2b(None, &[token]),
         metrics_token_hash: metrics_token_hash(args)?,
         metrics,
@@ -338,6 +343,29 @@ fn create_private_dir(path: &Path) -> Result<(), CliError> {
         let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o700));
     }
     Ok(())
+}
+
+/// The signed directory of offices in KEYS/offices.json, checked against the county's key;
+/// without that file, the county alone reads every report. A directory the county did not
+/// sign stops the server: sealing reports to an office the county never named is exactly
+/// what it is there to prevent.
+fn load_directory(args: &ServeArgs, root: &PublicKeys) -> Result<OfficeBook, CliError> {
+    let path = args.keys.join(DIRECTORY_FILE);
+    let directory = match fs::read(&path) {
+        Ok(bytes) => {
+            let directory = Directory::verify(&bytes, root)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            tracing::info!(
+                towns = directory.towns.len(),
+                sequence = directory.sequence,
+                "directory of offices loaded"
+            );
+            directory
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Directory::root_only(root.clone()),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    Ok(OfficeBook::new(directory, Some(path)))
 }
 
 /// Real keys from KEYS/inspectors.pub, or a throwaway demo pair kept in the data folder.

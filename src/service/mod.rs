@@ -5,6 +5,7 @@
 //! above `store` and `domain`; nothing here knows about HTTP.
 
 pub mod acks;
+pub mod offices;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -155,6 +156,8 @@ pub struct Intake {
     pub hasher: Arc<ReceiptHasher>,
     /// The inspectors' public keys.
     pub keys: PublicKeys,
+    /// The offices reports may be sealed to.
+    pub offices: Arc<offices::OfficeBook>,
     /// Caps concurrent Argon2id runs, and so the memory they take.
     pub argon_gate: Arc<Semaphore>,
     /// Largest sealed tip accepted, in bytes.

@@ -158,6 +158,7 @@ pub async fn import(
                     "not_purged_differs_from_opened": withheld})
             })
         }
+        SignedContent::Moves(_) => Err(StoreError::Backend("moves are not applied yet".into())),
     })
     .await
     .map_err(|_| AdminError::Internal)?;

@@ -62,6 +62,8 @@ pub struct AdminState {
     pub store: Arc<dyn TipStore>,
     /// The inspectors' public keys (signed bundles are verified with them).
     pub keys: PublicKeys,
+    /// The directory of offices, shared with the intake; replaced by an import.
+    pub offices: Arc<crate::service::offices::OfficeBook>,
     /// BLAKE2b of the admin token; compared in constant time.
     pub token_hash: [u8; 32],
     /// BLAKE2b of the metrics token, when one is set: it opens the metrics and nothing else.
