@@ -37,6 +37,7 @@ fn new_tip(sealed: &SealedTip, key: &BoxSecretKey) -> NewTip {
         day: Day::today(),
         sealed: sealed.clone(),
         sealed_reply_key: key.public_key().seal(&[7u8; 32]),
+        towns: Vec::new(),
     }
 }
 

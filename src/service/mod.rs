@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 use crate::crypto::BoxPublicKey;
 use crate::domain::followup;
 use crate::domain::keys::PublicKeys;
+use crate::domain::office::OfficeId;
 use crate::domain::receipt::{Receipt, ReceiptError, ReceiptHasher, ReceiptKeys, ReceiptLookup};
 use crate::domain::ticket::{TicketError, Tickets};
 use crate::domain::tip::{SealedTip, SealedTipError, TipPlaintext};
@@ -46,6 +47,12 @@ pub enum SubmitError {
     /// The receipt ticket is not valid any more.
     #[error(transparent)]
     Ticket(#[from] TicketError),
+    /// The offices chosen are not in the directory.
+    #[error(transparent)]
+    Choice(#[from] offices::ChoiceError),
+    /// The sealed tip is not for the offices it names.
+    #[error("The report is not sealed for the offices it names. Nothing was saved. Please reload the page and send it again.")]
+    Addressing,
     /// The receipt ticket was already used for a report.
     #[error("This receipt code was already used for a report. Nothing was saved. Please reload the page and send again.")]
     TicketUsed,
@@ -224,8 +231,22 @@ impl Intake {
     pub async fn accept_tip(
         &self,
         sealed: SealedTip,
+        towns: Vec<OfficeId>,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
-        self.file_under_new_receipt(|_| Ok(sealed.clone())).await
+        self.check_addressing(&sealed, &towns)?;
+        self.file_under_new_receipt(|_| Ok(sealed.clone()), towns)
+            .await
+    }
+
+    /// A tip sealed in the browser must be for the offices it names: the town offices of
+    /// the directory in use, and as many key stanzas as the county and those towns.
+    fn check_addressing(&self, sealed: &SealedTip, towns: &[OfficeId]) -> Result<(), SubmitError> {
+        self.offices.check_choice(towns)?;
+        match sealed.stanza_count() {
+            None if towns.is_empty() => Ok(()),
+            Some(n) if n == 1 + towns.len() => Ok(()),
+            _ => Err(SubmitError::Addressing),
+        }
     }
 
     /// The no-JavaScript path: binds the receipt's reply key into the resident's words,
@@ -234,14 +255,20 @@ impl Intake {
     pub async fn accept_plain_tip(
         &self,
         mut tip: TipPlaintext,
+        towns: Vec<OfficeId>,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         let max = self.max_sealed_bytes;
-        let box_key = &self.keys.box_key;
-        self.file_under_new_receipt(move |keys| {
-            tip.bind_reply_key(&keys.reply_key().public_key());
-            let sealed = tip.seal(box_key).map_err(|_| SubmitError::Internal)?;
-            Ok(SealedTip::from_bytes(sealed.as_bytes().to_vec(), max)?)
-        })
+        let (recipients, towns) = self.offices.recipients(&towns)?;
+        self.file_under_new_receipt(
+            move |keys| {
+                tip.bind_reply_key(&keys.reply_key().public_key());
+                let sealed = tip
+                    .seal_to(&recipients)
+                    .map_err(|_| SubmitError::Internal)?;
+                Ok(SealedTip::from_bytes(sealed.as_bytes().to_vec(), max)?)
+            },
+            towns,
+        )
         .await
     }
 
@@ -250,11 +277,15 @@ impl Intake {
     async fn file_under_new_receipt(
         &self,
         mut seal: impl FnMut(&ReceiptKeys) -> Result<SealedTip, SubmitError>,
+        towns: Vec<OfficeId>,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         self.check_disk()?;
         for _ in 0..RECEIPT_ATTEMPTS {
             let (shown, keys) = self.draw_receipt().await?;
-            match self.insert_tip(keys.lookup, seal(&keys)?).await {
+            match self
+                .insert_tip(keys.lookup, seal(&keys)?, towns.clone())
+                .await
+            {
                 Ok(day) => return Ok((shown, day)),
                 Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
                 Err(e) => return Err(e),
@@ -290,10 +321,12 @@ impl Intake {
         &self,
         sealed: SealedTip,
         ticket: &str,
+        towns: Vec<OfficeId>,
     ) -> Result<Day, SubmitError> {
         self.check_disk()?;
+        self.check_addressing(&sealed, &towns)?;
         let lookup = self.tickets.redeem(ticket)?;
-        match self.insert_tip(lookup, sealed).await {
+        match self.insert_tip(lookup, sealed, towns).await {
             Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::TicketUsed),
             other => other,
         }
@@ -303,12 +336,13 @@ impl Intake {
         &self,
         lookup: ReceiptLookup,
         sealed: SealedTip,
+        towns: Vec<OfficeId>,
     ) -> Result<Day, SubmitError> {
         let size = sealed.as_bytes().len() as u64;
         if !self.daily_quota.take(size) {
             return Err(SubmitError::QuotaFull);
         }
-        let stored = self.insert_tip_now(lookup, sealed).await;
+        let stored = self.insert_tip_now(lookup, sealed, towns).await;
         if stored.is_err() {
             self.daily_quota.give_back(size);
         }
@@ -319,6 +353,7 @@ impl Intake {
         &self,
         lookup: ReceiptLookup,
         sealed: SealedTip,
+        towns: Vec<OfficeId>,
     ) -> Result<Day, SubmitError> {
         let store = self.store.clone();
         let day = Day::today();
@@ -328,6 +363,7 @@ impl Intake {
             sealed,
             // The reply key is bound inside the sealed tip, or the tip has none.
             sealed_reply_key: Vec::new(),
+            towns,
         };
         blocking(move || store.insert(tip))
             .await

@@ -14,6 +14,7 @@ fn new_tip(lookup: u8, fill: u8) -> NewTip {
         day: Day(20_100),
         sealed: sealed(fill),
         sealed_reply_key: vec![fill; 80],
+        towns: Vec::new(),
     }
 }
 

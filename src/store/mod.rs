@@ -81,6 +81,8 @@ pub struct NewTip {
     /// The receipt's reply public key, sealed to the inspectors (only they need it, to seal
     /// replies; stored in the clear it would let a copy of the data test receipt guesses).
     pub sealed_reply_key: Vec<u8>,
+    /// The town offices the resident chose besides the county (empty: the county only).
+    pub towns: Vec<crate::domain::office::OfficeId>,
 }
 
 /// What a receipt unlocks.

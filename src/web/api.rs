@@ -8,8 +8,10 @@ use zeroize::Zeroizing;
 
 use super::errors::{json_payload_error, FollowupError, StatusError, SubmitError};
 use super::AppState;
+use crate::domain::office::OfficeId;
 use crate::domain::receipt::Receipt;
 use crate::domain::tip::SealedTip;
+use crate::service::offices::ChoiceError;
 
 pub fn tips_json_config(max_sealed_bytes: usize) -> web::JsonConfig {
     // Base64 grows the sealed box by a third; allow a little for the JSON around it. The
@@ -42,16 +44,42 @@ struct KeyResponse {
     sign_public_key: String,
     fingerprint: String,
     demo: bool,
+    /// The offices a report may be addressed to: the county first, then the towns.
+    offices: Vec<OfficeJson>,
+    /// The number of the signed directory in use (0: none, the county alone).
+    directory: u64,
+}
+
+#[derive(Serialize)]
+struct OfficeJson {
+    id: String,
+    name: String,
+    county: bool,
+    box_public_key: String,
+    fingerprint: String,
 }
 
 /// `GET /api/v1/key`
 pub async fn key(state: web::Data<AppState>) -> HttpResponse {
+    let directory = state.intake.offices.directory();
+    let offices = std::iter::once((true, &directory.root))
+        .chain(directory.towns.iter().map(|t| (false, t)))
+        .map(|(county, o)| OfficeJson {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            county,
+            box_public_key: STANDARD.encode(o.keys.box_key.as_bytes()),
+            fingerprint: o.keys.fingerprint(),
+        })
+        .collect();
     HttpResponse::Ok().json(KeyResponse {
         version: 1,
         box_public_key: STANDARD.encode(state.intake.keys.box_key.as_bytes()),
         sign_public_key: STANDARD.encode(state.intake.keys.sign_key.as_bytes()),
         fingerprint: state.intake.keys.fingerprint(),
         demo: state.demo,
+        offices,
+        directory: directory.sequence,
     })
 }
 
@@ -61,6 +89,19 @@ pub struct SubmitRequest {
     /// From `POST /api/v1/receipts`, when the tip binds that receipt's reply key.
     #[serde(default)]
     ticket: Option<String>,
+    /// The town offices the tip is sealed for besides the county (format 2); none for the
+    /// county alone.
+    #[serde(default)]
+    towns: Vec<String>,
+}
+
+/// Office ids as sent; a malformed one is an office the directory does not hold.
+fn parse_towns(towns: &[String]) -> Result<Vec<OfficeId>, SubmitError> {
+    towns
+        .iter()
+        .map(|t| t.parse::<OfficeId>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| SubmitError::Choice(ChoiceError::UnknownOffice))
 }
 
 #[derive(Serialize)]
@@ -78,13 +119,17 @@ pub async fn submit_tip(
 ) -> Result<HttpResponse, SubmitError> {
     let body = body.into_inner();
     let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
+    let towns = parse_towns(&body.towns)?;
     let (receipt, day) = match body.ticket.as_deref() {
         Some(ticket) => (
             None,
-            state.intake.accept_reserved_tip(sealed, ticket).await?,
+            state
+                .intake
+                .accept_reserved_tip(sealed, ticket, towns)
+                .await?,
         ),
         None => {
-            let (receipt, day) = state.intake.accept_tip(sealed).await?;
+            let (receipt, day) = state.intake.accept_tip(sealed, towns).await?;
             (Some(receipt), day)
         }
     };

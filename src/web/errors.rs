@@ -52,7 +52,9 @@ impl ResponseError for SubmitError {
             SubmitError::DiskFull | SubmitError::QuotaFull => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
             }
-            SubmitError::Ticket(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
+            SubmitError::Ticket(_) | SubmitError::Choice(_) | SubmitError::Addressing => {
+                json_error(StatusCode::BAD_REQUEST, &self.to_string())
+            }
             SubmitError::TicketUsed => json_error(StatusCode::CONFLICT, &self.to_string()),
             SubmitError::Internal => internal_error_response(),
         }

@@ -109,3 +109,16 @@ poster-safe = Only the county inspectors can read your report. The website does 
 poster-paper = You can also send a letter.
 
 date = { $day } { $monthname } { $year }
+
+readers-legend = Who should read this report?
+readers-county-always = The county office reads every report.
+readers-county = Only the county office (the default)
+readers-county-why = Choose this if the person you report has relatives or friends in the town government: the town office will not even know this report exists.
+readers-town = The county office and my town's office
+readers-town-pick = My town
+readers-town-none = Choose
+report-error-town = Please choose your town, or choose "Only the county office".
+offices-title = Which offices can read reports
+offices-intro = The county office reads every report; a town office reads only the reports addressed to it. Each office has its own key. You can check the fingerprints below against the ones the county publishes.
+offices-county-default = The county office
+offices-fingerprint = Key fingerprint:

@@ -109,3 +109,16 @@ poster-safe = 只有县纪检监察的工作人员能看到您的举报。网站
 poster-paper = 不方便上网，也可以写信。
 
 date = { $year }年{ $month }月{ $day }日
+
+readers-legend = 谁来读这份举报？
+readers-county-always = 县纪委监委会读每一份举报。
+readers-county = 只给县纪委监委（默认）
+readers-county-why = 如果您要举报的人在镇里有亲戚或熟人，请选这一项：镇里连有这份举报都不会知道。
+readers-town = 县纪委监委和我所在镇的纪委
+readers-town-pick = 我所在的镇
+readers-town-none = 请选择
+report-error-town = 请选择您所在的镇，或者选“只给县纪委监委”。
+offices-title = 哪些办公室能读举报
+offices-intro = 县纪委监委能读每一份举报；镇纪委只能读写给它的举报。每个办公室都有自己的钥匙。可以把下面的指纹和县纪委监委公布的核对。
+offices-county-default = 县纪委监委
+offices-fingerprint = 钥匙指纹：

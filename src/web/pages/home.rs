@@ -38,6 +38,7 @@ fn render_home(l: Lang, state: &AppState) -> HttpResponse {
         a.button.secondary #go-status href={ "/" (l.code()) "/status" } { (t(l, "home-status")) }
         h2 { (t(l, "home-who-title")) }
         p { (t(l, "home-who")) }
+        (super::offices_list(l, state))
         h2 { (t(l, "home-kept-title")) }
         p { (t(l, "home-kept")) }
         h2 { (t(l, "home-safe-title")) }

@@ -27,6 +27,7 @@ use maud::{html, Markup, DOCTYPE};
 use super::assets;
 use super::errors::json_error;
 use super::i18n::{t, Lang};
+use super::AppState;
 use crate::domain::Status;
 
 /// Form bodies: oversize input is refused with a JSON error before it is read whole.
@@ -127,4 +128,33 @@ pub async fn not_found(req: HttpRequest) -> HttpResponse {
         }
     };
     html_response(StatusCode::NOT_FOUND, markup)
+}
+
+/// The offices that may read reports, each with its key's fingerprint, so that anyone can
+/// check them against what the county publishes (home page and poster).
+fn offices_list(l: Lang, state: &AppState) -> Markup {
+    let directory = state.intake.offices.directory();
+    let county_name = if directory.root.name.is_empty() {
+        t(l, "offices-county-default")
+    } else {
+        directory.root.name.clone()
+    };
+    maud::html! {
+        section #offices {
+            h2 { (t(l, "offices-title")) }
+            p { (t(l, "offices-intro")) }
+            ul.offices {
+                li data-office=(directory.root.id.as_str()) {
+                    strong { (county_name) } " "
+                    span.fingerprint { (t(l, "offices-fingerprint")) " " code { (directory.root.keys.fingerprint()) } }
+                }
+                @for town in &directory.towns {
+                    li data-office=(town.id.as_str()) {
+                        strong { (town.name) } " "
+                        span.fingerprint { (t(l, "offices-fingerprint")) " " code { (town.keys.fingerprint()) } }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::{html_response, lang_of, layout, not_found, Page};
+use crate::domain::office::OfficeId;
 use crate::domain::tip::{SealedTipError, TipPlaintext};
 use crate::web::errors::SubmitError;
 use crate::web::i18n::{t, t_args, Lang};
@@ -41,6 +42,22 @@ pub struct ReportForm {
     proof: String,
     #[serde(default)]
     topic: String,
+    /// "county" (the county office only) or "town" (the county and `town`).
+    #[serde(default)]
+    readers: String,
+    /// The town office chosen, when `readers` is "town".
+    #[serde(default)]
+    town: String,
+}
+
+/// The resident's answer to "who should read this".
+enum Readers {
+    /// The county office alone (the default).
+    County,
+    /// The county office and this town office.
+    Town(OfficeId),
+    /// "My town" without a town picked, or a town not in the list.
+    Unclear,
 }
 
 impl Drop for ReportForm {
@@ -53,6 +70,8 @@ impl Drop for ReportForm {
             &mut self.amount,
             &mut self.proof,
             &mut self.topic,
+            &mut self.readers,
+            &mut self.town,
         ] {
             s.zeroize();
         }
@@ -68,6 +87,16 @@ impl ReportForm {
             "amount" => &self.amount,
             "proof" => &self.proof,
             _ => "",
+        }
+    }
+
+    fn readers(&self, state: &AppState) -> Readers {
+        if self.readers != "town" {
+            return Readers::County;
+        }
+        match self.town.parse::<OfficeId>() {
+            Ok(id) if state.intake.offices.directory().town(&id).is_some() => Readers::Town(id),
+            _ => Readers::Unclear,
         }
     }
 
@@ -129,10 +158,19 @@ pub async fn report_submit(
     };
     let form = form.into_inner();
     let refuse = |status, key| html_response(status, report_page(l, &state, &form, Some(key)));
-    let Some(tip) = form.to_plaintext() else {
+    let Some(mut tip) = form.to_plaintext() else {
         return refuse(StatusCode::BAD_REQUEST, "report-error-empty");
     };
-    match state.intake.accept_plain_tip(tip).await {
+    let towns = match form.readers(&state) {
+        Readers::County => Vec::new(),
+        Readers::Town(id) => {
+            // Inside the seal too, so the offices read the resident's own choice.
+            tip.fields.insert("town".into(), id.to_string().into());
+            vec![id]
+        }
+        Readers::Unclear => return refuse(StatusCode::BAD_REQUEST, "report-error-town"),
+    };
+    match state.intake.accept_plain_tip(tip, towns).await {
         Ok((receipt, _day)) => {
             let page = Page {
                 lang: l,
@@ -172,7 +210,8 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
             form #report-form method="post" action={ "/" (l.code()) "/report" }
                 data-box-key=(key)
                 data-msg-network=(t(l, "report-msg-network"))
-                data-msg-failed=(t(l, "report-error-failed")) {
+                data-msg-failed=(t(l, "report-error-failed"))
+                data-msg-town=(t(l, "report-error-town")) {
                 label for="body" { (t(l, "field-body"))
                     span.hint #body-hint { (t(l, "field-body-hint")) } }
                 textarea #body name="body" required rows="8" aria-describedby="body-hint" { (form.body) }
@@ -185,6 +224,7 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
                         input id=(name) type="text" name=(name) value=(form.field(name)) autocomplete="off";
                     }
                 }
+                (readers_choice(l, state, form))
                 fieldset {
                     legend { (t(l, "topic-legend")) }
                     @for topic in TOPICS {
@@ -210,6 +250,39 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
         script: true,
     };
     layout(page, content)
+}
+
+/// "Who should read this?": the county office alone (the default), or the county and the
+/// resident's town office. Shown only when the county has signed town offices in.
+fn readers_choice(l: Lang, state: &AppState, form: &ReportForm) -> Markup {
+    let directory = state.intake.offices.directory();
+    let town_chosen = form.readers == "town";
+    html! {
+        @if !directory.towns.is_empty() {
+            fieldset #readers {
+                legend { (t(l, "readers-legend")) }
+                p.hint { (t(l, "readers-county-always")) }
+                label.choice {
+                    input #readers-county type="radio" name="readers" value="county"
+                        checked[!town_chosen] data-box-key=(STANDARD.encode(directory.root.keys.box_key.as_bytes()));
+                    (t(l, "readers-county"))
+                }
+                p.hint #readers-why { (t(l, "readers-county-why")) }
+                label.choice {
+                    input #readers-town type="radio" name="readers" value="town" checked[town_chosen];
+                    (t(l, "readers-town"))
+                }
+                label for="town" { (t(l, "readers-town-pick")) }
+                select #town name="town" {
+                    option value="" { (t(l, "readers-town-none")) }
+                    @for town in &directory.towns {
+                        option value=(town.id.as_str()) selected[form.town == town.id.as_str()]
+                            data-box-key=(STANDARD.encode(town.keys.box_key.as_bytes())) { (town.name) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The receipt, how to keep it, a printable card and the "did you copy it" check. With

@@ -40,11 +40,30 @@ function readFields(form) {
   const data = new FormData(form);
   const fields = { body: String(data.get('body') || '') };
   for (const name of OPTIONAL_FIELDS) {
+    if (name === 'town') continue; // set below, from the "who reads this" answer
     const value = data.get(name);
     // Cut as the server cuts the no-JavaScript form (MAX_FIELD_CHARS in pages.rs).
     if (typeof value === 'string') fields[name] = clip(value);
   }
+  // "Who should read this": the town office goes inside the seal too, so the offices read
+  // the resident's own choice.
+  if (data.get('readers') === 'town') fields.town = String(data.get('town') || '');
   return fields;
+}
+
+/**
+ * The offices to seal for: the county's key first, then the chosen town's (the key is on its
+ * option in the list). Returns null when "my town" is chosen but no town is picked.
+ */
+export function recipients(form, countyKey, fields) {
+  if (fields.town === undefined) return { keys: [countyKey], towns: [] };
+  const option = Array.prototype.find.call(
+    form.querySelectorAll('#town option'),
+    (o) => o.value === fields.town && o.value !== '',
+  );
+  const townKey = option && option.getAttribute('data-box-key');
+  if (!townKey) return null;
+  return { keys: [countyKey, townKey], towns: [fields.town] };
 }
 
 function setupReceiptCheck(receipt) {
@@ -142,6 +161,11 @@ function enhance(form) {
     const key = JSON.stringify(fields);
     const again = pending !== null && pending.key === key;
     let attempt = again ? pending : null;
+    const to = recipients(form, boxKey, fields);
+    if (!to) {
+      showError(form.getAttribute('data-msg-town') || message(form, 'failed'));
+      return true;
+    }
     if (!attempt) {
       // 1. A receipt first, so that its reply key can go inside the seal.
       let reserved;
@@ -161,11 +185,13 @@ function enhance(form) {
       }
       let sealed;
       try {
-        sealed = sealTip(fields, boxKey, r.reply_key);
+        // Format 2 (one box, a key stanza per office), even for the county alone: the
+        // county can then hand the case to a town with the resident's consent.
+        sealed = sealTip(fields, to.keys, r.reply_key);
       } catch (e) {
         return false;
       }
-      attempt = { key, receipt: r.receipt, body: { sealed, ticket: r.ticket } };
+      attempt = { key, receipt: r.receipt, body: { sealed, ticket: r.ticket, towns: to.towns } };
     }
     // 2. The sealed tip with its ticket. From here on the tip may have arrived, so the plain
     // form is never posted: that could file it twice.

@@ -18,7 +18,7 @@ export const SEAL_OVERHEAD = PUBLIC_KEY_BYTES + MAC_BYTES;
 /** Plaintexts are padded to a multiple of this, so a sealed tip shows only its 1 KiB bucket. */
 export const TIP_PAD_BLOCK = 1024;
 /** Optional tip fields, in the order they are written into the JSON. */
-export const OPTIONAL_FIELDS = ['where', 'who', 'when', 'amount', 'proof', 'topic'];
+export const OPTIONAL_FIELDS = ['where', 'who', 'when', 'amount', 'proof', 'topic', 'town'];
 
 // "expand 32-byte k": the Salsa20 constant that crypto_box's HSalsa20 step keys with.
 const SIGMA = new Uint8Array([
@@ -166,6 +166,49 @@ export function cryptoBoxSealOpen(sealed, recipientPublicKey, recipientSecretKey
   }
 }
 
+/** Marks a box sealed once for several offices (format 2). */
+export const MULTI_MAGIC = new Uint8Array([0x57, 0x42, 0x54, 0x02]); // "WBT" 0x02
+/** Most offices one box is sealed to. */
+export const MAX_STANZAS = 16;
+const CONTENT_KEY_BYTES = 32;
+
+/**
+ * Format 2: `"WBT" 0x02 || n || n key stanzas || nonce (24) || crypto_secretbox_easy`. The
+ * message is encrypted once (XSalsa20-Poly1305) under a fresh random content key, and that
+ * key is sealed (`crypto_box_seal`, 80 bytes) to each office's key, in the order given.
+ */
+export function sealForOffices(message, recipientPublicKeys) {
+  checkBytes(message, 'message');
+  if (!Array.isArray(recipientPublicKeys) || recipientPublicKeys.length < 1 ||
+      recipientPublicKeys.length > MAX_STANZAS) {
+    throw new RangeError('a box is sealed for 1 to ' + MAX_STANZAS + ' offices');
+  }
+  for (const k of recipientPublicKeys) checkBytes(k, 'office public key', PUBLIC_KEY_BYTES);
+  const contentKey = crypto.getRandomValues(new Uint8Array(CONTENT_KEY_BYTES));
+  try {
+    const stanzas = recipientPublicKeys.map((k) => cryptoBoxSeal(contentKey, k));
+    const nonce = crypto.getRandomValues(new Uint8Array(NONCE_BYTES));
+    const boxed = xsalsa20poly1305(contentKey, nonce).encrypt(message);
+    const stanzaBytes = CONTENT_KEY_BYTES + SEAL_OVERHEAD;
+    const out = new Uint8Array(
+      MULTI_MAGIC.length + 1 + stanzas.length * stanzaBytes + NONCE_BYTES + boxed.length,
+    );
+    let at = 0;
+    out.set(MULTI_MAGIC, at);
+    at += MULTI_MAGIC.length;
+    out[at++] = stanzas.length;
+    for (const s of stanzas) {
+      out.set(s, at);
+      at += stanzaBytes;
+    }
+    out.set(nonce, at);
+    out.set(boxed, at + NONCE_BYTES);
+    return out;
+  } finally {
+    wipe(contentKey);
+  }
+}
+
 /** Standard base64 with padding; chunked so long inputs do not overflow the argument limit. */
 export function bytesToBase64(bytes) {
   let binary = '';
@@ -192,14 +235,21 @@ const isBlank = (s) => s.trim() === '';
 /**
  * Seals a tip into the wire format of `POST /api/v1/tips` ({"sealed": <this>}): the UTF-8
  * JSON {"v":1,"body":...,"reply_key":...,optional fields} padded with sodium_pad to a multiple
- * of 1024 bytes, sealed to the inspectors' key, as standard base64. `replyKeyBase64`, the
+ * of 1024 bytes, sealed to the inspectors' key (or, given a list of keys, once for all those
+ * offices: format 2), as standard base64. `replyKeyBase64`, the
  * receipt's reply public key from POST /api/v1/receipts, goes inside the seal so that nobody
  * can swap it on the way; without it the tip gets a status but no replies. Empty optional
  * fields are left out so that an unanswered question looks the same as an absent one.
  */
 export function sealTip(fields, boxPublicKeyBase64, replyKeyBase64) {
-  const recipient = base64ToBytes(boxPublicKeyBase64);
-  checkBytes(recipient, 'box public key', PUBLIC_KEY_BYTES);
+  // One key: format 1, a plain sealed box (as v1 clients make). A list of keys, the county's
+  // first: format 2, one box for those offices.
+  const many = Array.isArray(boxPublicKeyBase64);
+  const recipients = (many ? boxPublicKeyBase64 : [boxPublicKeyBase64]).map((k) => {
+    const key = base64ToBytes(k);
+    checkBytes(key, 'box public key', PUBLIC_KEY_BYTES);
+    return key;
+  });
   const body = fields && fields.body;
   if (typeof body !== 'string' || isBlank(body)) throw new Error('the tip has no body');
   const tip = { v: 1, body };
@@ -216,7 +266,9 @@ export function sealTip(fields, boxPublicKeyBase64, replyKeyBase64) {
   const json = new TextEncoder().encode(JSON.stringify(tip));
   const padded = sodiumPad(json, TIP_PAD_BLOCK);
   try {
-    return bytesToBase64(cryptoBoxSeal(padded, recipient));
+    return bytesToBase64(
+      many ? sealForOffices(padded, recipients) : cryptoBoxSeal(padded, recipients[0]),
+    );
   } finally {
     // Best effort only: JS strings cannot be wiped, but these buffers can.
     wipe(json, padded);

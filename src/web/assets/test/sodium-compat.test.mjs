@@ -10,6 +10,8 @@ import {
   cryptoBoxSeal,
   cryptoBoxSealOpen,
   sealTip,
+  sealForOffices,
+  MULTI_MAGIC,
   base64ToBytes,
   bytesToBase64,
   SEAL_OVERHEAD,
@@ -235,4 +237,59 @@ test('base64 helpers round-trip and agree with libsodium', () => {
   }
   assert.throws(() => base64ToBytes('abc'));
   assert.throws(() => base64ToBytes('ab-_'));
+});
+
+// Opens a format 2 box with libsodium alone: find the stanza that opens with this key, then
+// crypto_secretbox_open_easy with the content key inside it.
+function openFormat2WithLibsodium(box, keyPair) {
+  assert.deepEqual(bytes(box.subarray(0, 4)), bytes(MULTI_MAGIC));
+  const n = box[4];
+  const stanzaBytes = 32 + sodium.crypto_box_SEALBYTES;
+  let contentKey = null;
+  for (let i = 0; i < n && !contentKey; i++) {
+    const stanza = box.subarray(5 + i * stanzaBytes, 5 + (i + 1) * stanzaBytes);
+    try {
+      contentKey = sodium.crypto_box_seal_open(stanza, keyPair.publicKey, keyPair.privateKey);
+    } catch {
+      contentKey = null;
+    }
+  }
+  if (!contentKey) throw new Error('no stanza for this key');
+  const at = 5 + n * stanzaBytes;
+  const nonce = box.subarray(at, at + sodium.crypto_secretbox_NONCEBYTES);
+  return sodium.crypto_secretbox_open_easy(
+    box.subarray(at + sodium.crypto_secretbox_NONCEBYTES),
+    nonce,
+    contentKey,
+  );
+}
+
+test('(offices) a tip sealed for the county and a town opens with libsodium under either key, not a third', () => {
+  const county = sodium.crypto_box_keypair();
+  const town = sodium.crypto_box_keypair();
+  const other = sodium.crypto_box_keypair();
+  const sealed = sealTip(
+    { body: CHINESE_BODY, where: '东山村' },
+    [bytesToBase64(county.publicKey), bytesToBase64(town.publicKey)],
+  );
+  const box = base64ToBytes(sealed);
+  assert.equal(box.length, 5 + 2 * 80 + 24 + 16 + 1024);
+  for (const kp of [county, town]) {
+    const padded = openFormat2WithLibsodium(box, kp);
+    const tip = JSON.parse(fromUtf8(sodium.unpad(padded, 1024)));
+    assert.deepEqual(tip, { v: 1, body: CHINESE_BODY, where: '东山村' });
+  }
+  assert.throws(() => openFormat2WithLibsodium(box, other), /no stanza/);
+});
+
+test('(offices) a flipped byte in the body fails, and the office count is checked', () => {
+  const county = sodium.crypto_box_keypair();
+  const box = sealForOffices(utf8.encode('x'.repeat(10)), [county.publicKey]);
+  box[box.length - 1] ^= 1;
+  assert.throws(() => openFormat2WithLibsodium(box, county));
+  assert.throws(() => sealForOffices(new Uint8Array(1), []), RangeError);
+  assert.throws(
+    () => sealForOffices(new Uint8Array(1), new Array(17).fill(county.publicKey)),
+    RangeError,
+  );
 });
