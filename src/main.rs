@@ -5,6 +5,7 @@ use whistlebox::cli::{
     self,
     decrypt::DecryptArgs,
     keygen::KeygenArgs,
+    moves::MoveArgs,
     offices::OfficesArgs,
     reply::{AckArgs, UpdateArgs},
     serve::ServeArgs,
@@ -34,6 +35,9 @@ enum Command {
     Keygen(KeygenArgs),
     /// Sign or show the directory of offices (the county signs it on its offline machine).
     Offices(OfficesArgs),
+    /// Hand a case to another office (on the offline machine); a town gets it only once the
+    /// resident agrees.
+    Move(MoveArgs),
     /// Run the online service.
     Serve(ServeArgs),
     /// Open an export bundle into one folder per tip (on the offline machine).
@@ -50,6 +54,7 @@ fn main() {
     let result = match &cli.command {
         Command::Keygen(args) => cli::keygen::run(args),
         Command::Offices(args) => cli::offices::run(args),
+        Command::Move(args) => cli::moves::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Decrypt(args) => cli::decrypt::run(args),
         Command::Update(args) => cli::reply::run_update(args),

@@ -155,6 +155,11 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     Err(CliError::Partial(failed.len()))
 }
 
+/// The sealed tip as it arrived (base64), kept so that the office can hand the case on.
+pub const SEALED_FILE: &str = "sealed.b64";
+/// The key stanza an office was given with a moved tip (base64).
+pub const GRANT_FILE: &str = "grant.b64";
+
 /// The name of follow-up `n` in a tip's folder, when it was verified.
 pub fn followup_file(n: u32) -> String {
     format!("followup-{n:04}.txt")

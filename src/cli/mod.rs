@@ -3,6 +3,7 @@
 
 pub mod decrypt;
 pub mod keygen;
+pub mod moves;
 pub mod offices;
 pub mod reply;
 pub mod serve;

@@ -18,7 +18,7 @@ use crate::domain::{Day, Status, TipId};
 /// Flags shared by the signing commands.
 #[derive(Debug, Args)]
 pub struct SigningArgs {
-    /// The inspectors' secret key file (inspectors.key). Its folder also keeps
+    /// The office's secret key file (inspectors.key). Its folder also keeps
     /// `inspectors.sequence`, the number of the last bundle signed.
     #[arg(long)]
     pub key: PathBuf,
@@ -242,6 +242,15 @@ fn reply_key(tips: Option<&Path>, tip: TipId) -> Result<BoxPublicKey, CliError> 
 /// one (a reused number would make the server refuse the bundle as a replay).
 fn sign_and_write(args: &SigningArgs, content: SignedContent) -> Result<u64, CliError> {
     let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
+    sign_and_write_with(&keys, args, content)
+}
+
+/// [`sign_and_write`] with keys already opened.
+pub(crate) fn sign_and_write_with(
+    keys: &crate::domain::keys::SecretKeys,
+    args: &SigningArgs,
+    content: SignedContent,
+) -> Result<u64, CliError> {
     let sequence = next_sequence(&args.key, "inspectors.sequence")?;
     let payload = SignedPayload {
         office: keys.office.as_ref().map(|o| o.id.clone()),

@@ -89,6 +89,14 @@ fn multi_stanzas(bytes: &[u8]) -> Option<usize> {
 
 /// Seals padded bytes for several offices (format 2), or fails if the count is out of range.
 pub fn seal_padded_to(padded: &[u8], offices: &[BoxPublicKey]) -> Result<Vec<u8>, CryptoError> {
+    seal_padded_with(padded, offices).map(|(sealed, _)| sealed)
+}
+
+/// Like [`seal_padded_to`], and gives back the content key (to seal it to another office).
+pub fn seal_padded_with(
+    padded: &[u8],
+    offices: &[BoxPublicKey],
+) -> Result<(Vec<u8>, ContentKey), CryptoError> {
     if offices.is_empty() || offices.len() > MAX_STANZAS {
         return Err(CryptoError::BadKey);
     }
@@ -99,7 +107,7 @@ pub fn seal_padded_to(padded: &[u8], offices: &[BoxPublicKey]) -> Result<Vec<u8>
         out.extend_from_slice(&key.stanza_for(office));
     }
     out.extend_from_slice(&key.encrypt(padded));
-    Ok(out)
+    Ok((out, key))
 }
 
 impl SealedTip {
@@ -181,6 +189,27 @@ impl SealedTip {
             }
             None => key.open(&self.0).map_err(|_| OpenError::DecryptionFailed),
         }
+    }
+
+    /// What a move to another office carries: the box that office will open, and the
+    /// content key sealed to it. A format 2 box travels as it is (its digest, which acks
+    /// name, stays the same); a format 1 box, sealed to one key only, is opened and its
+    /// words sealed again in format 2 for `keeper` (the office moving it).
+    pub fn for_move(
+        &self,
+        key: &impl Opener,
+        grant: Option<&[u8]>,
+        keeper: &BoxPublicKey,
+        to: &BoxPublicKey,
+    ) -> Result<(SealedTip, Vec<u8>), OpenError> {
+        if self.stanza_count().is_some() {
+            let content = self.content_key(key, grant)?;
+            return Ok((self.clone(), content.stanza_for(to)));
+        }
+        let padded = self.open_padded(key, grant)?;
+        let (sealed, content) = seal_padded_with(&padded, std::slice::from_ref(keeper))
+            .map_err(|_| OpenError::DecryptionFailed)?;
+        Ok((SealedTip(sealed), content.stanza_for(to)))
     }
 
     /// Opens the tip with an office's secret key.
