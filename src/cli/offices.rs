@@ -73,13 +73,13 @@ pub fn run(args: &OfficesArgs) -> Result<(), CliError> {
     }
 }
 
-fn read_pub(path: &PathBuf) -> Result<(PublicKeys, String), CliError> {
+fn read_pub(path: &std::path::Path) -> Result<(PublicKeys, String), CliError> {
     let raw = read_bounded(path, 64 * 1024)?;
     let text = std::str::from_utf8(&raw)
         .map_err(|_| CliError::Usage(format!("{}: not a key file", path.display())))?
         .to_owned();
     let keys = PublicKeys::from_file_text(&text).map_err(|source| CliError::KeyFile {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     })?;
     Ok((keys, text))
