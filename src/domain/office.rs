@@ -18,7 +18,9 @@ pub struct OfficeId(String);
 
 /// A malformed office id.
 #[derive(Debug, Error, PartialEq, Eq)]
-#[error("an office id is 1 to 32 lowercase letters, digits or dashes, starting with a letter or digit")]
+#[error(
+    "an office id is 1 to 32 lowercase letters, digits or dashes, starting with a letter or digit"
+)]
 pub struct BadOfficeId;
 
 impl OfficeId {
