@@ -37,6 +37,7 @@ fn new_tip(sealed: &SealedTip, key: &BoxSecretKey) -> NewTip {
         day: Day::today(),
         sealed: sealed.clone(),
         sealed_reply_key: key.public_key().seal(&[7u8; 32]),
+        towns: vec![],
     }
 }
 
@@ -135,6 +136,7 @@ fn export_bundle(c: &mut Criterion) {
                     .expect("seals"),
             ),
             sealed_reply_key: Some(public.seal(&[7u8; 32])),
+            grant: None,
             followups: Vec::new(),
         })
         .collect();

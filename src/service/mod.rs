@@ -325,6 +325,7 @@ impl Intake {
             sealed,
             // The reply key is bound inside the sealed tip, or the tip has none.
             sealed_reply_key: Vec::new(),
+            towns: vec![],
         };
         blocking(move || store.insert(tip))
             .await

@@ -14,6 +14,7 @@ fn new_tip(lookup: u8, fill: u8) -> NewTip {
         day: Day(20_100),
         sealed: sealed(fill),
         sealed_reply_key: vec![fill; 80],
+        towns: vec![],
     }
 }
 
@@ -88,6 +89,7 @@ fn updates_apply_all_or_nothing(store: &dyn TipStore) {
     store
         .apply_updates(
             signed(1),
+            &Reader::Root,
             Day(20_101),
             &[
                 update(a, Status::InReview, None),
@@ -107,6 +109,7 @@ fn updates_apply_all_or_nothing(store: &dyn TipStore) {
     let err = store
         .apply_updates(
             signed(2),
+            &Reader::Root,
             Day(20_102),
             &[
                 update(a, Status::Investigating, None),
@@ -119,16 +122,27 @@ fn updates_apply_all_or_nothing(store: &dyn TipStore) {
     assert_eq!(store.last_sequence().unwrap(), 1);
 
     // The same bundle again is a replay; an older one is stale; neither changes anything.
-    let replay = store.apply_updates(signed(1), Day(20_102), &[update(a, Status::Referred, None)]);
+    let replay = store.apply_updates(
+        signed(1),
+        &Reader::Root,
+        Day(20_102),
+        &[update(a, Status::Referred, None)],
+    );
     assert!(matches!(replay, Err(StoreError::Replayed(1))));
     store
         .apply_updates(
             signed(5),
+            &Reader::Root,
             Day(20_103),
             &[update(a, Status::Investigating, None)],
         )
         .unwrap();
-    let stale = store.apply_updates(signed(3), Day(20_103), &[update(a, Status::Referred, None)]);
+    let stale = store.apply_updates(
+        signed(3),
+        &Reader::Root,
+        Day(20_103),
+        &[update(a, Status::Referred, None)],
+    );
     assert!(matches!(
         stale,
         Err(StoreError::Stale {
@@ -160,6 +174,7 @@ fn followups_and_acks(store: &dyn TipStore) {
     let purged = store
         .apply_ack(
             signed(1),
+            &Reader::Root,
             &[Ack {
                 tip: a,
                 tip_sealed: true,
@@ -173,7 +188,8 @@ fn followups_and_acks(store: &dyn TipStore) {
         purged,
         Purged {
             tips: 1,
-            followups: 1
+            followups: 1,
+            copies: 0
         }
     );
     let left = store.export().unwrap();
@@ -204,6 +220,7 @@ fn monthly_counts(store: &dyn TipStore) {
     store
         .apply_updates(
             signed(1),
+            &Reader::Root,
             Day(20_200),
             &[update(a, Status::ClosedSubstantiated, None)],
         )
@@ -283,6 +300,7 @@ fn sled_survives_reopen_and_keeps_salt() {
         let id = s.insert(new_tip(9, 0x09)).unwrap();
         s.apply_updates(
             signed(4),
+            &Reader::Root,
             Day(20_101),
             &[update(id, Status::InReview, Some(1))],
         )
@@ -396,6 +414,7 @@ fn sled_ack_removes_the_ciphertext_from_every_file_and_keeps_the_rest() {
     let purged = s
         .apply_ack(
             signed(1),
+            &Reader::Root,
             &[Ack {
                 tip: acked_id,
                 tip_sealed: true,
