@@ -276,15 +276,15 @@ pub(super) struct Inner {
     pub(super) db: sled::Db,
     /// What makes writes durable beyond sled's own flush; held for the whole of each write.
     sync: Mutex<Syncer>,
-    meta: sled::Tree,
+    pub(super) meta: sled::Tree,
     tips: sled::Tree,
     pub(super) receipts: sled::Tree,
     history: sled::Tree,
     replies: sled::Tree,
     followups: sled::Tree,
     chunks: sled::Tree,
-    addressing: sled::Tree,
-    moves: sled::Tree,
+    pub(super) addressing: sled::Tree,
+    pub(super) moves: sled::Tree,
 }
 
 /// What one reader is to get of one tip, found before any ciphertext is read.
