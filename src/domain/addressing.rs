@@ -56,6 +56,10 @@ pub enum AddressingError {
     /// A move to an office that reads the report already.
     #[error("the office it would move to reads the report already")]
     AlreadyReads,
+    /// A second move to the county by the same office (it would say nothing new, and only
+    /// use up the report's moves).
+    #[error("the office moved the report to the county already")]
+    AlreadyMoved,
     /// A second move to an office while one waits for the resident.
     #[error("a move to that office already waits for the resident's answer")]
     AlreadyWaiting,
@@ -383,8 +387,8 @@ impl Addressing {
         Ok(effect)
     }
 
-    /// Records a move of the tip by `by` to `to`. A move to the county is done at once; a
-    /// move to a town waits for the resident. Returns the move's index when the store is to
+    /// Records a move of the tip by `by` to `to`. A move to the county is done at once (once
+    /// per office); a move to a town waits for the resident. Returns the move's index when the store is to
     /// keep its stanza and carried copy (moves to a town).
     pub fn propose(
         &mut self,
@@ -398,6 +402,14 @@ impl Addressing {
         }
         let state = match &to {
             Reader::Root if by == &Reader::Root => return Err(AddressingError::AlreadyReads),
+            Reader::Root
+                if self
+                    .moves
+                    .iter()
+                    .any(|m| m.to == Reader::Root && &m.by == by) =>
+            {
+                return Err(AddressingError::AlreadyMoved)
+            }
             Reader::Root => MoveState::Done(day),
             town if self.may_read(town) => return Err(AddressingError::AlreadyReads),
             town if self
@@ -763,6 +775,10 @@ mod tests {
         // The moved-to town moves it on to the county: done at once, nothing kept.
         assert_eq!(a.propose(&town("t"), Reader::Root, Day(6), 6), Ok(None));
         assert_eq!(a.moves()[1].state, MoveState::Done(Day(6)));
+        assert_eq!(
+            a.propose(&town("t"), Reader::Root, Day(6), 6),
+            Err(AddressingError::AlreadyMoved)
+        );
         // Follow-up 6 goes once the county and the town acked it; 5 once the county did.
         let e = a.ack(&town("t"), true, &[5, 6], 6).unwrap();
         assert_eq!((e.original, e.copy), (false, Some(0)));
@@ -774,11 +790,12 @@ mod tests {
         a.decide(&id("v"), false, Day(8), 6).unwrap();
         assert!(!a.may_read(&town("v")) && !a.holds_copy(2));
         assert_eq!(a.town_readers(), vec![id("t")]);
-        while a.moves().len() < MAX_MOVES {
-            a.propose(&town("t"), Reader::Root, Day(9), 6).unwrap();
+        for i in a.moves().len()..MAX_MOVES {
+            a.propose(&town("t"), town(&format!("w{i}")), Day(9), 6)
+                .unwrap();
         }
         assert_eq!(
-            a.propose(&town("t"), Reader::Root, Day(9), 6),
+            a.propose(&town("t"), town("x"), Day(9), 6),
             Err(AddressingError::TooManyMoves)
         );
         assert_eq!(Addressing::decode(&a.encode()).unwrap(), a);

@@ -509,6 +509,22 @@ fn move_to_the_county_is_done_at_once(store: &dyn TipStore) {
     // Nothing was kept: the county reads the original anyway.
     assert_eq!((store.export().unwrap(), store.counts().unwrap()), before);
     store.verify().unwrap();
+    // Once per office: a second move would say nothing new.
+    let err = store
+        .propose_moves(
+            signed(2),
+            &town("a"),
+            Day(20_104),
+            &[move_to(id, Reader::Root, 9)],
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::MoveRefused {
+            reason: AddressingError::AlreadyMoved,
+            ..
+        }
+    ));
     // The county cannot move a tip to itself.
     let err = store
         .propose_moves(
