@@ -28,9 +28,10 @@
 //! of the day, and again every five minutes (a file's change time, ctime, cannot be set: it
 //! shows the last write or reset, so at most that a write happened in the last few
 //! minutes). And since sled keeps old values in its log until it reuses a segment, the
-//! store is rewritten into a fresh folder after every ack that deletes anything and at every
-//! start ([`SledStore::compact`]): only live data is copied, then the fresh folder replaces
-//! the old one by two renames, so the acked ciphertext is gone from the folder's files.
+//! store is rewritten into a fresh folder after every ack that deletes anything, after every
+//! move a resident declines, and at every start ([`SledStore::compact`]): only live data is
+//! copied, then the fresh folder replaces the old one by two renames, so the acked or
+//! declined ciphertext is gone from the folder's files.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
