@@ -71,7 +71,7 @@ impl Fixture {
             day: Day::today(),
             sealed: self.sealed.clone(),
             sealed_reply_key: self.reply_key.clone(),
-            towns: Vec::new(),
+            towns: vec![],
         }
     }
     fn record(&self) -> Vec<u8> {

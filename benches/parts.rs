@@ -37,7 +37,7 @@ fn new_tip(sealed: &SealedTip, key: &BoxSecretKey) -> NewTip {
         day: Day::today(),
         sealed: sealed.clone(),
         sealed_reply_key: key.public_key().seal(&[7u8; 32]),
-        towns: Vec::new(),
+        towns: vec![],
     }
 }
 
@@ -136,6 +136,7 @@ fn export_bundle(c: &mut Criterion) {
                     .expect("seals"),
             ),
             sealed_reply_key: Some(public.seal(&[7u8; 32])),
+            grant: None,
             followups: Vec::new(),
         })
         .collect();

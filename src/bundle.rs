@@ -557,6 +557,7 @@ fn parse_entry(
         status,
         sealed,
         sealed_reply_key,
+        grant: None,
         followups,
     })
 }
@@ -985,6 +986,7 @@ mod tests {
                 SealedTip::from_bytes(vec![id; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
             ),
             sealed_reply_key: None,
+            grant: None,
             followups: vec![],
         }
     }

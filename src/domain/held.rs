@@ -24,8 +24,12 @@ pub struct StoredTip {
     pub day: Day,
     /// Current status.
     pub status: Status,
-    /// The sealed tip, until the inspectors ack it.
+    /// The sealed tip, until the inspectors ack it: the carried copy when the reader got
+    /// the tip by a move (see `grant`).
     pub sealed: Option<SealedTip>,
+    /// The tip's key stanza for the reader, when it got the tip by a move (the stanzas of
+    /// the offices the resident chose are inside `sealed`).
+    pub grant: Option<Vec<u8>>,
     /// The sealed reply key, until the inspectors ack the tip.
     pub sealed_reply_key: Option<Vec<u8>>,
     /// Follow-ups not yet acked.

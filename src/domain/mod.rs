@@ -1,6 +1,7 @@
 //! The domain types: receipts, tips, keys, days and statuses. Raw input becomes one of
 //! these through a checking constructor before any other code sees it.
 
+pub mod addressing;
 pub mod followup;
 pub mod held;
 pub mod keys;

@@ -4,20 +4,30 @@
 //! resident's unread ciphertext.
 
 use crate::domain::reply::{sealed_digest, Ack};
-use crate::store::{StoreError, TipStore};
+use crate::store::{Reader, StoreError, TipStore};
 
 /// The acks with every item the server holds in another form than the one the inspectors
 /// opened taken out, and how many were taken out. Acks without digests (made by older
 /// tools) are kept as they are. A stored tip or follow-up never changes once written (it is
 /// only ever deleted), so what is checked here is what the ack then deletes.
 pub fn matching_acks(store: &dyn TipStore, acks: &[Ack]) -> Result<(Vec<Ack>, u64), StoreError> {
+    matching_acks_for(store, &Reader::Root, acks)
+}
+
+/// [`matching_acks`] for the acks of any office: each is checked against what that office
+/// was handed (the original, or the carried copy of a move to it).
+pub fn matching_acks_for(
+    store: &dyn TipStore,
+    reader: &Reader,
+    acks: &[Ack],
+) -> Result<(Vec<Ack>, u64), StoreError> {
     let mut kept = Vec::with_capacity(acks.len());
     let mut withheld = 0u64;
     for ack in acks {
         let mut ack = ack.clone();
         let digests_known = ack.tip_digest.is_some() || !ack.followup_digests.is_empty();
         let held = if digests_known {
-            store.export_tip(ack.tip)?
+            store.export_tip_for(reader, ack.tip)?
         } else {
             None
         };

@@ -14,7 +14,7 @@ fn new_tip(lookup: u8, fill: u8) -> NewTip {
         day: Day(20_100),
         sealed: sealed(fill),
         sealed_reply_key: vec![fill; 80],
-        towns: Vec::new(),
+        towns: vec![],
     }
 }
 
@@ -89,6 +89,7 @@ fn updates_apply_all_or_nothing(store: &dyn TipStore) {
     store
         .apply_updates(
             signed(1),
+            &Reader::Root,
             Day(20_101),
             &[
                 update(a, Status::InReview, None),
@@ -108,6 +109,7 @@ fn updates_apply_all_or_nothing(store: &dyn TipStore) {
     let err = store
         .apply_updates(
             signed(2),
+            &Reader::Root,
             Day(20_102),
             &[
                 update(a, Status::Investigating, None),
@@ -120,16 +122,27 @@ fn updates_apply_all_or_nothing(store: &dyn TipStore) {
     assert_eq!(store.last_sequence().unwrap(), 1);
 
     // The same bundle again is a replay; an older one is stale; neither changes anything.
-    let replay = store.apply_updates(signed(1), Day(20_102), &[update(a, Status::Referred, None)]);
+    let replay = store.apply_updates(
+        signed(1),
+        &Reader::Root,
+        Day(20_102),
+        &[update(a, Status::Referred, None)],
+    );
     assert!(matches!(replay, Err(StoreError::Replayed(1))));
     store
         .apply_updates(
             signed(5),
+            &Reader::Root,
             Day(20_103),
             &[update(a, Status::Investigating, None)],
         )
         .unwrap();
-    let stale = store.apply_updates(signed(3), Day(20_103), &[update(a, Status::Referred, None)]);
+    let stale = store.apply_updates(
+        signed(3),
+        &Reader::Root,
+        Day(20_103),
+        &[update(a, Status::Referred, None)],
+    );
     assert!(matches!(
         stale,
         Err(StoreError::Stale {
@@ -161,6 +174,7 @@ fn followups_and_acks(store: &dyn TipStore) {
     let purged = store
         .apply_ack(
             signed(1),
+            &Reader::Root,
             &[Ack {
                 tip: a,
                 tip_sealed: true,
@@ -174,7 +188,8 @@ fn followups_and_acks(store: &dyn TipStore) {
         purged,
         Purged {
             tips: 1,
-            followups: 1
+            followups: 1,
+            copies: 0
         }
     );
     let left = store.export().unwrap();
@@ -205,6 +220,7 @@ fn monthly_counts(store: &dyn TipStore) {
     store
         .apply_updates(
             signed(1),
+            &Reader::Root,
             Day(20_200),
             &[update(a, Status::ClosedSubstantiated, None)],
         )
@@ -214,55 +230,553 @@ fn monthly_counts(store: &dyn TipStore) {
     assert_eq!(m[&month_of(Day(20_200))].reached["closed_substantiated"], 1);
 }
 
+// Offices (issue 10): who reads what, acks per reader, moves.
+
+fn town(id: &str) -> Reader {
+    Reader::Town(id.parse().unwrap())
+}
+
+fn office(id: &str) -> OfficeId {
+    id.parse().unwrap()
+}
+
+fn town_tip(lookup: u8, fill: u8, towns: &[&str]) -> NewTip {
+    NewTip {
+        towns: towns.iter().map(|t| office(t)).collect(),
+        ..new_tip(lookup, fill)
+    }
+}
+
+fn ack(tip: TipId, tip_sealed: bool, followups: &[u32]) -> Ack {
+    Ack {
+        tip,
+        tip_sealed,
+        followups: followups.to_vec(),
+        tip_digest: None,
+        followup_digests: vec![],
+    }
+}
+
+fn move_to(tip: TipId, to: Reader, fill: u8) -> MoveOrder {
+    MoveOrder {
+        tip,
+        to,
+        stanza: vec![fill; 90],
+        sealed: sealed(fill),
+    }
+}
+
+fn numbers(tip: &StoredTip) -> Vec<u32> {
+    tip.followups.iter().map(|f| f.n).collect()
+}
+
+fn county_tip_is_nothing_to_a_town(store: &dyn TipStore) {
+    let id = store.insert(new_tip(40, 1)).unwrap();
+    assert_eq!(store.export_ids().unwrap(), vec![id]);
+    assert!(store.export_ids_for(&town("a")).unwrap().is_empty());
+    assert_eq!(store.export_tip_for(&town("a"), id).unwrap(), None);
+    assert!(store.export_for(&town("a")).unwrap().is_empty());
+    let v = store.view(&ReceiptLookup([40; 32])).unwrap().unwrap();
+    assert!(v.towns.is_empty() && v.moves.is_empty());
+    let root = store.export_tip(id).unwrap().unwrap();
+    assert_eq!((root.sealed, root.grant), (Some(sealed(1)), None));
+}
+
+fn town_tip_goes_once_county_and_town_acked(store: &dyn TipStore) {
+    let id = store
+        .insert(town_tip(41, 2, &["a", "a"]))
+        .expect("duplicates are dropped");
+    let other = store.insert(town_tip(42, 3, &["b"])).unwrap();
+    store
+        .add_followup(&ReceiptLookup([41; 32]), Day(20_101), sealed(4))
+        .unwrap();
+    assert_eq!(
+        store.view(&ReceiptLookup([41; 32])).unwrap().unwrap().towns,
+        vec![office("a")]
+    );
+    for reader in [Reader::Root, town("a")] {
+        let t = store.export_tip_for(&reader, id).unwrap().unwrap();
+        assert_eq!((&t.sealed, &t.grant), (&Some(sealed(2)), &None));
+        assert_eq!(numbers(&t), vec![1]);
+    }
+    assert_eq!(store.export_ids_for(&town("a")).unwrap(), vec![id]);
+    assert_eq!(store.export_ids_for(&town("b")).unwrap(), vec![other]);
+    assert_eq!(store.export_tip_for(&town("b"), id).unwrap(), None);
+
+    // The county's ack takes the tip out of its own export only.
+    let purged = store
+        .apply_ack(signed(1), &Reader::Root, &[ack(id, true, &[1])])
+        .unwrap();
+    assert_eq!(purged, Purged::default());
+    assert_eq!(store.export_tip(id).unwrap(), None);
+    assert_eq!(store.counts().unwrap().sealed_held, 2);
+    assert_eq!(store.counts().unwrap().followups_held, 1);
+    let t = store.export_tip_for(&town("a"), id).unwrap().unwrap();
+    assert_eq!((&t.sealed, numbers(&t)), (&Some(sealed(2)), vec![1]));
+
+    // A follow-up after the county's ack goes to both again.
+    store
+        .add_followup(&ReceiptLookup([41; 32]), Day(20_102), sealed(5))
+        .unwrap();
+    assert_eq!(numbers(&store.export_tip(id).unwrap().unwrap()), vec![2]);
+
+    // The town's ack: now everyone entitled to the tip and follow-up 1 has them.
+    let purged = store
+        .apply_ack(signed(1), &town("a"), &[ack(id, true, &[1, 2])])
+        .unwrap();
+    assert_eq!(
+        purged,
+        Purged {
+            tips: 1,
+            followups: 1,
+            copies: 0
+        }
+    );
+    assert_eq!(numbers(&store.export_tip(id).unwrap().unwrap()), vec![2]);
+    assert_eq!(store.export_tip_for(&town("a"), id).unwrap(), None);
+    let purged = store
+        .apply_ack(signed(2), &Reader::Root, &[ack(id, false, &[2])])
+        .unwrap();
+    assert_eq!(purged.followups, 1);
+    assert_eq!(store.export_ids().unwrap(), vec![other]);
+    assert_eq!(
+        store.counts().unwrap(),
+        StoreCounts {
+            tips: 2,
+            sealed_held: 1,
+            followups_held: 0
+        }
+    );
+    store.verify().unwrap();
+
+    let too_many: Vec<String> = (0..17).map(|i| format!("t{i}")).collect();
+    let names: Vec<&str> = too_many.iter().map(String::as_str).collect();
+    assert!(matches!(
+        store.insert(town_tip(43, 1, &names)),
+        Err(StoreError::TooManyTowns(_))
+    ));
+    assert!(store.view(&ReceiptLookup([43; 32])).unwrap().is_none());
+}
+
+fn offices_not_addressed_are_refused_and_nothing_changes(store: &dyn TipStore) {
+    let county = store.insert(new_tip(44, 1)).unwrap();
+    let for_a = store.insert(town_tip(45, 2, &["a"])).unwrap();
+    let for_b = store.insert(town_tip(46, 3, &["b"])).unwrap();
+    let before = (
+        store.export().unwrap(),
+        store.export_for(&town("a")).unwrap(),
+        store.view(&ReceiptLookup([45; 32])).unwrap(),
+    );
+    let ghost = TipId([0xee; 8]);
+    // One tip the town may not read spoils the bundle; a tip that does not exist gets the
+    // same answer, so a town learns nothing of tips not addressed to it.
+    for bad in [county, for_b, ghost] {
+        let err = store
+            .apply_updates(
+                signed(1),
+                &town("a"),
+                Day(20_101),
+                &[
+                    update(for_a, Status::InReview, Some(1)),
+                    update(bad, Status::InReview, None),
+                ],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotAddressed(id) if id == bad),
+            "{err}"
+        );
+        assert!(err.to_string().contains("may not act"));
+        let err = store
+            .apply_ack(
+                signed(1),
+                &town("a"),
+                &[ack(for_a, true, &[]), ack(bad, true, &[])],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotAddressed(id) if id == bad),
+            "{err}"
+        );
+        let err = store
+            .propose_moves(
+                signed(1),
+                &town("a"),
+                Day(20_101),
+                &[move_to(bad, Reader::Root, 1)],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::NotAddressed(id) if id == bad),
+            "{err}"
+        );
+    }
+    assert_eq!(store.last_sequence_for(&town("a")).unwrap(), 0);
+    let after = (
+        store.export().unwrap(),
+        store.export_for(&town("a")).unwrap(),
+        store.view(&ReceiptLookup([45; 32])).unwrap(),
+    );
+    assert_eq!(after, before);
+    // The county may act on all; an unknown tip is still named as such to it.
+    let err = store
+        .apply_updates(
+            signed(1),
+            &Reader::Root,
+            Day(20_101),
+            &[update(ghost, Status::InReview, None)],
+        )
+        .unwrap_err();
+    assert!(matches!(err, StoreError::UnknownTip(_)));
+    // A town's own tip takes its updates.
+    store
+        .apply_updates(
+            signed(1),
+            &town("a"),
+            Day(20_101),
+            &[update(for_a, Status::InReview, Some(1))],
+        )
+        .unwrap();
+    let v = store.view(&ReceiptLookup([45; 32])).unwrap().unwrap();
+    assert_eq!((v.status, v.replies.len()), (Status::InReview, 1));
+}
+
+fn sequences_are_kept_per_office(store: &dyn TipStore) {
+    let for_a = store.insert(town_tip(47, 1, &["a", "b"])).unwrap();
+    let up = |n: u64, reader: &Reader| {
+        store.apply_updates(
+            signed(n),
+            reader,
+            Day(20_101),
+            &[update(for_a, Status::InReview, None)],
+        )
+    };
+    up(5, &Reader::Root).unwrap();
+    up(1, &town("a")).unwrap();
+    up(1, &town("b")).unwrap();
+    assert!(matches!(up(1, &town("a")), Err(StoreError::Replayed(1))));
+    up(3, &town("a")).unwrap();
+    assert!(matches!(
+        up(2, &town("a")),
+        Err(StoreError::Stale {
+            sequence: 2,
+            last: 3
+        })
+    ));
+    assert!(matches!(
+        up(4, &Reader::Root),
+        Err(StoreError::Stale { last: 5, .. })
+    ));
+    assert_eq!(store.last_sequence().unwrap(), 5);
+    assert_eq!(store.last_sequence_for(&Reader::Root).unwrap(), 5);
+    assert_eq!(store.last_sequence_for(&town("a")).unwrap(), 3);
+    assert_eq!(store.last_sequence_for(&town("b")).unwrap(), 1);
+    assert_eq!(store.last_sequence_for(&town("c")).unwrap(), 0);
+    // Moves count as signed bundles of their office too.
+    store
+        .propose_moves(
+            signed(4),
+            &town("a"),
+            Day(20_102),
+            &[move_to(for_a, Reader::Root, 1)],
+        )
+        .unwrap();
+    assert_eq!(store.last_sequence_for(&town("a")).unwrap(), 4);
+}
+
+fn move_to_the_county_is_done_at_once(store: &dyn TipStore) {
+    let id = store.insert(town_tip(48, 1, &["a"])).unwrap();
+    let before = (store.export().unwrap(), store.counts().unwrap());
+    let states = store
+        .propose_moves(
+            signed(1),
+            &town("a"),
+            Day(20_103),
+            &[move_to(id, Reader::Root, 9)],
+        )
+        .unwrap();
+    assert_eq!(states, vec![MoveState::Done(Day(20_103))]);
+    let v = store.view(&ReceiptLookup([48; 32])).unwrap().unwrap();
+    assert_eq!(
+        v.moves,
+        vec![MoveView {
+            to: Reader::Root,
+            proposed_on: Day(20_103),
+            state: MoveState::Done(Day(20_103)),
+        }]
+    );
+    assert_eq!(v.towns, vec![office("a")]);
+    // Nothing was kept: the county reads the original anyway.
+    assert_eq!((store.export().unwrap(), store.counts().unwrap()), before);
+    store.verify().unwrap();
+    // Once per office: a second move would say nothing new.
+    let err = store
+        .propose_moves(
+            signed(2),
+            &town("a"),
+            Day(20_104),
+            &[move_to(id, Reader::Root, 9)],
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::MoveRefused {
+            reason: AddressingError::AlreadyMoved,
+            ..
+        }
+    ));
+    // The county cannot move a tip to itself.
+    let err = store
+        .propose_moves(
+            signed(1),
+            &Reader::Root,
+            Day(20_103),
+            &[move_to(id, Reader::Root, 9)],
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::MoveRefused {
+            reason: AddressingError::AlreadyReads,
+            ..
+        }
+    ));
+}
+
+fn move_to_a_town_waits_for_the_resident(store: &dyn TipStore) {
+    let id = store.insert(new_tip(49, 1)).unwrap();
+    let lookup = ReceiptLookup([49; 32]);
+    store.add_followup(&lookup, Day(20_101), sealed(2)).unwrap();
+    let states = store
+        .propose_moves(
+            signed(1),
+            &Reader::Root,
+            Day(20_102),
+            &[move_to(id, town("t"), 7)],
+        )
+        .unwrap();
+    assert_eq!(states, vec![MoveState::Waiting]);
+    // Until the resident agrees, the town gets nothing, not even the tip's id.
+    assert!(store.export_ids_for(&town("t")).unwrap().is_empty());
+    assert_eq!(store.export_tip_for(&town("t"), id).unwrap(), None);
+    let v = store.view(&lookup).unwrap().unwrap();
+    assert!(v.towns.is_empty());
+    assert_eq!(v.moves[0].state, MoveState::Waiting);
+    // A second move to it, even beside a good one, spoils the bundle.
+    let spare = store.insert(new_tip(50, 1)).unwrap();
+    let err = store
+        .propose_moves(
+            signed(2),
+            &Reader::Root,
+            Day(20_102),
+            &[move_to(spare, town("u"), 7), move_to(id, town("t"), 8)],
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::MoveRefused { tip, reason: AddressingError::AlreadyWaiting } if tip == id
+    ));
+    assert!(store
+        .view(&ReceiptLookup([50; 32]))
+        .unwrap()
+        .unwrap()
+        .moves
+        .is_empty());
+    assert_eq!(store.last_sequence().unwrap(), 1);
+    // The town cannot act on it while it waits.
+    assert!(matches!(
+        store.apply_updates(
+            signed(1),
+            &town("t"),
+            Day(20_102),
+            &[update(id, Status::InReview, None)]
+        ),
+        Err(StoreError::NotAddressed(_))
+    ));
+
+    store.add_followup(&lookup, Day(20_103), sealed(3)).unwrap();
+    assert!(matches!(
+        store.decide_move(&lookup, &office("u"), true, Day(20_104)),
+        Err(StoreError::NoMoveWaiting)
+    ));
+    let decision = store
+        .decide_move(&lookup, &office("t"), true, Day(20_104))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        decision,
+        MoveDecision {
+            to: office("t"),
+            state: MoveState::Agreed(Day(20_104))
+        }
+    );
+    assert!(matches!(
+        store.decide_move(&lookup, &office("t"), false, Day(20_104)),
+        Err(StoreError::NoMoveWaiting)
+    ));
+    store.add_followup(&lookup, Day(20_105), sealed(4)).unwrap();
+    // Agreed: the carried copy with its stanza, and only the follow-ups filed since.
+    assert_eq!(store.export_ids_for(&town("t")).unwrap(), vec![id]);
+    let t = store.export_tip_for(&town("t"), id).unwrap().unwrap();
+    assert_eq!(t.sealed, Some(sealed(7)));
+    assert_eq!(t.grant, Some(vec![7; 90]));
+    assert_eq!(t.sealed_reply_key, None);
+    assert_eq!(numbers(&t), vec![3]);
+    let v = store.view(&lookup).unwrap().unwrap();
+    assert_eq!(v.towns, vec![office("t")]);
+    assert_eq!(v.moves[0].state, MoveState::Agreed(Day(20_104)));
+    let root = store.export_tip(id).unwrap().unwrap();
+    assert_eq!((&root.grant, numbers(&root)), (&None, vec![1, 2, 3]));
+    // The town reads it now: no second move to it.
+    let err = store
+        .propose_moves(
+            signed(3),
+            &Reader::Root,
+            Day(20_106),
+            &[move_to(id, town("t"), 8)],
+        )
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::MoveRefused {
+            reason: AddressingError::AlreadyReads,
+            ..
+        }
+    ));
+
+    // The county's ack deletes the original (no chosen town) and follow-ups 1 and 2, which
+    // the town never sees; 3 waits for the town.
+    let purged = store
+        .apply_ack(signed(3), &Reader::Root, &[ack(id, true, &[1, 2, 3])])
+        .unwrap();
+    assert_eq!((purged.tips, purged.followups, purged.copies), (1, 2, 0));
+    assert_eq!(
+        store.counts().unwrap().sealed_held,
+        2,
+        "the copy, and tip 50"
+    );
+    let purged = store
+        .apply_ack(signed(1), &town("t"), &[ack(id, true, &[1, 3])])
+        .unwrap();
+    assert_eq!((purged.tips, purged.followups, purged.copies), (0, 1, 1));
+    assert_eq!(store.export_tip_for(&town("t"), id).unwrap(), None);
+    assert_eq!(store.export_tip(id).unwrap(), None);
+    assert_eq!(
+        store.counts().unwrap(),
+        StoreCounts {
+            tips: 2,
+            sealed_held: 1,
+            followups_held: 0
+        }
+    );
+    store.verify().unwrap();
+}
+
+fn declined_move_changes_nothing(store: &dyn TipStore) {
+    let id = store.insert(town_tip(51, 1, &["a"])).unwrap();
+    let lookup = ReceiptLookup([51; 32]);
+    let before = (
+        store.export().unwrap(),
+        store.export_for(&town("a")).unwrap(),
+    );
+    store
+        .propose_moves(
+            signed(1),
+            &town("a"),
+            Day(20_102),
+            &[move_to(id, town("t"), 7)],
+        )
+        .unwrap();
+    assert_eq!(store.counts().unwrap().sealed_held, 1);
+    assert!(store
+        .decide_move(&ReceiptLookup([99; 32]), &office("t"), false, Day(20_103))
+        .unwrap()
+        .is_none());
+    let decision = store
+        .decide_move(&lookup, &office("t"), false, Day(20_103))
+        .unwrap()
+        .unwrap();
+    assert_eq!(decision.state, MoveState::Declined(Day(20_103)));
+    assert!(store.export_ids_for(&town("t")).unwrap().is_empty());
+    assert_eq!(
+        (
+            store.export().unwrap(),
+            store.export_for(&town("a")).unwrap()
+        ),
+        before
+    );
+    let v = store.view(&lookup).unwrap().unwrap();
+    assert_eq!(v.towns, vec![office("a")]);
+    assert_eq!(
+        v.moves,
+        vec![MoveView {
+            to: town("t"),
+            proposed_on: Day(20_102),
+            state: MoveState::Declined(Day(20_103))
+        }]
+    );
+    store.verify().unwrap();
+    // A county tip with no move at all: nothing waits.
+    store.insert(new_tip(52, 1)).unwrap();
+    assert!(matches!(
+        store.decide_move(&ReceiptLookup([52; 32]), &office("t"), true, Day(20_103)),
+        Err(StoreError::NoMoveWaiting)
+    ));
+    // Declined, it may be proposed again.
+    let states = store
+        .propose_moves(
+            signed(2),
+            &town("a"),
+            Day(20_104),
+            &[move_to(id, town("t"), 8)],
+        )
+        .unwrap();
+    assert_eq!(states, vec![MoveState::Waiting]);
+}
+
 macro_rules! store_suite {
-    ($name:ident, $make:expr) => {
+    ($name:ident, $make:expr, [$($test:ident),* $(,)?]) => {
         mod $name {
             use super::*;
-            #[test]
-            fn insert_then_view() {
-                let (store, _guard) = $make;
-                super::insert_then_view(&store);
-            }
-            #[test]
-            fn taken_lookup_is_refused_and_changes_nothing() {
-                let (store, _guard) = $make;
-                super::taken_lookup_is_refused_and_changes_nothing(&store);
-            }
-            #[test]
-            fn pepper_check_is_sticky() {
-                let (store, _guard) = $make;
-                super::pepper_check_is_sticky(&store);
-            }
-            #[test]
-            fn many_tips_keep_distinct_ids() {
-                let (store, _guard) = $make;
-                super::many_tips_keep_distinct_ids(&store);
-            }
-            #[test]
-            fn updates_apply_all_or_nothing() {
-                let (store, _guard) = $make;
-                super::updates_apply_all_or_nothing(&store);
-            }
-            #[test]
-            fn followups_and_acks() {
-                let (store, _guard) = $make;
-                super::followups_and_acks(&store);
-            }
-            #[test]
-            fn monthly_counts() {
-                let (store, _guard) = $make;
-                super::monthly_counts(&store);
-            }
+            $(
+                #[test]
+                fn $test() {
+                    let (store, _guard) = $make;
+                    super::$test(&store);
+                }
+            )*
         }
     };
 }
 
-store_suite!(memory, (MemoryStore::default(), ()));
-store_suite!(sled, {
-    crate::crypto::init().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    (SledStore::open(&dir.path().join("store")).unwrap(), dir)
-});
+/// Runs every contract test against every store.
+macro_rules! store_suites {
+    ($($test:ident),* $(,)?) => {
+        store_suite!(memory, (MemoryStore::default(), ()), [$($test),*]);
+        store_suite!(sled, {
+            crate::crypto::init().unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            (SledStore::open(&dir.path().join("store")).unwrap(), dir)
+        }, [$($test),*]);
+    };
+}
+
+store_suites!(
+    insert_then_view,
+    taken_lookup_is_refused_and_changes_nothing,
+    pepper_check_is_sticky,
+    many_tips_keep_distinct_ids,
+    updates_apply_all_or_nothing,
+    followups_and_acks,
+    monthly_counts,
+    county_tip_is_nothing_to_a_town,
+    town_tip_goes_once_county_and_town_acked,
+    offices_not_addressed_are_refused_and_nothing_changes,
+    sequences_are_kept_per_office,
+    move_to_the_county_is_done_at_once,
+    move_to_a_town_waits_for_the_resident,
+    declined_move_changes_nothing,
+);
 
 /// sled's flusher thread lets go of the folder lock a moment after the last handle drops.
 fn reopen(path: &std::path::Path) -> SledStore {
@@ -284,6 +798,7 @@ fn sled_survives_reopen_and_keeps_salt() {
         let id = s.insert(new_tip(9, 0x09)).unwrap();
         s.apply_updates(
             signed(4),
+            &Reader::Root,
             Day(20_101),
             &[update(id, Status::InReview, Some(1))],
         )
@@ -397,6 +912,7 @@ fn sled_ack_removes_the_ciphertext_from_every_file_and_keeps_the_rest() {
     let purged = s
         .apply_ack(
             signed(1),
+            &Reader::Root,
             &[Ack {
                 tip: acked_id,
                 tip_sealed: true,
@@ -482,4 +998,235 @@ fn sled_reads_a_format_1_folder_and_rewrites_it() {
     assert_eq!(all[0].followups[0].sealed, sealed(5));
     let blobs = path.join("blobs");
     assert!(!blobs.exists() || std::fs::read_dir(&blobs).unwrap().next().is_none());
+}
+
+#[test]
+fn sled_keeps_offices_across_a_reopen() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let id;
+    let snapshot = {
+        let s = SledStore::open(&path).unwrap();
+        id = s.insert(town_tip(60, 1, &["a"])).unwrap();
+        s.insert(new_tip(61, 2)).unwrap();
+        let lookup = ReceiptLookup([60; 32]);
+        s.add_followup(&lookup, Day(20_101), sealed(3)).unwrap();
+        s.apply_ack(signed(2), &Reader::Root, &[ack(id, true, &[1])])
+            .unwrap();
+        s.propose_moves(
+            signed(7),
+            &town("a"),
+            Day(20_102),
+            &[move_to(id, town("t"), 4), move_to(id, town("u"), 5)],
+        )
+        .unwrap();
+        s.decide_move(&lookup, &office("t"), true, Day(20_103))
+            .unwrap();
+        s.add_followup(&lookup, Day(20_104), sealed(6)).unwrap();
+        let exports: Vec<_> = [Reader::Root, town("a"), town("t"), town("u")]
+            .iter()
+            .map(|r| s.export_for(r).unwrap())
+            .collect();
+        (exports, s.view(&lookup).unwrap(), s.counts().unwrap())
+    };
+    let s = reopen(&path);
+    s.verify().unwrap();
+    let exports: Vec<_> = [Reader::Root, town("a"), town("t"), town("u")]
+        .iter()
+        .map(|r| s.export_for(r).unwrap())
+        .collect();
+    let lookup = ReceiptLookup([60; 32]);
+    assert_eq!(
+        (exports, s.view(&lookup).unwrap(), s.counts().unwrap()),
+        snapshot
+    );
+    assert_eq!(s.last_sequence().unwrap(), 2);
+    assert_eq!(s.last_sequence_for(&town("a")).unwrap(), 7);
+    // The waiting move still waits, and can still be answered.
+    let d = s
+        .decide_move(&lookup, &office("u"), true, Day(20_105))
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.state, MoveState::Agreed(Day(20_105)));
+    assert!(s.export_for(&town("u")).unwrap()[0].followups.is_empty());
+}
+
+#[test]
+fn sled_deleted_copies_and_tips_leave_every_file() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let s = SledStore::open(&path).unwrap();
+    let original = big_sealed(300);
+    let copy = big_sealed(200);
+    let declined = big_sealed(100);
+    let mut stanza = vec![0u8; 200];
+    crate::crypto::random_fill(&mut stanza);
+    let id = s
+        .insert(NewTip {
+            sealed: original.clone(),
+            ..town_tip(70, 1, &["a"])
+        })
+        .unwrap();
+    let lookup = ReceiptLookup([70; 32]);
+    let orders = [
+        MoveOrder {
+            stanza: stanza.clone(),
+            sealed: copy.clone(),
+            ..move_to(id, town("t"), 1)
+        },
+        MoveOrder {
+            sealed: declined.clone(),
+            ..move_to(id, town("u"), 2)
+        },
+    ];
+    s.propose_moves(signed(1), &town("a"), Day(20_101), &orders)
+        .unwrap();
+    s.decide_move(&lookup, &office("t"), true, Day(20_102))
+        .unwrap();
+    let on_disk = |b: &[u8]| !files_holding(&path, &b[b.len() / 2..b.len() / 2 + 64]).is_empty();
+    assert!(on_disk(original.as_bytes()) && on_disk(copy.as_bytes()));
+    assert!(on_disk(declined.as_bytes()) && on_disk(&stanza));
+
+    s.decide_move(&lookup, &office("u"), false, Day(20_103))
+        .unwrap();
+    assert!(
+        !on_disk(declined.as_bytes()),
+        "a declined copy leaves the disk"
+    );
+    // The county's ack alone keeps the original: the town has not acked it.
+    s.apply_ack(signed(1), &Reader::Root, &[ack(id, true, &[])])
+        .unwrap();
+    assert!(on_disk(original.as_bytes()));
+    let purged = s
+        .apply_ack(signed(2), &town("a"), &[ack(id, true, &[])])
+        .unwrap();
+    assert_eq!(purged.tips, 1);
+    assert!(!on_disk(original.as_bytes()));
+    assert!(on_disk(copy.as_bytes()) && on_disk(&stanza));
+    let purged = s
+        .apply_ack(signed(1), &town("t"), &[ack(id, true, &[])])
+        .unwrap();
+    assert_eq!(purged.copies, 1);
+    assert!(!on_disk(copy.as_bytes()) && !on_disk(&stanza));
+    let blobs = path.join("blobs");
+    assert!(!blobs.exists() || std::fs::read_dir(&blobs).unwrap().next().is_none());
+    s.verify().unwrap();
+    assert_eq!(s.counts().unwrap().sealed_held, 0);
+    // The timeline stays.
+    assert_eq!(s.view(&lookup).unwrap().unwrap().moves.len(), 2);
+}
+
+#[test]
+fn sled_opens_a_format_2_folder_as_county_only() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let id = {
+        let s = SledStore::open(&path).unwrap();
+        let id = s.insert(new_tip(80, 8)).unwrap();
+        s.apply_updates(
+            signed(3),
+            &Reader::Root,
+            Day(20_101),
+            &[update(id, Status::InReview, None)],
+        )
+        .unwrap();
+        id
+    };
+    {
+        // As format 2 left it: no trees for offices, the marker at 2.
+        let db = (0..100)
+            .find_map(|_| {
+                ::sled::open(&path).ok().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    None
+                })
+            })
+            .unwrap();
+        assert!(db.drop_tree("addressing").unwrap() && db.drop_tree("moves").unwrap());
+        db.open_tree("meta")
+            .unwrap()
+            .insert(b"format", &b"whistlebox-store:2"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let s = reopen(&path);
+    s.verify().unwrap();
+    assert_eq!(s.last_sequence().unwrap(), 3);
+    assert_eq!(s.export_ids().unwrap(), vec![id]);
+    assert!(s.export_ids_for(&town("a")).unwrap().is_empty());
+    let v = s.view(&ReceiptLookup([80; 32])).unwrap().unwrap();
+    assert!(v.towns.is_empty() && v.moves.is_empty());
+    s.with(|inner| {
+        assert_eq!(
+            inner.meta.get(b"format")?.as_deref(),
+            Some(&b"whistlebox-store:3"[..])
+        );
+        Ok(())
+    })
+    .unwrap();
+}
+
+#[test]
+fn sled_reads_addressing_in_pieces_and_verify_checks_it() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let id = {
+        let s = SledStore::open(&path).unwrap();
+        let id = s.insert(town_tip(90, 1, &["a", "b"])).unwrap();
+        // A record over 4 KiB is kept in pieces: cut this one in two by hand.
+        s.with(|inner| {
+            let key = super::record::entry_key(&id.0, 0);
+            let whole = inner.addressing.get(key)?.unwrap();
+            inner.addressing.insert(key, &whole[..5])?;
+            inner
+                .addressing
+                .insert(super::record::entry_key(&id.0, 1), &whole[5..])?;
+            inner.db.flush()?;
+            Ok(())
+        })
+        .unwrap();
+        id
+    };
+    let s = reopen(&path);
+    s.verify().unwrap();
+    assert_eq!(s.export_ids_for(&town("b")).unwrap(), vec![id]);
+    // Rewritten in one piece by the next change; the second piece goes.
+    s.apply_ack(signed(1), &town("b"), &[ack(id, true, &[])])
+        .unwrap();
+    s.with(|inner| {
+        assert_eq!(inner.addressing.scan_prefix(id.0).count(), 1);
+        Ok(())
+    })
+    .unwrap();
+    assert!(s.export_ids_for(&town("b")).unwrap().is_empty());
+    assert_eq!(s.export_ids_for(&town("a")).unwrap(), vec![id]);
+    s.verify().unwrap();
+    // Damage: an addressing record of no tip, and a moved copy of no move.
+    let damage = |key: [u8; 12], tree: &str| {
+        s.with(|inner| {
+            let tree = if tree == "moves" {
+                &inner.moves
+            } else {
+                &inner.addressing
+            };
+            tree.insert(key, &[1u8, 0, 0, 0, 0, 0, 0, 0][..])?;
+            Ok(())
+        })
+        .unwrap();
+        let err = s.verify().unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt(_)), "{err}");
+        s.with(|inner| {
+            inner.moves.remove(key)?;
+            inner.addressing.remove(key)?;
+            Ok(())
+        })
+        .unwrap();
+        s.verify().unwrap();
+    };
+    damage(super::record::entry_key(&[0xee; 8], 0), "addressing");
+    damage(super::record::entry_key(&id.0, 0), "moves");
 }

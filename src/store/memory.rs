@@ -4,10 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::{
-    check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreCounts,
-    StoreError, StoreSummary, StoredTip, TipStore, TipView,
+    check_sequence, month_of, move_refused, Followup, MonthCounts, MoveDecision, MoveOrder,
+    MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
+    StoredTip, TipStore, TipView,
 };
 use crate::crypto::{self, SALT_BYTES};
+use crate::domain::addressing::Addressing;
 use crate::domain::receipt::ReceiptLookup;
 use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
@@ -23,6 +25,62 @@ struct Tip {
     replies: Vec<(Day, Vec<u8>)>,
     followups: BTreeMap<u32, (Day, SealedTip)>,
     followup_count: u32,
+    /// `None`: the county alone reads the tip.
+    addressing: Option<Addressing>,
+    /// Stanza and carried copy of each move that keeps them, by move index.
+    moves: BTreeMap<usize, (Vec<u8>, SealedTip)>,
+}
+
+impl Tip {
+    /// The addressing to apply the rules to (the county alone for a tip without one).
+    fn rules(&self) -> Addressing {
+        self.addressing.clone().unwrap_or_default()
+    }
+
+    /// Whether `reader` may read the tip.
+    fn readable_by(&self, reader: &Reader) -> bool {
+        match &self.addressing {
+            Some(a) => a.may_read(reader),
+            None => reader == &Reader::Root,
+        }
+    }
+
+    /// What `reader` gets of the tip in its export.
+    fn export_for(&self, id: TipId, reader: &Reader) -> Option<StoredTip> {
+        if !self.readable_by(reader) {
+            return None;
+        }
+        let rules = self.rules();
+        let copy = rules.wants_copy(reader).and_then(|i| self.moves.get(&i));
+        let original = rules.wants_original(reader) && self.sealed.is_some();
+        let followups: Vec<Followup> = self
+            .followups
+            .iter()
+            .filter(|(n, _)| rules.wants_followup(reader, **n))
+            .map(|(n, (day, sealed))| Followup {
+                n: *n,
+                day: *day,
+                sealed: sealed.clone(),
+            })
+            .collect();
+        if !original && copy.is_none() && followups.is_empty() {
+            return None;
+        }
+        let (sealed, sealed_reply_key, grant) = match copy {
+            Some((stanza, copy)) => (Some(copy.clone()), None, Some(stanza.clone())),
+            None if original => (self.sealed.clone(), self.sealed_reply_key.clone(), None),
+            None => (None, None, None),
+        };
+        Some(StoredTip {
+            id,
+            day: self.day,
+            status: self.status,
+            sealed,
+            sealed_reply_key,
+            grant,
+            followups,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -30,8 +88,8 @@ struct Inner {
     tips: BTreeMap<TipId, Tip>,
     receipts: BTreeMap<ReceiptLookup, TipId>,
     pepper_check: Option<[u8; 32]>,
-    last: u64,
-    last_digest: Option<[u8; 32]>,
+    /// Last applied bundle (number, digest) of each office.
+    sequences: BTreeMap<Reader, (u64, [u8; 32])>,
 }
 
 /// A store that forgets everything when dropped.
@@ -60,20 +118,35 @@ impl MemoryStore {
 }
 
 impl Inner {
-    fn begin_signed(
+    /// Applies a signed bundle of `reader` naming `tips`, all or nothing: `apply` works on
+    /// copies of the named tips, which replace the stored ones only if it succeeds.
+    fn signed<T>(
         &mut self,
         signed: Signed,
+        reader: &Reader,
         tips: impl Iterator<Item = TipId>,
-    ) -> Result<(), StoreError> {
-        check_sequence(signed, self.last, self.last_digest)?;
+        apply: impl FnOnce(&mut BTreeMap<TipId, Tip>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let (last, digest) = match self.sequences.get(reader) {
+            Some((last, digest)) => (*last, Some(*digest)),
+            None => (0, None),
+        };
+        check_sequence(signed, last, digest)?;
+        let mut named = BTreeMap::new();
         for id in tips {
-            if !self.tips.contains_key(&id) {
-                return Err(StoreError::UnknownTip(id));
+            match self.tips.get(&id) {
+                Some(tip) if tip.readable_by(reader) => {
+                    named.insert(id, tip.clone());
+                }
+                None if reader == &Reader::Root => return Err(StoreError::UnknownTip(id)),
+                _ => return Err(StoreError::NotAddressed(id)),
             }
         }
-        self.last = signed.sequence;
-        self.last_digest = Some(signed.digest);
-        Ok(())
+        let out = apply(&mut named)?;
+        self.tips.extend(named);
+        self.sequences
+            .insert(reader.clone(), (signed.sequence, signed.digest));
+        Ok(out)
     }
 }
 
@@ -95,6 +168,10 @@ impl TipStore for MemoryStore {
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
+        let addressing = match tip.towns.is_empty() {
+            true => None,
+            false => Some(Addressing::new(tip.towns).map_err(StoreError::TooManyTowns)?),
+        };
         let mut inner = self.lock()?;
         if inner.receipts.contains_key(&tip.lookup) {
             return Err(StoreError::LookupTaken);
@@ -115,6 +192,8 @@ impl TipStore for MemoryStore {
                 replies: vec![],
                 followups: BTreeMap::new(),
                 followup_count: 0,
+                addressing,
+                moves: BTreeMap::new(),
             },
         );
         Ok(id)
@@ -128,6 +207,8 @@ impl TipStore for MemoryStore {
                 status: t.status,
                 history: t.history.clone(),
                 replies: t.replies.clone(),
+                towns: t.rules().town_readers(),
+                moves: t.rules().move_views(),
             })
         }))
     }
@@ -152,81 +233,136 @@ impl TipStore for MemoryStore {
         Ok(Some(n))
     }
 
-    fn export_ids(&self) -> Result<Vec<TipId>, StoreError> {
+    fn export_ids_for(&self, reader: &Reader) -> Result<Vec<TipId>, StoreError> {
         let inner = self.lock()?;
         Ok(inner
             .tips
             .iter()
-            .filter(|(_, t)| t.sealed.is_some() || !t.followups.is_empty())
+            .filter(|(id, t)| t.export_for(**id, reader).is_some())
             .map(|(id, _)| *id)
             .collect())
     }
 
-    fn export_tip(&self, id: TipId) -> Result<Option<StoredTip>, StoreError> {
+    fn export_tip_for(&self, reader: &Reader, id: TipId) -> Result<Option<StoredTip>, StoreError> {
         let inner = self.lock()?;
-        Ok(inner
-            .tips
-            .get(&id)
-            .filter(|t| t.sealed.is_some() || !t.followups.is_empty())
-            .map(|t| StoredTip {
-                id,
-                day: t.day,
-                status: t.status,
-                sealed: t.sealed.clone(),
-                sealed_reply_key: t.sealed_reply_key.clone(),
-                followups: t
-                    .followups
-                    .iter()
-                    .map(|(n, (day, sealed))| Followup {
-                        n: *n,
-                        day: *day,
-                        sealed: sealed.clone(),
-                    })
-                    .collect(),
-            }))
+        Ok(inner.tips.get(&id).and_then(|t| t.export_for(id, reader)))
     }
 
-    fn last_sequence(&self) -> Result<u64, StoreError> {
-        Ok(self.lock()?.last)
+    fn last_sequence_for(&self, reader: &Reader) -> Result<u64, StoreError> {
+        Ok(self.lock()?.sequences.get(reader).map_or(0, |(n, _)| *n))
     }
 
     fn apply_updates(
         &self,
         signed: Signed,
+        reader: &Reader,
         day: Day,
         updates: &[Update],
     ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
-        inner.begin_signed(signed, updates.iter().map(|u| u.tip))?;
-        for update in updates {
-            let tip = inner.tips.get_mut(&update.tip).expect("checked above");
-            tip.status = update.status;
-            tip.history.push((day, update.status));
-            if let Some(reply) = &update.reply {
-                tip.replies.push((day, reply.clone()));
-            }
-        }
-        Ok(())
-    }
-
-    fn apply_ack(&self, signed: Signed, acks: &[Ack]) -> Result<Purged, StoreError> {
-        let mut inner = self.lock()?;
-        inner.begin_signed(signed, acks.iter().map(|a| a.tip))?;
-        let mut purged = Purged::default();
-        for ack in acks {
-            let tip = inner.tips.get_mut(&ack.tip).expect("checked above");
-            if ack.tip_sealed && tip.sealed.is_some() {
-                tip.sealed = None;
-                tip.sealed_reply_key = None;
-                purged.tips += 1;
-            }
-            for n in &ack.followups {
-                if tip.followups.remove(n).is_some() {
-                    purged.followups += 1;
+        inner.signed(signed, reader, updates.iter().map(|u| u.tip), |tips| {
+            for update in updates {
+                let tip = tips.get_mut(&update.tip).expect("checked above");
+                tip.status = update.status;
+                tip.history.push((day, update.status));
+                if let Some(reply) = &update.reply {
+                    tip.replies.push((day, reply.clone()));
                 }
             }
+            Ok(())
+        })
+    }
+
+    fn apply_ack(
+        &self,
+        signed: Signed,
+        reader: &Reader,
+        acks: &[Ack],
+    ) -> Result<Purged, StoreError> {
+        let mut inner = self.lock()?;
+        inner.signed(signed, reader, acks.iter().map(|a| a.tip), |tips| {
+            let mut purged = Purged::default();
+            for ack in acks {
+                let tip = tips.get_mut(&ack.tip).expect("checked above");
+                let mut rules = tip.rules();
+                let effect = rules
+                    .ack(reader, ack.tip_sealed, &ack.followups, tip.followup_count)
+                    .map_err(|_| StoreError::NotAddressed(ack.tip))?;
+                if effect.original && tip.sealed.is_some() {
+                    tip.sealed = None;
+                    tip.sealed_reply_key = None;
+                    purged.tips += 1;
+                }
+                if let Some(index) = effect.copy {
+                    if tip.moves.remove(&index).is_some() {
+                        purged.copies += 1;
+                    }
+                }
+                for n in effect.followups {
+                    if tip.followups.remove(&n).is_some() {
+                        purged.followups += 1;
+                    }
+                }
+                if tip.addressing.is_some() {
+                    tip.addressing = Some(rules);
+                }
+            }
+            Ok(purged)
+        })
+    }
+
+    fn propose_moves(
+        &self,
+        signed: Signed,
+        reader: &Reader,
+        day: Day,
+        orders: &[MoveOrder],
+    ) -> Result<Vec<MoveState>, StoreError> {
+        let mut inner = self.lock()?;
+        inner.signed(signed, reader, orders.iter().map(|o| o.tip), |tips| {
+            let mut states = Vec::with_capacity(orders.len());
+            for order in orders {
+                let tip = tips.get_mut(&order.tip).expect("checked above");
+                let mut rules = tip.rules();
+                let kept = rules
+                    .propose(reader, order.to.clone(), day, tip.followup_count)
+                    .map_err(|reason| move_refused(order.tip, reason))?;
+                if let Some(index) = kept {
+                    tip.moves
+                        .insert(index, (order.stanza.clone(), order.sealed.clone()));
+                }
+                states.push(rules.moves().last().expect("just added").state);
+                tip.addressing = Some(rules);
+            }
+            Ok(states)
+        })
+    }
+
+    fn decide_move(
+        &self,
+        lookup: &ReceiptLookup,
+        to: &OfficeId,
+        agree: bool,
+        day: Day,
+    ) -> Result<Option<MoveDecision>, StoreError> {
+        let mut inner = self.lock()?;
+        let Some(id) = inner.receipts.get(lookup).copied() else {
+            return Ok(None);
+        };
+        let tip = inner
+            .tips
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?;
+        let Some(rules) = tip.addressing.as_mut() else {
+            return Err(StoreError::NoMoveWaiting);
+        };
+        let (index, decision) = rules
+            .decide(to, agree, day, tip.followup_count)
+            .map_err(|_| StoreError::NoMoveWaiting)?;
+        if !agree {
+            tip.moves.remove(&index);
         }
-        Ok(purged)
+        Ok(Some(decision))
     }
 
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {
@@ -248,6 +384,15 @@ impl TipStore for MemoryStore {
 
     fn verify(&self) -> Result<StoreSummary, StoreError> {
         let inner = self.lock()?;
+        for (id, tip) in &inner.tips {
+            let rules = tip.rules();
+            let kept = (0..rules.moves().len()).filter(|i| rules.holds_copy(*i));
+            if !kept.eq(tip.moves.keys().copied()) {
+                return Err(StoreError::Corrupt(format!(
+                    "tip {id} keeps the wrong carried copies of its moves"
+                )));
+            }
+        }
         Ok(StoreSummary {
             tips: inner.tips.len() as u64,
             receipts: inner.receipts.len() as u64,
@@ -258,7 +403,11 @@ impl TipStore for MemoryStore {
         let inner = self.lock()?;
         Ok(StoreCounts {
             tips: inner.tips.len() as u64,
-            sealed_held: inner.tips.values().filter(|t| t.sealed.is_some()).count() as u64,
+            sealed_held: inner
+                .tips
+                .values()
+                .filter(|t| t.sealed.is_some() || !t.moves.is_empty())
+                .count() as u64,
             followups_held: inner.tips.values().map(|t| t.followups.len() as u64).sum(),
         })
     }

@@ -13,7 +13,9 @@ pub use sled_store::SledStore;
 use thiserror::Error;
 
 use crate::crypto::SALT_BYTES;
+pub use crate::domain::addressing::{AddressingError, MoveDecision, MoveState, MoveView};
 pub use crate::domain::held::{Followup, StoredTip};
+pub use crate::domain::office::{OfficeId, Reader};
 use crate::domain::receipt::ReceiptLookup;
 pub use crate::domain::reply::Signed;
 use crate::domain::reply::{Ack, Update};
@@ -21,8 +23,12 @@ use crate::domain::tip::SealedTip;
 use crate::domain::{Day, Status, TipId};
 
 /// Version of the on-disk layout (trees, keys, record encoding). Version 2 keeps sealed
-/// boxes in 4 KiB pieces; a version 1 folder is read and rewritten as version 2 at start.
-pub const STORE_FORMAT_VERSION: u32 = 2;
+/// boxes in 4 KiB pieces; version 3 adds who reads each tip (town offices, moves) and a last
+/// applied bundle per town office. Folders of versions 1 and 2 are read (every tip in them
+/// is read by the county alone) and rewritten as version 3 at start. The version was bumped
+/// because an older build would misread a version 3 folder: it would hand town tips to the
+/// county alone and delete them on the county's ack.
+pub const STORE_FORMAT_VERSION: u32 = 3;
 
 /// What the store can go wrong with. Messages never hold tip text or receipts.
 #[derive(Debug, Error)]
@@ -53,6 +59,25 @@ pub enum StoreError {
     /// The same signed bundle again.
     #[error("bundle number {0} was already applied; nothing was changed")]
     Replayed(u64),
+    /// A signed bundle names a tip that the office which signed it may not read. Also the
+    /// answer for a tip the server does not hold, so an office learns nothing of tips not
+    /// addressed to it, not even that they exist.
+    #[error("the bundle names tip {0}, on which the office that signed it may not act; nothing was applied")]
+    NotAddressed(TipId),
+    /// A signed bundle moves a tip where the rules refuse.
+    #[error("the bundle's move of tip {tip} was refused: {reason}; nothing was applied")]
+    MoveRefused {
+        /// The tip.
+        tip: TipId,
+        /// Why.
+        reason: AddressingError,
+    },
+    /// A resident answered a move that is not waiting for an answer.
+    #[error("no move of this report to that office waits for an answer; nothing was changed")]
+    NoMoveWaiting,
+    /// A new tip names more town offices than a report may.
+    #[error("{0}; nothing was saved")]
+    TooManyTowns(AddressingError),
     /// An older signed bundle than one already applied.
     #[error("bundle number {sequence} is older than number {last}, which was already applied; nothing was changed")]
     Stale {
@@ -81,8 +106,23 @@ pub struct NewTip {
     /// The receipt's reply public key, sealed to the inspectors (only they need it, to seal
     /// replies; stored in the clear it would let a copy of the data test receipt guesses).
     pub sealed_reply_key: Vec<u8>,
-    /// The town offices the resident chose besides the county (empty: the county only).
-    pub towns: Vec<crate::domain::office::OfficeId>,
+    /// The town offices the resident chose besides the county (empty: the county alone).
+    pub towns: Vec<OfficeId>,
+}
+
+/// One move in a signed bundle: the office that signed it hands a tip it reads to another
+/// office.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveOrder {
+    /// The tip.
+    pub tip: TipId,
+    /// The office it goes to.
+    pub to: Reader,
+    /// The tip's key stanza for that office (kept only for a move to a town).
+    pub stanza: Vec<u8>,
+    /// The sealed tip itself, carried along because the server may have deleted its copy
+    /// (kept only for a move to a town).
+    pub sealed: SealedTip,
 }
 
 /// What a receipt unlocks.
@@ -96,6 +136,10 @@ pub struct TipView {
     pub history: Vec<(Day, Status)>,
     /// Sealed replies, oldest first.
     pub replies: Vec<(Day, Vec<u8>)>,
+    /// The town offices that read the report now (chosen, or moved to with consent).
+    pub towns: Vec<OfficeId>,
+    /// Every move of the report, oldest first: the timeline, and the consent questions.
+    pub moves: Vec<MoveView>,
 }
 
 /// What an ack removed.
@@ -105,6 +149,8 @@ pub struct Purged {
     pub tips: u64,
     /// Follow-ups deleted.
     pub followups: u64,
+    /// Carried copies of moved tips deleted (with their key stanzas).
+    pub copies: u64,
 }
 
 /// Counts for one month, for the public transparency page.
@@ -149,40 +195,104 @@ pub trait TipStore: Send + Sync + 'static {
         sealed: SealedTip,
     ) -> Result<Option<u32>, StoreError>;
 
-    /// Everything the inspectors have not acked yet, in id order (random, so no arrival
-    /// order shows). Tips with nothing left to hand over are left out. Holds it all in
-    /// memory: the export handler streams [`TipStore::export_ids`] and
-    /// [`TipStore::export_tip`] instead.
+    /// Everything the county has not acked yet, in id order (random, so no arrival order
+    /// shows). Tips with nothing left to hand over are left out. Holds it all in memory:
+    /// the export handler streams [`TipStore::export_ids`] and [`TipStore::export_tip`]
+    /// instead.
     fn export(&self) -> Result<Vec<StoredTip>, StoreError> {
+        self.export_for(&Reader::Root)
+    }
+
+    /// Everything `reader` may read and has not acked yet, in id order, all in memory.
+    fn export_for(&self, reader: &Reader) -> Result<Vec<StoredTip>, StoreError> {
         let mut out = Vec::new();
-        for id in self.export_ids()? {
-            out.extend(self.export_tip(id)?);
+        for id in self.export_ids_for(reader)? {
+            out.extend(self.export_tip_for(reader, id)?);
         }
         Ok(out)
     }
 
     /// The ids of the tips [`TipStore::export`] would hand over, in id order.
-    fn export_ids(&self) -> Result<Vec<TipId>, StoreError>;
+    fn export_ids(&self) -> Result<Vec<TipId>, StoreError> {
+        self.export_ids_for(&Reader::Root)
+    }
 
     /// One tip as [`TipStore::export`] hands it over; `None` if it is unknown or has nothing
     /// left to hand over.
-    fn export_tip(&self, id: TipId) -> Result<Option<StoredTip>, StoreError>;
+    fn export_tip(&self, id: TipId) -> Result<Option<StoredTip>, StoreError> {
+        self.export_tip_for(&Reader::Root, id)
+    }
 
-    /// The sequence number of the last signed bundle applied (0 before any).
-    fn last_sequence(&self) -> Result<u64, StoreError>;
+    /// The ids of the tips that hold something `reader` may read and has not acked, in id
+    /// order: a town office never sees a tip addressed to the county alone.
+    fn export_ids_for(&self, reader: &Reader) -> Result<Vec<TipId>, StoreError>;
 
-    /// Applies signed status updates, all or nothing.
-    fn apply_updates(&self, signed: Signed, day: Day, updates: &[Update])
-        -> Result<(), StoreError>;
+    /// What `reader` may read of one tip and has not acked: the original sealed tip for the
+    /// county and the chosen towns, the carried copy with its key stanza (`grant`) for a
+    /// town it was moved to, and the follow-ups that reader sees. `None` if the tip is
+    /// unknown, not for `reader`, or has nothing left for it.
+    fn export_tip_for(&self, reader: &Reader, id: TipId) -> Result<Option<StoredTip>, StoreError>;
 
-    /// Deletes what the inspectors acked, all or nothing.
-    fn apply_ack(&self, signed: Signed, acks: &[Ack]) -> Result<Purged, StoreError>;
+    /// The sequence number of the last signed bundle of the county applied (0 before any).
+    fn last_sequence(&self) -> Result<u64, StoreError> {
+        self.last_sequence_for(&Reader::Root)
+    }
+
+    /// The sequence number of the last signed bundle of `reader` applied (0 before any).
+    /// Each office numbers its own bundles.
+    fn last_sequence_for(&self, reader: &Reader) -> Result<u64, StoreError>;
+
+    /// Applies status updates signed by `reader`, all or nothing. Refuses the whole bundle
+    /// with [`StoreError::NotAddressed`] if it names a tip `reader` may not read.
+    fn apply_updates(
+        &self,
+        signed: Signed,
+        reader: &Reader,
+        day: Day,
+        updates: &[Update],
+    ) -> Result<(), StoreError>;
+
+    /// Records what `reader` acked and deletes what every office entitled to it has now
+    /// acked, all or nothing. Refuses the whole bundle with [`StoreError::NotAddressed`] if
+    /// it names a tip `reader` may not read.
+    fn apply_ack(
+        &self,
+        signed: Signed,
+        reader: &Reader,
+        acks: &[Ack],
+    ) -> Result<Purged, StoreError>;
+
+    /// Records moves signed by `reader`, all or nothing: a move to the county is done at
+    /// once (nothing is kept); a move to a town waits for the resident, its stanza and
+    /// carried copy kept until then. Refuses the whole bundle if a tip is not `reader`'s to
+    /// move ([`StoreError::NotAddressed`]) or a move breaks a rule
+    /// ([`StoreError::MoveRefused`]). Returns each move's state, in order.
+    fn propose_moves(
+        &self,
+        signed: Signed,
+        reader: &Reader,
+        day: Day,
+        moves: &[MoveOrder],
+    ) -> Result<Vec<MoveState>, StoreError>;
+
+    /// The resident's answer to the move of their report to town `to`: agreed, the town
+    /// gets the carried copy and the follow-ups filed from now on; declined, the stanza and
+    /// carried copy are deleted. `None` if no tip has the lookup;
+    /// [`StoreError::NoMoveWaiting`] if no move to `to` waits for an answer.
+    fn decide_move(
+        &self,
+        lookup: &ReceiptLookup,
+        to: &OfficeId,
+        agree: bool,
+        day: Day,
+    ) -> Result<Option<MoveDecision>, StoreError>;
 
     /// Monthly counts ("YYYY-MM" -> counts), from days and status changes only.
     fn monthly_counts(&self)
         -> Result<std::collections::BTreeMap<String, MonthCounts>, StoreError>;
 
-    /// Counts, after checking that every record decodes and every receipt points at a tip.
+    /// Counts, after checking that every record decodes and every receipt, addressing and
+    /// move points at a tip.
     fn verify(&self) -> Result<StoreSummary, StoreError>;
 
     /// Counts for the operators' metrics.
@@ -197,7 +307,7 @@ pub trait TipStore: Send + Sync + 'static {
 pub struct StoreCounts {
     /// Tips known (their status is kept after an ack).
     pub tips: u64,
-    /// Tips whose ciphertext the server still holds.
+    /// Tips whose ciphertext the server still holds (the original, or a carried copy).
     pub sealed_held: u64,
     /// Follow-ups the server still holds.
     pub followups_held: u64,
@@ -224,6 +334,15 @@ pub fn check_sequence(
             sequence: signed.sequence,
             last,
         }),
+    }
+}
+
+/// The store's error for a move the rules refuse: a town is told the same about a tip it
+/// may not read as about a tip that does not exist.
+fn move_refused(tip: TipId, reason: AddressingError) -> StoreError {
+    match reason {
+        AddressingError::NotAddressed => StoreError::NotAddressed(tip),
+        reason => StoreError::MoveRefused { tip, reason },
     }
 }
 

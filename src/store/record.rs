@@ -227,15 +227,22 @@ pub enum ChunkOf {
     Followup(u32),
     /// Reply n.
     Reply(u32),
+    /// The key stanza carried by move n of the tip (store format 3).
+    MoveStanza(u32),
+    /// The copy of the sealed tip carried by move n (store format 3).
+    MoveCopy(u32),
 }
 
 /// Key of piece `i` of a sealed box in the `chunks` tree:
-/// `[tip id: 8][kind: u8, 0 tip, 1 follow-up, 2 reply][n: u32][i: u32]`.
+/// `[tip id: 8][kind: u8, 0 tip, 1 follow-up, 2 reply, 3 move stanza, 4 move copy][n: u32]
+/// [i: u32]`.
 pub fn chunk_key(id: &[u8; 8], of: ChunkOf, i: u32) -> [u8; 17] {
     let (kind, n) = match of {
         ChunkOf::Tip => (0u8, 0u32),
         ChunkOf::Followup(n) => (1, n),
         ChunkOf::Reply(n) => (2, n),
+        ChunkOf::MoveStanza(n) => (3, n),
+        ChunkOf::MoveCopy(n) => (4, n),
     };
     let mut k = [0u8; 17];
     k[..8].copy_from_slice(id);
@@ -243,6 +250,27 @@ pub fn chunk_key(id: &[u8; 8], of: ChunkOf, i: u32) -> [u8; 17] {
     k[9..13].copy_from_slice(&n.to_be_bytes());
     k[13..].copy_from_slice(&i.to_be_bytes());
     k
+}
+
+/// Encodes the entry of a move whose stanza and carried copy the store keeps (tree `moves`,
+/// under [`entry_key`] of the tip and the move's index): `[stanza length: u32][copy length:
+/// u32]`, both kept in the `chunks` tree.
+pub fn encode_move_entry(stanza_len: u32, copy_len: u32) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&stanza_len.to_be_bytes());
+    out[4..].copy_from_slice(&copy_len.to_be_bytes());
+    out
+}
+
+/// Decodes a move entry into (stanza length, copy length).
+pub fn decode_move_entry(bytes: &[u8]) -> Result<(u32, u32), StoreError> {
+    match bytes {
+        [a, b, c, d, e, f, g, h] => Ok((
+            u32::from_be_bytes([*a, *b, *c, *d]),
+            u32::from_be_bytes([*e, *f, *g, *h]),
+        )),
+        _ => Err(StoreError::Corrupt("a move entry is damaged".into())),
+    }
 }
 
 /// How many pieces a box of `len` bytes is cut into.
@@ -325,6 +353,26 @@ mod tests {
             [0, 0, 0x4e, 0x20, 0, 0, 4, 0x30]
         );
         assert_eq!((chunk_count(4096), chunk_count(4097)), (1, 2));
+    }
+
+    /// Fixed-output test of what store format 3 adds. Do not change this test if it fails:
+    /// every data folder in the field holds these keys and entries.
+    #[test]
+    fn move_keys_and_entries_are_fixed() {
+        assert_eq!(
+            chunk_key(&[9; 8], ChunkOf::MoveStanza(2), 1),
+            [9, 9, 9, 9, 9, 9, 9, 9, 3, 0, 0, 0, 2, 0, 0, 0, 1]
+        );
+        assert_eq!(
+            chunk_key(&[9; 8], ChunkOf::MoveCopy(2), 1),
+            [9, 9, 9, 9, 9, 9, 9, 9, 4, 0, 0, 0, 2, 0, 0, 0, 1]
+        );
+        assert_eq!(encode_move_entry(90, 1072), [0, 0, 0, 90, 0, 0, 4, 0x30]);
+        assert_eq!(
+            decode_move_entry(&encode_move_entry(90, 1072)).unwrap(),
+            (90, 1072)
+        );
+        assert!(decode_move_entry(&[0; 7]).is_err());
     }
 
     /// A purged version 2 record (no tip) still reads.

@@ -1,11 +1,18 @@
 //! The sled 0.34 store: trees in one database folder.
 //!
-//! - `meta`: format marker, installation salt, pepper check, last applied bundle;
+//! - `meta`: format marker, installation salt, pepper check, last applied bundle of the
+//!   county (`last_sequence`, `last_digest`) and of each town office
+//!   (`last_sequence:<office id>`, `last_digest:<office id>`);
 //! - `tips`: tip id (8 bytes) -> [`Record`];
 //! - `receipts`: receipt lookup (32 bytes) -> tip id;
 //! - `history`, `replies`, `followups`: tip id + number (12 bytes) -> `[day][payload]`;
-//! - `chunks`: the sealed tips, follow-ups and replies, cut into 4 KiB pieces
-//!   ([`chunk_key`]).
+//! - `addressing`: tip id + piece number (12 bytes) -> a 4 KiB piece of the tip's
+//!   [`Addressing`] (almost always one piece); only for tips that name town offices or were
+//!   moved, a tip without one is read by the county alone;
+//! - `moves`: tip id + move index (12 bytes) -> [`encode_move_entry`], while the store keeps
+//!   that move's key stanza and carried copy;
+//! - `chunks`: the sealed tips, follow-ups, replies, and moves' stanzas and copies, cut into
+//!   4 KiB pieces ([`chunk_key`]).
 //!
 //! sled's background flush alone would lose acknowledged writes on a crash, so every write
 //! is followed by an explicit flush before it returns (and the background flusher is off).
@@ -21,9 +28,10 @@
 //! of the day, and again every five minutes (a file's change time, ctime, cannot be set: it
 //! shows the last write or reset, so at most that a write happened in the last few
 //! minutes). And since sled keeps old values in its log until it reuses a segment, the
-//! store is rewritten into a fresh folder after every ack that deletes anything and at every
-//! start ([`SledStore::compact`]): only live data is copied, then the fresh folder replaces
-//! the old one by two renames, so the acked ciphertext is gone from the folder's files.
+//! store is rewritten into a fresh folder after every ack that deletes anything, after every
+//! move a resident declines, and at every start ([`SledStore::compact`]): only live data is
+//! copied, then the fresh folder replaces the old one by two renames, so the acked or
+//! declined ciphertext is gone from the folder's files.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -35,14 +43,17 @@ use sled::transaction::{
 };
 
 use super::record::{
-    chunk_count, chunk_key, decode_box_entry, decode_entry, encode_chunked_entry, encode_entry,
-    entry_key, ChunkOf, EntryBody, Held, Record, CHUNK_BYTES,
+    chunk_count, chunk_key, decode_box_entry, decode_entry, decode_move_entry,
+    encode_chunked_entry, encode_entry, encode_move_entry, entry_key, ChunkOf, EntryBody, Held,
+    Record, CHUNK_BYTES,
 };
 use super::{
-    check_sequence, month_of, Followup, MonthCounts, NewTip, Purged, Signed, StoreCounts,
-    StoreError, StoreSummary, StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
+    check_sequence, month_of, move_refused, Followup, MonthCounts, MoveDecision, MoveOrder,
+    MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
+    StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
 };
 use crate::crypto::{self, SALT_BYTES};
+use crate::domain::addressing::Addressing;
 use crate::domain::receipt::ReceiptLookup;
 use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
@@ -86,19 +97,134 @@ fn get_record(tips: &TransactionalTree, id: TipId) -> TxResult<Record> {
     }
 }
 
-fn check_tx_sequence(meta: &TransactionalTree, signed: Signed) -> TxResult<()> {
-    let last = meta
-        .get(LAST_SEQUENCE_KEY)?
+/// The `meta` keys of the last bundle applied for `reader`: the county keeps the keys of
+/// store format 2, so existing folders go on from their last bundle.
+fn sequence_keys(reader: &Reader) -> (Vec<u8>, Vec<u8>) {
+    match reader {
+        Reader::Root => (LAST_SEQUENCE_KEY.to_vec(), LAST_DIGEST_KEY.to_vec()),
+        Reader::Town(id) => (
+            format!("last_sequence:{id}").into_bytes(),
+            format!("last_digest:{id}").into_bytes(),
+        ),
+    }
+}
+
+fn decode_sequence(value: Option<sled::IVec>) -> u64 {
+    value
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
         .map(u64::from_be_bytes)
-        .unwrap_or(0);
+        .unwrap_or(0)
+}
+
+fn check_tx_sequence(meta: &TransactionalTree, reader: &Reader, signed: Signed) -> TxResult<()> {
+    let (sequence_key, digest_key) = sequence_keys(reader);
+    let last = decode_sequence(meta.get(&sequence_key)?);
     let digest = meta
-        .get(LAST_DIGEST_KEY)?
+        .get(&digest_key)?
         .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok());
     check_sequence(signed, last, digest).map_err(ConflictableTransactionError::Abort)?;
-    meta.insert(LAST_SEQUENCE_KEY, &signed.sequence.to_be_bytes()[..])?;
-    meta.insert(LAST_DIGEST_KEY, &signed.digest[..])?;
+    meta.insert(sequence_key, &signed.sequence.to_be_bytes()[..])?;
+    meta.insert(digest_key, &signed.digest[..])?;
     Ok(())
+}
+
+fn corrupt_addressing(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+/// A tip's addressing inside a transaction, and how many pieces it takes (0: none, the
+/// county alone reads the tip).
+fn tx_addressing(tree: &TransactionalTree, id: &[u8; 8]) -> TxResult<(Option<Addressing>, u32)> {
+    let mut bytes = Vec::new();
+    let mut pieces = 0u32;
+    while let Some(piece) = tree.get(entry_key(id, pieces))? {
+        bytes.extend_from_slice(&piece);
+        pieces += 1;
+    }
+    if pieces == 0 {
+        return Ok((None, 0));
+    }
+    let addressing = Addressing::decode(&bytes)
+        .map_err(|e| ConflictableTransactionError::Abort(corrupt_addressing(e)))?;
+    Ok((Some(addressing), pieces))
+}
+
+/// Writes a tip's addressing in pieces of at most 4 KiB, dropping pieces it no longer needs.
+fn put_addressing(
+    tree: &TransactionalTree,
+    id: &[u8; 8],
+    addressing: &Addressing,
+    old_pieces: u32,
+) -> TxResult<()> {
+    let bytes = addressing.encode();
+    let pieces = chunk_count(bytes.len());
+    for (i, piece) in bytes.chunks(CHUNK_BYTES).enumerate() {
+        tree.insert(&entry_key(id, i as u32)[..], piece)?;
+    }
+    for i in pieces..old_pieces {
+        tree.remove(&entry_key(id, i)[..])?;
+    }
+    Ok(())
+}
+
+/// A tip named in a signed bundle of some reader.
+struct Named {
+    record: Record,
+    /// `None`: the county alone reads the tip.
+    addressing: Option<Addressing>,
+    pieces: u32,
+}
+
+impl Named {
+    /// The addressing to apply the rules to (the county alone for a tip without one).
+    fn rules(&self) -> Addressing {
+        self.addressing.clone().unwrap_or_default()
+    }
+}
+
+/// The tip `id` as `reader` may name it in a signed bundle. A town office is told the same
+/// about a tip it may not read and a tip that does not exist.
+fn tx_named(
+    tips: &TransactionalTree,
+    addressing: &TransactionalTree,
+    reader: &Reader,
+    id: TipId,
+) -> TxResult<Named> {
+    let record = match (tips.get(id.0)?, reader) {
+        (Some(bytes), _) => Record::decode(&bytes).map_err(ConflictableTransactionError::Abort)?,
+        (None, Reader::Root) => return abort(StoreError::UnknownTip(id)),
+        (None, Reader::Town(_)) => return abort(StoreError::NotAddressed(id)),
+    };
+    let (found, pieces) = tx_addressing(addressing, &id.0)?;
+    let may_read = match &found {
+        Some(a) => a.may_read(reader),
+        None => reader == &Reader::Root,
+    };
+    if !may_read {
+        return abort(StoreError::NotAddressed(id));
+    }
+    Ok(Named {
+        record,
+        addressing: found,
+        pieces,
+    })
+}
+
+/// Deletes the stanza and carried copy of move `index`, if kept; true if they were.
+fn delete_move(
+    moves: &TransactionalTree,
+    chunks: &TransactionalTree,
+    id: &[u8; 8],
+    index: u32,
+) -> TxResult<bool> {
+    let Some(entry) = moves.remove(&entry_key(id, index)[..])? else {
+        return Ok(false);
+    };
+    let (stanza_len, copy_len) =
+        decode_move_entry(&entry).map_err(ConflictableTransactionError::Abort)?;
+    delete_chunks(chunks, id, ChunkOf::MoveStanza(index), stanza_len)?;
+    delete_chunks(chunks, id, ChunkOf::MoveCopy(index), copy_len)?;
+    Ok(true)
 }
 
 /// Writes a sealed box as pieces inside a transaction; returns its length.
@@ -151,13 +277,31 @@ pub(super) struct Inner {
     pub(super) db: sled::Db,
     /// What makes writes durable beyond sled's own flush; held for the whole of each write.
     sync: Mutex<Syncer>,
-    meta: sled::Tree,
+    pub(super) meta: sled::Tree,
     tips: sled::Tree,
     pub(super) receipts: sled::Tree,
     history: sled::Tree,
     replies: sled::Tree,
     followups: sled::Tree,
     chunks: sled::Tree,
+    pub(super) addressing: sled::Tree,
+    pub(super) moves: sled::Tree,
+}
+
+/// What one reader is to get of one tip, found before any ciphertext is read.
+struct Share {
+    /// The original sealed tip (and its sealed reply key).
+    original: bool,
+    /// The move whose stanza and carried copy.
+    copy: Option<u32>,
+    /// These follow-ups.
+    followups: Vec<u32>,
+}
+
+impl Share {
+    fn is_empty(&self) -> bool {
+        !self.original && self.copy.is_none() && self.followups.is_empty()
+    }
 }
 
 impl Inner {
@@ -193,6 +337,8 @@ impl Inner {
             replies: db.open_tree("replies")?,
             followups: db.open_tree("followups")?,
             chunks: db.open_tree("chunks")?,
+            addressing: db.open_tree("addressing")?,
+            moves: db.open_tree("moves")?,
             db,
         })
     }
@@ -271,15 +417,91 @@ impl Inner {
             .take(MAX_ENTRIES)
             .map(|item| {
                 let (key, value) = item?;
-                let n = key
-                    .get(8..12)
-                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
-                    .map(u32::from_be_bytes)
-                    .ok_or_else(|| StoreError::Corrupt("an entry key is damaged".into()))?;
+                let (_, n) = split_entry_key(&key)?;
                 let (day, payload) = self.entry_box(id, kind(n), &value)?;
                 Ok((n, day, payload))
             })
             .collect()
+    }
+
+    /// A tip's addressing; `None` for a tip the county alone reads.
+    fn addressing_of(&self, id: &[u8; 8]) -> Result<Option<Addressing>, StoreError> {
+        let mut bytes = Vec::new();
+        let mut pieces = 0u32;
+        for item in self.addressing.scan_prefix(id) {
+            let (key, piece) = item?;
+            if split_entry_key(&key)?.1 != pieces {
+                return Err(StoreError::Corrupt(
+                    "a piece of an addressing record is missing".into(),
+                ));
+            }
+            bytes.extend_from_slice(&piece);
+            pieces += 1;
+        }
+        if pieces == 0 {
+            return Ok(None);
+        }
+        Addressing::decode(&bytes)
+            .map(Some)
+            .map_err(corrupt_addressing)
+    }
+
+    /// The key stanza and carried copy of move `index` of a tip, if kept.
+    fn move_extras(
+        &self,
+        id: &[u8; 8],
+        index: u32,
+    ) -> Result<Option<(Vec<u8>, SealedTip)>, StoreError> {
+        let Some(entry) = self.moves.get(entry_key(id, index))? else {
+            return Ok(None);
+        };
+        let (stanza_len, copy_len) = decode_move_entry(&entry)?;
+        let stanza = self.read_chunks(id, ChunkOf::MoveStanza(index), stanza_len)?;
+        let copy = SealedTip::from_bytes(
+            self.read_chunks(id, ChunkOf::MoveCopy(index), copy_len)?,
+            usize::MAX,
+        )
+        .map_err(|_| StoreError::Corrupt("a moved copy of a tip is damaged".into()))?;
+        Ok(Some((stanza, copy)))
+    }
+
+    /// What `reader` is to get of a tip; `None` if it may not read it.
+    fn share(
+        &self,
+        reader: &Reader,
+        id: &[u8; 8],
+        record: &Record,
+        addressing: Option<&Addressing>,
+    ) -> Result<Option<Share>, StoreError> {
+        let county_alone = Addressing::default();
+        let rules = match addressing {
+            Some(a) => a,
+            None if reader == &Reader::Root => &county_alone,
+            None => return Ok(None),
+        };
+        if !rules.may_read(reader) {
+            return Ok(None);
+        }
+        let copy = match rules.wants_copy(reader) {
+            Some(i) if self.moves.contains_key(entry_key(id, i as u32))? => Some(i as u32),
+            _ => None,
+        };
+        let mut followups = Vec::new();
+        for item in self.followups.scan_prefix(id) {
+            let (key, _) = item?;
+            let (_, n) = split_entry_key(&key)?;
+            if rules.wants_followup(reader, n) {
+                followups.push(n);
+                if followups.len() == MAX_ENTRIES {
+                    break;
+                }
+            }
+        }
+        Ok(Some(Share {
+            original: rules.wants_original(reader) && record.holds_tip(),
+            copy,
+            followups,
+        }))
     }
 
     fn history_of(&self, id: &[u8; 8]) -> Result<Vec<(Day, Status)>, StoreError> {
@@ -323,6 +545,8 @@ impl Inner {
             (&self.receipts, &fresh.receipts),
             (&self.history, &fresh.history),
             (&self.chunks, &fresh.chunks),
+            (&self.addressing, &fresh.addressing),
+            (&self.moves, &fresh.moves),
         ] {
             for item in from.iter() {
                 let (k, v) = item?;
@@ -377,6 +601,12 @@ impl Inner {
         }
         Ok(())
     }
+}
+
+fn tip_id_of(key: &[u8]) -> Result<TipId, StoreError> {
+    key.try_into()
+        .map(TipId)
+        .map_err(|_| StoreError::Corrupt("a tip id has the wrong length".into()))
 }
 
 fn split_entry_key(key: &[u8]) -> Result<([u8; 8], u32), StoreError> {
@@ -584,30 +814,96 @@ impl SledStore {
         self.reset_times()
     }
 
-    fn stored_tip(
+    /// Checks that every addressing record decodes and belongs to a tip, and that the store
+    /// keeps a stanza and carried copy for exactly the moves that need them.
+    fn verify_offices(&self, inner: &Inner, ids: &HashSet<[u8; 8]>) -> Result<(), StoreError> {
+        let mut addressed = HashSet::new();
+        for key in inner.addressing.iter().keys() {
+            let (id, _) = split_entry_key(&key?)?;
+            if !ids.contains(&id) {
+                return Err(StoreError::Corrupt(
+                    "an addressing record belongs to no tip".into(),
+                ));
+            }
+            if addressed.insert(id) {
+                let rules = inner.addressing_of(&id)?.expect("a piece was found");
+                for index in 0..rules.moves().len() as u32 {
+                    let kept = inner.move_extras(&id, index)?.is_some();
+                    if kept != rules.holds_copy(index as usize) {
+                        return Err(StoreError::Corrupt(format!(
+                            "tip {} keeps the wrong carried copies of its moves",
+                            TipId(id)
+                        )));
+                    }
+                }
+            }
+        }
+        for key in inner.moves.iter().keys() {
+            let (id, index) = split_entry_key(&key?)?;
+            let holds = match inner.addressing_of(&id)? {
+                Some(rules) => rules.holds_copy(index as usize),
+                None => false,
+            };
+            if !holds {
+                return Err(StoreError::Corrupt(
+                    "a moved copy belongs to no move".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What `reader` gets of a tip in its export; `None` if it may not read it or nothing
+    /// is left for it.
+    fn stored_tip_for(
         &self,
         inner: &Inner,
+        reader: &Reader,
         id: TipId,
         record: Record,
     ) -> Result<Option<StoredTip>, StoreError> {
-        let followups = inner
-            .entries(&inner.followups, &id.0, ChunkOf::Followup)?
-            .into_iter()
-            .map(|(n, day, payload)| {
+        let addressing = inner.addressing_of(&id.0)?;
+        let Some(share) = inner.share(reader, &id.0, &record, addressing.as_ref())? else {
+            return Ok(None);
+        };
+        if share.is_empty() {
+            return Ok(None);
+        }
+        let followups = share
+            .followups
+            .iter()
+            .map(|&n| {
+                let entry = inner
+                    .followups
+                    .get(entry_key(&id.0, n))?
+                    .ok_or_else(|| StoreError::Corrupt("a follow-up went missing".into()))?;
+                let (day, payload) = inner.entry_box(&id.0, ChunkOf::Followup(n), &entry)?;
                 let sealed = SealedTip::from_bytes(payload, usize::MAX)
                     .map_err(|_| StoreError::Corrupt("a follow-up is damaged".into()))?;
                 Ok(Followup { n, day, sealed })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        if !record.holds_tip() && followups.is_empty() {
-            return Ok(None);
-        }
+        let (sealed, sealed_reply_key, grant) = match share.copy {
+            Some(index) => {
+                let (stanza, copy) = inner.move_extras(&id.0, index)?.ok_or_else(|| {
+                    StoreError::Corrupt("a moved copy of a tip went missing".into())
+                })?;
+                (Some(copy), None, Some(stanza))
+            }
+            None if share.original => (
+                inner.sealed_tip(&id.0, record.sealed)?,
+                record.sealed_reply_key,
+                None,
+            ),
+            None => (None, None, None),
+        };
         Ok(Some(StoredTip {
             id,
             day: record.day,
             status: record.status,
-            sealed: inner.sealed_tip(&id.0, record.sealed)?,
-            sealed_reply_key: record.sealed_reply_key,
+            sealed,
+            sealed_reply_key,
+            grant,
             followups,
         }))
     }
@@ -631,9 +927,18 @@ impl TipStore for SledStore {
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
+        let addressing = match tip.towns.is_empty() {
+            true => None,
+            false => Some(Addressing::new(tip.towns.clone()).map_err(StoreError::TooManyTowns)?),
+        };
         self.write(|inner| {
-            let id = (&inner.tips, &inner.receipts, &inner.chunks)
-                .transaction(|(tips, receipts, chunks)| {
+            let id = (
+                &inner.tips,
+                &inner.receipts,
+                &inner.chunks,
+                &inner.addressing,
+            )
+                .transaction(|(tips, receipts, chunks, addressing_tree)| {
                     if receipts.get(tip.lookup.0)?.is_some() {
                         return abort(StoreError::LookupTaken);
                     }
@@ -653,6 +958,9 @@ impl TipStore for SledStore {
                     };
                     tips.insert(&id.0[..], record.encode())?;
                     receipts.insert(&tip.lookup.0[..], &id.0[..])?;
+                    if let Some(a) = &addressing {
+                        put_addressing(addressing_tree, &id.0, a, 0)?;
+                    }
                     Ok(id)
                 })
                 .map_err(tx_err)?;
@@ -675,11 +983,14 @@ impl TipStore for SledStore {
                 .into_iter()
                 .map(|(_, day, payload)| (day, payload))
                 .collect();
+            let addressing = inner.addressing_of(&id.0)?.unwrap_or_default();
             Ok(Some(TipView {
                 day: record.day,
                 status: record.status,
                 history: inner.history_of(&id.0)?,
                 replies,
+                towns: addressing.town_readers(),
+                moves: addressing.move_views(),
             }))
         })
     }
@@ -712,17 +1023,37 @@ impl TipStore for SledStore {
         })
     }
 
-    fn export_ids(&self) -> Result<Vec<TipId>, StoreError> {
+    fn export_ids_for(&self, reader: &Reader) -> Result<Vec<TipId>, StoreError> {
         self.with(|inner| {
+            // The county may read every tip; a town only tips with an addressing record.
+            let candidates: Vec<TipId> = match reader {
+                Reader::Root => inner
+                    .tips
+                    .iter()
+                    .keys()
+                    .map(|key| tip_id_of(&key?))
+                    .collect::<Result<_, _>>()?,
+                Reader::Town(_) => {
+                    let mut ids = Vec::new();
+                    for key in inner.addressing.iter().keys() {
+                        let (id, piece) = split_entry_key(&key?)?;
+                        if piece == 0 {
+                            ids.push(TipId(id));
+                        }
+                    }
+                    ids
+                }
+            };
             let mut ids = Vec::new();
-            for item in inner.tips.iter() {
-                let (key, value) = item?;
-                let id =
-                    TipId(key.as_ref().try_into().map_err(|_| {
-                        StoreError::Corrupt("a tip id has the wrong length".into())
-                    })?);
-                if Record::decode(&value)?.holds_tip()
-                    || inner.followups.scan_prefix(id.0).next().is_some()
+            for id in candidates {
+                let record = inner.tips.get(id.0)?.ok_or_else(|| {
+                    StoreError::Corrupt("an addressing record belongs to no tip".into())
+                })?;
+                let record = Record::decode(&record)?;
+                let addressing = inner.addressing_of(&id.0)?;
+                if inner
+                    .share(reader, &id.0, &record, addressing.as_ref())?
+                    .is_some_and(|s| !s.is_empty())
                 {
                     ids.push(id);
                 }
@@ -731,27 +1062,22 @@ impl TipStore for SledStore {
         })
     }
 
-    fn export_tip(&self, id: TipId) -> Result<Option<StoredTip>, StoreError> {
+    fn export_tip_for(&self, reader: &Reader, id: TipId) -> Result<Option<StoredTip>, StoreError> {
         self.with(|inner| match inner.tips.get(id.0)? {
             None => Ok(None),
-            Some(value) => self.stored_tip(inner, id, Record::decode(&value)?),
+            Some(value) => self.stored_tip_for(inner, reader, id, Record::decode(&value)?),
         })
     }
 
-    fn last_sequence(&self) -> Result<u64, StoreError> {
-        self.with(|inner| {
-            Ok(inner
-                .meta
-                .get(LAST_SEQUENCE_KEY)?
-                .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0))
-        })
+    fn last_sequence_for(&self, reader: &Reader) -> Result<u64, StoreError> {
+        let (key, _) = sequence_keys(reader);
+        self.with(|inner| Ok(decode_sequence(inner.meta.get(key)?)))
     }
 
     fn apply_updates(
         &self,
         signed: Signed,
+        reader: &Reader,
         day: Day,
         updates: &[Update],
     ) -> Result<(), StoreError> {
@@ -762,11 +1088,12 @@ impl TipStore for SledStore {
                 &inner.history,
                 &inner.replies,
                 &inner.chunks,
+                &inner.addressing,
             )
-                .transaction(|(meta, tips, history, replies, chunks)| {
-                    check_tx_sequence(meta, signed)?;
+                .transaction(|(meta, tips, history, replies, chunks, addressing)| {
+                    check_tx_sequence(meta, reader, signed)?;
                     for update in updates {
-                        let mut record = get_record(tips, update.tip)?;
+                        let mut record = tx_named(tips, addressing, reader, update.tip)?.record;
                         record.status = update.status;
                         record.history_count += 1;
                         let key = entry_key(&update.tip.0, record.history_count);
@@ -786,31 +1113,64 @@ impl TipStore for SledStore {
         })
     }
 
-    fn apply_ack(&self, signed: Signed, acks: &[Ack]) -> Result<Purged, StoreError> {
+    fn apply_ack(
+        &self,
+        signed: Signed,
+        reader: &Reader,
+        acks: &[Ack],
+    ) -> Result<Purged, StoreError> {
         let purged = self.write(|inner| {
-            (&inner.meta, &inner.tips, &inner.followups, &inner.chunks)
-                .transaction(|(meta, tips, followups, chunks)| {
-                    check_tx_sequence(meta, signed)?;
+            (
+                &inner.meta,
+                &inner.tips,
+                &inner.followups,
+                &inner.chunks,
+                &inner.addressing,
+                &inner.moves,
+            )
+                .transaction(|(meta, tips, followups, chunks, addressing, moves)| {
+                    check_tx_sequence(meta, reader, signed)?;
                     let mut purged = Purged::default();
                     for ack in acks {
-                        let mut record = get_record(tips, ack.tip)?;
-                        if ack.tip_sealed && record.holds_tip() {
+                        let id = ack.tip;
+                        let named = tx_named(tips, addressing, reader, id)?;
+                        let mut rules = named.rules();
+                        let mut record = named.record;
+                        let effect = rules
+                            .ack(
+                                reader,
+                                ack.tip_sealed,
+                                &ack.followups,
+                                record.followup_count,
+                            )
+                            .or_else(|_| abort(StoreError::NotAddressed(id)))?;
+                        if effect.original && record.holds_tip() {
                             if let Held::Chunked(len) = record.sealed {
-                                delete_chunks(chunks, &ack.tip.0, ChunkOf::Tip, len)?;
+                                delete_chunks(chunks, &id.0, ChunkOf::Tip, len)?;
                             }
                             record.sealed = Held::Nothing;
                             record.sealed_reply_key = None;
-                            tips.insert(&ack.tip.0[..], record.encode())?;
+                            tips.insert(&id.0[..], record.encode())?;
                             purged.tips += 1;
                         }
-                        for n in &ack.followups {
-                            let key = entry_key(&ack.tip.0, *n);
+                        if let Some(index) = effect.copy {
+                            if delete_move(moves, chunks, &id.0, index as u32)? {
+                                purged.copies += 1;
+                            }
+                        }
+                        for n in effect.followups {
+                            let key = entry_key(&id.0, n);
                             if let Some(old) = followups.remove(&key[..])? {
                                 if let Ok((_, EntryBody::Chunked(len))) = decode_box_entry(&old) {
-                                    delete_chunks(chunks, &ack.tip.0, ChunkOf::Followup(*n), len)?;
+                                    delete_chunks(chunks, &id.0, ChunkOf::Followup(n), len)?;
                                 }
                                 purged.followups += 1;
                             }
+                        }
+                        // A tip the county alone reads needs no record: each of its acks
+                        // deletes at once.
+                        if named.addressing.is_some() {
+                            put_addressing(addressing, &id.0, &rules, named.pieces)?;
                         }
                     }
                     Ok(purged)
@@ -822,6 +1182,95 @@ impl TipStore for SledStore {
             self.compact()?;
         }
         Ok(purged)
+    }
+
+    fn propose_moves(
+        &self,
+        signed: Signed,
+        reader: &Reader,
+        day: Day,
+        orders: &[MoveOrder],
+    ) -> Result<Vec<MoveState>, StoreError> {
+        self.write(|inner| {
+            (
+                &inner.meta,
+                &inner.tips,
+                &inner.addressing,
+                &inner.moves,
+                &inner.chunks,
+            )
+                .transaction(|(meta, tips, addressing, moves, chunks)| {
+                    check_tx_sequence(meta, reader, signed)?;
+                    let mut states = Vec::with_capacity(orders.len());
+                    for order in orders {
+                        let id = order.tip;
+                        let named = tx_named(tips, addressing, reader, id)?;
+                        let mut rules = named.rules();
+                        let kept = rules
+                            .propose(reader, order.to.clone(), day, named.record.followup_count)
+                            .or_else(|reason| abort(move_refused(id, reason)))?;
+                        if let Some(index) = kept {
+                            let index = index as u32;
+                            let stanza_len = put_chunks(
+                                chunks,
+                                &id.0,
+                                ChunkOf::MoveStanza(index),
+                                &order.stanza,
+                            )?;
+                            let copy_len = put_chunks(
+                                chunks,
+                                &id.0,
+                                ChunkOf::MoveCopy(index),
+                                order.sealed.as_bytes(),
+                            )?;
+                            moves.insert(
+                                &entry_key(&id.0, index)[..],
+                                &encode_move_entry(stanza_len, copy_len)[..],
+                            )?;
+                        }
+                        put_addressing(addressing, &id.0, &rules, named.pieces)?;
+                        states.push(rules.moves().last().expect("just added").state);
+                    }
+                    Ok(states)
+                })
+                .map_err(tx_err)
+        })
+    }
+
+    fn decide_move(
+        &self,
+        lookup: &ReceiptLookup,
+        to: &OfficeId,
+        agree: bool,
+        day: Day,
+    ) -> Result<Option<MoveDecision>, StoreError> {
+        let decision = self.write(|inner| {
+            let Some(id) = inner.tip_id_for(lookup)? else {
+                return Ok(None);
+            };
+            (&inner.tips, &inner.addressing, &inner.moves, &inner.chunks)
+                .transaction(|(tips, addressing, moves, chunks)| {
+                    let record = get_record(tips, id)?;
+                    let (found, pieces) = tx_addressing(addressing, &id.0)?;
+                    let Some(mut rules) = found else {
+                        return abort(StoreError::NoMoveWaiting);
+                    };
+                    let (index, decision) = rules
+                        .decide(to, agree, day, record.followup_count)
+                        .or_else(|_| abort(StoreError::NoMoveWaiting))?;
+                    if !agree {
+                        delete_move(moves, chunks, &id.0, index as u32)?;
+                    }
+                    put_addressing(addressing, &id.0, &rules, pieces)?;
+                    Ok(Some(decision))
+                })
+                .map_err(tx_err)
+        })?;
+        // Declined: the carried copy and stanza must leave the disk too.
+        if decision.is_some() && !agree {
+            self.compact()?;
+        }
+        Ok(decision)
     }
 
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {
@@ -907,6 +1356,7 @@ impl TipStore for SledStore {
                     }
                 }
             }
+            self.verify_offices(inner, &ids)?;
             Ok(StoreSummary {
                 tips: ids.len() as u64,
                 receipts,
@@ -917,10 +1367,14 @@ impl TipStore for SledStore {
     fn counts(&self) -> Result<StoreCounts, StoreError> {
         self.with(|inner| {
             let mut counts = StoreCounts::default();
+            let mut with_copy = HashSet::new();
+            for key in inner.moves.iter().keys() {
+                with_copy.insert(split_entry_key(&key?)?.0);
+            }
             for item in inner.tips.iter() {
-                let (_, value) = item?;
+                let (key, value) = item?;
                 counts.tips += 1;
-                if Record::decode(&value)?.holds_tip() {
+                if Record::decode(&value)?.holds_tip() || with_copy.contains(key.as_ref()) {
                     counts.sealed_held += 1;
                 }
             }

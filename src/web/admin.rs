@@ -13,7 +13,7 @@ use super::AdminState;
 use crate::bundle::{export_entry, export_head, verify_bundle, SignedContent, EXPORT_TAIL};
 use crate::crypto;
 use crate::domain::Day;
-use crate::store::StoreError;
+use crate::store::{Reader, StoreError};
 
 /// Checks `Authorization: Bearer <token>` in constant time (both sides hashed first, so
 /// neither the length nor the content of the token leaks through timing).
@@ -148,11 +148,11 @@ pub async fn import(
     let today = Day::today();
     let outcome = web::block(move || match &payload.content {
         SignedContent::Updates(updates) => store
-            .apply_updates(signed, today, updates)
+            .apply_updates(signed, &Reader::Root, today, updates)
             .map(|()| serde_json::json!({"applied": "updates", "sequence": signed.sequence, "updates": updates.len()})),
         SignedContent::Ack(acks) => {
             let (acks, withheld) = crate::service::acks::matching_acks(store.as_ref(), acks)?;
-            store.apply_ack(signed, &acks).map(|p| {
+            store.apply_ack(signed, &Reader::Root, &acks).map(|p| {
                 serde_json::json!({"applied": "ack", "sequence": signed.sequence,
                     "tips_purged": p.tips, "followups_purged": p.followups,
                     "not_purged_differs_from_opened": withheld})
