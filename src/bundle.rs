@@ -32,7 +32,7 @@ use crate::domain::{Day, Status, TipId};
 /// Format name of an export bundle.
 pub const EXPORT_FORMAT: &str = "whistlebox-export";
 /// Version of the export bundle format.
-pub const EXPORT_VERSION: u32 = 2;
+pub const EXPORT_VERSION: u32 = 3;
 
 /// Limits applied when reading a bundle.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +82,8 @@ struct TipOut<'a> {
     status: &'a str,
     sealed: Option<String>,
     reply_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    grant: Option<String>,
     followups: Vec<FollowupOut>,
 }
 
@@ -95,9 +97,9 @@ struct FollowupOut {
 /// The start of an export bundle, up to the opening of the `tips` list. A bundle is
 /// `export_head`, then [`export_entry`] for each tip, then [`EXPORT_TAIL`]: the server
 /// streams it tip by tip, so its memory does not grow with the store.
-pub fn export_head(exported_on: Day, tip_count: usize) -> Vec<u8> {
+pub fn export_head(exported_on: Day, office: &OfficeId, tip_count: usize) -> Vec<u8> {
     format!(
-        "{{\"format\":\"{EXPORT_FORMAT}\",\"version\":{EXPORT_VERSION},\"exported_on\":\"{exported_on}\",\"tip_count\":{tip_count},\"tips\":["
+        "{{\"format\":\"{EXPORT_FORMAT}\",\"version\":{EXPORT_VERSION},\"exported_on\":\"{exported_on}\",\"office\":\"{office}\",\"tip_count\":{tip_count},\"tips\":["
     )
     .into_bytes()
 }
@@ -110,6 +112,7 @@ pub fn export_entry(first: bool, t: &StoredTip) -> Vec<u8> {
         status: t.status.as_str(),
         sealed: t.sealed.as_ref().map(SealedTip::to_base64),
         reply_key: t.sealed_reply_key.as_ref().map(|k| STANDARD.encode(k)),
+        grant: t.grant.as_ref().map(|g| STANDARD.encode(g)),
         followups: t
             .followups
             .iter()
@@ -143,7 +146,10 @@ pub const EXPORT_TAIL: &[u8] = b"]}";
 
 /// Writes an export bundle of `tips` in one piece.
 pub fn write_export(exported_on: Day, tips: &[StoredTip]) -> Vec<u8> {
-    let mut out = export_head(exported_on, tips.len());
+    let county: OfficeId = crate::domain::office::DEFAULT_ROOT_ID
+        .parse()
+        .expect("a valid id");
+    let mut out = export_head(exported_on, &county, tips.len());
     for (i, t) in tips.iter().enumerate() {
         out.extend_from_slice(&export_entry(i == 0, t));
     }
@@ -173,6 +179,8 @@ pub struct RejectedEntry {
 pub struct ParsedExport {
     /// The day the server wrote the bundle, if it says so validly.
     pub exported_on: Option<Day>,
+    /// The office the server wrote it for (version 3), if it says so validly.
+    pub office: Option<OfficeId>,
     /// Well-formed tips.
     pub tips: Vec<StoredTip>,
     /// Entries refused, with reasons.
@@ -194,6 +202,7 @@ pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport,
         tips: Vec::new(),
         rejected: Vec::new(),
         exported_on: None,
+        office: None,
         unsettled: Vec::new(),
     };
     // serde_json bounds nesting depth (128) itself, so hostile nesting cannot overflow the stack.
@@ -208,6 +217,7 @@ pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport,
     })?;
     Ok(ParsedExport {
         exported_on: state.exported_on,
+        office: state.office,
         tips: state.tips,
         rejected: state.rejected,
     })
@@ -224,6 +234,7 @@ struct ReadState<'l> {
     tips: Vec<StoredTip>,
     rejected: Vec<RejectedEntry>,
     exported_on: Option<Day>,
+    office: Option<OfficeId>,
     /// Tips without a sealed tip read before the version was known: (index in `tips`,
     /// position in the bundle).
     unsettled: Vec<(usize, usize)>,
@@ -243,6 +254,7 @@ enum TopField {
     Format,
     Version,
     ExportedOn,
+    Office,
     Tips,
     #[serde(other)]
     Other,
@@ -272,6 +284,10 @@ impl<'de> de::Visitor<'de> for TopLevel<'_, '_> {
                 TopField::ExportedOn => {
                     let day: Option<String> = map.next_value()?;
                     state.exported_on = day.and_then(|d| d.parse().ok());
+                }
+                TopField::Office => {
+                    let office: Option<String> = map.next_value()?;
+                    state.office = office.and_then(|o| o.parse().ok());
                 }
                 TopField::Tips if !tips_read => {
                     // Usually known by now; if not (a JSON tool may sort the keys), entries
@@ -322,7 +338,7 @@ fn check_head<E: de::Error>(
     version: Option<u32>,
 ) -> Result<u32, E> {
     match (format, version) {
-        (Some(EXPORT_FORMAT), Some(v)) if v == 1 || v == EXPORT_VERSION => Ok(v),
+        (Some(EXPORT_FORMAT), Some(v)) if (1..=EXPORT_VERSION).contains(&v) => Ok(v),
         (Some(EXPORT_FORMAT), Some(v)) => Err(state.refuse(BundleError::UnknownVersion(v))),
         (Some(EXPORT_FORMAT), None) => Err(E::missing_field("version")),
         (Some(_), _) => {
@@ -435,6 +451,8 @@ struct EntryIn<'a> {
     #[serde(borrow, default)]
     reply_key: Raw<'a>,
     #[serde(borrow, default)]
+    grant: Raw<'a>,
+    #[serde(borrow, default)]
     followups: Raw<'a>,
 }
 
@@ -517,6 +535,16 @@ fn parse_entry(
         ),
         None => None,
     };
+    let grant = match entry.grant.text() {
+        Some(text) => Some(
+            STANDARD
+                .decode(text)
+                .ok()
+                .filter(|g| g.len() == crypto::STANZA_BYTES)
+                .ok_or_else(|| fail("the key stanza is not valid"))?,
+        ),
+        None => None,
+    };
     let mut followups = Vec::new();
     let list = entry
         .followups
@@ -557,7 +585,7 @@ fn parse_entry(
         status,
         sealed,
         sealed_reply_key,
-        grant: None,
+        grant,
         followups,
     })
 }

@@ -64,6 +64,18 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     let parsed = parse_export(&bytes, &limits)?;
     drop(bytes);
     let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
+    let mine = keys.office.as_ref().map(|o| o.id.as_str());
+    if let Some(office) = &parsed.office {
+        if mine.is_some_and(|m| m != office.as_str())
+            || (mine.is_none() && office.as_str() != "county")
+        {
+            println!(
+                "note: this bundle was exported for office {office}, and this key is {}'s; \
+                 tips not sealed to this key will not open",
+                mine.unwrap_or("the county office")
+            );
+        }
+    }
     create_private_dir_all(&args.out)?;
     let mut failed: Vec<RejectedEntry> = parsed.rejected;
     let mut opened = 0usize;
@@ -96,7 +108,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                      changed on the way; nothing of it was written"
                         .into(),
                 )),
-                None => match sealed.open(&keys.box_key) {
+                None => match sealed.open_granted(&keys.box_key, tip.grant.as_deref()) {
                     Ok(plain) => {
                         bound = plain.bound_reply_key();
                         if bound.is_none() && plain.reply_key.is_some() {
@@ -106,7 +118,16 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                                 tip.id
                             );
                         }
-                        write_tip(&tip_dir(&args.out, tip)?, tip, &plain, digest)?;
+                        let dir = tip_dir(&args.out, tip)?;
+                        write_tip(&dir, tip, &plain, digest)?;
+                        // Kept so that the office can hand the case on (`whistlebox move`).
+                        write_replacing(&dir.join(SEALED_FILE), sealed.to_base64().as_bytes())?;
+                        if let Some(grant) = &tip.grant {
+                            write_replacing(
+                                &dir.join(GRANT_FILE),
+                                STANDARD.encode(grant).as_bytes(),
+                            )?;
+                        }
                         opened += 1;
                     }
                     Err(e) => failed.push(fail(tip.id, e.to_string())),

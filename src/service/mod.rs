@@ -6,6 +6,7 @@
 
 pub mod acks;
 pub mod offices;
+pub mod signed;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -61,6 +62,14 @@ pub enum SubmitError {
     Internal,
 }
 
+/// A follow-up as it arrives.
+pub enum FollowupContent {
+    /// Sealed in the browser, for the offices the status answer named.
+    Sealed(SealedTip),
+    /// Words from the no-JavaScript form; wiped when dropped, right after sealing.
+    Plain(TipPlaintext),
+}
+
 /// Why a receipt's status (or a follow-up under it) could not be had.
 #[derive(Debug, Error)]
 pub enum StatusError {
@@ -79,6 +88,12 @@ pub enum StatusError {
     /// Today's storage quota is used up (follow-ups only).
     #[error("The service has taken all the messages it can store today. Nothing was saved. Please try again tomorrow.")]
     QuotaFull,
+    /// The follow-up is too long to seal within the limit.
+    #[error("The message is too long. Please shorten it, or send it in parts.")]
+    TooLong,
+    /// No move of the report to that office waits for the resident's answer.
+    #[error("There is no question about passing your report on waiting for your answer. Nothing was changed.")]
+    NoQuestion,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -390,6 +405,38 @@ impl Intake {
         Ok((view, keys))
     }
 
+    /// The resident's answer to the proposed move of their report to town office `to`:
+    /// agreed, that office reads it from now on; declined, nothing changes. Returns the
+    /// report as it now stands.
+    pub async fn decide_move(
+        &self,
+        receipt: Receipt,
+        to: OfficeId,
+        agree: bool,
+    ) -> Result<(TipView, Box<ReceiptKeys>), StatusError> {
+        let keys = self
+            .derive(receipt)
+            .await
+            .map_err(|()| StatusError::Internal)?;
+        let store = self.store.clone();
+        let lookup = keys.lookup;
+        let view = blocking(
+            move || match store.decide_move(&lookup, &to, agree, Day::today()) {
+                Ok(Some(_)) => store.view(&lookup),
+                Ok(None) => Ok(None),
+                Err(e) => Err(e),
+            },
+        )
+        .await
+        .map_err(|_| StatusError::Internal)?;
+        match view {
+            Ok(Some(view)) => Ok((view, keys)),
+            Ok(None) => Err(StatusError::Unknown),
+            Err(StoreError::NoMoveWaiting) => Err(StatusError::NoQuestion),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Refuses new writes while the data folder's disk is nearly full, so the store never
     /// meets a full disk mid-write and the operator sees a clear count. It logs nothing: a
     /// line per refusal would mark the moment someone tried to report (`watch_disk` tells
@@ -426,11 +473,12 @@ impl Intake {
         }
     }
 
-    /// Files a follow-up under the tip of a receipt.
+    /// Files a follow-up under the tip of a receipt: sealed in the browser, or words from a
+    /// form, sealed here at once for the offices that read the tip now.
     pub async fn add_followup(
         &self,
         receipt: Receipt,
-        sealed: SealedTip,
+        content: FollowupContent,
     ) -> Result<Day, StatusError> {
         if self.check_disk().is_err() {
             return Err(StatusError::DiskFull);
@@ -439,12 +487,29 @@ impl Intake {
             .derive(receipt)
             .await
             .map_err(|()| StatusError::Internal)?;
-        // Boxed with the receipt's reply key, so the inspectors can check that it came from
-        // the holder of the receipt (domain::followup).
-        let sealed = followup::authenticate(
-            &sealed,
+        let store = self.store.clone();
+        let lookup = keys.lookup;
+        let view = blocking(move || store.view(&lookup))
+            .await
+            .map_err(|_| StatusError::Internal)??
+            .ok_or(StatusError::Unknown)?;
+        let readers = self.offices.keys_for(&view.towns);
+        let inner = match content {
+            FollowupContent::Sealed(sealed) => sealed,
+            FollowupContent::Plain(plain) => plain
+                .seal_to(&readers)
+                .ok()
+                .and_then(|s| {
+                    SealedTip::from_bytes(s.as_bytes().to_vec(), self.max_sealed_bytes).ok()
+                })
+                .ok_or(StatusError::TooLong)?,
+        };
+        // Boxed with the receipt's reply key for each office that reads the tip, so each can
+        // check that it came from the holder of the receipt (domain::followup).
+        let sealed = followup::authenticate_for(
+            &inner,
             &keys.reply_key(),
-            &self.keys.box_key,
+            &readers,
             self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
         )
         .map_err(|_| StatusError::Internal)?;

@@ -64,6 +64,19 @@ impl OfficeBook {
         Ok((keys, towns.to_vec()))
     }
 
+    /// The keys of the offices that read a tip now: the county's first, then those of its
+    /// towns that the directory in use still names.
+    pub fn keys_for(&self, towns: &[OfficeId]) -> Vec<BoxPublicKey> {
+        let directory = self.directory();
+        std::iter::once(directory.root.keys.box_key.clone())
+            .chain(
+                towns
+                    .iter()
+                    .filter_map(|id| directory.town(id).map(|t| t.keys.box_key.clone())),
+            )
+            .collect()
+    }
+
     /// Checks that `towns` are offices of the directory in use (for a tip sealed in the
     /// browser, which did its own sealing).
     pub fn check_choice(&self, towns: &[OfficeId]) -> Result<(), ChoiceError> {

@@ -261,8 +261,10 @@ fn move_to(tip: TipId, to: Reader, fill: u8) -> MoveOrder {
     MoveOrder {
         tip,
         to,
-        stanza: vec![fill; 90],
-        sealed: sealed(fill),
+        carried: Some(Carried {
+            stanza: vec![fill; 90],
+            sealed: sealed(fill),
+        }),
     }
 }
 
@@ -1072,12 +1074,17 @@ fn sled_deleted_copies_and_tips_leave_every_file() {
     let lookup = ReceiptLookup([70; 32]);
     let orders = [
         MoveOrder {
-            stanza: stanza.clone(),
-            sealed: copy.clone(),
+            carried: Some(Carried {
+                stanza: stanza.clone(),
+                sealed: copy.clone(),
+            }),
             ..move_to(id, town("t"), 1)
         },
         MoveOrder {
-            sealed: declined.clone(),
+            carried: Some(Carried {
+                stanza: vec![2; 90],
+                sealed: declined.clone(),
+            }),
             ..move_to(id, town("u"), 2)
         },
     ];

@@ -328,8 +328,12 @@ impl TipStore for MemoryStore {
                     .propose(reader, order.to.clone(), day, tip.followup_count)
                     .map_err(|reason| move_refused(order.tip, reason))?;
                 if let Some(index) = kept {
+                    let carried = order
+                        .carried
+                        .as_ref()
+                        .ok_or(StoreError::NothingCarried(order.tip))?;
                     tip.moves
-                        .insert(index, (order.stanza.clone(), order.sealed.clone()));
+                        .insert(index, (carried.stanza.clone(), carried.sealed.clone()));
                 }
                 states.push(rules.moves().last().expect("just added").state);
                 tip.addressing = Some(rules);

@@ -72,6 +72,9 @@ pub enum StoreError {
         /// Why.
         reason: AddressingError,
     },
+    /// A move to a town office that carries no sealed tip or key stanza for it.
+    #[error("the bundle's move of tip {0} to a town office carries nothing for that office to open; nothing was applied")]
+    NothingCarried(TipId),
     /// A resident answered a move that is not waiting for an answer.
     #[error("no move of this report to that office waits for an answer; nothing was changed")]
     NoMoveWaiting,
@@ -118,10 +121,18 @@ pub struct MoveOrder {
     pub tip: TipId,
     /// The office it goes to.
     pub to: Reader,
-    /// The tip's key stanza for that office (kept only for a move to a town).
+    /// For a move to a town: what the town will read. A move to the county carries
+    /// nothing (the county reads every report already); a move to a town without it is
+    /// refused.
+    pub carried: Option<Carried>,
+}
+
+/// What a move to a town carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    /// The tip's key stanza for that office.
     pub stanza: Vec<u8>,
-    /// The sealed tip itself, carried along because the server may have deleted its copy
-    /// (kept only for a move to a town).
+    /// The sealed tip itself, carried along because the server may have deleted its copy.
     pub sealed: SealedTip,
 }
 

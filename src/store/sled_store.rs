@@ -1210,18 +1210,21 @@ impl TipStore for SledStore {
                             .propose(reader, order.to.clone(), day, named.record.followup_count)
                             .or_else(|reason| abort(move_refused(id, reason)))?;
                         if let Some(index) = kept {
+                            let Some(carried) = &order.carried else {
+                                return abort(StoreError::NothingCarried(id));
+                            };
                             let index = index as u32;
                             let stanza_len = put_chunks(
                                 chunks,
                                 &id.0,
                                 ChunkOf::MoveStanza(index),
-                                &order.stanza,
+                                &carried.stanza,
                             )?;
                             let copy_len = put_chunks(
                                 chunks,
                                 &id.0,
                                 ChunkOf::MoveCopy(index),
-                                order.sealed.as_bytes(),
+                                carried.sealed.as_bytes(),
                             )?;
                             moves.insert(
                                 &entry_key(&id.0, index)[..],

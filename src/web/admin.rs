@@ -10,10 +10,14 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::errors::AdminError;
 use super::AdminState;
-use crate::bundle::{export_entry, export_head, verify_bundle, SignedContent, EXPORT_TAIL};
+use crate::bundle::{export_entry, export_head, EXPORT_TAIL};
 use crate::crypto;
+use crate::domain::addressing::MoveState;
+use crate::domain::office::{OfficeId, MAX_DIRECTORY_BYTES};
 use crate::domain::Day;
-use crate::store::{Reader, StoreError};
+use crate::service::offices::InstallError;
+use crate::service::signed::{apply_signed_bundle, Applied, ImportError};
+use crate::store::StoreError;
 
 /// Checks `Authorization: Bearer <token>` in constant time (both sides hashed first, so
 /// neither the length nor the content of the token leaks through timing).
@@ -52,10 +56,24 @@ fn authorize_with(req: &HttpRequest, token_hash: &[u8; 32]) -> Result<(), AdminE
 pub async fn export(
     req: HttpRequest,
     state: web::Data<AdminState>,
+    query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, AdminError> {
     authorize(&req, &state)?;
+    let directory = state.offices.directory();
+    let office = match query.office.as_deref() {
+        None => None,
+        Some(text) => Some(
+            text.parse::<OfficeId>()
+                .map_err(|_| AdminError::UnknownOffice)?,
+        ),
+    };
+    let (reader, office) = directory
+        .reader_of(office.as_ref())
+        .ok_or(AdminError::UnknownOffice)?;
+    let office = office.id.clone();
     let store = state.store.clone();
-    let ids = web::block(move || store.export_ids())
+    let for_ids = reader.clone();
+    let ids = web::block(move || store.export_ids_for(&for_ids))
         .await
         .map_err(|_| AdminError::Internal)??;
     let today = Day::today();
@@ -66,12 +84,12 @@ pub async fn export(
     let store = state.store.clone();
     actix_web::rt::task::spawn_blocking(move || {
         let send = |chunk| tx.blocking_send(chunk).is_ok();
-        if !send(Ok(Bytes::from(export_head(today, ids.len())))) {
+        if !send(Ok(Bytes::from(export_head(today, &office, ids.len())))) {
             return;
         }
         let mut first = true;
         for id in ids {
-            let chunk = match store.export_tip(id) {
+            let chunk = match store.export_tip_for(&reader, id) {
                 Ok(None) => continue,
                 Ok(Some(tip)) => Ok(Bytes::from(export_entry(first, &tip))),
                 Err(e) => Err(e),
@@ -94,6 +112,13 @@ pub async fn export(
             format!("attachment; filename=\"whistlebox-export-{today}.json\""),
         ))
         .body(ExportBody(rx)))
+}
+
+/// `?office=ID`: whose export (the county's when absent).
+#[derive(serde::Deserialize)]
+pub struct ExportQuery {
+    #[serde(default)]
+    office: Option<String>,
 }
 
 /// Bundle pieces (one tip each) queued between the store and the connection.
@@ -142,38 +167,82 @@ pub async fn import(
         .await
         .map_err(|_| AdminError::TooLarge)?
         .map_err(|_| AdminError::BadBody)?;
-    let (signed, payload) = verify_bundle(&body, &state.keys.sign_key)
-        .map_err(|e| AdminError::Refused(e.to_string()))?;
     let store = state.store.clone();
-    let today = Day::today();
-    let outcome = web::block(move || match &payload.content {
-        SignedContent::Updates(updates) => store
-            .apply_updates(signed, &Reader::Root, today, updates)
-            .map(|()| serde_json::json!({"applied": "updates", "sequence": signed.sequence, "updates": updates.len()})),
-        SignedContent::Ack(acks) => {
-            let (acks, withheld) = crate::service::acks::matching_acks(store.as_ref(), acks)?;
-            store.apply_ack(signed, &Reader::Root, &acks).map(|p| {
-                serde_json::json!({"applied": "ack", "sequence": signed.sequence,
-                    "tips_purged": p.tips, "followups_purged": p.followups,
-                    "not_purged_differs_from_opened": withheld})
-            })
+    let directory = state.offices.directory();
+    let outcome =
+        web::block(move || apply_signed_bundle(store.as_ref(), &directory, &body, Day::today()))
+            .await
+            .map_err(|_| AdminError::Internal)?;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(ImportError::Refused(why)) => return Err(AdminError::Refused(why)),
+        Err(ImportError::Store(e)) => return Err(store_refusal(e)),
+    };
+    tracing::info!(sequence = outcome.sequence, office = %outcome.office, "signed bundle applied");
+    let summary = match &outcome.applied {
+        Applied::Updates(n) => serde_json::json!({"applied": "updates", "updates": n}),
+        Applied::Ack(p, withheld) => serde_json::json!({"applied": "ack",
+            "tips_purged": p.tips, "followups_purged": p.followups, "copies_purged": p.copies,
+            "not_purged_differs_from_opened": withheld}),
+        Applied::Moves(states) => serde_json::json!({"applied": "moves",
+            "waiting_for_resident": states.iter().filter(|s| matches!(s, MoveState::Waiting)).count(),
+            "done": states.iter().filter(|s| matches!(s, MoveState::Done(_))).count()}),
+    };
+    let mut summary = summary;
+    summary["sequence"] = outcome.sequence.into();
+    summary["office"] = outcome.office.into();
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(summary))
+}
+
+/// The store's refusals of a signed bundle, as the operator should read them.
+fn store_refusal(e: StoreError) -> AdminError {
+    match e {
+        e @ (StoreError::Replayed(_) | StoreError::Stale { .. }) => {
+            AdminError::OutOfOrder(e.to_string())
         }
-        SignedContent::Moves(_) => Err(StoreError::Backend("moves are not applied yet".into())),
-    })
-    .await
-    .map_err(|_| AdminError::Internal)?;
-    match outcome {
-        Ok(summary) => {
-            tracing::info!(sequence = signed.sequence, "signed bundle applied");
-            Ok(HttpResponse::Ok()
-                .insert_header(("Cache-Control", "no-store"))
-                .json(summary))
+        e @ StoreError::UnknownTip(_) => AdminError::UnknownTip(e.to_string()),
+        e @ (StoreError::NotAddressed(_)
+        | StoreError::MoveRefused { .. }
+        | StoreError::NothingCarried(_)) => AdminError::NotAllowed(e.to_string()),
+        e => AdminError::Store(e),
+    }
+}
+
+/// `POST /admin/v1/offices`: installs a newer directory of offices, signed by the county's
+/// key (the server refuses any other), into the keys folder, and uses it at once.
+pub async fn install_offices(
+    req: HttpRequest,
+    state: web::Data<AdminState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    authorize(&req, &state)?;
+    let body = payload
+        .to_bytes_limited(MAX_DIRECTORY_BYTES)
+        .await
+        .map_err(|_| AdminError::TooLarge)?
+        .map_err(|_| AdminError::BadBody)?;
+    let offices = state.offices.clone();
+    let installed = web::block(move || offices.install(&body))
+        .await
+        .map_err(|_| AdminError::Internal)?;
+    match installed {
+        Ok(directory) => {
+            tracing::info!(
+                sequence = directory.sequence,
+                towns = directory.towns.len(),
+                "directory of offices installed"
+            );
+            Ok(HttpResponse::Ok().json(serde_json::json!({
+                "installed": directory.sequence,
+                "offices": std::iter::once(&directory.root).chain(&directory.towns)
+                    .map(|o| serde_json::json!({"id": o.id.as_str(), "name": o.name, "fingerprint": o.keys.fingerprint()}))
+                    .collect::<Vec<_>>(),
+            })))
         }
-        Err(e @ (StoreError::Replayed(_) | StoreError::Stale { .. })) => {
-            Err(AdminError::OutOfOrder(e.to_string()))
-        }
-        Err(e @ StoreError::UnknownTip(_)) => Err(AdminError::UnknownTip(e.to_string())),
-        Err(e) => Err(AdminError::Store(e)),
+        Err(InstallError::Refused(e)) => Err(AdminError::Refused(e.to_string())),
+        Err(e @ InstallError::Write(_)) => Err(AdminError::Refused(e.to_string())),
     }
 }
 

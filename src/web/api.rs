@@ -8,10 +8,13 @@ use zeroize::Zeroizing;
 
 use super::errors::{json_payload_error, FollowupError, StatusError, SubmitError};
 use super::AppState;
+use crate::domain::addressing::MoveState;
 use crate::domain::office::OfficeId;
-use crate::domain::receipt::Receipt;
+use crate::domain::receipt::{Receipt, ReceiptKeys};
 use crate::domain::tip::SealedTip;
 use crate::service::offices::ChoiceError;
+use crate::service::FollowupContent;
+use crate::store::TipView;
 
 pub fn tips_json_config(max_sealed_bytes: usize) -> web::JsonConfig {
     // Base64 grows the sealed box by a third; allow a little for the JSON around it. The
@@ -209,6 +212,11 @@ struct StatusResponse {
     /// can open the replies itself. The client sent the receipt, so this tells it nothing
     /// it could not derive; it is never stored.
     reply_key: Zeroizing<String>,
+    /// The offices that read the report now, the county first: follow-ups are sealed for
+    /// them.
+    offices: Vec<ReaderJson>,
+    /// Moves of the report between offices, oldest first.
+    moves: Vec<MoveJson>,
 }
 
 /// `POST /api/v1/status`: what a receipt unlocks.
@@ -218,7 +226,60 @@ pub async fn status(
 ) -> Result<HttpResponse, StatusError> {
     let receipt = Receipt::parse(&body.into_inner().receipt)?;
     let (view, keys) = state.intake.find_status(receipt).await?;
-    Ok(receipt_response(
+    Ok(status_answer(&state, &view, &keys))
+}
+
+#[derive(Serialize)]
+struct ReaderJson {
+    id: String,
+    name: String,
+    box_public_key: String,
+}
+
+#[derive(Serialize)]
+struct MoveJson {
+    to: String,
+    to_name: String,
+    proposed_on: String,
+    /// waiting, agreed, declined or done.
+    state: &'static str,
+    /// The day of the answer (agreed, declined) or of the move (done).
+    on: Option<String>,
+}
+
+/// The JSON answer about a report: its timeline, sealed replies, moves and the offices that
+/// read it now (follow-ups are sealed for them).
+fn status_answer(state: &AppState, view: &TipView, keys: &ReceiptKeys) -> HttpResponse {
+    let directory = state.intake.offices.directory();
+    let readers = std::iter::once(&directory.root)
+        .chain(view.towns.iter().filter_map(|t| directory.town(t)))
+        .map(|o| ReaderJson {
+            id: o.id.to_string(),
+            name: o.name.clone(),
+            box_public_key: STANDARD.encode(o.keys.box_key.as_bytes()),
+        })
+        .collect();
+    let moves = view
+        .moves
+        .iter()
+        .map(|m| {
+            let (state_name, on) = match m.state {
+                MoveState::Waiting => ("waiting", None),
+                MoveState::Agreed(d) => ("agreed", Some(d)),
+                MoveState::Declined(d) => ("declined", Some(d)),
+                MoveState::Done(d) => ("done", Some(d)),
+            };
+            let office = directory.office(&m.to);
+            MoveJson {
+                to: office.map(|o| o.id.to_string()).unwrap_or_default(),
+                to_name: office.map(|o| o.name.clone()).unwrap_or_default(),
+                proposed_on: m.proposed_on.to_string(),
+                state: state_name,
+                on: on.map(|d| d.to_string()),
+            }
+        })
+        .collect();
+    receipt_response(
         HttpResponse::Ok(),
         &StatusResponse {
             status: view.status.as_str(),
@@ -240,8 +301,39 @@ pub async fn status(
                 })
                 .collect(),
             reply_key: Zeroizing::new(STANDARD.encode(&keys.reply_seed[..])),
+            offices: readers,
+            moves,
         },
-    ))
+    )
+}
+
+#[derive(Deserialize)]
+pub struct ConsentRequest {
+    receipt: String,
+    to: String,
+    agree: bool,
+}
+
+impl Drop for ConsentRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.receipt);
+    }
+}
+
+/// `POST /api/v1/consent`: the resident's answer to the proposed move of their report to a
+/// town office; answers with the report as it now stands, like `/api/v1/status`.
+pub async fn consent(
+    state: web::Data<AppState>,
+    body: web::Json<ConsentRequest>,
+) -> Result<HttpResponse, StatusError> {
+    let body = body.into_inner();
+    let receipt = Receipt::parse(&body.receipt)?;
+    let to = body
+        .to
+        .parse::<OfficeId>()
+        .map_err(|_| StatusError::NoQuestion)?;
+    let (view, keys) = state.intake.decide_move(receipt, to, body.agree).await?;
+    Ok(status_answer(&state, &view, &keys))
 }
 
 #[derive(Deserialize)]
@@ -270,7 +362,10 @@ pub async fn followup(
     let body = body.into_inner();
     let receipt = Receipt::parse(&body.receipt)?;
     let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
-    let day = state.intake.add_followup(receipt, sealed).await?;
+    let day = state
+        .intake
+        .add_followup(receipt, FollowupContent::Sealed(sealed))
+        .await?;
     Ok(receipt_response(
         HttpResponse::Created(),
         &FollowupResponse {

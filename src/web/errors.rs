@@ -66,6 +66,8 @@ impl ResponseError for StatusError {
         match self {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
+            StatusError::TooLong => json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
+            StatusError::NoQuestion => json_error(StatusCode::CONFLICT, &self.to_string()),
             StatusError::Store(e) => store_error_response(e),
             StatusError::DiskFull | StatusError::QuotaFull => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
@@ -116,6 +118,12 @@ pub enum AdminError {
     /// A signed bundle names a tip the server does not hold.
     #[error("The bundle was refused and nothing was applied: {0}.")]
     UnknownTip(String),
+    /// The office that signed the bundle may not do what it asks.
+    #[error("The bundle was refused and nothing was applied: {0}.")]
+    NotAllowed(String),
+    /// An export for an office the directory does not hold.
+    #[error("There is no such office in the county's directory of offices.")]
+    UnknownOffice,
     /// The bundle is larger than any bundle the server takes.
     #[error("The bundle is too large: the server takes signed bundles of at most 16 MiB.")]
     TooLarge,
@@ -139,6 +147,8 @@ impl ResponseError for AdminError {
             AdminError::UnknownTip(_) => {
                 json_error(StatusCode::UNPROCESSABLE_ENTITY, &self.to_string())
             }
+            AdminError::NotAllowed(_) => json_error(StatusCode::FORBIDDEN, &self.to_string()),
+            AdminError::UnknownOffice => json_error(StatusCode::NOT_FOUND, &self.to_string()),
             AdminError::TooLarge => json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
             AdminError::BadBody => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             AdminError::Store(e) => store_error_response(e),

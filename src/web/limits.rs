@@ -65,6 +65,7 @@ impl Class {
             (true, "tips") | (false, "report") => &[Class::Submit],
             (true, "followups") | (false, "followup") => &[Class::Receipt, Class::Submit],
             (true, "status") | (false, "status") | (true, "receipts") => &[Class::Receipt],
+            (true, "consent") | (false, "consent") => &[Class::Receipt],
             _ => &[Class::Page],
         }
     }
@@ -344,6 +345,11 @@ mod tests {
         );
         assert_eq!(Class::of(&Method::POST, "/en/status"), [Class::Receipt]);
         assert_eq!(Class::of(&Method::POST, "/api/v1/status"), [Class::Receipt]);
+        assert_eq!(Class::of(&Method::POST, "/zh/consent"), [Class::Receipt]);
+        assert_eq!(
+            Class::of(&Method::POST, "/api/v1/consent"),
+            [Class::Receipt]
+        );
         assert_eq!(
             Class::of(&Method::POST, "/api/v1/receipts"),
             [Class::Receipt]

@@ -139,6 +139,11 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                 .route(web::post().to(pages::followup_submit)),
         )
         .service(
+            web::resource("/{lang}/consent")
+                .app_data(pages::form_config(4096))
+                .route(web::post().to(pages::consent_submit)),
+        )
+        .service(
             web::resource("/{lang}/status")
                 .app_data(pages::form_config(4096))
                 .route(web::get().to(pages::status_form))
@@ -169,6 +174,12 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                         .default_service(web::to(errors::method_not_allowed)),
                 )
                 .service(
+                    web::resource("/consent")
+                        .app_data(api::status_json_config())
+                        .route(web::post().to(api::consent))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
                     web::resource("/followups")
                         .app_data(api::tips_json_config(max_sealed_bytes))
                         .route(web::post().to(api::followup))
@@ -191,6 +202,11 @@ pub fn admin_routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/import")
                     .route(web::post().to(admin::import))
+                    .default_service(web::to(errors::method_not_allowed)),
+            )
+            .service(
+                web::resource("/offices")
+                    .route(web::post().to(admin::install_offices))
                     .default_service(web::to(errors::method_not_allowed)),
             ),
     );

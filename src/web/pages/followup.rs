@@ -9,7 +9,8 @@ use zeroize::Zeroize;
 use super::status::{status_error_kind, status_page};
 use super::{html_response, lang_of, layout, not_found, Page};
 use crate::domain::receipt::Receipt;
-use crate::domain::tip::{SealedTip, TipPlaintext};
+use crate::domain::tip::TipPlaintext;
+use crate::service::FollowupContent;
 use crate::web::errors::StatusError;
 use crate::web::i18n::t;
 use crate::web::AppState;
@@ -67,20 +68,8 @@ pub async fn followup_submit(
         };
         return html_response(StatusCode::BAD_REQUEST, page("followup-title", content));
     }
-    let sealed = TipPlaintext::new(body)
-        .seal(&state.intake.keys.box_key)
-        .ok()
-        .and_then(|s| {
-            SealedTip::from_bytes(s.as_bytes().to_vec(), state.intake.max_sealed_bytes).ok()
-        });
-    let Some(sealed) = sealed else {
-        let content = html! { div.error role="alert" { p { (t(l, "report-error-too-long")) } } };
-        return html_response(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            page("followup-title", content),
-        );
-    };
-    match state.intake.add_followup(receipt, sealed).await {
+    let content = FollowupContent::Plain(TipPlaintext::new(body));
+    match state.intake.add_followup(receipt, content).await {
         Ok(_) => {
             let content = html! {
                 h1 #followup-done { (t(l, "followup-done-title")) }
@@ -88,6 +77,14 @@ pub async fn followup_submit(
                 a.button href={ "/" (l.code()) "/" } { (t(l, "followup-back")) }
             };
             html_response(StatusCode::OK, page("followup-done-title", content))
+        }
+        Err(StatusError::TooLong) => {
+            let content =
+                html! { div.error role="alert" { p { (t(l, "report-error-too-long")) } } };
+            html_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                page("followup-title", content),
+            )
         }
         Err(e) => {
             let (code, kind) = status_error_kind(&e);

@@ -17,7 +17,7 @@ pub use home::{home, home_negotiated};
 pub use numbers::numbers;
 pub use poster::poster;
 pub use report::{report_form, report_submit};
-pub use status::{status_form, status_submit};
+pub use status::{consent_submit, status_form, status_submit};
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::StatusCode;

@@ -7,9 +7,11 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::{html_response, lang_of, layout, not_found, status_words, Page};
+use crate::domain::addressing::{MoveState, MoveView};
+use crate::domain::office::{Directory, OfficeId, Reader};
 use crate::domain::receipt::{Receipt, ReceiptError, ReceiptKeys};
 use crate::domain::reply::ReplyPlaintext;
-use crate::domain::Status;
+use crate::domain::{Day, Status};
 use crate::store::TipView;
 use crate::web::errors::StatusError;
 use crate::web::i18n::{date, t, t_args, Lang};
@@ -94,7 +96,7 @@ pub(super) fn status_page(
             }
         }
         @if let Some(((view, keys), receipt)) = found {
-            (status_result(l, view, keys, receipt))
+            (status_result(l, state, view, keys, receipt))
             a.button.secondary #status-again href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
         } @else {
             form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off" {
@@ -197,8 +199,48 @@ fn status_script_words(l: Lang) -> Markup {
 /// The timeline, the replies (opened here, in memory, with the key derived from the receipt
 /// for this one answer) and the follow-up form. js/status.js builds the same section in the
 /// browser (`data-opened="browser"`); keep the two alike.
-fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> Markup {
+fn status_result(
+    l: Lang,
+    state: &AppState,
+    view: &TipView,
+    keys: &ReceiptKeys,
+    receipt: &str,
+) -> Markup {
     let reply_key = keys.reply_key();
+    let directory = state.intake.offices.directory();
+    let name_of = |reader: &Reader| office_name(l, &directory, reader);
+    // Status changes and moves, in the order of their days.
+    let mut steps: Vec<(Day, String)> = view
+        .history
+        .iter()
+        .map(|(day, status)| {
+            let words = t_args(
+                l,
+                "status-step",
+                &[("day", date(l, *day)), ("status", status_words(l, *status))],
+            );
+            (*day, words)
+        })
+        .collect();
+    for m in &view.moves {
+        let office = name_of(&m.to);
+        let (day, key) = match m.state {
+            MoveState::Waiting => (m.proposed_on, "move-step-waiting"),
+            MoveState::Agreed(day) => (day, "move-step-agreed"),
+            MoveState::Declined(day) => (day, "move-step-declined"),
+            MoveState::Done(day) => (day, "move-step-done"),
+        };
+        steps.push((
+            day,
+            t_args(l, key, &[("day", date(l, day)), ("office", office)]),
+        ));
+    }
+    steps.sort_by_key(|(day, _)| *day);
+    let waiting: Vec<&MoveView> = view
+        .moves
+        .iter()
+        .filter(|m| m.state == MoveState::Waiting)
+        .collect();
     let replies: Vec<_> = view
         .replies
         .iter()
@@ -209,9 +251,12 @@ fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> 
             h2 { (t(l, "status-result-title")) }
             ol #status-timeline .timeline {
                 li { (t_args(l, "status-step-received", &[("day", date(l, view.day))])) }
-                @for (day, status) in &view.history {
-                    li { (t_args(l, "status-step", &[("day", date(l, *day)), ("status", status_words(l, *status))])) }
+                @for (_, words) in &steps {
+                    li { (words) }
                 }
+            }
+            @for m in &waiting {
+                (consent_question(l, &name_of(&m.to), m, receipt))
             }
             p #status-now { strong { (t_args(l, "status-now", &[("status", status_words(l, view.status))])) } }
             @if view.status == Status::NeedInfo {
@@ -232,6 +277,36 @@ fn status_result(l: Lang, view: &TipView, keys: &ReceiptKeys, receipt: &str) -> 
             }
         }
         (followup_section(l, receipt, false))
+    }
+}
+
+/// An office's name as residents read it.
+fn office_name(l: Lang, directory: &Directory, reader: &Reader) -> String {
+    match directory.office(reader) {
+        Some(o) if !o.name.is_empty() => o.name.clone(),
+        Some(_) | None if *reader == Reader::Root => t(l, "offices-county-default"),
+        _ => reader.town().map(|t| t.to_string()).unwrap_or_default(),
+    }
+}
+
+/// "May we pass your report to this town office?", with "agree" and "do not agree". Until
+/// the resident agrees, the town office gets nothing.
+fn consent_question(l: Lang, office: &str, m: &MoveView, receipt: &str) -> Markup {
+    let to = m.to.town().map(|t| t.to_string()).unwrap_or_default();
+    html! {
+        section.consent data-office=(to) {
+            h2 { (t_args(l, "consent-title", &[("office", office.to_owned())])) }
+            p { (t_args(l, "consent-explain", &[("office", office.to_owned()), ("day", date(l, m.proposed_on))])) }
+            p { (t_args(l, "consent-if-yes", &[("office", office.to_owned())])) }
+            p { (t(l, "consent-if-no")) }
+            form.consent-form method="post" action={ "/" (l.code()) "/consent" } autocomplete="off" {
+                // The receipt travels in the form body (never a URL), as it came.
+                input type="hidden" name="receipt" value=(receipt);
+                input type="hidden" name="to" value=(to);
+                button.consent-agree type="submit" name="answer" value="agree" { (t(l, "consent-agree")) }
+                button.secondary.consent-decline type="submit" name="answer" value="decline" { (t(l, "consent-decline")) }
+            }
+        }
     }
 }
 
@@ -259,4 +334,70 @@ fn followup_section(l: Lang, receipt: &str, hidden: bool) -> Markup {
             }
         }
     }
+}
+
+/// What the consent form posts.
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    #[serde(default)]
+    receipt: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    answer: String,
+}
+
+impl Drop for ConsentForm {
+    fn drop(&mut self) {
+        self.receipt.zeroize();
+    }
+}
+
+/// `POST /{lang}/consent`: the resident's answer to a proposed move, then the report as it
+/// now stands.
+pub async fn consent_submit(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+    form: web::Form<ConsentForm>,
+) -> HttpResponse {
+    let Some(l) = lang_of(&path) else {
+        return not_found(req).await;
+    };
+    let agree = match form.answer.as_str() {
+        "agree" => true,
+        "decline" => false,
+        _ => {
+            return html_response(
+                StatusCode::BAD_REQUEST,
+                status_page(l, &state, None, Some("consent")),
+            )
+        }
+    };
+    let Ok(to) = form.to.parse::<OfficeId>() else {
+        return html_response(
+            StatusCode::BAD_REQUEST,
+            status_page(l, &state, None, Some("consent")),
+        );
+    };
+    let (outcome, shown) = match Receipt::parse(&form.receipt) {
+        Ok(receipt) => {
+            let shown = receipt.display();
+            (
+                state.intake.decide_move(receipt, to, agree).await,
+                Some(shown),
+            )
+        }
+        Err(e) => (Err(StatusError::Receipt(e)), None),
+    };
+    let (code, error) = match &outcome {
+        Ok(_) => (StatusCode::OK, None),
+        Err(StatusError::NoQuestion) => (StatusCode::CONFLICT, Some("consent")),
+        Err(e) => status_error_kind(e),
+    };
+    let found = outcome
+        .as_ref()
+        .ok()
+        .zip(shown.as_deref().map(String::as_str));
+    html_response(code, status_page(l, &state, found, error))
 }
