@@ -1026,10 +1026,9 @@ mod tests {
         )
     }
 
-    /// Fixed-output test of the export bundle, version 2. Do not change this test if it
-    /// fails: the offline machine may run an older whistlebox than the server.
+    /// Version 2 bundles, from servers before offices, are still read.
     #[test]
-    fn export_format_v2_is_fixed() {
+    fn export_format_v2_still_reads() {
         let mut t = tip(1);
         t.sealed_reply_key = Some(vec![5, 5, 5]);
         t.followups = vec![Followup {
@@ -1037,19 +1036,93 @@ mod tests {
             day: Day(20_002),
             sealed: SealedTip::from_bytes(vec![2; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
         }];
-        let out = String::from_utf8(write_export(Day(20_003), &[t.clone()])).unwrap();
+        let old = format!(
+            "{{\"format\":\"whistlebox-export\",\"version\":2,\"exported_on\":\"2024-10-07\",\"tip_count\":1,\
+             \"tips\":[{{\"id\":\"0101010101010101\",\"day\":\"2024-10-04\",\"status\":\"received\",\"sealed\":\"{}\",\
+             \"reply_key\":\"BQUF\",\"followups\":[{{\"n\":1,\"day\":\"2024-10-06\",\"sealed\":\"{}\"}}]}}]}}",
+            sealed_b64(1),
+            sealed_b64(2)
+        );
+        let back = parse_export(old.as_bytes(), &BundleLimits::default()).unwrap();
+        assert_eq!(back.tips, vec![t]);
+        assert_eq!(back.office, None);
+    }
+
+    /// Fixed-output test of the export bundle, version 3 (the office it is for, and the key
+    /// stanza of a moved tip). Do not change this test if it fails: the offline machine may
+    /// run an older whistlebox than the server.
+    #[test]
+    fn export_format_v3_is_fixed() {
+        let mut t = tip(1);
+        t.sealed_reply_key = Some(vec![5, 5, 5]);
+        t.grant = Some(vec![6; crypto::STANZA_BYTES]);
+        t.followups = vec![Followup {
+            n: 1,
+            day: Day(20_002),
+            sealed: SealedTip::from_bytes(vec![2; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+        }];
+        let town: OfficeId = "dongshan".parse().unwrap();
+        let mut out = export_head(Day(20_003), &town, 1);
+        out.extend(export_entry(true, &t));
+        out.extend_from_slice(EXPORT_TAIL);
+        let out = String::from_utf8(out).unwrap();
         assert_eq!(
             out,
             format!(
-                "{{\"format\":\"whistlebox-export\",\"version\":2,\"exported_on\":\"2024-10-07\",\"tip_count\":1,\
+                "{{\"format\":\"whistlebox-export\",\"version\":3,\"exported_on\":\"2024-10-07\",\"office\":\"dongshan\",\"tip_count\":1,\
                  \"tips\":[{{\"id\":\"0101010101010101\",\"day\":\"2024-10-04\",\"status\":\"received\",\"sealed\":\"{}\",\
-                 \"reply_key\":\"BQUF\",\"followups\":[{{\"n\":1,\"day\":\"2024-10-06\",\"sealed\":\"{}\"}}]}}]}}",
+                 \"reply_key\":\"BQUF\",\"grant\":\"{}\",\"followups\":[{{\"n\":1,\"day\":\"2024-10-06\",\"sealed\":\"{}\"}}]}}]}}",
                 sealed_b64(1),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [6u8; crypto::STANZA_BYTES]),
                 sealed_b64(2)
             )
         );
         let back = parse_export(out.as_bytes(), &BundleLimits::default()).unwrap();
         assert_eq!(back.tips, vec![t]);
+        assert_eq!(back.office, Some(town));
+    }
+
+    /// Signed bundles name their office inside the signature; an envelope naming another
+    /// office than the payload is refused, and moves travel intact.
+    #[test]
+    fn signed_bundles_carry_their_office_and_moves() {
+        crypto::init().unwrap();
+        let key = SignSecretKey::generate();
+        let town: OfficeId = "dongshan".parse().unwrap();
+        let payload = SignedPayload {
+            office: Some(town.clone()),
+            sequence: 4,
+            made_on: Day(20_000),
+            content: SignedContent::Moves(vec![
+                MoveRequest {
+                    tip: TipId([1; 8]),
+                    to: "county".parse().unwrap(),
+                    sealed: None,
+                    stanza: None,
+                },
+                MoveRequest {
+                    tip: TipId([2; 8]),
+                    to: "xishan".parse().unwrap(),
+                    sealed: Some(tip(2).sealed.unwrap()),
+                    stanza: Some(vec![7; crypto::STANZA_BYTES]),
+                },
+            ]),
+        };
+        let bytes = sign_bundle(&payload, &key);
+        assert_eq!(bundle_office(&bytes).unwrap(), Some(town));
+        let (_, back) = verify_bundle(&bytes, &key.public_key()).unwrap();
+        assert_eq!(back, payload);
+        let mut env: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        env["office"] = "xishan".into();
+        let relabelled = serde_json::to_vec(&env).unwrap();
+        assert!(matches!(
+            verify_bundle(&relabelled, &key.public_key()).unwrap_err(),
+            SignedBundleError::Malformed(_)
+        ));
+        env.as_object_mut().unwrap().remove("office");
+        let unlabelled = serde_json::to_vec(&env).unwrap();
+        assert_eq!(bundle_office(&unlabelled).unwrap(), None);
+        assert!(verify_bundle(&unlabelled, &key.public_key()).is_err());
     }
 
     /// Version 1 bundles, from servers before replies existed, are still read.

@@ -107,6 +107,8 @@ pub struct Move {
 /// A move as the resident's status page shows it: no stanzas, no copies.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoveView {
+    /// The office that proposed it.
+    pub by: Reader,
     /// The office it goes to.
     pub to: Reader,
     /// Day of the proposal.
@@ -220,6 +222,7 @@ impl Addressing {
         self.moves
             .iter()
             .map(|m| MoveView {
+                by: m.by.clone(),
                 to: m.to.clone(),
                 proposed_on: m.proposed_on,
                 state: m.state,

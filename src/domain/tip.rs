@@ -133,7 +133,7 @@ impl SealedTip {
         if text.is_empty() {
             return Err(SealedTipError::Empty);
         }
-        if text.len() / 4 * 3 > max_bytes + 3 {
+        if text.len() / 4 * 3 > max_bytes.saturating_add(3) {
             return Err(SealedTipError::TooLarge { max_bytes });
         }
         let bytes = STANDARD

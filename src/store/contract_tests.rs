@@ -502,6 +502,7 @@ fn move_to_the_county_is_done_at_once(store: &dyn TipStore) {
     assert_eq!(
         v.moves,
         vec![MoveView {
+            by: town("a"),
             to: Reader::Root,
             proposed_on: Day(20_103),
             state: MoveState::Done(Day(20_103)),
@@ -712,6 +713,7 @@ fn declined_move_changes_nothing(store: &dyn TipStore) {
     assert_eq!(
         v.moves,
         vec![MoveView {
+            by: town("a"),
             to: town("t"),
             proposed_on: Day(20_102),
             state: MoveState::Declined(Day(20_103))

@@ -238,6 +238,8 @@ struct ReaderJson {
 
 #[derive(Serialize)]
 struct MoveJson {
+    by: String,
+    by_name: String,
     to: String,
     to_name: String,
     proposed_on: String,
@@ -270,7 +272,10 @@ fn status_answer(state: &AppState, view: &TipView, keys: &ReceiptKeys) -> HttpRe
                 MoveState::Done(d) => ("done", Some(d)),
             };
             let office = directory.office(&m.to);
+            let by = directory.office(&m.by);
             MoveJson {
+                by: by.map(|o| o.id.to_string()).unwrap_or_default(),
+                by_name: by.map(|o| o.name.clone()).unwrap_or_default(),
                 to: office.map(|o| o.id.to_string()).unwrap_or_default(),
                 to_name: office.map(|o| o.name.clone()).unwrap_or_default(),
                 proposed_on: m.proposed_on.to_string(),

@@ -224,6 +224,7 @@ fn status_result(
         .collect();
     for m in &view.moves {
         let office = name_of(&m.to);
+        let by = name_of(&m.by);
         let (day, key) = match m.state {
             MoveState::Waiting => (m.proposed_on, "move-step-waiting"),
             MoveState::Agreed(day) => (day, "move-step-agreed"),
@@ -232,7 +233,11 @@ fn status_result(
         };
         steps.push((
             day,
-            t_args(l, key, &[("day", date(l, day)), ("office", office)]),
+            t_args(
+                l,
+                key,
+                &[("day", date(l, day)), ("office", office), ("by", by)],
+            ),
         ));
     }
     steps.sort_by_key(|(day, _)| *day);
@@ -256,7 +261,7 @@ fn status_result(
                 }
             }
             @for m in &waiting {
-                (consent_question(l, &name_of(&m.to), m, receipt))
+                (consent_question(l, &name_of(&m.to), &name_of(&m.by), m, receipt))
             }
             p #status-now { strong { (t_args(l, "status-now", &[("status", status_words(l, view.status))])) } }
             @if view.status == Status::NeedInfo {
@@ -291,12 +296,12 @@ fn office_name(l: Lang, directory: &Directory, reader: &Reader) -> String {
 
 /// "May we pass your report to this town office?", with "agree" and "do not agree". Until
 /// the resident agrees, the town office gets nothing.
-fn consent_question(l: Lang, office: &str, m: &MoveView, receipt: &str) -> Markup {
+fn consent_question(l: Lang, office: &str, by: &str, m: &MoveView, receipt: &str) -> Markup {
     let to = m.to.town().map(|t| t.to_string()).unwrap_or_default();
     html! {
         section.consent data-office=(to) {
             h2 { (t_args(l, "consent-title", &[("office", office.to_owned())])) }
-            p { (t_args(l, "consent-explain", &[("office", office.to_owned()), ("day", date(l, m.proposed_on))])) }
+            p { (t_args(l, "consent-explain", &[("office", office.to_owned()), ("by", by.to_owned()), ("day", date(l, m.proposed_on))])) }
             p { (t_args(l, "consent-if-yes", &[("office", office.to_owned())])) }
             p { (t(l, "consent-if-no")) }
             form.consent-form method="post" action={ "/" (l.code()) "/consent" } autocomplete="off" {
