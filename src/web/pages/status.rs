@@ -2,6 +2,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use maud::{html, Markup};
 use serde::Deserialize;
 use zeroize::Zeroize;
@@ -110,7 +112,7 @@ pub(super) fn status_page(
             // What the status script (js/status.js) fills in and shows once it has opened
             // the answer here; without JavaScript these stay hidden and the form posts.
             div #status-checking role="status" hidden { p { (t(l, "status-checking")) } }
-            (followup_section(l, "", true))
+            (followup_section(l, "", true, &[]))
             a.button.secondary #status-again hidden href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
             (status_script_words(l))
         }
@@ -160,6 +162,43 @@ fn status_script_words(l: Lang) -> Markup {
             &[("day", ph("day")), ("status", ph("status"))],
         ),
     ));
+    for key in [
+        "move-step-waiting",
+        "move-step-agreed",
+        "move-step-declined",
+        "move-step-done",
+    ] {
+        words.push((
+            key.into(),
+            t_args(
+                l,
+                key,
+                &[
+                    ("day", ph("day")),
+                    ("office", ph("office")),
+                    ("by", ph("by")),
+                ],
+            ),
+        ));
+    }
+    for key in ["consent-title", "consent-if-yes"] {
+        words.push((key.into(), t_args(l, key, &[("office", ph("office"))])));
+    }
+    words.push((
+        "consent-explain".into(),
+        t_args(
+            l,
+            "consent-explain",
+            &[
+                ("day", ph("day")),
+                ("office", ph("office")),
+                ("by", ph("by")),
+            ],
+        ),
+    ));
+    for key in ["consent-if-no", "consent-agree", "consent-decline"] {
+        words.push((key.into(), t(l, key)));
+    }
     words.push((
         "status-now".into(),
         t_args(l, "status-now", &[("status", ph("status"))]),
@@ -241,6 +280,14 @@ fn status_result(
         ));
     }
     steps.sort_by_key(|(day, _)| *day);
+    // Follow-ups sealed on this page are for the offices that read the report now.
+    let readers: Vec<String> = state
+        .intake
+        .offices
+        .keys_for(&view.towns)
+        .iter()
+        .map(|k| STANDARD.encode(k.as_bytes()))
+        .collect();
     let waiting: Vec<&MoveView> = view
         .moves
         .iter()
@@ -281,7 +328,7 @@ fn status_result(
                 }
             }
         }
-        (followup_section(l, receipt, false))
+        (followup_section(l, receipt, false, &readers))
     }
 }
 
@@ -317,11 +364,13 @@ fn consent_question(l: Lang, office: &str, by: &str, m: &MoveView, receipt: &str
 
 /// The follow-up form under a status answer. On the status form page it is there hidden,
 /// with an empty receipt, for the status script to fill in and show.
-fn followup_section(l: Lang, receipt: &str, hidden: bool) -> Markup {
+fn followup_section(l: Lang, receipt: &str, hidden: bool, readers: &[String]) -> Markup {
+    let keys = readers.join(" ");
     html! {
         section #followup hidden[hidden] {
             h2 { (t(l, "followup-title")) }
             form #followup-form method="post" action={ "/" (l.code()) "/followup" } autocomplete="off"
+                data-box-keys=(keys)
                 data-msg-unsure=(t(l, "followup-msg-unsure")) {
                 // The receipt travels in the form body (never a URL), as it came.
                 input type="hidden" name="receipt" value=(receipt);

@@ -13,7 +13,8 @@ import { canSealHere } from './fields.js';
 
 /**
  * Seals follow-up words exactly as a tip without optional fields: `{"v":1,"body":text}`,
- * `sodium_pad` to 1024, `crypto_box_seal` to the inspectors' key. Returns standard base64.
+ * `sodium_pad` to 1024, sealed to the inspectors' key (or, given the keys of the offices that
+ * read the report, once for all of them: format 2). Returns standard base64.
  * Throws when the words are blank or the key is unusable.
  */
 export function sealFollowup(text, boxPublicKeyBase64) {
@@ -53,8 +54,14 @@ export function boxKeyOf(answer) {
 const FETCH_OPTIONS = { credentials: 'omit', referrerPolicy: 'no-referrer', cache: 'no-store' };
 
 
-/** The key rendered on the form (data-box-key), else the one the server publishes. */
+/**
+ * The keys to seal for: those of the offices that read the report now (data-box-keys, put
+ * there from the status answer), else the key rendered on the form (data-box-key), else the
+ * one the server publishes.
+ */
 async function boxKey(form) {
+  const offices = (form.getAttribute('data-box-keys') || '').split(' ').filter((k) => k !== '');
+  if (offices.length > 0) return offices;
   const own = form.getAttribute('data-box-key');
   if (own) return own;
   const response = await fetch('/api/v1/key', Object.assign({ method: 'GET' }, FETCH_OPTIONS));

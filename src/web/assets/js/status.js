@@ -183,6 +183,44 @@ export function describeAnswer(answer, words) {
       }),
     );
   }
+  // Moves between offices join the status changes, in the order of their days.
+  const dated = answer.history.map((step, i) => ({ day: step.day, order: i, text: steps[i + 1] }));
+  const moves = Array.isArray(answer.moves) ? answer.moves : [];
+  const questions = [];
+  moves.forEach((m, i) => {
+    if (!m || typeof m.state !== 'string') throw new Error('unexpected status answer');
+    const office = String(m.to_name || m.to || '');
+    const by = String(m.by_name || m.by || '');
+    const on = m.state === 'waiting' ? m.proposed_on : m.on;
+    if (!['waiting', 'agreed', 'declined', 'done'].includes(m.state)) {
+      throw new Error('unexpected status answer');
+    }
+    dated.push({
+      day: on,
+      order: answer.history.length + i,
+      text: fill(word(words, 'move-step-' + m.state), { day: formatDay(on, words), office, by }),
+    });
+    if (m.state === 'waiting') {
+      questions.push({
+        to: String(m.to),
+        title: fill(word(words, 'consent-title'), { office }),
+        explain: fill(word(words, 'consent-explain'), {
+          office,
+          by,
+          day: formatDay(m.proposed_on, words),
+        }),
+        ifYes: fill(word(words, 'consent-if-yes'), { office }),
+        ifNo: word(words, 'consent-if-no'),
+      });
+    }
+  });
+  // ISO days sort as text; ties keep the server's order.
+  dated.sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : a.order - b.order));
+  steps.length = 1;
+  for (const d of dated) steps.push(d.text);
+  const offices = Array.isArray(answer.offices)
+    ? answer.offices.map((o) => o && o.box_public_key).filter((k) => typeof k === 'string')
+    : [];
   const now = fill(word(words, 'status-now'), { status: statusWords(answer.status, words) });
   // Check the reply days before anything is opened, so a bad answer opens nothing.
   const days = answer.replies.map((r) => formatDay(r && r.day, words));
@@ -190,6 +228,8 @@ export function describeAnswer(answer, words) {
   return {
     steps,
     now,
+    questions,
+    offices,
     question: answer.status === 'need_info',
     replies: opened.map((r, i) => ({ day: days[i], message: r.message })),
   };
@@ -213,6 +253,16 @@ const NEEDED = [
   'status-error-format',
   'status-error-empty',
   'status-error-busy',
+  'move-step-waiting',
+  'move-step-agreed',
+  'move-step-declined',
+  'move-step-done',
+  'consent-title',
+  'consent-explain',
+  'consent-if-yes',
+  'consent-if-no',
+  'consent-agree',
+  'consent-decline',
 ];
 
 function readWords(template) {
@@ -242,8 +292,35 @@ function element(tag, attrs, text) {
   return el;
 }
 
+/**
+ * "Pass your report to this office?", as the server builds it: a plain form that posts the
+ * answer with the receipt (in the body, never a URL) to /{lang}/consent.
+ */
+function consentSection(q, words, receipt, action) {
+  const box = element('section', { class: 'consent', 'data-office': q.to });
+  box.appendChild(element('h2', {}, q.title));
+  box.appendChild(element('p', {}, q.explain));
+  box.appendChild(element('p', {}, q.ifYes));
+  box.appendChild(element('p', {}, q.ifNo));
+  const form = element('form', { class: 'consent-form', method: 'post', action, autocomplete: 'off' });
+  form.appendChild(element('input', { type: 'hidden', name: 'receipt', value: receipt }));
+  form.appendChild(element('input', { type: 'hidden', name: 'to', value: q.to }));
+  form.appendChild(
+    element('button', { type: 'submit', name: 'answer', value: 'agree', class: 'consent-agree' }, words['consent-agree']),
+  );
+  form.appendChild(
+    element(
+      'button',
+      { type: 'submit', name: 'answer', value: 'decline', class: 'secondary consent-decline' },
+      words['consent-decline'],
+    ),
+  );
+  box.appendChild(form);
+  return box;
+}
+
 /** The answer section, built the way pages.rs builds it (same ids, classes and order). */
-function resultSection(model, words) {
+function resultSection(model, words, receipt, action) {
   const section = element('section', {
     id: 'status-result',
     'data-opened': 'browser',
@@ -256,6 +333,7 @@ function resultSection(model, words) {
   const now = element('p', { id: 'status-now' });
   now.appendChild(element('strong', {}, model.now));
   section.appendChild(now);
+  for (const q of model.questions || []) section.appendChild(consentSection(q, words, receipt, action));
   if (model.question) {
     section.appendChild(element('p', { id: 'status-question', class: 'note' }, words['status-question']));
   }
@@ -302,7 +380,8 @@ function enhance(form, words) {
   }
 
   function showResult(model, receipt) {
-    const section = resultSection(model, words);
+    const action = String(form.getAttribute('action') || '').replace(/status$/, 'consent');
+    const section = resultSection(model, words, receipt, action);
     clearError();
     form.parentNode.insertBefore(section, form);
     form.hidden = true;
@@ -310,6 +389,11 @@ function enhance(form, words) {
     if (again) again.hidden = false;
     // The follow-up form posts the receipt in its body, as on the server's answer page.
     followupReceipt.value = receipt;
+    // Follow-ups are sealed for the offices that read the report now.
+    const followupForm = document.getElementById('followup-form');
+    if (followupForm && model.offices.length > 0) {
+      followupForm.setAttribute('data-box-keys', model.offices.join(' '));
+    }
     followup.hidden = false;
     section.focus();
   }

@@ -42,6 +42,14 @@ const ZH = Object.assign(Object.create(null), {
   'status-received': '已收到，等待工作人员阅读',
   'status-in_review': '工作人员正在阅读',
   'status-need_info': '工作人员有问题想问您',
+  'move-step-waiting': '{day}：{by}提出把您的举报转给{office}，在等您同意。',
+  'move-step-agreed': '{day}：您同意了，{office}现在也能读您的举报。',
+  'move-step-declined': '{day}：您没有同意，举报没有转给{office}。',
+  'move-step-done': '{day}：{by}把举报转到了{office}。',
+  'consent-title': '要把您的举报转给{office}吗？',
+  'consent-explain': '{day}，正在办理您举报的{by}提出，把举报转给{office}一起办理。',
+  'consent-if-yes': '如果您同意，{office}的工作人员就能读您的举报。',
+  'consent-if-no': '如果您不同意，什么都不会改变。',
 });
 const MONTHS = ['January', 'February', 'March', 'April', 'May', 'June', 'July', 'August',
   'September', 'October', 'November', 'December'];
@@ -213,6 +221,8 @@ test('describeAnswer gives the timeline, the question and the opened replies', (
   assert.deepEqual(describeAnswer(answer, ZH), {
     steps: ['2026年5月3日：收到您的举报', '2026年5月4日：工作人员正在阅读', '2026年5月6日：工作人员有问题想问您'],
     now: '现在的状态：工作人员有问题想问您',
+    questions: [],
+    offices: [],
     question: true,
     replies: [{ day: '2026年5月6日', message: QUESTION }],
   });
@@ -220,9 +230,41 @@ test('describeAnswer gives the timeline, the question and the opened replies', (
   assert.deepEqual(describeAnswer(plain, EN), {
     steps: ['3 May 2026：收到您的举报'],
     now: '现在的状态：已收到，等待工作人员阅读',
+    questions: [],
+    offices: [],
     question: false,
     replies: [],
   });
+  // Moves join the timeline in the order of their days; a waiting one is a question.
+  const moved = describeAnswer(
+    {
+      ...plain,
+      history: [{ day: '2026-05-09', status: 'in_review' }],
+      offices: [{ id: 'county', name: '县纪委', box_public_key: 'AAAA' }],
+      moves: [
+        { by: 'dongshan', by_name: '东山镇纪委', to: 'county', to_name: '县纪委', proposed_on: '2026-05-04', state: 'done', on: '2026-05-04' },
+        { by: 'county', by_name: '县纪委', to: 'xishan', to_name: '西山镇纪委', proposed_on: '2026-05-10', state: 'waiting', on: null },
+      ],
+    },
+    ZH,
+  );
+  assert.deepEqual(moved.steps, [
+    '2026年5月3日：收到您的举报',
+    '2026年5月4日：东山镇纪委把举报转到了县纪委。',
+    '2026年5月9日：工作人员正在阅读',
+    '2026年5月10日：县纪委提出把您的举报转给西山镇纪委，在等您同意。',
+  ]);
+  assert.deepEqual(moved.questions, [
+    {
+      to: 'xishan',
+      title: '要把您的举报转给西山镇纪委吗？',
+      explain: '2026年5月10日，正在办理您举报的县纪委提出，把举报转给西山镇纪委一起办理。',
+      ifYes: '如果您同意，西山镇纪委的工作人员就能读您的举报。',
+      ifNo: '如果您不同意，什么都不会改变。',
+    },
+  ]);
+  assert.deepEqual(moved.offices, ['AAAA']);
+  assert.throws(() => describeAnswer({ ...plain, moves: [{ state: 'stolen', proposed_on: '2026-05-03' }] }, ZH));
   // Unexpected answers throw, so the page falls back to the server.
   for (const bad of [
     null,
