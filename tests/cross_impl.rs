@@ -115,3 +115,130 @@ fn a_follow_up_envelope_opens_with_crypto_box() {
     let json = inspectors.unseal(&opened).unwrap();
     assert!(String::from_utf8_lossy(&json).starts_with(r#"{"v":1,"body":"补充"}"#));
 }
+
+/// Tip format 2 (one box for several offices) made entirely with RustCrypto: the content key
+/// in a `crypto_box_seal` stanza per office, the padded words in XSalsa20-Poly1305 under it.
+/// The real server takes it, each office's real `decrypt` opens it, and an office not
+/// addressed cannot.
+#[test]
+fn a_foreign_tip_for_two_offices_opens_with_either_key_in_the_real_binary() {
+    use crypto_secretbox::aead::{Aead, AeadCore, KeyInit};
+    use crypto_secretbox::XSalsa20Poly1305;
+
+    let county = Inspectors::new();
+    let town = Inspectors::new();
+    let outsider = Inspectors::new();
+    let site = Site::new();
+    county.server_keys(&site.keys());
+    let server = site.start(&[]);
+    let key_of = |i: &Inspectors| -> crypto_box::PublicKey {
+        let text = std::fs::read_to_string(i.pub_file()).unwrap();
+        let b64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("box_public_key: "))
+            .unwrap();
+        let raw: [u8; 32] = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b64)
+            .unwrap()
+            .try_into()
+            .unwrap();
+        crypto_box::PublicKey::from(raw)
+    };
+    let content_key = XSalsa20Poly1305::generate_key(&mut OsRng);
+    let nonce = XSalsa20Poly1305::generate_nonce(&mut OsRng);
+    let words = "两个办公室都能读 both offices read this";
+    let json = format!("{{\"v\":1,\"body\":\"{words}\"}}");
+    let padded = reference_pad(json.as_bytes(), 1024);
+    let body = XSalsa20Poly1305::new(&content_key)
+        .encrypt(&nonce, &padded[..])
+        .unwrap();
+    let mut sealed = b"WBT\x02".to_vec();
+    sealed.push(2);
+    for office in [&county, &town] {
+        let stanza = key_of(office).seal(&mut OsRng, &content_key).unwrap();
+        assert_eq!(stanza.len(), 80);
+        sealed.extend_from_slice(&stanza);
+    }
+    sealed.extend_from_slice(&nonce);
+    sealed.extend_from_slice(&body);
+    assert_eq!(sealed.len(), 5 + 2 * 80 + 24 + 16 + 1024);
+    // As a v1 client posts it, the server takes it (a county-only installation: no towns
+    // named, so the server stores it for the county, which opens it).
+    let r = server.post_json(
+        "/api/v1/tips",
+        &serde_json::json!({ "sealed": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sealed) }),
+    );
+    assert_eq!(
+        r.status, 400,
+        "a box for two offices naming none is refused: {}",
+        r.body
+    );
+    let one = {
+        let mut s = b"WBT\x02".to_vec();
+        s.push(1);
+        s.extend_from_slice(&key_of(&county).seal(&mut OsRng, &content_key).unwrap());
+        s.extend_from_slice(&nonce);
+        s.extend_from_slice(&body);
+        s
+    };
+    let r = server.submit(&one);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let bundle = server.export();
+    let out = site.root.path().join("county");
+    let d = county.decrypt(&bundle, &out);
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stdout));
+    assert_eq!(
+        read_decrypted(&out).into_values().collect::<Vec<_>>(),
+        [words]
+    );
+
+    // The two-office box, opened by each office's `decrypt` from a bundle carrying it.
+    let two = serde_json::json!({
+        "format": "whistlebox-export", "version": 3, "exported_on": "2026-11-29",
+        "office": "county", "tip_count": 1,
+        "tips": [{"id": "0123456789abcdef", "day": "2026-11-29", "status": "received",
+                  "sealed": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sealed),
+                  "followups": []}]
+    })
+    .to_string();
+    for (office, name) in [(&county, "c2"), (&town, "t2")] {
+        let out = site.root.path().join(name);
+        let d = office.decrypt(two.as_bytes(), &out);
+        assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stdout));
+        assert_eq!(
+            read_decrypted(&out).into_values().collect::<Vec<_>>(),
+            [words]
+        );
+    }
+    let out = site.root.path().join("o2");
+    let d = outsider.decrypt(two.as_bytes(), &out);
+    assert_eq!(d.status.code(), Some(2));
+    assert!(read_decrypted(&out).is_empty());
+}
+
+/// A format 2 box made by whistlebox opens with RustCrypto alone.
+#[test]
+fn a_tip_for_several_offices_sealed_by_ours_opens_with_rustcrypto() {
+    use crypto_secretbox::aead::{Aead, KeyInit};
+    use crypto_secretbox::{Nonce, XSalsa20Poly1305};
+    crypto::init().unwrap();
+    let a = crypto_box::SecretKey::generate(&mut OsRng);
+    let b = crypto_box::SecretKey::generate(&mut OsRng);
+    let keys = [a.public_key(), b.public_key()]
+        .map(|k| whistlebox::crypto::BoxPublicKey::from_bytes(k.as_bytes()).unwrap());
+    let sealed = whistlebox::domain::tip::TipPlaintext::new("原样")
+        .seal_to(&keys)
+        .unwrap();
+    let bytes = sealed.as_bytes();
+    assert_eq!(&bytes[..5], b"WBT\x02\x02");
+    for (i, secret) in [a, b].iter().enumerate() {
+        let stanza = &bytes[5 + i * 80..5 + (i + 1) * 80];
+        let content = secret.unseal(stanza).unwrap();
+        let at = 5 + 2 * 80;
+        let padded = XSalsa20Poly1305::new_from_slice(&content)
+            .unwrap()
+            .decrypt(Nonce::from_slice(&bytes[at..at + 24]), &bytes[at + 24..])
+            .unwrap();
+        let end = padded.iter().rposition(|&x| x == 0x80).unwrap();
+        assert_eq!(&padded[..end], r#"{"v":1,"body":"原样"}"#.as_bytes());
+    }
+}
