@@ -2,6 +2,8 @@
 //! OS, against a real sled folder in a temporary directory.
 #![allow(dead_code)]
 
+pub mod offices;
+
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};

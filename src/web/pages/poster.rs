@@ -36,6 +36,7 @@ pub async fn poster(state: web::Data<AppState>) -> HttpResponse {
             }
             p { strong { (t(l, "poster-safe")) } }
             p { (t(l, "poster-paper")) }
+            (super::offices_list(l, &state))
         }
     };
     let page = Page {
