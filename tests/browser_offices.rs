@@ -155,6 +155,13 @@ fn the_resident_chooses_who_reads_with_and_without_javascript() {
 
         let r1 = report(&on, "zh", "浏览器加密，只给县里", None).await;
         let r2 = report(&on, "zh", "浏览器加密，县里和东山镇", Some("dongshan")).await;
+        let fetched = on.fetched().await;
+        assert!(
+            fetched.iter().any(|u| u == &on.url("/api/v1/tips")),
+            "sealed in the page and posted to the API; fetched: {fetched:?}"
+        );
+        on.assert_same_origin_no_cookies("report with a town office")
+            .await;
         let r3 = report(
             &off,
             "en",
