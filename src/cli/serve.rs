@@ -139,7 +139,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     crypto::init()?;
     create_private_dir(&args.data)?;
     let (keys, demo) = load_or_make_keys(args)?;
-    let offices = Arc::new(load_directory(args, &keys)?);
+    let offices = Arc::new(load_directory(args, &keys, demo)?);
     let pepper = load_or_create_secret(
         &args
             .pepper_file
@@ -349,8 +349,13 @@ fn create_private_dir(path: &Path) -> Result<(), CliError> {
 /// without that file, the county alone reads every report. A directory the county did not
 /// sign stops the server: sealing reports to an office the county never named is exactly
 /// what it is there to prevent.
-fn load_directory(args: &ServeArgs, root: &PublicKeys) -> Result<OfficeBook, CliError> {
-    let path = args.keys.join(DIRECTORY_FILE);
+fn load_directory(args: &ServeArgs, root: &PublicKeys, demo: bool) -> Result<OfficeBook, CliError> {
+    // In demo mode, the demo directory made beside the demo key (one demo town office).
+    let path = if demo {
+        args.data.join(DEMO_DIR).join(DIRECTORY_FILE)
+    } else {
+        args.keys.join(DIRECTORY_FILE)
+    };
     let directory = match fs::read(&path) {
         Ok(bytes) => {
             let directory = Directory::verify(&bytes, root)
@@ -415,6 +420,7 @@ fn load_or_make_keys(args: &ServeArgs) -> Result<(PublicKeys, bool), CliError> {
         )?;
         let public = secret.public_keys();
         fs::write(&demo_pub, public.to_file_text()).map_err(io_err(&demo_pub))?;
+        make_demo_directory(&demo_dir, &secret)?;
         public
     };
     tracing::warn!(
@@ -424,6 +430,50 @@ fn load_or_make_keys(args: &ServeArgs) -> Result<(PublicKeys, bool), CliError> {
         demo_dir.display()
     );
     Ok((keys, true))
+}
+
+/// A demo town office beside the demo county key, and a directory naming both signed with
+/// the demo county key, so that a demo shows the "who should read this" question.
+fn make_demo_directory(demo_dir: &std::path::Path, county: &SecretKeys) -> Result<(), CliError> {
+    let mut town = SecretKeys::generate();
+    town.office = Some(
+        crate::domain::keys::OfficeLabel::new("demo-town", "示范镇纪委（演示）")
+            .expect("a valid label"),
+    );
+    let town_dir = demo_dir.join("town");
+    create_private_dir(&town_dir)?;
+    let text = town
+        .to_file_text(DEMO_PASSPHRASE.as_bytes(), Argon2Params::KEY_FILE)
+        .map_err(|source| CliError::KeyFile {
+            path: town_dir.join(KEY_FILE),
+            source,
+        })?;
+    write_private(&town_dir.join(KEY_FILE), text.as_bytes())?;
+    let town_pub = town_dir.join(PUB_FILE);
+    fs::write(
+        &town_pub,
+        town.public_keys().to_file_text_of(town.office.as_ref()),
+    )
+    .map_err(io_err(&town_pub))?;
+    let office = |id: &str, name: &str, keys: PublicKeys| crate::domain::office::Office {
+        id: id.parse().expect("a valid id"),
+        name: name.into(),
+        keys,
+    };
+    let directory = Directory {
+        sequence: 1,
+        root: office("county", "示范县纪委监委（演示）", county.public_keys()),
+        towns: vec![office(
+            "demo-town",
+            "示范镇纪委（演示）",
+            town.public_keys(),
+        )],
+    };
+    let bytes = directory
+        .sign(crate::domain::Day::today(), &county.sign_key)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let path = demo_dir.join(DIRECTORY_FILE);
+    fs::write(&path, bytes).map_err(io_err(&path))
 }
 
 /// Printed to stderr at start in demo mode, so that no one mistakes it for the real thing.
