@@ -1,6 +1,7 @@
-//! Signed bundles (updates and acks) that come back from the inspectors, and the server's
-//! copy of `inspectors.pub`: bytes into `verify_bundle` against a fixed public key, and text
-//! into `PublicKeys::from_file_text`.
+//! Signed bundles (updates, acks and moves) that come back from the offices, the county's
+//! signed directory of offices, and the server's copy of `inspectors.pub`: bytes into
+//! `verify_bundle` and `Directory::verify` against a fixed public key, and text into
+//! `PublicKeys::from_file_text`.
 //!
 //! A fuzzer cannot forge an Ed25519 signature, so each input is used twice: as a whole
 //! bundle (envelope parsing, then the signature check), and as a payload that this target
@@ -17,7 +18,10 @@ use base64::Engine;
 use libfuzzer_sys::fuzz_target;
 use whistlebox::bundle::{sign_bundle, verify_bundle};
 use whistlebox::crypto::{self, SignPublicKey, SignSecretKey};
+use whistlebox::crypto::BoxPublicKey;
 use whistlebox::domain::keys::PublicKeys;
+use whistlebox::domain::office::Directory;
+use whistlebox::domain::Day;
 
 /// The fixed key: the seed is public on purpose, it only exists for fuzzing.
 pub const SEED: [u8; 32] = [0x5a; 32];
@@ -58,6 +62,31 @@ fn signed_envelope(payload: &[u8]) -> Vec<u8> {
     .expect("plain JSON")
 }
 
+/// The directory signed with the fixed key, as the county signs it: reaches the payload
+/// parser. One that verifies signs back to the same directory.
+fn check_directory(payload: &[u8]) {
+    let (sk, pk) = keys();
+    let root = PublicKeys {
+        box_key: BoxPublicKey::from_bytes(&[9; 32]).expect("32 bytes"),
+        sign_key: pk.clone(),
+    };
+    let mut message = b"whistlebox-offices-v1\n".to_vec();
+    message.extend_from_slice(payload);
+    let file = serde_json::to_vec(&serde_json::json!({
+        "format": "whistlebox-offices",
+        "version": 1,
+        "payload": STANDARD.encode(payload),
+        "signature": STANDARD.encode(sk.sign(&message)),
+    }))
+    .expect("plain JSON");
+    let _ = Directory::verify(payload, &root);
+    let Ok(directory) = Directory::verify(&file, &root) else {
+        return;
+    };
+    let again = directory.sign(Day(20_000), sk).expect("a verified directory signs");
+    assert_eq!(Directory::verify(&again, &root).expect("ours verifies"), directory);
+}
+
 fn check_pub_file(text: &str) {
     let Ok(keys) = PublicKeys::from_file_text(text) else {
         return;
@@ -71,5 +100,6 @@ fuzz_target!(init: { keys(); }, |data: &[u8]| {
     check_verified(data);
     // As a payload signed with the fixed key: reaches the payload parser.
     check_verified(&signed_envelope(data));
+    check_directory(data);
     check_pub_file(&String::from_utf8_lossy(data));
 });
