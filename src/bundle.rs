@@ -540,7 +540,7 @@ fn parse_entry(
             STANDARD
                 .decode(text)
                 .ok()
-                .filter(|g| g.len() == crypto::STANZA_BYTES)
+                .filter(|g| crate::domain::office::Grant::decode(g).is_some())
                 .ok_or_else(|| fail("the key stanza is not valid"))?,
         ),
         None => None,
@@ -620,8 +620,12 @@ pub struct MoveRequest {
     /// For a town office: the sealed tip it will open (the same box the server received,
     /// or, for a tip in format 1, the same words sealed again in format 2) ...
     pub sealed: Option<SealedTip>,
-    /// ... and the tip's content key sealed to the town office's key.
+    /// ... the tip's content key sealed to the town office's key, sealed once more to the
+    /// resident's reply key (only the resident's consent releases it) ...
     pub stanza: Option<Vec<u8>>,
+    /// ... and the moving office's signature over `office::move_message`, which the town
+    /// checks before it trusts what it was handed.
+    pub signature: Option<Vec<u8>>,
 }
 
 /// A signed bundle's payload: its content and its number. Numbers strictly increase, so an
@@ -676,6 +680,8 @@ struct MoveJson {
     sealed: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     stanza: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signature: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -749,6 +755,7 @@ pub fn sign_bundle(payload: &SignedPayload, key: &SignSecretKey) -> Vec<u8> {
                         to: m.to.to_string(),
                         sealed: m.sealed.as_ref().map(SealedTip::to_base64),
                         stanza: m.stanza.as_ref().map(|s| STANDARD.encode(s)),
+                        signature: m.signature.as_ref().map(|s| STANDARD.encode(s)),
                     })
                     .collect(),
             ),
@@ -803,7 +810,7 @@ pub enum SignedBundleError {
     #[error("this signed bundle has version {0}, which this server does not read")]
     UnknownVersion(u32),
     /// The signature does not verify with the inspectors' key.
-    #[error("the signature does not match the inspectors' key: the bundle was altered or made with another key")]
+    #[error("the signature does not match the key of the office it names: the bundle was altered or made with another key")]
     BadSignature,
 }
 
@@ -980,8 +987,18 @@ fn read_move(m: MoveJson) -> Result<MoveRequest, SignedBundleError> {
             STANDARD
                 .decode(text)
                 .ok()
-                .filter(|s| s.len() == crypto::STANZA_BYTES)
+                .filter(|s| s.len() == crate::domain::office::WRAPPED_STANZA_BYTES)
                 .ok_or_else(|| malformed("a key stanza is not valid"))?,
+        ),
+        None => None,
+    };
+    let signature = match m.signature {
+        Some(text) => Some(
+            STANDARD
+                .decode(text)
+                .ok()
+                .filter(|s| s.len() == crypto::SIGNATURE_BYTES)
+                .ok_or_else(|| malformed("a move's signature is not valid"))?,
         ),
         None => None,
     };
@@ -996,6 +1013,7 @@ fn read_move(m: MoveJson) -> Result<MoveRequest, SignedBundleError> {
             .map_err(|_| malformed("an office id is not valid"))?,
         sealed,
         stanza,
+        signature,
     })
 }
 
@@ -1055,7 +1073,13 @@ mod tests {
     fn export_format_v3_is_fixed() {
         let mut t = tip(1);
         t.sealed_reply_key = Some(vec![5, 5, 5]);
-        t.grant = Some(vec![6; crypto::STANZA_BYTES]);
+        let grant = crate::domain::office::Grant {
+            by: "county".parse().unwrap(),
+            signature: vec![6; 64],
+            key: crate::domain::office::GrantKey::Open(vec![6; crypto::STANZA_BYTES]),
+        }
+        .encode();
+        t.grant = Some(grant.clone());
         t.followups = vec![Followup {
             n: 1,
             day: Day(20_002),
@@ -1073,7 +1097,7 @@ mod tests {
                  \"tips\":[{{\"id\":\"0101010101010101\",\"day\":\"2024-10-04\",\"status\":\"received\",\"sealed\":\"{}\",\
                  \"reply_key\":\"BQUF\",\"grant\":\"{}\",\"followups\":[{{\"n\":1,\"day\":\"2024-10-06\",\"sealed\":\"{}\"}}]}}]}}",
                 sealed_b64(1),
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [6u8; crypto::STANZA_BYTES]),
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &grant),
                 sealed_b64(2)
             )
         );
@@ -1099,12 +1123,14 @@ mod tests {
                     to: "county".parse().unwrap(),
                     sealed: None,
                     stanza: None,
+                    signature: None,
                 },
                 MoveRequest {
                     tip: TipId([2; 8]),
                     to: "xishan".parse().unwrap(),
                     sealed: Some(tip(2).sealed.unwrap()),
-                    stanza: Some(vec![7; crypto::STANZA_BYTES]),
+                    stanza: Some(vec![7; crate::domain::office::WRAPPED_STANZA_BYTES]),
+                    signature: Some(vec![8; crypto::SIGNATURE_BYTES]),
                 },
             ]),
         };

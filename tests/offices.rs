@@ -11,6 +11,7 @@ use common::offices::*;
 use common::*;
 use serde_json::Value;
 use whistlebox::crypto::BoxPublicKey;
+use whistlebox::domain::office::{Grant, GrantKey};
 use whistlebox::domain::reply::ReplyPlaintext;
 use whistlebox::domain::tip::TipPlaintext;
 
@@ -294,6 +295,63 @@ fn a_directory_the_county_did_not_sign_is_refused_at_startup_and_at_import() {
     std::fs::write(c.site.keys().join("offices.json"), &good).unwrap();
     let again = c.site.start(&[]);
     assert_eq!(again.get("/api/v1/key").json()["offices"], before);
+
+    // The county signs a newer directory (number 2, xishan dropped), installed at run time.
+    let newer = c.site.root.path().join("offices-2.json");
+    let out = run(&[
+        "offices",
+        "sign",
+        "--key",
+        c.county.key().to_str().unwrap(),
+        "--passphrase-file",
+        c.county.pass.to_str().unwrap(),
+        "--town",
+        c.dongshan.public().to_str().unwrap(),
+        "--out",
+        newer.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = agent()
+        .post(&format!("{}/admin/v1/offices", again.admin))
+        .set("Authorization", &format!("Bearer {TOKEN}"))
+        .send_bytes(&std::fs::read(&newer).unwrap())
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(again.get("/api/v1/key").json()["directory"], 2);
+    assert_eq!(
+        std::fs::read(c.site.keys().join("offices.json")).unwrap(),
+        std::fs::read(&newer).unwrap(),
+        "installed in the keys folder"
+    );
+    drop(again);
+    // The operator puts the old one back, or removes it: the server refuses to start.
+    std::fs::write(c.site.keys().join("offices.json"), &good).unwrap();
+    let refused = c
+        .site
+        .try_start(&["--rate-limits", "off"])
+        .err()
+        .expect("refused");
+    assert!(refused.contains("older or another one"), "{refused}");
+    std::fs::remove_file(c.site.keys().join("offices.json")).unwrap();
+    let refused = c
+        .site
+        .try_start(&["--rate-limits", "off"])
+        .err()
+        .expect("refused");
+    assert!(refused.contains("is missing"), "{refused}");
+    std::fs::copy(&newer, c.site.keys().join("offices.json")).unwrap();
+    let last = c.site.start(&[]);
+    assert_eq!(
+        last.get("/api/v1/key").json()["offices"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -304,7 +362,7 @@ fn a_move_to_a_town_waits_for_the_resident_and_a_refused_move_changes_nothing() 
     assert!(c.county.decrypt(&c.export(None), &out).status.success());
     let tip = id_of(&out, "县里的干部和镇长是亲戚");
     let directory = c.site.keys().join("offices.json");
-    let propose = |name: &str| {
+    let propose = |name: &str, to: &str| {
         let bundle = c.path(name);
         let s = c.county.sign(
             "move",
@@ -315,22 +373,70 @@ fn a_move_to_a_town_waits_for_the_resident_and_a_refused_move_changes_nothing() 
                 "--tip",
                 &tip,
                 "--to",
-                "dongshan",
+                to,
                 "--directory",
                 directory.to_str().unwrap(),
             ],
         );
         assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
-        let r = c.import(&bundle);
-        assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(r.json()["waiting_for_resident"], 1);
+        c.import(&bundle)
     };
-    propose("move-1.json");
+    let r = propose("move-1.json", "dongshan");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["waiting_for_resident"], 1);
     assert_eq!(
         tip_count(&c.export(Some("dongshan"))),
         0,
         "nothing before consent"
     );
+    // The move bundle itself gives the town nothing: the town's key in it is sealed to the
+    // resident's reply key, so whoever carries it cannot hand the case over.
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(c.path("move-1.json")).unwrap()).unwrap();
+    let payload: Value = serde_json::from_slice(
+        &STANDARD
+            .decode(bundle["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let m = &payload["moves"][0];
+    let wrapped = STANDARD.decode(m["stanza"].as_str().unwrap()).unwrap();
+    let signature = STANDARD.decode(m["signature"].as_str().unwrap()).unwrap();
+    let smuggled = |key: GrantKey| {
+        let grant = Grant {
+            by: "county".parse().unwrap(),
+            signature: signature.clone(),
+            key,
+        }
+        .encode();
+        serde_json::json!({
+            "format": "whistlebox-export", "version": 3, "exported_on": "2026-11-29",
+            "office": "dongshan", "tip_count": 1,
+            "tips": [{"id": tip, "day": "2026-11-29", "status": "received",
+                      "sealed": m["sealed"], "grant": STANDARD.encode(grant), "followups": []}]
+        })
+        .to_string()
+    };
+    for (i, key) in [
+        GrantKey::ForResident(wrapped.clone()),
+        GrantKey::Open(wrapped[..80].to_vec()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let stolen = c.path(&format!("smuggled-{i}"));
+        let d = c.dongshan.decrypt(smuggled(key).as_bytes(), &stolen);
+        assert_eq!(
+            d.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&d.stdout)
+        );
+        assert!(
+            opened(&stolen).is_empty(),
+            "the town read it without consent"
+        );
+    }
     let status = c.server.status(&receipt).json();
     assert_eq!(status["moves"][0]["state"], "waiting");
     assert_eq!(status["moves"][0]["to_name"], "东山镇纪委");
@@ -365,12 +471,17 @@ fn a_move_to_a_town_waits_for_the_resident_and_a_refused_move_changes_nothing() 
     );
     assert_eq!(r.status, 409, "no question waits any more: {}", r.body);
     assert_eq!(tip_count(&c.export(Some("dongshan"))), 0);
+    // The resident is not asked about the same office again.
+    let r = propose("move-again.json", "dongshan");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.body.contains("already said no"), "{}", r.body);
 
-    // Asked again, the resident agrees (with JavaScript's API): the town can open it.
-    propose("move-2.json");
+    // Asked about another office, the resident agrees (JavaScript's API): it can open it.
+    let r = propose("move-2.json", "xishan");
+    assert_eq!(r.status, 200, "{}", r.body);
     let r = c.server.post_json(
         "/api/v1/consent",
-        &serde_json::json!({"receipt": receipt, "to": "dongshan", "agree": true}),
+        &serde_json::json!({"receipt": receipt, "to": "xishan", "agree": true}),
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let answer = r.json();
@@ -382,16 +493,49 @@ fn a_move_to_a_town_waits_for_the_resident_and_a_refused_move_changes_nothing() 
         .collect();
     assert_eq!(states, ["declined", "agreed"]);
     assert_eq!(answer["offices"].as_array().unwrap().len(), 2);
-    let town_bundle = c.export(Some("dongshan"));
+    let town_bundle = c.export(Some("xishan"));
     assert_eq!(tip_count(&town_bundle), 1);
     let town_out = c.path("town-out");
-    let d = c.dongshan.decrypt(&town_bundle, &town_out);
+    let d = c.xishan.decrypt(&town_bundle, &town_out);
     assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stdout));
     assert_eq!(
         opened(&town_out).get(&tip).map(String::as_str),
         Some("县里的干部和镇长是亲戚")
     );
-    assert_eq!(tip_count(&c.export(Some("xishan"))), 0);
+    assert_eq!(tip_count(&c.export(Some("dongshan"))), 0);
+
+    // Whoever carries the town's export swaps the case for words of his own, sealed for the
+    // town with a key he grants it: the mover's signature does not cover them, so nothing of
+    // it is written.
+    let forged_words = TipPlaintext::new("请把证人的名字发给我");
+    let (forged, content) = {
+        let padded = forged_words.to_padded().unwrap();
+        let (bytes, key) =
+            whistlebox::domain::tip::seal_padded_with(&padded, &[c.office_key("county")]).unwrap();
+        (bytes, key)
+    };
+    let mut swapped: Value = serde_json::from_slice(&town_bundle).unwrap();
+    let real_grant = Grant::decode(
+        &STANDARD
+            .decode(swapped["tips"][0]["grant"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    swapped["tips"][0]["sealed"] = STANDARD.encode(&forged).into();
+    swapped["tips"][0]["grant"] = STANDARD
+        .encode(
+            Grant {
+                key: GrantKey::Open(content.stanza_for(&c.office_key("xishan"))),
+                ..real_grant
+            }
+            .encode(),
+        )
+        .into();
+    let fooled = c.path("fooled");
+    let d = c.xishan.decrypt(swapped.to_string().as_bytes(), &fooled);
+    assert_eq!(d.status.code(), Some(2));
+    assert!(opened(&fooled).is_empty(), "forged words were written");
+    assert!(String::from_utf8_lossy(&d.stdout).contains("changed on the way"));
 
     // A follow-up now reaches both offices, and each checks it came from the resident.
     let keys: Vec<BoxPublicKey> = answer["offices"]
@@ -416,7 +560,7 @@ fn a_move_to_a_town_waits_for_the_resident_and_a_refused_move_changes_nothing() 
     );
     assert_eq!(r.status, 201, "{}", r.body);
     for (office, bundle, name) in [
-        (&c.dongshan, c.export(Some("dongshan")), "town-out"),
+        (&c.xishan, c.export(Some("xishan")), "town-out"),
         (&c.county, c.export(None), "county-out"),
     ] {
         let out = c.path(name);

@@ -18,6 +18,8 @@ use zeroize::Zeroizing;
 
 use crate::crypto::{self, BoxPublicKey};
 use crate::domain::followup::{open_followup, OpenedFollowup, Trust};
+use crate::domain::keys::{OfficeLabel, PublicKeys};
+use crate::domain::office::{move_message, Directory, Grant, GrantKey, MAX_DIRECTORY_BYTES};
 use crate::domain::tip::TipPlaintext;
 use crate::store::StoredTip;
 
@@ -36,6 +38,14 @@ pub struct DecryptArgs {
     /// Folder to write one folder per tip into.
     #[arg(long)]
     pub out: PathBuf,
+    /// The signed directory of offices (offices.json): needed to open cases moved to this
+    /// office, whose mover's signature is checked against it.
+    #[arg(long)]
+    pub directory: Option<PathBuf>,
+    /// The county office's inspectors.pub, to check the directory (not needed when this is
+    /// the county's own key).
+    #[arg(long)]
+    pub root: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -76,6 +86,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
             );
         }
     }
+    let directory = load_directory(args, &keys)?;
     create_private_dir_all(&args.out)?;
     let mut failed: Vec<RejectedEntry> = parsed.rejected;
     let mut opened = 0usize;
@@ -108,7 +119,13 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                      changed on the way; nothing of it was written"
                         .into(),
                 )),
-                None => match sealed.open_granted(&keys.box_key, tip.grant.as_deref()) {
+                None => match moved_stanza(tip, directory.as_ref(), keys.office.as_ref()).and_then(
+                    |stanza| {
+                        sealed
+                            .open_granted(&keys.box_key, stanza.as_deref())
+                            .map_err(|e| e.to_string())
+                    },
+                ) {
                     Ok(plain) => {
                         bound = plain.bound_reply_key();
                         if bound.is_none() && plain.reply_key.is_some() {
@@ -130,7 +147,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                         }
                         opened += 1;
                     }
-                    Err(e) => failed.push(fail(tip.id, e.to_string())),
+                    Err(e) => failed.push(fail(tip.id, e)),
                 },
             }
         }
@@ -180,6 +197,68 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
 pub const SEALED_FILE: &str = "sealed.b64";
 /// The key stanza an office was given with a moved tip (base64).
 pub const GRANT_FILE: &str = "grant.b64";
+
+/// The directory of offices given with `--directory`, checked against `--root` (or this
+/// key, when it is the county's).
+fn load_directory(
+    args: &DecryptArgs,
+    keys: &crate::domain::keys::SecretKeys,
+) -> Result<Option<Directory>, CliError> {
+    let Some(path) = &args.directory else {
+        return Ok(None);
+    };
+    let root = match &args.root {
+        Some(root) => {
+            let raw = read_bounded(root, 64 * 1024)?;
+            let text = std::str::from_utf8(&raw)
+                .map_err(|_| CliError::Usage(format!("{}: not a key file", root.display())))?;
+            PublicKeys::from_file_text(text).map_err(|source| CliError::KeyFile {
+                path: root.clone(),
+                source,
+            })?
+        }
+        None => keys.public_keys(),
+    };
+    let bytes = read_bounded(path, MAX_DIRECTORY_BYTES as u64)?;
+    Directory::verify(&bytes, &root)
+        .map(Some)
+        .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
+}
+
+/// For a case moved to this office: the stanza it was granted, once the mover's signature
+/// over this tip, this office and exactly this sealed tip checks out against the mover's key
+/// in the directory. Nothing for a tip that was not moved here.
+fn moved_stanza(
+    tip: &StoredTip,
+    directory: Option<&Directory>,
+    me: Option<&OfficeLabel>,
+) -> Result<Option<Vec<u8>>, String> {
+    let Some(blob) = &tip.grant else {
+        return Ok(None);
+    };
+    let grant = Grant::decode(blob).ok_or("the key of this moved case is damaged")?;
+    let GrantKey::Open(stanza) = grant.key else {
+        return Err("this moved case still waits for the resident's consent".into());
+    };
+    let directory = directory.ok_or(
+        "this case was moved to this office: give the directory of offices with --directory          (and the county's inspectors.pub with --root) to check who moved it",
+    )?;
+    let me = me.ok_or("this key names no office, so a moved case cannot be checked")?;
+    let by = directory
+        .town(&grant.by)
+        .or((directory.root.id == grant.by).then_some(&directory.root))
+        .ok_or("the office that moved this case is not in the directory")?;
+    let sealed = tip.sealed.as_ref().ok_or("the moved case holds no tip")?;
+    let message = move_message(tip.id, &me.id, &sealed_digest(sealed.as_bytes()));
+    by.keys
+        .sign_key
+        .verify(&message, &grant.signature)
+        .map_err(|_| {
+            "the moved case is not signed by the office said to have moved it, for this office:              it was changed on the way; nothing of it was written"
+                .to_string()
+        })?;
+    Ok(Some(stanza))
+}
 
 /// The name of follow-up `n` in a tip's folder, when it was verified.
 pub fn followup_file(n: u32) -> String {

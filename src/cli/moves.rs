@@ -13,9 +13,11 @@ use super::decrypt::{GRANT_FILE, SEALED_FILE};
 use super::reply::{sign_and_write_with, SigningArgs};
 use super::{load_secret_keys, read_bounded, CliError};
 use crate::bundle::{digest_to_hex, MoveRequest, SignedContent};
-use crate::crypto;
+use crate::crypto::{self, BoxPublicKey, Sealer};
 use crate::domain::keys::PublicKeys;
-use crate::domain::office::{Directory, OfficeId, MAX_DIRECTORY_BYTES};
+use crate::domain::office::{
+    move_message, Directory, Grant, GrantKey, OfficeId, MAX_DIRECTORY_BYTES,
+};
 use crate::domain::reply::sealed_digest;
 use crate::domain::tip::SealedTip;
 use crate::domain::TipId;
@@ -85,17 +87,26 @@ pub fn run(args: &MoveArgs) -> Result<(), CliError> {
             to,
             sealed: None,
             stanza: None,
+            signature: None,
         }
     } else {
         let town = directory
             .town(&to)
             .ok_or_else(|| CliError::Usage(format!("--to: no office {to} in the directory")))?;
-        let (sealed, stanza) = carried(args, tip, &keys, &town.keys)?;
+        let (sealed, stanza, resident) = carried(args, tip, &keys, &town.keys)?;
+        // The town's key goes sealed to the resident's reply key: only the resident's
+        // "agree" can release it, whoever holds this bundle.
+        let wrapped = resident.seal(&stanza);
+        let signature = keys
+            .sign_key
+            .sign(&move_message(tip, &to, &sealed_digest(sealed.as_bytes())))
+            .to_vec();
         MoveRequest {
             tip,
             to,
             sealed: Some(sealed),
-            stanza: Some(stanza),
+            stanza: Some(wrapped),
+            signature: Some(signature),
         }
     };
     let needs_consent = request.sealed.is_some();
@@ -113,14 +124,15 @@ pub fn run(args: &MoveArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The box the receiving town opens and the content key sealed to it, from what `decrypt`
-/// kept in the tip's folder (checked against the digest it pinned there).
+/// The box the receiving town opens, the content key sealed to it, and the resident's reply
+/// key (who must agree first), from what `decrypt` kept in the tip's folder (checked
+/// against the digest it pinned there).
 fn carried(
     args: &MoveArgs,
     tip: TipId,
     keys: &crate::domain::keys::SecretKeys,
     town: &PublicKeys,
-) -> Result<(SealedTip, Vec<u8>), CliError> {
+) -> Result<(SealedTip, Vec<u8>, BoxPublicKey), CliError> {
     let dir = args.tips.join(tip.to_string());
     let read_b64 = |name: &str| -> Result<Option<Vec<u8>>, CliError> {
         let path = dir.join(name);
@@ -150,15 +162,40 @@ fn carried(
             dir.display()
         )));
     }
+    // A town gets a case only with the resident's consent, given with the reply key bound
+    // in the tip; a tip that binds none can go to the county only.
+    let resident = pinned
+        .get("bound_reply_key")
+        .and_then(|k| k.as_str())
+        .and_then(|k| STANDARD.decode(k).ok())
+        .and_then(|k| BoxPublicKey::from_bytes(&k).ok())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "tip {tip} binds no reply key, so its resident cannot be asked; it can be moved to the county only"
+            ))
+        })?;
     let sealed = SealedTip::from_bytes(sealed, usize::MAX)
         .map_err(|_| CliError::Usage(format!("{}: {SEALED_FILE} is damaged", dir.display())))?;
     let grant = read_b64(GRANT_FILE)?;
-    sealed
+    let grant = match grant {
+        Some(blob) => match Grant::decode(&blob).map(|g| g.key) {
+            Some(GrantKey::Open(stanza)) => Some(stanza),
+            _ => {
+                return Err(CliError::Usage(format!(
+                    "{}: {GRANT_FILE} is damaged",
+                    dir.display()
+                )))
+            }
+        },
+        None => None,
+    };
+    let (sealed, stanza) = sealed
         .for_move(
             &keys.box_key,
             grant.as_deref(),
             &keys.box_key.public_key(),
             &town.box_key,
         )
-        .map_err(|e| CliError::Usage(format!("tip {tip}: {e}")))
+        .map_err(|e| CliError::Usage(format!("tip {tip}: {e}")))?;
+    Ok((sealed, stanza, resident))
 }

@@ -15,9 +15,10 @@ use super::{io_err, read_bounded, write_private, CliError};
 use crate::crypto::{self, Argon2Params};
 use crate::domain::keys::{PublicKeys, SecretKeys};
 use crate::domain::office::Directory;
+use crate::domain::office::MAX_DIRECTORY_BYTES;
 use crate::domain::receipt::ReceiptHasher;
 use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
-use crate::service::offices::{OfficeBook, DIRECTORY_FILE};
+use crate::service::offices::{OfficeBook, Seen, DIRECTORY_FILE, SEEN_FILE};
 use crate::service::{DailyQuota, Intake, Metrics};
 use crate::store::{SledStore, TipStore};
 use crate::web::limits::{LimitConfig, Limiter};
@@ -213,6 +214,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         store,
         keys: keys.clone(),
         offices,
+        max_sealed_bytes: args.max_tip_bytes,
         token_hash: crypto::blake2b(None, &[token]),
         metrics_token_hash: metrics_token_hash(args)?,
         metrics,
@@ -356,10 +358,25 @@ fn load_directory(args: &ServeArgs, root: &PublicKeys, demo: bool) -> Result<Off
     } else {
         args.keys.join(DIRECTORY_FILE)
     };
-    let directory = match fs::read(&path) {
-        Ok(bytes) => {
+    let seen_path = args.data.join(SEEN_FILE);
+    let seen = Seen::read(&seen_path).map_err(CliError::Usage)?;
+    let directory = match fs::symlink_metadata(&path) {
+        Ok(meta) if !meta.is_file() || meta.len() > MAX_DIRECTORY_BYTES as u64 => {
+            return Err(CliError::Usage(format!(
+                "{}: not a directory of offices (not a plain file, or over {MAX_DIRECTORY_BYTES} bytes)",
+                path.display()
+            )))
+        }
+        Ok(_) => {
+            let bytes = read_bounded(&path, MAX_DIRECTORY_BYTES as u64)?;
             let directory = Directory::verify(&bytes, root)
                 .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            let offered = Seen::of(directory.sequence, &bytes);
+            if let Some(seen) = &seen {
+                seen.check(&offered)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            }
+            offered.write(&seen_path).map_err(io_err(&seen_path))?;
             tracing::info!(
                 towns = directory.towns.len(),
                 sequence = directory.sequence,
@@ -367,10 +384,22 @@ fn load_directory(args: &ServeArgs, root: &PublicKeys, demo: bool) -> Result<Off
             );
             directory
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Directory::root_only(root.clone()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Reports addressed to town offices would lose them (follow-ups sealed for the
+            // county alone, acks never complete): a directory once used must stay.
+            if let Some(seen) = seen.filter(|s| s.sequence > 0) {
+                return Err(CliError::Usage(format!(
+                    "{} is missing, but this server has used directory of offices number {}; \
+                     put the newest directory the county signed back in the keys folder",
+                    path.display(),
+                    seen.sequence
+                )));
+            }
+            Directory::root_only(root.clone())
+        }
         Err(e) => return Err(io_err(&path)(e)),
     };
-    Ok(OfficeBook::new(directory, Some(path)))
+    Ok(OfficeBook::new(directory, Some(path), Some(seen_path)))
 }
 
 /// Real keys from KEYS/inspectors.pub, or a throwaway demo pair kept in the data folder.

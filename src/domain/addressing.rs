@@ -63,6 +63,12 @@ pub enum AddressingError {
     /// A second move to an office while one waits for the resident.
     #[error("a move to that office already waits for the resident's answer")]
     AlreadyWaiting,
+    /// A move to an office the resident already refused: the resident is not asked again
+    /// (they can ask for it in a follow-up).
+    #[error(
+        "the resident already said no to passing the report to that office, and is not asked again"
+    )]
+    Declined,
     /// More moves than [`MAX_MOVES`].
     #[error("the report was moved {MAX_MOVES} times already")]
     TooManyMoves,
@@ -421,6 +427,13 @@ impl Addressing {
                 .any(|m| &m.to == town && m.state == MoveState::Waiting) =>
             {
                 return Err(AddressingError::AlreadyWaiting)
+            }
+            town if self
+                .moves
+                .iter()
+                .any(|m| &m.to == town && matches!(m.state, MoveState::Declined(_))) =>
+            {
+                return Err(AddressingError::Declined)
             }
             _ => MoveState::Waiting,
         };

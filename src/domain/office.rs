@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::keys::PublicKeys;
-use super::Day;
+use super::{Day, TipId};
 use crate::crypto::{BoxPublicKey, SignPublicKey, SignSecretKey};
 
 /// Longest office id.
@@ -472,5 +472,119 @@ mod tests {
         for bad in ["", "-a", "Town", "a b", "镇", &"a".repeat(33), "a/b", "a_b"] {
             assert_eq!(bad.parse::<OfficeId>(), Err(BadOfficeId), "{bad:?}");
         }
+    }
+}
+
+/// The signature an office puts on each case it moves: over the tip, the office it goes to
+/// and the digest of the sealed tip it hands over. The receiving office checks it against
+/// the mover's key in the directory, so nobody who carries the export can hand it other
+/// words under that tip's id.
+pub fn move_message(tip: TipId, to: &OfficeId, copy_digest: &[u8; 32]) -> Vec<u8> {
+    let mut m = b"whistlebox-move-v1\n".to_vec();
+    m.extend_from_slice(tip.to_string().as_bytes());
+    m.push(b'\n');
+    m.extend_from_slice(to.as_str().as_bytes());
+    m.push(b'\n');
+    m.extend_from_slice(copy_digest);
+    m
+}
+
+/// What the server keeps for a town with a moved case, and exports to it: who moved it and
+/// their signature ([`move_message`]), and the tip's content key for the town. While the
+/// resident has not answered, that key is sealed once more, to the resident's reply key
+/// bound in the tip: no one but the holder of the receipt can release it, so neither the
+/// server, its operator, a backup nor whoever carries the move bundle can give the town
+/// the case without the resident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The office that moved the case.
+    pub by: OfficeId,
+    /// Its signature over [`move_message`].
+    pub signature: Vec<u8>,
+    /// The content key.
+    pub key: GrantKey,
+}
+
+/// The content key of a moved case, as far as the resident has released it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantKey {
+    /// The town's stanza sealed to the resident's reply key (`crypto_box_seal`): waiting.
+    ForResident(Vec<u8>),
+    /// The town's stanza (the content key sealed to the town): the resident agreed.
+    Open(Vec<u8>),
+}
+
+/// Version of the encoded [`Grant`].
+const GRANT_VERSION: u8 = 1;
+/// Bytes of the town's stanza sealed again to the resident.
+pub const WRAPPED_STANZA_BYTES: usize = crate::crypto::STANZA_BYTES + crate::crypto::SEAL_OVERHEAD;
+
+impl Grant {
+    /// `[1][kind: 0 for the resident, 1 open][id length][id][signature: 64][key]`.
+    pub fn encode(&self) -> Vec<u8> {
+        let (kind, key) = match &self.key {
+            GrantKey::ForResident(k) => (0u8, k),
+            GrantKey::Open(k) => (1u8, k),
+        };
+        let mut out = vec![GRANT_VERSION, kind, self.by.as_str().len() as u8];
+        out.extend_from_slice(self.by.as_str().as_bytes());
+        out.extend_from_slice(&self.signature);
+        out.extend_from_slice(key);
+        out
+    }
+
+    /// Reads what [`Grant::encode`] wrote; `None` for anything else.
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let (&[version, kind, id_len], rest) = bytes.split_first_chunk::<3>()?;
+        if version != GRANT_VERSION {
+            return None;
+        }
+        let id_len = id_len as usize;
+        let by = std::str::from_utf8(rest.get(..id_len)?)
+            .ok()?
+            .parse()
+            .ok()?;
+        let rest = &rest[id_len..];
+        let signature = rest.get(..crate::crypto::SIGNATURE_BYTES)?.to_vec();
+        let key = rest[crate::crypto::SIGNATURE_BYTES..].to_vec();
+        let key = match kind {
+            0 if key.len() == WRAPPED_STANZA_BYTES => GrantKey::ForResident(key),
+            1 if key.len() == crate::crypto::STANZA_BYTES => GrantKey::Open(key),
+            _ => return None,
+        };
+        Some(Self { by, signature, key })
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    use super::*;
+
+    #[test]
+    fn grants_round_trip_and_refuse_anything_else() {
+        for key in [
+            GrantKey::ForResident(vec![1; WRAPPED_STANZA_BYTES]),
+            GrantKey::Open(vec![2; crate::crypto::STANZA_BYTES]),
+        ] {
+            let g = Grant {
+                by: "county".parse().unwrap(),
+                signature: vec![3; 64],
+                key,
+            };
+            let bytes = g.encode();
+            assert_eq!(Grant::decode(&bytes), Some(g));
+            assert_eq!(Grant::decode(&bytes[..bytes.len() - 1]), None);
+            let mut wrong = bytes.clone();
+            wrong[0] = 9;
+            assert_eq!(Grant::decode(&wrong), None);
+        }
+        assert_eq!(Grant::decode(&[]), None);
+        // Fixed: the offices' tools read what the server wrote.
+        let g = Grant {
+            by: "a".parse().unwrap(),
+            signature: vec![0; 64],
+            key: GrantKey::Open(vec![7; 80]),
+        };
+        assert_eq!(&g.encode()[..4], &[1, 1, 1, b'a']);
     }
 }

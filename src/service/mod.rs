@@ -18,9 +18,10 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::crypto::BoxPublicKey;
+use crate::crypto::Opener;
 use crate::domain::followup;
 use crate::domain::keys::PublicKeys;
-use crate::domain::office::OfficeId;
+use crate::domain::office::{Grant, GrantKey, OfficeId};
 use crate::domain::receipt::{Receipt, ReceiptError, ReceiptHasher, ReceiptKeys, ReceiptLookup};
 use crate::domain::ticket::{TicketError, Tickets};
 use crate::domain::tip::{SealedTip, SealedTipError, TipPlaintext};
@@ -91,6 +92,10 @@ pub enum StatusError {
     /// The follow-up is too long to seal within the limit.
     #[error("The message is too long. Please shorten it, or send it in parts.")]
     TooLong,
+    /// The waiting move's key is not sealed to this receipt's reply key (a broken proposal):
+    /// the resident cannot release it.
+    #[error("This question cannot be answered with your receipt code; nothing was changed. Please write to the office in a follow-up instead.")]
+    CannotRelease,
     /// No move of the report to that office waits for the resident's answer.
     #[error("There is no question about passing your report on waiting for your answer. Nothing was changed.")]
     NoQuestion,
@@ -418,23 +423,60 @@ impl Intake {
             .derive(receipt)
             .await
             .map_err(|()| StatusError::Internal)?;
-        let store = self.store.clone();
         let lookup = keys.lookup;
-        let view = blocking(
-            move || match store.decide_move(&lookup, &to, agree, Day::today()) {
-                Ok(Some(_)) => store.view(&lookup),
-                Ok(None) => Ok(None),
-                Err(e) => Err(e),
-            },
-        )
-        .await
-        .map_err(|_| StatusError::Internal)?;
+        // "Agree" releases the town's key: it waits sealed to the resident's reply key, and
+        // only the receipt's key opens it.
+        let grant = match agree {
+            true => Some(self.release_grant(&keys, &to).await?),
+            false => None,
+        };
+        let store = self.store.clone();
+        let view =
+            blocking(
+                move || match store.decide_move(&lookup, &to, agree, Day::today(), grant) {
+                    Ok(Some(_)) => store.view(&lookup),
+                    Ok(None) => Ok(None),
+                    Err(e) => Err(e),
+                },
+            )
+            .await
+            .map_err(|_| StatusError::Internal)?;
         match view {
             Ok(Some(view)) => Ok((view, keys)),
             Ok(None) => Err(StatusError::Unknown),
             Err(StoreError::NoMoveWaiting) => Err(StatusError::NoQuestion),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The key of a waiting move, opened with the receipt's reply key: what the town office
+    /// gets once the resident agrees.
+    async fn release_grant(
+        &self,
+        keys: &ReceiptKeys,
+        to: &OfficeId,
+    ) -> Result<Vec<u8>, StatusError> {
+        let store = self.store.clone();
+        let lookup = keys.lookup;
+        let town = to.clone();
+        let waiting = blocking(move || store.waiting_grant(&lookup, &town))
+            .await
+            .map_err(|_| StatusError::Internal)??
+            .ok_or(StatusError::NoQuestion)?;
+        let grant = Grant::decode(&waiting).ok_or(StatusError::Internal)?;
+        let stanza = match &grant.key {
+            GrantKey::Open(stanza) => stanza.clone(),
+            GrantKey::ForResident(wrapped) => keys
+                .reply_key()
+                .open(wrapped)
+                .map_err(|_| StatusError::CannotRelease)?
+                .to_vec(),
+        };
+        Ok(Grant {
+            key: GrantKey::Open(stanza),
+            ..grant
+        }
+        .encode())
     }
 
     /// Refuses new writes while the data folder's disk is nearly full, so the store never

@@ -27,14 +27,82 @@ pub enum ChoiceError {
 pub struct OfficeBook {
     current: RwLock<Arc<Directory>>,
     file: Option<PathBuf>,
+    seen: Option<PathBuf>,
+}
+
+/// File in the data folder that keeps the number and digest of the newest directory this
+/// server has used, so an older one (or none) put back in the keys folder is refused.
+pub const SEEN_FILE: &str = "offices.seen";
+
+/// The newest directory a server has used: its number and the BLAKE2b of its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    /// Its number.
+    pub sequence: u64,
+    /// BLAKE2b-256 of the file, hex.
+    pub digest: String,
+}
+
+impl Seen {
+    /// What `bytes`, a directory numbered `sequence`, leaves behind.
+    pub fn of(sequence: u64, bytes: &[u8]) -> Self {
+        Self {
+            sequence,
+            digest: crate::bundle::digest_to_hex(&crate::crypto::blake2b(None, &[bytes])),
+        }
+    }
+
+    /// Reads the file; `None` when there is none yet.
+    pub fn read(path: &std::path::Path) -> Result<Option<Self>, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let (seq, digest) = text
+                    .trim()
+                    .split_once(' ')
+                    .ok_or_else(|| format!("{} is damaged", path.display()))?;
+                Ok(Some(Self {
+                    sequence: seq
+                        .parse()
+                        .map_err(|_| format!("{} is damaged", path.display()))?,
+                    digest: digest.to_owned(),
+                }))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Refuses a directory older than this one, or another one under the same number.
+    pub fn check(&self, offered: &Seen) -> Result<(), String> {
+        if offered.sequence < self.sequence
+            || (offered.sequence == self.sequence && offered.digest != self.digest)
+        {
+            return Err(format!(
+                "this server has used directory of offices number {}; the one in the keys folder \
+                 (number {}) is older or another one, so it was not used (install the newest \
+                 directory the county signed)",
+                self.sequence, offered.sequence
+            ));
+        }
+        Ok(())
+    }
+
+    /// Writes the file (replacing it atomically).
+    pub fn write(&self, path: &std::path::Path) -> std::io::Result<()> {
+        write_atomically(
+            path,
+            format!("{} {}\n", self.sequence, self.digest).as_bytes(),
+        )
+    }
 }
 
 impl OfficeBook {
     /// A book holding `directory`; `file` is where a newer one is installed.
-    pub fn new(directory: Directory, file: Option<PathBuf>) -> Self {
+    pub fn new(directory: Directory, file: Option<PathBuf>, seen: Option<PathBuf>) -> Self {
         Self {
             current: RwLock::new(Arc::new(directory)),
             file,
+            seen,
         }
     }
 
@@ -92,6 +160,11 @@ impl OfficeBook {
         if let Some(path) = &self.file {
             write_atomically(path, bytes).map_err(|e| InstallError::Write(e.to_string()))?;
         }
+        if let Some(path) = &self.seen {
+            Seen::of(newer.sequence, bytes)
+                .write(path)
+                .map_err(|e| InstallError::Write(e.to_string()))?;
+        }
         *current = Arc::new(newer);
         Ok(current.clone())
     }
@@ -110,7 +183,7 @@ pub enum InstallError {
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
+    let tmp = path.with_extension("tmp");
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(bytes)?;
     f.sync_all()?;

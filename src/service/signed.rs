@@ -7,7 +7,8 @@ use thiserror::Error;
 use super::acks::matching_acks_for;
 use crate::bundle::{bundle_office, verify_bundle, MoveRequest, SignedContent};
 use crate::domain::addressing::MoveState;
-use crate::domain::office::{Directory, Reader};
+use crate::domain::office::{move_message, Directory, Grant, GrantKey, Office, Reader};
+use crate::domain::reply::sealed_digest;
 use crate::domain::Day;
 use crate::store::{Carried, MoveOrder, Purged, StoreError, TipStore};
 
@@ -53,6 +54,7 @@ pub fn apply_signed_bundle(
     directory: &Directory,
     bytes: &[u8],
     day: Day,
+    max_sealed_bytes: usize,
 ) -> Result<Outcome, ImportError> {
     let refused = |e: &dyn std::fmt::Display| ImportError::Refused(e.to_string());
     let named = bundle_office(bytes).map_err(|e| refused(&e))?;
@@ -74,7 +76,7 @@ pub fn apply_signed_bundle(
         SignedContent::Moves(moves) => {
             let orders = moves
                 .iter()
-                .map(|m| move_order(directory, m))
+                .map(|m| move_order(directory, office, m, max_sealed_bytes))
                 .collect::<Result<Vec<_>, _>>()?;
             Applied::Moves(store.propose_moves(signed, &reader, day, &orders)?)
         }
@@ -88,20 +90,45 @@ pub fn apply_signed_bundle(
 
 /// A move as the store takes it: the office it goes to must be in the directory, and a
 /// town must be carried what it will open.
-fn move_order(directory: &Directory, m: &MoveRequest) -> Result<MoveOrder, ImportError> {
+fn move_order(
+    directory: &Directory,
+    by: &Office,
+    m: &MoveRequest,
+    max_sealed_bytes: usize,
+) -> Result<MoveOrder, ImportError> {
     let (to, _) = directory.reader_of(Some(&m.to)).ok_or_else(|| {
         ImportError::Refused(format!(
             "a move goes to office {}, which is not in the county's directory of offices",
             m.to
         ))
     })?;
-    let carried = match (&to, &m.sealed, &m.stanza) {
-        (Reader::Root, _, _) => None,
-        (Reader::Town(_), Some(sealed), Some(stanza)) => Some(Carried {
-            stanza: stanza.clone(),
-            sealed: sealed.clone(),
-        }),
-        (Reader::Town(_), _, _) => return Err(StoreError::NothingCarried(m.tip).into()),
+    let carried = match (&to, &m.sealed, &m.stanza, &m.signature) {
+        (Reader::Root, _, _, _) => None,
+        (Reader::Town(town), Some(sealed), Some(stanza), Some(signature)) => {
+            if sealed.as_bytes().len() > max_sealed_bytes {
+                return Err(ImportError::Refused(format!(
+                    "the tip moved to {town} is larger than this server takes ({max_sealed_bytes} bytes)"
+                )));
+            }
+            // Checked here too, so a bad one is refused now rather than by the town.
+            let message = move_message(m.tip, town, &sealed_digest(sealed.as_bytes()));
+            by.keys.sign_key.verify(&message, signature).map_err(|_| {
+                ImportError::Refused(format!(
+                    "the move of tip {} is not signed by the office that sends it",
+                    m.tip
+                ))
+            })?;
+            let grant = Grant {
+                by: by.id.clone(),
+                signature: signature.clone(),
+                key: GrantKey::ForResident(stanza.clone()),
+            };
+            Some(Carried {
+                stanza: grant.encode(),
+                sealed: sealed.clone(),
+            })
+        }
+        (Reader::Town(_), _, _, _) => return Err(StoreError::NothingCarried(m.tip).into()),
     };
     Ok(MoveOrder {
         tip: m.tip,

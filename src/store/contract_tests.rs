@@ -599,11 +599,11 @@ fn move_to_a_town_waits_for_the_resident(store: &dyn TipStore) {
 
     store.add_followup(&lookup, Day(20_103), sealed(3)).unwrap();
     assert!(matches!(
-        store.decide_move(&lookup, &office("u"), true, Day(20_104)),
+        store.decide_move(&lookup, &office("u"), true, Day(20_104), None),
         Err(StoreError::NoMoveWaiting)
     ));
     let decision = store
-        .decide_move(&lookup, &office("t"), true, Day(20_104))
+        .decide_move(&lookup, &office("t"), true, Day(20_104), None)
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -614,7 +614,7 @@ fn move_to_a_town_waits_for_the_resident(store: &dyn TipStore) {
         }
     );
     assert!(matches!(
-        store.decide_move(&lookup, &office("t"), false, Day(20_104)),
+        store.decide_move(&lookup, &office("t"), false, Day(20_104), None),
         Err(StoreError::NoMoveWaiting)
     ));
     store.add_followup(&lookup, Day(20_105), sealed(4)).unwrap();
@@ -692,11 +692,17 @@ fn declined_move_changes_nothing(store: &dyn TipStore) {
         .unwrap();
     assert_eq!(store.counts().unwrap().sealed_held, 1);
     assert!(store
-        .decide_move(&ReceiptLookup([99; 32]), &office("t"), false, Day(20_103))
+        .decide_move(
+            &ReceiptLookup([99; 32]),
+            &office("t"),
+            false,
+            Day(20_103),
+            None
+        )
         .unwrap()
         .is_none());
     let decision = store
-        .decide_move(&lookup, &office("t"), false, Day(20_103))
+        .decide_move(&lookup, &office("t"), false, Day(20_103), None)
         .unwrap()
         .unwrap();
     assert_eq!(decision.state, MoveState::Declined(Day(20_103)));
@@ -723,16 +729,35 @@ fn declined_move_changes_nothing(store: &dyn TipStore) {
     // A county tip with no move at all: nothing waits.
     store.insert(new_tip(52, 1)).unwrap();
     assert!(matches!(
-        store.decide_move(&ReceiptLookup([52; 32]), &office("t"), true, Day(20_103)),
+        store.decide_move(
+            &ReceiptLookup([52; 32]),
+            &office("t"),
+            true,
+            Day(20_103),
+            None
+        ),
         Err(StoreError::NoMoveWaiting)
     ));
-    // Declined, it may be proposed again.
+    // Declined, it is not proposed again (the resident is not nagged), and the refusal
+    // changes nothing; another office may still be asked about.
+    assert!(matches!(
+        store.propose_moves(
+            signed(2),
+            &town("a"),
+            Day(20_104),
+            &[move_to(id, town("t"), 8)],
+        ),
+        Err(StoreError::MoveRefused {
+            reason: AddressingError::Declined,
+            ..
+        })
+    ));
     let states = store
         .propose_moves(
             signed(2),
             &town("a"),
             Day(20_104),
-            &[move_to(id, town("t"), 8)],
+            &[move_to(id, town("u"), 8)],
         )
         .unwrap();
     assert_eq!(states, vec![MoveState::Waiting]);
@@ -1025,7 +1050,7 @@ fn sled_keeps_offices_across_a_reopen() {
             &[move_to(id, town("t"), 4), move_to(id, town("u"), 5)],
         )
         .unwrap();
-        s.decide_move(&lookup, &office("t"), true, Day(20_103))
+        s.decide_move(&lookup, &office("t"), true, Day(20_103), None)
             .unwrap();
         s.add_followup(&lookup, Day(20_104), sealed(6)).unwrap();
         let exports: Vec<_> = [Reader::Root, town("a"), town("t"), town("u")]
@@ -1049,7 +1074,7 @@ fn sled_keeps_offices_across_a_reopen() {
     assert_eq!(s.last_sequence_for(&town("a")).unwrap(), 7);
     // The waiting move still waits, and can still be answered.
     let d = s
-        .decide_move(&lookup, &office("u"), true, Day(20_105))
+        .decide_move(&lookup, &office("u"), true, Day(20_105), None)
         .unwrap()
         .unwrap();
     assert_eq!(d.state, MoveState::Agreed(Day(20_105)));
@@ -1092,13 +1117,13 @@ fn sled_deleted_copies_and_tips_leave_every_file() {
     ];
     s.propose_moves(signed(1), &town("a"), Day(20_101), &orders)
         .unwrap();
-    s.decide_move(&lookup, &office("t"), true, Day(20_102))
+    s.decide_move(&lookup, &office("t"), true, Day(20_102), None)
         .unwrap();
     let on_disk = |b: &[u8]| !files_holding(&path, &b[b.len() / 2..b.len() / 2 + 64]).is_empty();
     assert!(on_disk(original.as_bytes()) && on_disk(copy.as_bytes()));
     assert!(on_disk(declined.as_bytes()) && on_disk(&stanza));
 
-    s.decide_move(&lookup, &office("u"), false, Day(20_103))
+    s.decide_move(&lookup, &office("u"), false, Day(20_103), None)
         .unwrap();
     assert!(
         !on_disk(declined.as_bytes()),

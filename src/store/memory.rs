@@ -348,6 +348,7 @@ impl TipStore for MemoryStore {
         to: &OfficeId,
         agree: bool,
         day: Day,
+        grant: Option<Vec<u8>>,
     ) -> Result<Option<MoveDecision>, StoreError> {
         let mut inner = self.lock()?;
         let Some(id) = inner.receipts.get(lookup).copied() else {
@@ -365,8 +366,31 @@ impl TipStore for MemoryStore {
             .map_err(|_| StoreError::NoMoveWaiting)?;
         if !agree {
             tip.moves.remove(&index);
+        } else if let (Some(grant), Some(kept)) = (grant, tip.moves.get_mut(&index)) {
+            kept.0 = grant;
         }
         Ok(Some(decision))
+    }
+
+    fn waiting_grant(
+        &self,
+        lookup: &ReceiptLookup,
+        to: &OfficeId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let inner = self.lock()?;
+        let Some(tip) = inner.receipts.get(lookup).and_then(|id| inner.tips.get(id)) else {
+            return Ok(None);
+        };
+        let Some(rules) = tip.addressing.as_ref() else {
+            return Ok(None);
+        };
+        let index = rules
+            .moves()
+            .iter()
+            .position(|m| m.to.town() == Some(to) && m.state == MoveState::Waiting);
+        Ok(index
+            .and_then(|i| tip.moves.get(&i))
+            .map(|(stanza, _)| stanza.clone()))
     }
 
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {

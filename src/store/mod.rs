@@ -286,7 +286,8 @@ pub trait TipStore: Send + Sync + 'static {
         moves: &[MoveOrder],
     ) -> Result<Vec<MoveState>, StoreError>;
 
-    /// The resident's answer to the move of their report to town `to`: agreed, the town
+    /// The resident's answer to the move of their report to town `to` (with `grant`, on
+    /// "agree", the key stanza that replaces the one kept while it waited): agreed, the town
     /// gets the carried copy and the follow-ups filed from now on; declined, the stanza and
     /// carried copy are deleted. `None` if no tip has the lookup;
     /// [`StoreError::NoMoveWaiting`] if no move to `to` waits for an answer.
@@ -296,7 +297,16 @@ pub trait TipStore: Send + Sync + 'static {
         to: &OfficeId,
         agree: bool,
         day: Day,
+        grant: Option<Vec<u8>>,
     ) -> Result<Option<MoveDecision>, StoreError>;
+
+    /// The key stanza kept with the move of a receipt's tip to town `to` that waits for the
+    /// resident's answer; `None` when the lookup is unknown or no such move waits.
+    fn waiting_grant(
+        &self,
+        lookup: &ReceiptLookup,
+        to: &OfficeId,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Monthly counts ("YYYY-MM" -> counts), from days and status changes only.
     fn monthly_counts(&self)

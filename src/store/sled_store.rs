@@ -1246,6 +1246,7 @@ impl TipStore for SledStore {
         to: &OfficeId,
         agree: bool,
         day: Day,
+        grant: Option<Vec<u8>>,
     ) -> Result<Option<MoveDecision>, StoreError> {
         let decision = self.write(|inner| {
             let Some(id) = inner.tip_id_for(lookup)? else {
@@ -1261,8 +1262,21 @@ impl TipStore for SledStore {
                     let (index, decision) = rules
                         .decide(to, agree, day, record.followup_count)
                         .or_else(|_| abort(StoreError::NoMoveWaiting))?;
+                    let index = index as u32;
                     if !agree {
-                        delete_move(moves, chunks, &id.0, index as u32)?;
+                        delete_move(moves, chunks, &id.0, index)?;
+                    } else if let Some(grant) = &grant {
+                        let Some(entry) = moves.get(&entry_key(&id.0, index)[..])? else {
+                            return abort(StoreError::NoMoveWaiting);
+                        };
+                        let (stanza_len, copy_len) = decode_move_entry(&entry)
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        delete_chunks(chunks, &id.0, ChunkOf::MoveStanza(index), stanza_len)?;
+                        let len = put_chunks(chunks, &id.0, ChunkOf::MoveStanza(index), grant)?;
+                        moves.insert(
+                            &entry_key(&id.0, index)[..],
+                            &encode_move_entry(len, copy_len)[..],
+                        )?;
                     }
                     put_addressing(addressing, &id.0, &rules, pieces)?;
                     Ok(Some(decision))
@@ -1274,6 +1288,31 @@ impl TipStore for SledStore {
             self.compact()?;
         }
         Ok(decision)
+    }
+
+    fn waiting_grant(
+        &self,
+        lookup: &ReceiptLookup,
+        to: &OfficeId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.with(|inner| {
+            let Some(id) = inner.tip_id_for(lookup)? else {
+                return Ok(None);
+            };
+            let Some(rules) = inner.addressing_of(&id.0)? else {
+                return Ok(None);
+            };
+            let Some(index) = rules
+                .moves()
+                .iter()
+                .position(|m| m.to.town() == Some(to) && m.state == MoveState::Waiting)
+            else {
+                return Ok(None);
+            };
+            Ok(inner
+                .move_extras(&id.0, index as u32)?
+                .map(|(stanza, _)| stanza))
+        })
     }
 
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {

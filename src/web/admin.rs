@@ -169,10 +169,18 @@ pub async fn import(
         .map_err(|_| AdminError::BadBody)?;
     let store = state.store.clone();
     let directory = state.offices.directory();
-    let outcome =
-        web::block(move || apply_signed_bundle(store.as_ref(), &directory, &body, Day::today()))
-            .await
-            .map_err(|_| AdminError::Internal)?;
+    let max_sealed_bytes = state.max_sealed_bytes;
+    let outcome = web::block(move || {
+        apply_signed_bundle(
+            store.as_ref(),
+            &directory,
+            &body,
+            Day::today(),
+            max_sealed_bytes,
+        )
+    })
+    .await
+    .map_err(|_| AdminError::Internal)?;
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(ImportError::Refused(why)) => return Err(AdminError::Refused(why)),
@@ -221,7 +229,9 @@ pub async fn install_offices(
     let body = payload
         .to_bytes_limited(MAX_DIRECTORY_BYTES)
         .await
-        .map_err(|_| AdminError::TooLarge)?
+        .map_err(|_| {
+            AdminError::Directory(format!("it is larger than {MAX_DIRECTORY_BYTES} bytes"))
+        })?
         .map_err(|_| AdminError::BadBody)?;
     let offices = state.offices.clone();
     let installed = web::block(move || offices.install(&body))
@@ -241,8 +251,8 @@ pub async fn install_offices(
                     .collect::<Vec<_>>(),
             })))
         }
-        Err(InstallError::Refused(e)) => Err(AdminError::Refused(e.to_string())),
-        Err(e @ InstallError::Write(_)) => Err(AdminError::Refused(e.to_string())),
+        Err(InstallError::Refused(e)) => Err(AdminError::Directory(e.to_string())),
+        Err(e @ InstallError::Write(_)) => Err(AdminError::Directory(e.to_string())),
     }
 }
 

@@ -67,7 +67,9 @@ impl ResponseError for StatusError {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
             StatusError::TooLong => json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
-            StatusError::NoQuestion => json_error(StatusCode::CONFLICT, &self.to_string()),
+            StatusError::NoQuestion | StatusError::CannotRelease => {
+                json_error(StatusCode::CONFLICT, &self.to_string())
+            }
             StatusError::Store(e) => store_error_response(e),
             StatusError::DiskFull | StatusError::QuotaFull => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
@@ -121,6 +123,9 @@ pub enum AdminError {
     /// The office that signed the bundle may not do what it asks.
     #[error("The bundle was refused and nothing was applied: {0}.")]
     NotAllowed(String),
+    /// A directory of offices was refused.
+    #[error("The directory of offices was refused and nothing was changed: {0}.")]
+    Directory(String),
     /// An export for an office the directory does not hold.
     #[error("There is no such office in the county's directory of offices.")]
     UnknownOffice,
@@ -149,6 +154,7 @@ impl ResponseError for AdminError {
             }
             AdminError::NotAllowed(_) => json_error(StatusCode::FORBIDDEN, &self.to_string()),
             AdminError::UnknownOffice => json_error(StatusCode::NOT_FOUND, &self.to_string()),
+            AdminError::Directory(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             AdminError::TooLarge => json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
             AdminError::BadBody => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             AdminError::Store(e) => store_error_response(e),

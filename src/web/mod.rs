@@ -64,6 +64,8 @@ pub struct AdminState {
     pub keys: PublicKeys,
     /// The directory of offices, shared with the intake; replaced by an import.
     pub offices: Arc<crate::service::offices::OfficeBook>,
+    /// Largest sealed tip the server takes (also for the copies moves carry).
+    pub max_sealed_bytes: usize,
     /// BLAKE2b of the admin token; compared in constant time.
     pub token_hash: [u8; 32],
     /// BLAKE2b of the metrics token, when one is set: it opens the metrics and nothing else.

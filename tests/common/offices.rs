@@ -64,20 +64,35 @@ impl Office {
         all.extend_from_slice(args);
         run(&all)
     }
+    /// Runs `decrypt`, with the county's directory and key beside this office's folder
+    /// (where `County::new` puts them) to check moved cases.
     pub fn decrypt(&self, bundle: &[u8], out: &Path) -> std::process::Output {
         let path = out.with_extension("bundle.json");
         std::fs::write(&path, bundle).unwrap();
-        run(&[
-            "decrypt",
-            "--key",
-            self.key().to_str().unwrap(),
-            "--passphrase-file",
-            self.pass.to_str().unwrap(),
-            "--bundle",
-            path.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
+        let offline = self.dir.parent().unwrap();
+        let directory = offline.join("offices.json");
+        let root = offline.join("county").join("inspectors.pub");
+        let mut args = vec![
+            "decrypt".to_string(),
+            "--key".into(),
+            self.key().to_str().unwrap().into(),
+            "--passphrase-file".into(),
+            self.pass.to_str().unwrap().into(),
+            "--bundle".into(),
+            path.to_str().unwrap().into(),
+            "--out".into(),
+            out.to_str().unwrap().into(),
+        ];
+        if directory.exists() && root.exists() {
+            args.extend([
+                "--directory".into(),
+                directory.to_str().unwrap().into(),
+                "--root".into(),
+                root.to_str().unwrap().into(),
+            ]);
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
     }
 }
 
