@@ -18,7 +18,10 @@ use zeroize::Zeroizing;
 use crate::crypto::BoxPublicKey;
 use crate::domain::followup;
 use crate::domain::keys::PublicKeys;
-use crate::domain::receipt::{Receipt, ReceiptError, ReceiptHasher, ReceiptKeys, ReceiptLookup};
+use crate::domain::receipt::{
+    DerivedReceipt, LookupValue, LookupValueError, Receipt, ReceiptError, ReceiptHasher,
+    ReceiptKeys, ReceiptLookup,
+};
 use crate::domain::ticket::{TicketError, Tickets};
 use crate::domain::tip::{SealedTip, SealedTipError, TipPlaintext};
 use crate::domain::Day;
@@ -45,9 +48,16 @@ pub enum SubmitError {
     /// The receipt ticket is not valid any more.
     #[error(transparent)]
     Ticket(#[from] TicketError),
+    /// The lookup value is malformed.
+    #[error(transparent)]
+    Lookup(#[from] LookupValueError),
     /// The receipt ticket was already used for a report.
     #[error("This receipt code was already used for a report. Nothing was saved. Please reload the page and send again.")]
     TicketUsed,
+    /// A report is already filed under this lookup value (a repeat of a report that did
+    /// arrive, or a receipt drawn twice).
+    #[error("A report is already filed under this receipt code. Nothing new was saved.")]
+    LookupUsed,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -59,6 +69,9 @@ pub enum StatusError {
     /// The receipt was mistyped (or is not a receipt).
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
+    /// The lookup value is malformed.
+    #[error(transparent)]
+    Lookup(#[from] LookupValueError),
     /// No tip has this receipt.
     #[error("No report has this receipt code. Please check it against your paper. If it is right, the report may not have been sent: you can report again.")]
     Unknown,
@@ -74,6 +87,30 @@ pub enum StatusError {
     /// Internal failure.
     #[error("internal failure")]
     Internal,
+}
+
+/// What a receipt unlocked on the server path: its keys of both versions, and which version
+/// its tip is filed under.
+pub struct Unlocked {
+    derived: Box<DerivedReceipt>,
+    legacy: bool,
+}
+
+impl Unlocked {
+    /// The keys of the version the tip is filed under (its reply key is the one bound
+    /// inside the tip).
+    pub fn keys(&self) -> &ReceiptKeys {
+        if self.legacy {
+            &self.derived.legacy
+        } else {
+            &self.derived.current
+        }
+    }
+
+    /// Whether the tip was filed under a receipt of version 1.
+    pub fn is_legacy(&self) -> bool {
+        self.legacy
+    }
 }
 
 /// A receipt handed to a browser before it seals its tip. Shown to the resident only once
@@ -167,8 +204,12 @@ pub struct Intake {
     pub daily_quota: DailyQuota,
     /// Counters for the operators' metrics.
     pub metrics: Arc<Metrics>,
-    /// Receipt tickets handed to browsers that seal the reply key into their tips.
+    /// Receipt tickets handed to browsers that seal the reply key into their tips (pages
+    /// from before receipt version 2 still use them).
     pub tickets: Tickets,
+    /// Whether the store holds receipts of version 1 (pages then fall back to the server
+    /// path when a lookup value finds nothing).
+    pub legacy_receipts: bool,
 }
 
 /// Derives a receipt's keys straight into a box, in a frame of its own, so that every copy
@@ -177,7 +218,7 @@ pub struct Intake {
 fn derive_on_heap(
     hasher: &ReceiptHasher,
     receipt: &Receipt,
-) -> Result<Box<ReceiptKeys>, crate::crypto::CryptoError> {
+) -> Result<Box<DerivedReceipt>, crate::crypto::CryptoError> {
     hasher.derive(receipt).map(Box::new)
 }
 
@@ -195,7 +236,7 @@ impl Intake {
     /// anything this code can wipe, and a box moves only its address. Everything the
     /// derivation itself left on that thread's stack is wiped before the thread goes back
     /// to the pool.
-    pub async fn derive(&self, receipt: Receipt) -> Result<Box<ReceiptKeys>, ()> {
+    pub async fn derive(&self, receipt: Receipt) -> Result<Box<DerivedReceipt>, ()> {
         let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
         let hasher = self.hasher.clone();
         let receipt = Box::new(receipt);
@@ -251,7 +292,10 @@ impl Intake {
         self.check_disk()?;
         for _ in 0..RECEIPT_ATTEMPTS {
             let (shown, keys) = self.draw_receipt().await?;
-            match self.insert_tip(keys.lookup, seal(&keys)?).await {
+            match self
+                .insert_tip(keys.current.lookup, seal(&keys.current)?)
+                .await
+            {
                 Ok(day) => return Ok((shown, day)),
                 Err(SubmitError::Store(StoreError::LookupTaken)) => continue,
                 Err(e) => return Err(e),
@@ -261,7 +305,7 @@ impl Intake {
     }
 
     /// A fresh receipt, as shown to a resident, and its keys.
-    async fn draw_receipt(&self) -> Result<(Zeroizing<String>, Box<ReceiptKeys>), SubmitError> {
+    async fn draw_receipt(&self) -> Result<(Zeroizing<String>, Box<DerivedReceipt>), SubmitError> {
         let receipt = Receipt::generate();
         let shown = receipt.display();
         let keys = self
@@ -277,9 +321,24 @@ impl Intake {
         let (shown, keys) = self.draw_receipt().await?;
         Ok(Reservation {
             receipt: shown,
-            reply_key: keys.reply_key().public_key(),
-            ticket: self.tickets.issue(&keys.lookup),
+            reply_key: keys.current.reply_key().public_key(),
+            ticket: self.tickets.issue(&keys.current.lookup),
         })
+    }
+
+    /// Stores a tip sealed in the browser under the lookup value the browser derived from
+    /// the receipt it made (receipt version 2). Costs one keyed BLAKE2b: the Argon2id run
+    /// was the browser's. A lookup value already used is refused, storing nothing.
+    pub async fn accept_tip_by_lookup(
+        &self,
+        sealed: SealedTip,
+        value: &LookupValue,
+    ) -> Result<Day, SubmitError> {
+        self.check_disk()?;
+        match self.insert_tip(self.hasher.index(value), sealed).await {
+            Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::LookupUsed),
+            other => other,
+        }
     }
 
     /// Stores a tip sealed in the browser under the receipt its ticket stands for.
@@ -333,22 +392,35 @@ impl Intake {
         Ok(day)
     }
 
-    /// What a receipt unlocks, with the receipt's keys (to open the replies).
-    pub async fn find_status(
-        &self,
-        receipt: Receipt,
-    ) -> Result<(TipView, Box<ReceiptKeys>), StatusError> {
-        let keys = self
+    /// What a receipt unlocks, with the receipt's keys (to open the replies). One Argon2id
+    /// run; the version 2 index is tried first, then the version 1 one.
+    pub async fn find_status(&self, receipt: Receipt) -> Result<(TipView, Unlocked), StatusError> {
+        let mut derived = self
             .derive(receipt)
             .await
             .map_err(|()| StatusError::Internal)?;
+        for legacy in [false, true] {
+            let unlocked = Unlocked { derived, legacy };
+            if let Some(view) = self.view(unlocked.keys().lookup).await? {
+                return Ok((view, unlocked));
+            }
+            derived = unlocked.derived;
+        }
+        Err(StatusError::Unknown)
+    }
+
+    /// What a lookup value unlocks (receipt version 2). One keyed BLAKE2b and a store read.
+    pub async fn find_status_by_lookup(&self, value: &LookupValue) -> Result<TipView, StatusError> {
+        self.view(self.hasher.index(value))
+            .await?
+            .ok_or(StatusError::Unknown)
+    }
+
+    async fn view(&self, lookup: ReceiptLookup) -> Result<Option<TipView>, StatusError> {
         let store = self.store.clone();
-        let lookup = keys.lookup;
-        let view = blocking(move || store.view(&lookup))
+        Ok(blocking(move || store.view(&lookup))
             .await
-            .map_err(|_| StatusError::Internal)??
-            .ok_or(StatusError::Unknown)?;
-        Ok((view, keys))
+            .map_err(|_| StatusError::Internal)??)
     }
 
     /// Refuses new writes while the data folder's disk is nearly full, so the store never
@@ -387,7 +459,9 @@ impl Intake {
         }
     }
 
-    /// Files a follow-up under the tip of a receipt.
+    /// Files a follow-up under the tip of a receipt: the server path, which derives the
+    /// receipt's reply key to make the envelope (`domain::followup`), with the key of the
+    /// version the tip is filed under.
     pub async fn add_followup(
         &self,
         receipt: Receipt,
@@ -396,26 +470,54 @@ impl Intake {
         if self.check_disk().is_err() {
             return Err(StatusError::DiskFull);
         }
-        let keys = self
+        let derived = self
             .derive(receipt)
             .await
             .map_err(|()| StatusError::Internal)?;
-        // Boxed with the receipt's reply key, so the inspectors can check that it came from
-        // the holder of the receipt (domain::followup).
-        let sealed = followup::authenticate(
-            &sealed,
-            &keys.reply_key(),
-            &self.keys.box_key,
-            self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
-        )
-        .map_err(|_| StatusError::Internal)?;
+        for keys in derived.in_order() {
+            // Boxed with the receipt's reply key, so the inspectors can check that it came
+            // from the holder of the receipt (domain::followup).
+            let envelope = followup::authenticate(
+                &sealed,
+                &keys.reply_key(),
+                &self.keys.box_key,
+                self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
+            )
+            .map_err(|_| StatusError::Internal)?;
+            match self.store_followup(keys.lookup, envelope).await {
+                Err(StatusError::Unknown) => continue,
+                other => return other,
+            }
+        }
+        Err(StatusError::Unknown)
+    }
+
+    /// Files a follow-up envelope made in the browser (with the reply key it derived) under
+    /// the tip of a lookup value. The server cannot open or check it; the inspectors check
+    /// it against the reply key bound inside the tip.
+    pub async fn add_sealed_followup(
+        &self,
+        value: &LookupValue,
+        envelope: SealedTip,
+    ) -> Result<Day, StatusError> {
+        if self.check_disk().is_err() {
+            return Err(StatusError::DiskFull);
+        }
+        self.store_followup(self.hasher.index(value), envelope)
+            .await
+    }
+
+    async fn store_followup(
+        &self,
+        lookup: ReceiptLookup,
+        sealed: SealedTip,
+    ) -> Result<Day, StatusError> {
         let size = sealed.as_bytes().len() as u64;
         if !self.daily_quota.take(size) {
             return Err(StatusError::QuotaFull);
         }
         let store = self.store.clone();
         let day = Day::today();
-        let lookup = keys.lookup;
         let stored = blocking(move || store.add_followup(&lookup, day, sealed))
             .await
             .map_err(|_| StatusError::Internal)

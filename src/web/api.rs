@@ -1,4 +1,8 @@
-//! `/api/v1`: the inspectors' key, tip intake and status.
+//! `/api/v1` and `/api/v2`: the inspectors' key, tip intake, status and follow-ups.
+//!
+//! `/api/v1` takes receipts: the server runs Argon2id for each request. `/api/v2` takes the
+//! lookup value a browser derived from its receipt (receipt version 2), so the server sees
+//! neither the receipt nor its reply key and spends one keyed BLAKE2b per request.
 
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use base64::engine::general_purpose::STANDARD;
@@ -8,8 +12,9 @@ use zeroize::Zeroizing;
 
 use super::errors::{json_payload_error, FollowupError, StatusError, SubmitError};
 use super::AppState;
-use crate::domain::receipt::Receipt;
+use crate::domain::receipt::{LookupValue, Receipt};
 use crate::domain::tip::SealedTip;
+use crate::store::TipView;
 
 pub fn tips_json_config(max_sealed_bytes: usize) -> web::JsonConfig {
     // Base64 grows the sealed box by a third; allow a little for the JSON around it. The
@@ -35,6 +40,17 @@ pub fn status_json_config() -> web::JsonConfig {
         })
 }
 
+pub fn lookup_json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1024)
+        .error_handler(|e, _| {
+            json_payload_error(
+                e,
+                "The request must be JSON like {\"lookup\": \"<base64 lookup value>\"}.",
+            )
+        })
+}
+
 #[derive(Serialize)]
 struct KeyResponse {
     version: u32,
@@ -42,6 +58,37 @@ struct KeyResponse {
     sign_public_key: String,
     fingerprint: String,
     demo: bool,
+    receipt_kdf: ReceiptKdf,
+    legacy_receipts: bool,
+}
+
+/// How a browser turns a receipt into its lookup value and reply key (receipt version 2).
+#[derive(Serialize)]
+pub struct ReceiptKdf {
+    /// Always 2 for now.
+    pub version: u32,
+    /// libsodium's name for the algorithm of `crypto_pwhash`.
+    pub alg: &'static str,
+    /// The installation's salt, standard base64 (16 bytes).
+    pub salt: String,
+    /// Passes.
+    pub ops: u32,
+    /// Memory, in bytes.
+    pub mem_bytes: u64,
+}
+
+impl ReceiptKdf {
+    /// The installation's parameters.
+    pub fn of(state: &AppState) -> Self {
+        let hasher = &state.intake.hasher;
+        Self {
+            version: 2,
+            alg: "argon2id13",
+            salt: STANDARD.encode(hasher.salt()),
+            ops: hasher.params().ops,
+            mem_bytes: hasher.params().mem_bytes,
+        }
+    }
 }
 
 /// `GET /api/v1/key`
@@ -52,6 +99,8 @@ pub async fn key(state: web::Data<AppState>) -> HttpResponse {
         sign_public_key: STANDARD.encode(state.intake.keys.sign_key.as_bytes()),
         fingerprint: state.intake.keys.fingerprint(),
         demo: state.demo,
+        receipt_kdf: ReceiptKdf::of(&state),
+        legacy_receipts: state.intake.legacy_receipts,
     })
 }
 
@@ -160,22 +209,17 @@ struct StatusResponse {
     received_on: String,
     history: Vec<Step>,
     replies: Vec<SealedReply>,
-    /// Seed of the receipt's reply key (libsodium `crypto_box_seed_keypair`), so the page
-    /// can open the replies itself. The client sent the receipt, so this tells it nothing
-    /// it could not derive; it is never stored.
-    reply_key: Zeroizing<String>,
+    /// `/api/v1` only: the seed of the receipt's reply key (libsodium
+    /// `crypto_box_seed_keypair`), so the page can open the replies itself. The client sent
+    /// the receipt, so this tells it nothing it could not derive; it is never stored.
+    /// `/api/v2` never has it: the browser derived the seed and never sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_key: Option<Zeroizing<String>>,
 }
 
-/// `POST /api/v1/status`: what a receipt unlocks.
-pub async fn status(
-    state: web::Data<AppState>,
-    body: web::Json<StatusRequest>,
-) -> Result<HttpResponse, StatusError> {
-    let receipt = Receipt::parse(&body.into_inner().receipt)?;
-    let (view, keys) = state.intake.find_status(receipt).await?;
-    Ok(receipt_response(
-        HttpResponse::Ok(),
-        &StatusResponse {
+impl StatusResponse {
+    fn of(view: &TipView, reply_seed: Option<&[u8; 32]>) -> Self {
+        Self {
             status: view.status.as_str(),
             received_on: view.day.to_string(),
             history: view
@@ -194,7 +238,96 @@ pub async fn status(
                     sealed: STANDARD.encode(sealed),
                 })
                 .collect(),
-            reply_key: Zeroizing::new(STANDARD.encode(&keys.reply_seed[..])),
+            reply_key: reply_seed.map(|seed| Zeroizing::new(STANDARD.encode(seed))),
+        }
+    }
+}
+
+/// `POST /api/v1/status`: what a receipt unlocks (the server runs Argon2id).
+pub async fn status(
+    state: web::Data<AppState>,
+    body: web::Json<StatusRequest>,
+) -> Result<HttpResponse, StatusError> {
+    let receipt = Receipt::parse(&body.into_inner().receipt)?;
+    let (view, unlocked) = state.intake.find_status(receipt).await?;
+    let body = StatusResponse::of(&view, Some(&unlocked.keys().reply_seed));
+    Ok(receipt_response(HttpResponse::Ok(), &body))
+}
+
+#[derive(Deserialize)]
+pub struct LookupRequest {
+    lookup: String,
+}
+
+impl Drop for LookupRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.lookup);
+    }
+}
+
+/// `POST /api/v2/status`: what a lookup value unlocks, without the reply key.
+pub async fn status_v2(
+    state: web::Data<AppState>,
+    body: web::Json<LookupRequest>,
+) -> Result<HttpResponse, StatusError> {
+    let value = LookupValue::from_base64(&body.lookup)?;
+    let view = state.intake.find_status_by_lookup(&value).await?;
+    Ok(receipt_response(
+        HttpResponse::Ok(),
+        &StatusResponse::of(&view, None),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct SubmitV2Request {
+    sealed: String,
+    lookup: String,
+}
+
+impl Drop for SubmitV2Request {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.lookup);
+    }
+}
+
+#[derive(Serialize)]
+struct ReceivedResponse {
+    received_on: String,
+}
+
+/// `POST /api/v2/tips`: a tip sealed in the browser, filed under the lookup value of the
+/// receipt the browser made. Answered only once the tip is on disk.
+pub async fn submit_tip_v2(
+    state: web::Data<AppState>,
+    body: web::Json<SubmitV2Request>,
+) -> Result<HttpResponse, SubmitError> {
+    let value = LookupValue::from_base64(&body.lookup)?;
+    let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
+    let day = state.intake.accept_tip_by_lookup(sealed, &value).await?;
+    Ok(receipt_response(
+        HttpResponse::Created(),
+        &ReceivedResponse {
+            received_on: day.to_string(),
+        },
+    ))
+}
+
+/// `POST /api/v2/followups`: a follow-up envelope made in the browser (version 2 stored
+/// follow-up: boxed with the reply key the browser derived), filed as it is.
+pub async fn followup_v2(
+    state: web::Data<AppState>,
+    body: web::Json<SubmitV2Request>,
+) -> Result<HttpResponse, FollowupError> {
+    let value = LookupValue::from_base64(&body.lookup).map_err(StatusError::from)?;
+    let envelope = SealedTip::from_base64(
+        &body.sealed,
+        state.intake.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
+    )?;
+    let day = state.intake.add_sealed_followup(&value, envelope).await?;
+    Ok(receipt_response(
+        HttpResponse::Created(),
+        &ReceivedResponse {
+            received_on: day.to_string(),
         },
     ))
 }

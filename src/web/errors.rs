@@ -52,8 +52,12 @@ impl ResponseError for SubmitError {
             SubmitError::DiskFull | SubmitError::QuotaFull => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
             }
-            SubmitError::Ticket(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
-            SubmitError::TicketUsed => json_error(StatusCode::CONFLICT, &self.to_string()),
+            SubmitError::Ticket(_) | SubmitError::Lookup(_) => {
+                json_error(StatusCode::BAD_REQUEST, &self.to_string())
+            }
+            SubmitError::TicketUsed | SubmitError::LookupUsed => {
+                json_error(StatusCode::CONFLICT, &self.to_string())
+            }
             SubmitError::Internal => internal_error_response(),
         }
     }
@@ -63,6 +67,7 @@ impl ResponseError for StatusError {
     fn error_response(&self) -> HttpResponse {
         match self {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+            StatusError::Lookup(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
             StatusError::Store(e) => store_error_response(e),
             StatusError::DiskFull | StatusError::QuotaFull => {

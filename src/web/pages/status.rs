@@ -10,6 +10,7 @@ use super::{html_response, lang_of, layout, not_found, status_words, Page};
 use crate::domain::receipt::{Receipt, ReceiptError, ReceiptKeys};
 use crate::domain::reply::ReplyPlaintext;
 use crate::domain::Status;
+use crate::service::Unlocked;
 use crate::store::TipView;
 use crate::web::errors::StatusError;
 use crate::web::i18n::{date, t, t_args, Lang};
@@ -78,7 +79,7 @@ pub(super) fn status_error_kind(e: &StatusError) -> (StatusCode, Option<&'static
     }
 }
 
-type Found<'a> = (&'a (TipView, Box<ReceiptKeys>), &'a str);
+type Found<'a> = (&'a (TipView, Unlocked), &'a str);
 
 pub(super) fn status_page(
     l: Lang,
@@ -86,6 +87,7 @@ pub(super) fn status_page(
     found: Option<Found<'_>>,
     error: Option<&str>,
 ) -> Markup {
+    let kdf = crate::web::api::ReceiptKdf::of(state);
     let content = html! {
         h1 { (t(l, "status-title")) }
         @if let Some(kind) = error {
@@ -93,11 +95,13 @@ pub(super) fn status_page(
                 p { (t(l, &format!("status-error-{kind}"))) }
             }
         }
-        @if let Some(((view, keys), receipt)) = found {
-            (status_result(l, view, keys, receipt))
+        @if let Some(((view, unlocked), receipt)) = found {
+            (status_result(l, view, unlocked.keys(), receipt))
             a.button.secondary #status-again href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
         } @else {
-            form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off" {
+            form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off"
+                data-kdf-salt=(kdf.salt) data-kdf-ops=(kdf.ops) data-kdf-mem=(kdf.mem_bytes)
+                data-legacy-receipts=(state.intake.legacy_receipts) {
                 label for="status-receipt" { (t(l, "status-label"))
                     span.hint #status-hint { (t(l, "status-hint")) } }
                 input #status-receipt type="text" name="receipt" inputmode="numeric"
@@ -107,7 +111,15 @@ pub(super) fn status_page(
             }
             // What the status script (js/status.js) fills in and shows once it has opened
             // the answer here; without JavaScript these stay hidden and the form posts.
-            div #status-checking role="status" hidden { p { (t(l, "status-checking")) } }
+            div #status-checking role="status" hidden {
+                p { (t(l, "status-checking")) }
+                // While the browser runs Argon2id on the receipt (js/receipt.js).
+                div #status-deriving hidden {
+                    p { (t(l, "status-deriving")) }
+                    progress #status-progress max="100" {}
+                    p.hint #status-deriving-time {}
+                }
+            }
             (followup_section(l, "", true))
             a.button.secondary #status-again hidden href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
             (status_script_words(l))
@@ -142,6 +154,7 @@ fn status_script_words(l: Lang) -> Markup {
         "status-error-format",
         "status-error-empty",
         "status-error-busy",
+        "status-legacy",
     ]
     .iter()
     .map(|key| (key.to_string(), t(l, key)))
@@ -157,6 +170,10 @@ fn status_script_words(l: Lang) -> Markup {
             "status-step",
             &[("day", ph("day")), ("status", ph("status"))],
         ),
+    ));
+    words.push((
+        "receipt-deriving-seconds".into(),
+        t_args(l, "receipt-deriving-seconds", &[("seconds", ph("seconds"))]),
     ));
     words.push((
         "status-now".into(),

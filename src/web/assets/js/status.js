@@ -1,18 +1,25 @@
 // Status page enhancement. Without this script the status form posts the receipt to the
 // server, which opens the inspectors' messages in memory for that one answer and forgets the
-// key. With it, the page asks /api/v1/status, which answers with the sealed messages and the
-// seed of this receipt's reply key, and the messages are opened here: the server never holds
-// their words. Any failure before an answer is shown falls back to that plain form post.
+// key. With it, the page runs Argon2id on the receipt here (js/receipt.js, receipt version 2),
+// sends only the lookup value to /api/v2/status, which answers with the sealed messages, and
+// opens them with the reply key derived here: the server sees neither the receipt nor the key.
+// A receipt from before version 2 is not found that way; when the server says it still holds
+// such receipts (data-legacy-receipts), the page says so and asks /api/v1/status with the
+// receipt, as before. Any failure before an answer is shown falls back to the plain form post.
 //
 // The script carries no words of its own: the page gives them in <template id="status-words">,
 // built by the server from the same Fluent messages as its own answer page.
 
 import {
   base64ToBytes,
+  bytesToBase64,
   cryptoBoxSealOpen,
   cryptoBoxSeedKeypair,
   sodiumUnpad,
 } from './sodium-compat.js';
+import { canDeriveHere, deriveInWorker, kdfOfElement, waitIndicator } from './receipt.js';
+import { checkKdf } from './receipt-derive.js';
+import { useReceiptKeys } from './followup.js';
 
 /** Replies are padded like tips: `sodium_pad` to a multiple of 1024 bytes. */
 export const REPLY_PAD_BLOCK = 1024;
@@ -163,7 +170,7 @@ export function openRepliesWithSeed(replies, seed) {
  * `{ steps: [text], now: text, question: bool, replies: [{ day: text, message: text|null }] }`.
  * Throws on an answer of an unexpected shape.
  */
-export function describeAnswer(answer, words) {
+export function describeAnswer(answer, words, seed) {
   if (
     !answer ||
     typeof answer.status !== 'string' ||
@@ -186,7 +193,10 @@ export function describeAnswer(answer, words) {
   const now = fill(word(words, 'status-now'), { status: statusWords(answer.status, words) });
   // Check the reply days before anything is opened, so a bad answer opens nothing.
   const days = answer.replies.map((r) => formatDay(r && r.day, words));
-  const opened = openReplies(answer.replies, answer.reply_key);
+  // A seed derived here (version 2) is copied, as opening wipes what it is given.
+  const opened = seed
+    ? openRepliesWithSeed(answer.replies, seed.slice())
+    : openReplies(answer.replies, answer.reply_key);
   return {
     steps,
     now,
@@ -213,6 +223,8 @@ const NEEDED = [
   'status-error-format',
   'status-error-empty',
   'status-error-busy',
+  'status-legacy',
+  'receipt-deriving-seconds',
 ];
 
 function readWords(template) {
@@ -288,6 +300,22 @@ function enhance(form, words) {
   if (!input || !followupReceipt || !form.parentNode) return;
 
   let busy = false;
+  const kdf = kdfOfElement(form);
+  const legacy = form.getAttribute('data-legacy-receipts') === 'true';
+  let hereOk = false;
+  try {
+    checkKdf(kdf);
+    hereOk = canDeriveHere();
+  } catch (e) {
+    hereOk = false;
+  }
+  const deriving = document.getElementById('status-deriving');
+  const wait = waitIndicator(
+    null,
+    document.getElementById('status-progress'),
+    document.getElementById('status-deriving-time'),
+    words['receipt-deriving-seconds'],
+  );
 
   function clearError() {
     const old = document.getElementById('status-error');
@@ -301,20 +329,78 @@ function enhance(form, words) {
     form.parentNode.insertBefore(box, form);
   }
 
-  function showResult(model, receipt) {
+  function showResult(model, receipt, note) {
     const section = resultSection(model, words);
+    if (note) section.insertBefore(element('p', { class: 'note', id: 'status-legacy' }, note), section.firstChild.nextSibling);
     clearError();
     form.parentNode.insertBefore(section, form);
     form.hidden = true;
     input.value = '';
     if (again) again.hidden = false;
-    // The follow-up form posts the receipt in its body, as on the server's answer page.
+    // The follow-up form posts the receipt in its body, as on the server's answer page,
+    // unless the keys were derived here: then follow-ups go with the lookup value only.
     followupReceipt.value = receipt;
     followup.hidden = false;
     section.focus();
   }
 
+  // Version 2: Argon2id here, only the lookup value sent. Resolves true when an answer or
+  // an error is shown, false when the server path should be asked instead.
+  async function checkHere(parsed) {
+    let keys;
+    if (deriving) deriving.hidden = false;
+    try {
+      keys = await deriveInWorker(parsed.digits, kdf, (s) => wait.tick(s));
+    } catch (e) {
+      hereOk = false;
+      return false;
+    } finally {
+      if (deriving) deriving.hidden = true;
+      wait.done();
+    }
+    const lookup = bytesToBase64(keys.lookup);
+    keys.lookup.fill(0);
+    const response = await fetch('/api/v2/status', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ lookup }),
+      credentials: 'omit',
+      referrerPolicy: 'no-referrer',
+      cache: 'no-store',
+    });
+    if (response.status === 200) {
+      const model = describeAnswer(await response.json(), words, keys.seed);
+      useReceiptKeys({ lookup, seed: keys.seed });
+      showResult(model, '');
+      return true;
+    }
+    keys.seed.fill(0);
+    await response.text().catch(() => '');
+    if (response.status === 404) {
+      if (legacy) return false;
+      showError('unknown');
+    } else if (response.status === 429 || response.status >= 500) {
+      showError('busy');
+    } else {
+      throw new Error('unexpected status answer ' + response.status);
+    }
+    return true;
+  }
+
   async function check(typed) {
+    const parsed = parseReceipt(typed);
+    if (parsed.error && hereOk) {
+      // Judged here as the server would judge it: a mistyped code is not sent anywhere.
+      showError(parsed.error);
+      return;
+    }
+    let note = null;
+    if (parsed.digits && hereOk) {
+      if (await checkHere(parsed)) return;
+      // Not found here, and the server still holds receipts from before version 2.
+      if (legacy) note = words['status-legacy'];
+    }
+    useReceiptKeys(null);
     const response = await fetch('/api/v1/status', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -323,7 +409,6 @@ function enhance(form, words) {
       referrerPolicy: 'no-referrer',
       cache: 'no-store',
     });
-    const parsed = parseReceipt(typed);
     if (response.status === 200) {
       const answer = await response.json();
       let model;
@@ -333,7 +418,7 @@ function enhance(form, words) {
         // Best effort: a string cannot be wiped, but it need not stay reachable.
         if (answer && typeof answer === 'object') answer.reply_key = '';
       }
-      showResult(model, parsed.digits ? formatReceipt(parsed.digits) : typed);
+      showResult(model, parsed.digits ? formatReceipt(parsed.digits) : typed, note);
       return;
     }
     // Read the JSON error to its end (the words come from the page, not from it), so the
