@@ -123,11 +123,7 @@ function enhance(form) {
         ? followupRequestV2(keys.lookup, followupEnvelope(sealed, keys.seed, key))
         : followupRequest(receipt.value, sealed);
     } catch (e) {
-      // Without the receipt in the form (keys derived here) the plain post could not work.
-      if (keys) {
-        showError(unsure);
-        return true;
-      }
+      // Nothing left: the form posts the receipt to the server path, as without JavaScript.
       return false;
     }
     let response;

@@ -337,8 +337,8 @@ function enhance(form, words) {
     form.hidden = true;
     input.value = '';
     if (again) again.hidden = false;
-    // The follow-up form posts the receipt in its body, as on the server's answer page,
-    // unless the keys were derived here: then follow-ups go with the lookup value only.
+    // The follow-up form posts the receipt in its body, as on the server's answer page; with
+    // keys derived here the script sends the lookup value instead (js/followup.js).
     followupReceipt.value = receipt;
     followup.hidden = false;
     section.focus();
@@ -371,7 +371,9 @@ function enhance(form, words) {
     if (response.status === 200) {
       const model = describeAnswer(await response.json(), words, keys.seed);
       useReceiptKeys({ lookup, seed: keys.seed });
-      showResult(model, '');
+      // The receipt goes into the follow-up form only for its fallback (a form post when
+      // nothing could be sent from here); the script sends the lookup value instead.
+      showResult(model, formatReceipt(parsed.digits));
       return true;
     }
     keys.seed.fill(0);
