@@ -24,6 +24,8 @@ import { useReceiptKeys } from './followup.js';
 /** Replies are padded like tips: `sodium_pad` to a multiple of 1024 bytes. */
 export const REPLY_PAD_BLOCK = 1024;
 const RECEIPT_DIGITS = 20;
+/** Tries of a lookup-value check answered 429 before the page says the service is busy. */
+const BUSY_RETRIES = 5;
 /** Longer input is refused before it is looked at, as the server does. */
 const MAX_RECEIPT_CHARS = 128;
 
@@ -360,14 +362,23 @@ function enhance(form, words) {
     }
     const lookup = bytesToBase64(keys.lookup);
     keys.lookup.fill(0);
-    const response = await fetch('/api/v2/status', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ lookup }),
-      credentials: 'omit',
-      referrerPolicy: 'no-referrer',
-      cache: 'no-store',
-    });
+    // A 429 is a shared quota that a flood may be spending (behind Tor everyone is one
+    // address): try again after the time the server names, a few times, before saying busy.
+    let response;
+    for (let attempt = 1; ; attempt++) {
+      response = await fetch('/api/v2/status', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ lookup }),
+        credentials: 'omit',
+        referrerPolicy: 'no-referrer',
+        cache: 'no-store',
+      });
+      if (response.status !== 429 || attempt >= BUSY_RETRIES) break;
+      await response.text().catch(() => '');
+      const wait = Math.min(Math.max(Number(response.headers.get('Retry-After')) || 1, 1), 10);
+      await new Promise((ok) => setTimeout(ok, wait * 1000));
+    }
     if (response.status === 200) {
       const model = describeAnswer(await response.json(), words, keys.seed);
       useReceiptKeys({ lookup, seed: keys.seed });
