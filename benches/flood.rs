@@ -94,12 +94,12 @@ fn main() {
         }));
     }
 
-    // The resident: from an address of their own, every 2 s once the flood runs, retrying a
-    // 429 after a second as the page does (up to 5 tries).
-    std::thread::sleep(Duration::from_secs(3));
+    // The resident: from an address of their own, every second once the flood runs, retrying
+    // a 429 after a second as the page does (up to 5 tries).
+    std::thread::sleep(Duration::from_secs(2));
     let resident = Ipv4Addr::new(127, 0, 9, 9);
     let mut outcomes = Vec::new();
-    while Instant::now() + Duration::from_secs(8) < stop {
+    while Instant::now() + Duration::from_secs(6) < stop {
         let start = Instant::now();
         let mut tries = 0;
         let mut status = 0;
@@ -112,7 +112,7 @@ fn main() {
             std::thread::sleep(Duration::from_secs(1));
         }
         outcomes.push((status, tries, start.elapsed()));
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(Duration::from_secs(1));
     }
     for t in flood {
         t.join().unwrap();

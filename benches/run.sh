@@ -127,7 +127,7 @@ cat "$WORK"/receipts/*.txt | jq -rc 'select(.receipt) | {receipt: .receipt}' | h
 run_wrk status_c1 1 $((LOAD_SECONDS / 2)) "$PUBLIC/api/v1/status" post "$WORK/status.jsonl"
 run_wrk status "$LOAD_CONNECTIONS" "$LOAD_SECONDS" "$PUBLIC/api/v1/status" post "$WORK/status.jsonl"
 run_wrk tips_v2 "$LOAD_CONNECTIONS" "$LOAD_SECONDS" "$PUBLIC/api/v2/tips" post "$WORK/tips_v2.jsonl"
-# Lines 200-499 were sent by the run above (each wrk thread walks the file from its offset).
+# Lines 200-499 were sent by the run above (the first wrk thread walks the file from line 98).
 sed -n '200,499p' "$WORK/tips_v2.jsonl" | jq -c '{lookup: .lookup}' >"$WORK/status_v2.jsonl"
 run_wrk status_v2_c1 1 $((LOAD_SECONDS / 2)) "$PUBLIC/api/v2/status" post "$WORK/status_v2.jsonl"
 run_wrk status_v2 "$LOAD_CONNECTIONS" "$LOAD_SECONDS" "$PUBLIC/api/v2/status" post "$WORK/status_v2.jsonl"
@@ -148,7 +148,7 @@ SERVER_PID=""
 # The same store, its limits on as deployed (global lookup quota 200/s), per-client limits
 # applied to 127.x addresses so that many loopback addresses play many clients; then with
 # --proxied, every client one address as behind Tor.
-FLOOD_SECONDS=${FLOOD_SECONDS:-20}
+FLOOD_SECONDS=${FLOOD_SECONDS:-30}
 RESIDENT_LOOKUP=$(head -1 "$WORK/status_v2.jsonl" | jq -r .lookup)
 flood_run() { # label, flood per second, addresses, serve flags...
   local label=$1 rate=$2 addrs=$3
@@ -157,11 +157,14 @@ flood_run() { # label, flood per second, addresses, serve flags...
     --bind 127.0.0.1:0 --admin-bind 127.0.0.1:0 --admin-token-file "$WORK/admin-token" \
     "$@" >"$WORK/serve.out" 2>"$WORK/serve.err" &
   SERVER_PID=$!
-  for _ in $(seq 100); do
+  # Opening rewrites the store (thousands of tips by now): allow it a minute.
+  for _ in $(seq 600); do
     grep -q 'admin listener on' "$WORK/serve.out" 2>/dev/null && break
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/serve.err" >&2; exit 1; }
     sleep 0.1
   done
   PUBLIC=$(sed -n 's/^whistlebox: public listener on //p' "$WORK/serve.out" | head -1)
+  [ -n "$PUBLIC" ] || { echo "the server did not start" >&2; cat "$WORK/serve.err" >&2; exit 1; }
   step "flood: $label"
   local cpu0
   cpu0=$(server_cpu_ticks)

@@ -124,6 +124,37 @@ fn a_receipt_made_by_the_client_works_without_the_server_seeing_it() {
         key["legacy_receipts"], false,
         "a new store holds no old receipts"
     );
+    // The shape of GET /api/v1/key (README, "Wire formats"): pages and other clients read it.
+    let mut names: Vec<&str> = key
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        [
+            "box_public_key",
+            "demo",
+            "fingerprint",
+            "legacy_receipts",
+            "receipt_kdf",
+            "sign_public_key",
+            "version"
+        ]
+    );
+    assert_eq!(key["version"], 1);
+    let mut names: Vec<&str> = key["receipt_kdf"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["alg", "mem_bytes", "ops", "salt", "version"]);
+    assert_eq!(key["receipt_kdf"]["ops"], 3);
+    assert_eq!(key["receipt_kdf"]["mem_bytes"], 64 * 1024 * 1024);
 
     let receipt = Receipt::generate();
     let keys = derive_like_a_browser(&server, &receipt);
