@@ -76,7 +76,8 @@ fn answered_receipts_survive_sigkill() {
     let answered = answered.lock().unwrap().clone();
     assert!(
         answered.len() >= ROUNDS,
-        "too few tips were answered to prove anything"
+        "too few tips were answered to prove anything: {} of {ROUNDS}",
+        answered.len()
     );
     let server = site.start(&[]);
     for (receipt, _) in &answered {
