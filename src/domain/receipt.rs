@@ -242,21 +242,21 @@ pub fn client_derivation(
     params: Argon2Params,
 ) -> Result<ClientKeys, CryptoError> {
     let stretched = crypto::argon2id::<32>(&receipt.canonical()[..], salt, params)?;
-    Ok(from_stretched(&stretched).0)
+    Ok(from_stretched(&stretched))
 }
 
-/// Both versions' client-side values from one Argon2id output: (version 2, version 1 pair
-/// before the pepper).
-fn from_stretched(stretched: &[u8; 32]) -> (ClientKeys, &[u8; 32]) {
-    let value = crypto::blake2b::<32>(None, &[LOOKUP_V2_LABEL, &stretched[..]]);
-    let keys = ClientKeys {
-        lookup_value: LookupValue(Zeroizing::new(value)),
+/// The version 2 lookup value and reply seed of one Argon2id output.
+fn from_stretched(stretched: &[u8; 32]) -> ClientKeys {
+    ClientKeys {
+        lookup_value: LookupValue(Zeroizing::new(crypto::blake2b::<32>(
+            None,
+            &[LOOKUP_V2_LABEL, &stretched[..]],
+        ))),
         reply_seed: Zeroizing::new(crypto::blake2b::<32>(
             None,
             &[REPLY_V2_LABEL, &stretched[..]],
         )),
-    };
-    (keys, stretched)
+    }
 }
 
 /// Where a receipt's tip is found, and the seed of the reply key bound inside it.
@@ -355,7 +355,7 @@ impl ReceiptHasher {
     /// on a blocking thread.
     pub fn derive(&self, receipt: &Receipt) -> Result<DerivedReceipt, CryptoError> {
         let stretched = crypto::argon2id::<32>(&receipt.canonical()[..], &self.salt, self.params)?;
-        let (client, stretched) = from_stretched(&stretched);
+        let client = from_stretched(&stretched);
         let legacy = ReceiptKeys {
             lookup: ReceiptLookup(crypto::blake2b::<32>(
                 Some(&self.pepper[..]),
