@@ -30,8 +30,9 @@ function init(args)
     for line in io.lines(args[2]) do
       table.insert(bodies, line)
     end
-    -- Threads start at different places so they do not send the same tips in step.
-    next_body = (tid * 97) % #bodies + 1
+    -- Threads start half the file apart, so they do not send the same bodies (a lookup
+    -- value sent twice is refused with 409).
+    next_body = ((tid - 1) * math.floor(#bodies / 2) + tid * 97) % #bodies + 1
     wrk.method = "POST"
     wrk.headers["Content-Type"] = "application/json"
     if args[3] then

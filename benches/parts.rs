@@ -79,7 +79,7 @@ fn receipt(c: &mut Criterion) {
     let receipt = Receipt::generate();
     let keys = hasher.derive(&receipt).expect("derives");
     let mut tip = new_tip(&sealed, &key);
-    tip.lookup = keys.lookup;
+    tip.lookup = keys.current.lookup;
     store.insert(tip).expect("insert");
 
     let mut group = c.benchmark_group("receipt");
@@ -95,7 +95,23 @@ fn receipt(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("receipt");
     group.bench_function("store_view_1000", |b| {
-        b.iter(|| store.view(black_box(&keys.lookup)).expect("reads"))
+        b.iter(|| store.view(black_box(&keys.current.lookup)).expect("reads"))
+    });
+    // What a browser's request costs instead of Argon2id: parse the lookup value, index it.
+    let value = whistlebox::domain::receipt::client_derivation(
+        &receipt,
+        &store.receipt_salt(),
+        Argon2Params::RECEIPT,
+    )
+    .expect("derives")
+    .lookup_value
+    .to_base64();
+    group.bench_function("lookup_value_parse_and_index", |b| {
+        b.iter(|| {
+            let v = whistlebox::domain::receipt::LookupValue::from_base64(black_box(&value))
+                .expect("parses");
+            hasher.index(&v)
+        })
     });
     group.bench_function("parse", |b| {
         let shown = receipt.display();

@@ -9,19 +9,23 @@ use std::process::Command;
 
 fn main() {
     let assets = Path::new("src/web/assets");
-    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("report.js");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let out = out_dir.join("report.js");
+    let worker_out = out_dir.join("receipt-worker.js");
     for watched in [
         "js",
         "build.mjs",
         "package-lock.json",
         "node_modules/.package-lock.json",
         "dist/report.js",
+        "dist/receipt-worker.js",
     ] {
         println!("cargo:rerun-if-changed={}", assets.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=WHISTLEBOX_NO_JS");
     if env::var_os("WHISTLEBOX_NO_JS").is_some() {
         fs::write(&out, b"").expect("write empty bundle");
+        fs::write(&worker_out, b"").expect("write empty bundle");
         return;
     }
     if assets.join("node_modules/esbuild").exists() {
@@ -29,6 +33,7 @@ fn main() {
             .arg("build.mjs")
             .current_dir(assets)
             .env("WHISTLEBOX_BUNDLE_OUT", &out)
+            .env("WHISTLEBOX_WORKER_OUT", &worker_out)
             .status();
         match status {
             Ok(s) if s.success() => return,
@@ -36,12 +41,15 @@ fn main() {
         }
     }
     let prebuilt = assets.join("dist/report.js");
-    if prebuilt.exists() {
+    let prebuilt_worker = assets.join("dist/receipt-worker.js");
+    if prebuilt.exists() && prebuilt_worker.exists() {
         fs::copy(&prebuilt, &out).expect("copy prebuilt bundle");
+        fs::copy(&prebuilt_worker, &worker_out).expect("copy prebuilt bundle");
     } else {
         println!(
             "cargo:warning=no JavaScript bundle (run `npm ci` in src/web/assets): pages will work without in-browser sealing"
         );
         fs::write(&out, b"").expect("write empty bundle");
+        fs::write(&worker_out, b"").expect("write empty bundle");
     }
 }

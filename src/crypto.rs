@@ -71,20 +71,6 @@ pub fn random_fill(buf: &mut [u8]) {
     sodiumoxide::randombytes::randombytes_into(buf);
 }
 
-/// A uniformly random integer in `0..bound` (rejection sampling: no modulo bias).
-pub fn random_below(bound: u64) -> u64 {
-    assert!(bound > 0, "random_below needs a positive bound");
-    let zone = u64::MAX - (u64::MAX % bound);
-    loop {
-        let mut b = [0u8; 8];
-        random_fill(&mut b);
-        let v = u64::from_le_bytes(b);
-        if v < zone {
-            return v % bound;
-        }
-    }
-}
-
 /// Compares two byte strings in constant time (for their common length; differing lengths
 /// are refused without looking at the contents).
 pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
@@ -540,14 +526,6 @@ mod tests {
         assert_eq!(unpad(&padded, 8).unwrap(), 3);
         assert!(unpad(&[0u8; 8], 8).is_err());
         assert!(unpad(&padded[..7], 8).is_err());
-    }
-
-    #[test]
-    fn random_below_stays_in_range() {
-        init().unwrap();
-        for _ in 0..1000 {
-            assert!(random_below(10) < 10);
-        }
     }
 
     #[test]

@@ -62,7 +62,9 @@ fn answered_receipts_survive_sigkill() {
             })
             .collect();
         whistlebox::crypto::init().unwrap();
-        let wait = 400 + whistlebox::crypto::random_below(1600);
+        let mut b = [0u8; 2];
+        whistlebox::crypto::random_fill(&mut b);
+        let wait = 400 + u64::from(u16::from_le_bytes(b)) % 1600;
         std::thread::sleep(Duration::from_millis(wait));
         server.kill9();
         stop.store(true, Ordering::SeqCst);
@@ -74,7 +76,8 @@ fn answered_receipts_survive_sigkill() {
     let answered = answered.lock().unwrap().clone();
     assert!(
         answered.len() >= ROUNDS,
-        "too few tips were answered to prove anything"
+        "too few tips were answered to prove anything: {} of {ROUNDS}",
+        answered.len()
     );
     let server = site.start(&[]);
     for (receipt, _) in &answered {

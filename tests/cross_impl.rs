@@ -242,3 +242,67 @@ fn a_tip_for_several_offices_sealed_by_ours_opens_with_rustcrypto() {
         assert_eq!(&padded[..end], r#"{"v":1,"body":"原样"}"#.as_bytes());
     }
 }
+
+/// The browser's receipt derivation (src/web/assets/js/receipt-derive.js: hash-wasm's
+/// Argon2id in WebAssembly, noble's BLAKE2b), run by node, against the server's (libsodium's
+/// `crypto_pwhash` through `client_derivation`, and the `ReceiptHasher` every store uses), at
+/// the installation's real parameters and a random receipt and salt.
+#[test]
+fn the_browser_derivation_equals_libsodiums() {
+    use base64::Engine;
+    use whistlebox::crypto::Argon2Params;
+    use whistlebox::domain::receipt::{client_derivation, Receipt, ReceiptHasher};
+    use zeroize::Zeroizing;
+    crypto::init().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/assets");
+    assert!(
+        assets.join("node_modules/hash-wasm").exists(),
+        "run `npm ci` in src/web/assets first: this test runs the browser's code in node"
+    );
+    for _ in 0..2 {
+        let receipt = Receipt::generate();
+        let digits: String = receipt.display().chars().filter(|c| *c != ' ').collect();
+        let mut salt = [0u8; 16];
+        crypto::random_fill(&mut salt);
+        let params = Argon2Params::RECEIPT;
+        let input = format!(
+            r#"{{"digits":"{digits}","receipt_kdf":{{"salt":"{}","ops":{},"mem_bytes":{}}}}}"#,
+            b64.encode(salt),
+            params.ops,
+            params.mem_bytes
+        );
+        let mut child = std::process::Command::new("node")
+            .arg("test/derive-cli.mjs")
+            .current_dir(&assets)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "derive-cli failed");
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let theirs = |k: &str| b64.decode(answer[k].as_str().unwrap()).unwrap();
+
+        let ours = client_derivation(&receipt, &salt, params).unwrap();
+        assert_eq!(theirs("lookup"), ours.lookup_value.as_bytes().to_vec());
+        assert_eq!(theirs("seed"), ours.reply_seed.to_vec());
+        let reply = BoxSecretKey::from_seed(&ours.reply_seed);
+        assert_eq!(theirs("reply_key"), reply.public_key().as_bytes().to_vec());
+
+        // And what the server files a browser's tip under is what it finds for the receipt.
+        let hasher = ReceiptHasher::new(salt, Zeroizing::new([3u8; 32]), params);
+        let derived = hasher.derive(&receipt).unwrap();
+        assert_eq!(derived.current.lookup, hasher.index(&ours.lookup_value));
+        assert_eq!(derived.current.reply_seed[..], ours.reply_seed[..]);
+        // A different salt gives different values (the salt is really used).
+        let mut other = salt;
+        other[0] ^= 1;
+        let elsewhere = client_derivation(&receipt, &other, params).unwrap();
+        assert_ne!(
+            elsewhere.lookup_value.as_bytes(),
+            ours.lookup_value.as_bytes()
+        );
+    }
+}

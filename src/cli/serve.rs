@@ -94,6 +94,12 @@ pub struct ServeArgs {
     /// Receipt checks per second, all clients together.
     #[arg(long, default_value_t = LimitConfig::default().global_receipt_per_second)]
     pub limit_global_status_per_second: u32,
+    /// Lookup-value checks (`/api/v2`, receipts hashed in the browser) per client per minute.
+    #[arg(long, default_value_t = LimitConfig::default().client_lookup_per_minute)]
+    pub limit_client_lookup_per_minute: u32,
+    /// Lookup-value checks per second, all clients together.
+    #[arg(long, default_value_t = LimitConfig::default().global_lookup_per_second)]
+    pub limit_global_lookup_per_second: u32,
     /// New tips are refused (503) when the data folder's disk has fewer free bytes.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     pub min_free_bytes: u64,
@@ -202,6 +208,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         daily_quota: DailyQuota::new(args.daily_quota_bytes),
         metrics: metrics.clone(),
         tickets: Default::default(),
+        legacy_receipts: store.legacy_receipts()?,
     };
     let state = AppState {
         intake: Arc::new(intake),
@@ -324,6 +331,8 @@ fn limit_config(args: &ServeArgs) -> Option<LimitConfig> {
         client_page_per_minute: args.limit_client_pages_per_minute,
         global_submit_per_second: args.limit_global_submit_per_second,
         global_receipt_per_second: args.limit_global_status_per_second,
+        global_lookup_per_second: args.limit_global_lookup_per_second,
+        client_lookup_per_minute: args.limit_client_lookup_per_minute,
         per_client: !args.proxied,
         shared_peers_exempt: !args.client_limits_on_loopback,
     })

@@ -7,6 +7,11 @@
 
 use std::fmt;
 
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use rand::distr::{Distribution, Uniform};
+use rand::rand_core::UnwrapErr;
+use rand::rngs::SysRng;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
@@ -64,10 +69,12 @@ pub struct Receipt {
 }
 
 impl Receipt {
-    /// A fresh receipt from the OS random source.
+    /// A fresh receipt from the OS random source: one number below 10^19 drawn with `rand`'s
+    /// `Uniform` (Lemire's method, unbiased), written as nineteen digits.
     pub fn generate() -> Self {
         let mut digits = Zeroizing::new([0u8; RECEIPT_DIGITS]);
-        let mut value = Zeroizing::new(crypto::random_below(10u64.pow(RANDOM_DIGITS as u32)));
+        let space = Uniform::new(0, 10u64.pow(RANDOM_DIGITS as u32)).expect("a non-empty range");
+        let mut value = Zeroizing::new(space.sample(&mut UnwrapErr(SysRng)));
         for slot in digits[..RANDOM_DIGITS].iter_mut().rev() {
             *slot = (*value % 10) as u8;
             *value /= 10;
@@ -137,7 +144,8 @@ fn is_separator(c: char) -> bool {
     c.is_whitespace() || matches!(c, '-' | '‐' | '‑' | '–' | '—' | '－' | '_' | '.' | '·')
 }
 
-/// What the store keeps instead of a receipt: a keyed hash of its Argon2id derivation.
+/// What the store keeps instead of a receipt: a hash keyed with the pepper (of the lookup
+/// value for version 2, of the Argon2id output for version 1).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ReceiptLookup(pub [u8; 32]);
 
@@ -147,7 +155,111 @@ impl fmt::Debug for ReceiptLookup {
     }
 }
 
-/// What one receipt derivation yields.
+/// Bytes of a lookup value.
+pub const LOOKUP_VALUE_BYTES: usize = 32;
+/// Longest lookup value text looked at (44 characters of base64, and room for spaces).
+const MAX_LOOKUP_CHARS: usize = 64;
+
+/// What a browser sends instead of its receipt (version 2): BLAKE2b-256 of
+/// `"whistlebox lookup v2"` and the receipt's Argon2id output, unkeyed so that the browser
+/// can make it. It unlocks the status, so it is treated like a receipt: not `Clone`, not
+/// printable, wiped on drop. It does not give the reply key: that comes from the Argon2id
+/// output by another label, and BLAKE2b cannot be run backwards.
+pub struct LookupValue(Zeroizing<[u8; LOOKUP_VALUE_BYTES]>);
+
+/// Why a lookup value was refused.
+#[derive(Debug, Error, PartialEq, Eq, Clone, Copy)]
+pub enum LookupValueError {
+    /// Not 32 bytes of standard base64.
+    #[error("The lookup value must be 32 bytes in standard base64. Please reload the page and try again.")]
+    Malformed,
+}
+
+impl LookupValue {
+    /// Reads the standard base64 a browser sends.
+    pub fn from_base64(text: &str) -> Result<Self, LookupValueError> {
+        if text.len() > MAX_LOOKUP_CHARS {
+            return Err(LookupValueError::Malformed);
+        }
+        let raw = Zeroizing::new(
+            STANDARD
+                .decode(text.trim())
+                .map_err(|_| LookupValueError::Malformed)?,
+        );
+        let bytes = <[u8; LOOKUP_VALUE_BYTES]>::try_from(&raw[..])
+            .map_err(|_| LookupValueError::Malformed)?;
+        Ok(Self(Zeroizing::new(bytes)))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; LOOKUP_VALUE_BYTES] {
+        &self.0
+    }
+
+    /// Standard base64, as a browser sends it.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(STANDARD.encode(&self.0[..]))
+    }
+}
+
+impl fmt::Debug for LookupValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LookupValue([redacted])")
+    }
+}
+
+/// Labels of the derivation (BLAKE2b inputs start with them). Version 2 is what browsers
+/// compute; version 1 (both keyed with the pepper) is still tried for older receipts.
+const LOOKUP_V2_LABEL: &[u8] = b"whistlebox lookup v2";
+const REPLY_V2_LABEL: &[u8] = b"whistlebox reply key v2";
+const INDEX_V2_LABEL: &[u8] = b"whistlebox receipt v2";
+const INDEX_V1_LABEL: &[u8] = b"whistlebox receipt v1";
+const REPLY_V1_LABEL: &[u8] = b"whistlebox reply key v1";
+
+/// What a resident's browser derives from a receipt (version 2), and the server derives for
+/// a resident without JavaScript: the lookup value, which is sent, and the reply key seed,
+/// which stays where it was made.
+pub struct ClientKeys {
+    /// Sent instead of the receipt.
+    pub lookup_value: LookupValue,
+    /// Seed of the X25519 reply key pair (`crypto_box_seed_keypair`).
+    pub reply_seed: Zeroizing<[u8; 32]>,
+}
+
+impl fmt::Debug for ClientKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ClientKeys([redacted])")
+    }
+}
+
+/// The version 2 derivation, with no secret of the server's in it, exactly as the page's
+/// script runs it: `stretched = Argon2id(20 ASCII digits, salt, params)` (libsodium
+/// `crypto_pwhash`, 32 bytes), `lookup value = BLAKE2b-256("whistlebox lookup v2" ||
+/// stretched)`, `reply seed = BLAKE2b-256("whistlebox reply key v2" || stretched)`.
+pub fn client_derivation(
+    receipt: &Receipt,
+    salt: &[u8; SALT_BYTES],
+    params: Argon2Params,
+) -> Result<ClientKeys, CryptoError> {
+    let stretched = crypto::argon2id::<32>(&receipt.canonical()[..], salt, params)?;
+    Ok(from_stretched(&stretched))
+}
+
+/// The version 2 lookup value and reply seed of one Argon2id output.
+fn from_stretched(stretched: &[u8; 32]) -> ClientKeys {
+    ClientKeys {
+        lookup_value: LookupValue(Zeroizing::new(crypto::blake2b::<32>(
+            None,
+            &[LOOKUP_V2_LABEL, &stretched[..]],
+        ))),
+        reply_seed: Zeroizing::new(crypto::blake2b::<32>(
+            None,
+            &[REPLY_V2_LABEL, &stretched[..]],
+        )),
+    }
+}
+
+/// Where a receipt's tip is found, and the seed of the reply key bound inside it.
 pub struct ReceiptKeys {
     /// Where the tip is found.
     pub lookup: ReceiptLookup,
@@ -168,9 +280,34 @@ impl fmt::Debug for ReceiptKeys {
     }
 }
 
-/// Turns receipts into lookups: Argon2id (memory-hard) with the installation's salt, then
-/// BLAKE2b keyed with the pepper, a secret kept outside the data folder. A copy of the data
-/// folder alone therefore cannot test a single guess.
+/// What one Argon2id run over a receipt yields on the server: the version 2 keys, which
+/// every new receipt uses, and the version 1 keys, under which receipts made before version
+/// 2 are still filed (their tips bind the version 1 reply key).
+pub struct DerivedReceipt {
+    /// Version 2: the stored index of the lookup value, and the unkeyed reply seed.
+    pub current: ReceiptKeys,
+    /// Version 1: both keyed with the pepper.
+    pub legacy: ReceiptKeys,
+}
+
+impl DerivedReceipt {
+    /// The versions in the order they are tried: the current one first.
+    pub fn in_order(&self) -> [&ReceiptKeys; 2] {
+        [&self.current, &self.legacy]
+    }
+}
+
+impl fmt::Debug for DerivedReceipt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DerivedReceipt([redacted])")
+    }
+}
+
+/// Turns receipts and lookup values into stored indexes. A receipt costs one Argon2id run
+/// (memory-hard) with the installation's salt; a lookup value (which a browser made with
+/// that same Argon2id run) costs one BLAKE2b keyed with the pepper, a secret kept outside
+/// the data folder. A copy of the data folder alone therefore cannot test a single guess,
+/// and a copy with the pepper still costs one Argon2id run per guess.
 pub struct ReceiptHasher {
     salt: [u8; SALT_BYTES],
     pepper: Zeroizing<[u8; 32]>,
@@ -190,27 +327,51 @@ impl ReceiptHasher {
         }
     }
 
-    /// The lookup for a receipt. Slow on purpose (tens to hundreds of milliseconds and
-    /// `params.mem_bytes` of memory): run it on a blocking thread.
-    pub fn lookup(&self, receipt: &Receipt) -> Result<ReceiptLookup, CryptoError> {
-        Ok(self.derive(receipt)?.lookup)
+    /// The installation's salt (public: browsers need it).
+    pub fn salt(&self) -> &[u8; SALT_BYTES] {
+        &self.salt
     }
 
-    /// The lookup and the reply key of a receipt, from one Argon2id run. Both are keyed with
-    /// the pepper, so nothing in the data folder alone lets anyone test a guess.
-    pub fn derive(&self, receipt: &Receipt) -> Result<ReceiptKeys, CryptoError> {
+    /// The Argon2id parameters (public: browsers need them).
+    pub fn params(&self) -> Argon2Params {
+        self.params
+    }
+
+    /// Where the tip of a lookup value is filed (version 2). Cheap: one keyed BLAKE2b.
+    pub fn index(&self, value: &LookupValue) -> ReceiptLookup {
+        ReceiptLookup(crypto::blake2b::<32>(
+            Some(&self.pepper[..]),
+            &[INDEX_V2_LABEL, &value.0[..]],
+        ))
+    }
+
+    /// The version 2 index of a receipt. Slow on purpose: see [`ReceiptHasher::derive`].
+    pub fn lookup(&self, receipt: &Receipt) -> Result<ReceiptLookup, CryptoError> {
+        Ok(self.derive(receipt)?.current.lookup)
+    }
+
+    /// Both versions' indexes and reply seeds of a receipt, from one Argon2id run. Slow on
+    /// purpose (tens to hundreds of milliseconds and `params.mem_bytes` of memory): run it
+    /// on a blocking thread.
+    pub fn derive(&self, receipt: &Receipt) -> Result<DerivedReceipt, CryptoError> {
         let stretched = crypto::argon2id::<32>(&receipt.canonical()[..], &self.salt, self.params)?;
-        let lookup = ReceiptLookup(crypto::blake2b::<32>(
-            Some(&self.pepper[..]),
-            &[b"whistlebox receipt v1", &stretched[..]],
-        ));
-        let seed = Zeroizing::new(crypto::blake2b::<32>(
-            Some(&self.pepper[..]),
-            &[b"whistlebox reply key v1", &stretched[..]],
-        ));
-        Ok(ReceiptKeys {
-            lookup,
-            reply_seed: seed,
+        let client = from_stretched(&stretched);
+        let legacy = ReceiptKeys {
+            lookup: ReceiptLookup(crypto::blake2b::<32>(
+                Some(&self.pepper[..]),
+                &[INDEX_V1_LABEL, &stretched[..]],
+            )),
+            reply_seed: Zeroizing::new(crypto::blake2b::<32>(
+                Some(&self.pepper[..]),
+                &[REPLY_V1_LABEL, &stretched[..]],
+            )),
+        };
+        Ok(DerivedReceipt {
+            current: ReceiptKeys {
+                lookup: self.index(&client.lookup_value),
+                reply_seed: client.reply_seed,
+            },
+            legacy,
         })
     }
 
@@ -350,5 +511,78 @@ mod tests {
         assert_ne!(la, b.lookup(&r).unwrap());
         assert_ne!(la, c.lookup(&r).unwrap());
         assert_ne!(a.pepper_check(), c.pepper_check());
+    }
+
+    /// 1234567890123456789 and its Damm check digit.
+    const FIXTURE_RECEIPT: &str = "1234 5678 9012 3456 7891";
+
+    /// Fixed output: these values are what browsers compute and what stores hold. Do not
+    /// change this test if it fails: the change would orphan every receipt.
+    #[test]
+    fn v2_derivation_fixed_output() {
+        crypto::init().unwrap();
+        let p = Argon2Params {
+            ops: 1,
+            mem_bytes: 8 * 1024,
+        };
+        let r = Receipt::parse(FIXTURE_RECEIPT).unwrap();
+        let client = client_derivation(&r, &[1; 16], p).unwrap();
+        let hasher = ReceiptHasher::new([1; 16], Zeroizing::new([7; 32]), p);
+        let derived = hasher.derive(&r).unwrap();
+        assert_eq!(derived.current.reply_seed[..], client.reply_seed[..]);
+        assert_eq!(derived.current.lookup, hasher.index(&client.lookup_value));
+        assert_ne!(derived.current.lookup, derived.legacy.lookup);
+        assert_ne!(
+            derived.current.reply_seed[..],
+            derived.legacy.reply_seed[..]
+        );
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        assert_eq!(
+            (
+                hex(client.lookup_value.as_bytes()),
+                hex(&client.reply_seed[..]),
+                hex(&derived.current.lookup.0),
+                hex(&derived.legacy.lookup.0),
+            ),
+            (
+                String::from("f968fadc3b785170da15541d36ad563da8b159dce4432a835a475b62d57d03cf"),
+                String::from("5d1dfaf611cf059199ecf18017a10b94897528e353792eb60533f51bd2950c43"),
+                String::from("93eaff6244652dfe3e82c9f9679c0496f8f4f7d4f00ea73292267042ac7aa795"),
+                String::from("bf9ddfb685591d8717404e857b6c6b9f4098643c4eb6cb6ef8b59ed94287ec2c"),
+            )
+        );
+    }
+
+    #[test]
+    fn lookup_values_parse_strictly() {
+        let good = STANDARD.encode([5u8; 32]);
+        assert_eq!(
+            LookupValue::from_base64(&good).unwrap().as_bytes(),
+            &[5u8; 32]
+        );
+        for bad in [
+            String::new(),
+            STANDARD.encode([5u8; 31]),
+            STANDARD.encode([5u8; 33]),
+            "!".repeat(44),
+            "A".repeat(10_000),
+        ] {
+            assert_eq!(
+                LookupValue::from_base64(&bad).unwrap_err(),
+                LookupValueError::Malformed
+            );
+        }
+    }
+
+    #[test]
+    fn generated_digits_cover_every_value_in_every_place() {
+        let mut seen = [[false; 10]; RANDOM_DIGITS];
+        for _ in 0..400 {
+            let r = Receipt::generate();
+            for (i, d) in r.digits[..RANDOM_DIGITS].iter().enumerate() {
+                seen[i][*d as usize] = true;
+            }
+        }
+        assert!(seen.iter().all(|place| place.iter().all(|s| *s)));
     }
 }

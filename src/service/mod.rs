@@ -17,12 +17,14 @@ use thiserror::Error;
 use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
-use crate::crypto::BoxPublicKey;
-use crate::crypto::Opener;
+use crate::crypto::{BoxPublicKey, Opener};
 use crate::domain::followup;
 use crate::domain::keys::PublicKeys;
 use crate::domain::office::{Grant, GrantKey, OfficeId};
-use crate::domain::receipt::{Receipt, ReceiptError, ReceiptHasher, ReceiptKeys, ReceiptLookup};
+use crate::domain::receipt::{
+    DerivedReceipt, LookupValue, LookupValueError, Receipt, ReceiptError, ReceiptHasher,
+    ReceiptKeys, ReceiptLookup,
+};
 use crate::domain::ticket::{TicketError, Tickets};
 use crate::domain::tip::{SealedTip, SealedTipError, TipPlaintext};
 use crate::domain::Day;
@@ -49,6 +51,9 @@ pub enum SubmitError {
     /// The receipt ticket is not valid any more.
     #[error(transparent)]
     Ticket(#[from] TicketError),
+    /// The lookup value is malformed.
+    #[error(transparent)]
+    Lookup(#[from] LookupValueError),
     /// The offices chosen are not in the directory.
     #[error(transparent)]
     Choice(#[from] offices::ChoiceError),
@@ -58,17 +63,13 @@ pub enum SubmitError {
     /// The receipt ticket was already used for a report.
     #[error("This receipt code was already used for a report. Nothing was saved. Please reload the page and send again.")]
     TicketUsed,
+    /// A report is already filed under this lookup value (a repeat of a report that did
+    /// arrive, or a receipt drawn twice).
+    #[error("A report is already filed under this receipt code. Nothing new was saved.")]
+    LookupUsed,
     /// Internal failure.
     #[error("internal failure")]
     Internal,
-}
-
-/// A follow-up as it arrives.
-pub enum FollowupContent {
-    /// Sealed in the browser, for the offices the status answer named.
-    Sealed(SealedTip),
-    /// Words from the no-JavaScript form; wiped when dropped, right after sealing.
-    Plain(TipPlaintext),
 }
 
 /// Why a receipt's status (or a follow-up under it) could not be had.
@@ -77,6 +78,9 @@ pub enum StatusError {
     /// The receipt was mistyped (or is not a receipt).
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
+    /// The lookup value is malformed.
+    #[error(transparent)]
+    Lookup(#[from] LookupValueError),
     /// No tip has this receipt.
     #[error("No report has this receipt code. Please check it against your paper. If it is right, the report may not have been sent: you can report again.")]
     Unknown,
@@ -89,6 +93,7 @@ pub enum StatusError {
     /// Today's storage quota is used up (follow-ups only).
     #[error("The service has taken all the messages it can store today. Nothing was saved. Please try again tomorrow.")]
     QuotaFull,
+    /// Internal failure.
     /// The follow-up is too long to seal within the limit.
     #[error("The message is too long. Please shorten it, or send it in parts.")]
     TooLong,
@@ -102,6 +107,38 @@ pub enum StatusError {
     /// Internal failure.
     #[error("internal failure")]
     Internal,
+}
+
+/// A follow-up as it arrives on the server path.
+pub enum FollowupContent {
+    /// Sealed in the browser, for the offices the status answer named.
+    Sealed(SealedTip),
+    /// Words from the no-JavaScript form; wiped when dropped, right after sealing.
+    Plain(TipPlaintext),
+}
+
+/// What a receipt unlocked on the server path: its keys of both versions, and which version
+/// its tip is filed under.
+pub struct Unlocked {
+    derived: Box<DerivedReceipt>,
+    legacy: bool,
+}
+
+impl Unlocked {
+    /// The keys of the version the tip is filed under (its reply key is the one bound
+    /// inside the tip).
+    pub fn keys(&self) -> &ReceiptKeys {
+        if self.legacy {
+            &self.derived.legacy
+        } else {
+            &self.derived.current
+        }
+    }
+
+    /// Whether the tip was filed under a receipt of version 1.
+    pub fn is_legacy(&self) -> bool {
+        self.legacy
+    }
 }
 
 /// A receipt handed to a browser before it seals its tip. Shown to the resident only once
@@ -197,8 +234,12 @@ pub struct Intake {
     pub daily_quota: DailyQuota,
     /// Counters for the operators' metrics.
     pub metrics: Arc<Metrics>,
-    /// Receipt tickets handed to browsers that seal the reply key into their tips.
+    /// Receipt tickets handed to browsers that seal the reply key into their tips (pages
+    /// from before receipt version 2 still use them).
     pub tickets: Tickets,
+    /// Whether the store holds receipts of version 1 (pages then fall back to the server
+    /// path when a lookup value finds nothing).
+    pub legacy_receipts: bool,
 }
 
 /// Derives a receipt's keys straight into a box, in a frame of its own, so that every copy
@@ -207,7 +248,7 @@ pub struct Intake {
 fn derive_on_heap(
     hasher: &ReceiptHasher,
     receipt: &Receipt,
-) -> Result<Box<ReceiptKeys>, crate::crypto::CryptoError> {
+) -> Result<Box<DerivedReceipt>, crate::crypto::CryptoError> {
     hasher.derive(receipt).map(Box::new)
 }
 
@@ -225,7 +266,7 @@ impl Intake {
     /// anything this code can wipe, and a box moves only its address. Everything the
     /// derivation itself left on that thread's stack is wiped before the thread goes back
     /// to the pool.
-    pub async fn derive(&self, receipt: Receipt) -> Result<Box<ReceiptKeys>, ()> {
+    pub async fn derive(&self, receipt: Receipt) -> Result<Box<DerivedReceipt>, ()> {
         let _permit = self.argon_gate.acquire().await.map_err(|_| ())?;
         let hasher = self.hasher.clone();
         let receipt = Box::new(receipt);
@@ -303,7 +344,7 @@ impl Intake {
         for _ in 0..RECEIPT_ATTEMPTS {
             let (shown, keys) = self.draw_receipt().await?;
             match self
-                .insert_tip(keys.lookup, seal(&keys)?, towns.clone())
+                .insert_tip(keys.current.lookup, seal(&keys.current)?, towns.clone())
                 .await
             {
                 Ok(day) => return Ok((shown, day)),
@@ -315,7 +356,7 @@ impl Intake {
     }
 
     /// A fresh receipt, as shown to a resident, and its keys.
-    async fn draw_receipt(&self) -> Result<(Zeroizing<String>, Box<ReceiptKeys>), SubmitError> {
+    async fn draw_receipt(&self) -> Result<(Zeroizing<String>, Box<DerivedReceipt>), SubmitError> {
         let receipt = Receipt::generate();
         let shown = receipt.display();
         let keys = self
@@ -331,9 +372,29 @@ impl Intake {
         let (shown, keys) = self.draw_receipt().await?;
         Ok(Reservation {
             receipt: shown,
-            reply_key: keys.reply_key().public_key(),
-            ticket: self.tickets.issue(&keys.lookup),
+            reply_key: keys.current.reply_key().public_key(),
+            ticket: self.tickets.issue(&keys.current.lookup),
         })
+    }
+
+    /// Stores a tip sealed in the browser under the lookup value the browser derived from
+    /// the receipt it made (receipt version 2). Costs one keyed BLAKE2b: the Argon2id run
+    /// was the browser's. A lookup value already used is refused, storing nothing.
+    pub async fn accept_tip_by_lookup(
+        &self,
+        sealed: SealedTip,
+        value: &LookupValue,
+        towns: Vec<OfficeId>,
+    ) -> Result<Day, SubmitError> {
+        self.check_disk()?;
+        self.check_addressing(&sealed, &towns)?;
+        match self
+            .insert_tip(self.hasher.index(value), sealed, towns)
+            .await
+        {
+            Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::LookupUsed),
+            other => other,
+        }
     }
 
     /// Stores a tip sealed in the browser under the receipt its ticket stands for.
@@ -392,44 +453,102 @@ impl Intake {
         Ok(day)
     }
 
-    /// What a receipt unlocks, with the receipt's keys (to open the replies).
-    pub async fn find_status(
-        &self,
-        receipt: Receipt,
-    ) -> Result<(TipView, Box<ReceiptKeys>), StatusError> {
-        let keys = self
+    /// What a receipt unlocks, with the receipt's keys (to open the replies). One Argon2id
+    /// run; the version 2 index is tried first, then the version 1 one.
+    pub async fn find_status(&self, receipt: Receipt) -> Result<(TipView, Unlocked), StatusError> {
+        let mut derived = self
             .derive(receipt)
             .await
             .map_err(|()| StatusError::Internal)?;
-        let store = self.store.clone();
-        let lookup = keys.lookup;
-        let view = blocking(move || store.view(&lookup))
-            .await
-            .map_err(|_| StatusError::Internal)??
-            .ok_or(StatusError::Unknown)?;
-        Ok((view, keys))
+        for legacy in [false, true] {
+            let unlocked = Unlocked { derived, legacy };
+            if let Some(view) = self.view(unlocked.keys().lookup).await? {
+                return Ok((view, unlocked));
+            }
+            derived = unlocked.derived;
+        }
+        Err(StatusError::Unknown)
     }
 
-    /// The resident's answer to the proposed move of their report to town office `to`:
-    /// agreed, that office reads it from now on; declined, nothing changes. Returns the
-    /// report as it now stands.
+    /// What a lookup value unlocks (receipt version 2). One keyed BLAKE2b and a store read.
+    pub async fn find_status_by_lookup(&self, value: &LookupValue) -> Result<TipView, StatusError> {
+        self.view(self.hasher.index(value))
+            .await?
+            .ok_or(StatusError::Unknown)
+    }
+
+    async fn view(&self, lookup: ReceiptLookup) -> Result<Option<TipView>, StatusError> {
+        let store = self.store.clone();
+        Ok(blocking(move || store.view(&lookup))
+            .await
+            .map_err(|_| StatusError::Internal)??)
+    }
+
+    /// The resident's answer, on the server path, to the proposed move of their report to
+    /// town office `to`: agreed, that office reads it from now on; declined, nothing
+    /// changes. Returns the report as it now stands.
     pub async fn decide_move(
         &self,
         receipt: Receipt,
         to: OfficeId,
         agree: bool,
-    ) -> Result<(TipView, Box<ReceiptKeys>), StatusError> {
-        let keys = self
-            .derive(receipt)
-            .await
-            .map_err(|()| StatusError::Internal)?;
-        let lookup = keys.lookup;
+    ) -> Result<(TipView, Unlocked), StatusError> {
+        let (_, unlocked) = self.find_status(receipt).await?;
         // "Agree" releases the town's key: it waits sealed to the resident's reply key, and
         // only the receipt's key opens it.
         let grant = match agree {
-            true => Some(self.release_grant(&keys, &to).await?),
+            true => Some(self.release_grant(unlocked.keys(), &to).await?),
             false => None,
         };
+        let view = self
+            .record_decision(unlocked.keys().lookup, to, agree, grant)
+            .await?;
+        Ok((view, unlocked))
+    }
+
+    /// The resident's answer under a lookup value (receipt version 2): the browser opened
+    /// the town's key with the reply key it derived and sends it with "agree" (`stanza`);
+    /// the server never holds the reply key.
+    pub async fn decide_move_by_lookup(
+        &self,
+        value: &LookupValue,
+        to: OfficeId,
+        agree: bool,
+        stanza: Option<Vec<u8>>,
+    ) -> Result<TipView, StatusError> {
+        let lookup = self.hasher.index(value);
+        let grant = match (agree, stanza) {
+            (false, _) => None,
+            (true, stanza) => {
+                let store = self.store.clone();
+                let town = to.clone();
+                let waiting = blocking(move || store.waiting_grant(&lookup, &town))
+                    .await
+                    .map_err(|_| StatusError::Internal)??
+                    .ok_or(StatusError::NoQuestion)?;
+                let grant = Grant::decode(&waiting).ok_or(StatusError::Internal)?;
+                let stanza = stanza
+                    .filter(|s| s.len() == crate::crypto::STANZA_BYTES)
+                    .ok_or(StatusError::CannotRelease)?;
+                Some(
+                    Grant {
+                        key: GrantKey::Open(stanza),
+                        ..grant
+                    }
+                    .encode(),
+                )
+            }
+        };
+        self.record_decision(lookup, to, agree, grant).await
+    }
+
+    async fn record_decision(
+        &self,
+        lookup: ReceiptLookup,
+        to: OfficeId,
+        agree: bool,
+        grant: Option<Vec<u8>>,
+    ) -> Result<TipView, StatusError> {
         let store = self.store.clone();
         let view =
             blocking(
@@ -442,11 +561,32 @@ impl Intake {
             .await
             .map_err(|_| StatusError::Internal)?;
         match view {
-            Ok(Some(view)) => Ok((view, keys)),
+            Ok(Some(view)) => Ok(view),
             Ok(None) => Err(StatusError::Unknown),
             Err(StoreError::NoMoveWaiting) => Err(StatusError::NoQuestion),
             Err(e) => Err(e.into()),
         }
+    }
+
+    /// The town's key of a move that waits for the resident, as kept: sealed to the
+    /// resident's reply key, for the browser to open (receipt version 2).
+    pub async fn waiting_key(
+        &self,
+        value: &LookupValue,
+        to: &OfficeId,
+    ) -> Result<Option<Vec<u8>>, StatusError> {
+        let store = self.store.clone();
+        let lookup = self.hasher.index(value);
+        let town = to.clone();
+        let waiting = blocking(move || store.waiting_grant(&lookup, &town))
+            .await
+            .map_err(|_| StatusError::Internal)??;
+        Ok(waiting
+            .and_then(|blob| Grant::decode(&blob))
+            .and_then(|g| match g.key {
+                GrantKey::ForResident(wrapped) => Some(wrapped),
+                GrantKey::Open(_) => None,
+            }))
     }
 
     /// The key of a waiting move, opened with the receipt's reply key: what the town office
@@ -515,8 +655,10 @@ impl Intake {
         }
     }
 
-    /// Files a follow-up under the tip of a receipt: sealed in the browser, or words from a
-    /// form, sealed here at once for the offices that read the tip now.
+    /// Files a follow-up under the tip of a receipt, on the server path: sealed in the
+    /// browser, or words from a form sealed here at once for the offices that read the tip
+    /// now; the envelope (`domain::followup`) is made with the reply key of the version the
+    /// tip is filed under.
     pub async fn add_followup(
         &self,
         receipt: Receipt,
@@ -525,16 +667,8 @@ impl Intake {
         if self.check_disk().is_err() {
             return Err(StatusError::DiskFull);
         }
-        let keys = self
-            .derive(receipt)
-            .await
-            .map_err(|()| StatusError::Internal)?;
-        let store = self.store.clone();
-        let lookup = keys.lookup;
-        let view = blocking(move || store.view(&lookup))
-            .await
-            .map_err(|_| StatusError::Internal)??
-            .ok_or(StatusError::Unknown)?;
+        let (view, unlocked) = self.find_status(receipt).await?;
+        let keys = unlocked.keys();
         let readers = self.offices.keys_for(&view.towns);
         let inner = match content {
             FollowupContent::Sealed(sealed) => sealed,
@@ -548,20 +682,42 @@ impl Intake {
         };
         // Boxed with the receipt's reply key for each office that reads the tip, so each can
         // check that it came from the holder of the receipt (domain::followup).
-        let sealed = followup::authenticate_for(
+        let envelope = followup::authenticate_for(
             &inner,
             &keys.reply_key(),
             &readers,
             self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
         )
         .map_err(|_| StatusError::Internal)?;
+        self.store_followup(keys.lookup, envelope).await
+    }
+
+    /// Files a follow-up envelope made in the browser (with the reply key it derived) under
+    /// the tip of a lookup value. The server cannot open or check it; the inspectors check
+    /// it against the reply key bound inside the tip.
+    pub async fn add_sealed_followup(
+        &self,
+        value: &LookupValue,
+        envelope: SealedTip,
+    ) -> Result<Day, StatusError> {
+        if self.check_disk().is_err() {
+            return Err(StatusError::DiskFull);
+        }
+        self.store_followup(self.hasher.index(value), envelope)
+            .await
+    }
+
+    async fn store_followup(
+        &self,
+        lookup: ReceiptLookup,
+        sealed: SealedTip,
+    ) -> Result<Day, StatusError> {
         let size = sealed.as_bytes().len() as u64;
         if !self.daily_quota.take(size) {
             return Err(StatusError::QuotaFull);
         }
         let store = self.store.clone();
         let day = Day::today();
-        let lookup = keys.lookup;
         let stored = blocking(move || store.add_followup(&lookup, day, sealed))
             .await
             .map_err(|_| StatusError::Internal)

@@ -195,6 +195,13 @@ pub trait TipStore: Send + Sync + 'static {
     /// storing nothing.
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError>;
 
+    /// Whether the store holds receipts filed before receipt version 2 (under version 1
+    /// lookups, which only the server can compute): a coarse fact about the installation,
+    /// set once when a store from before version 2 is first opened, never cleared.
+    fn legacy_receipts(&self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
     /// What a receipt lookup unlocks, if anything.
     fn view(&self, lookup: &ReceiptLookup) -> Result<Option<TipView>, StoreError>;
 

@@ -64,6 +64,8 @@ const SALT_KEY: &[u8] = b"receipt_salt";
 const PEPPER_CHECK_KEY: &[u8] = b"pepper_check";
 const LAST_SEQUENCE_KEY: &[u8] = b"last_sequence";
 const LAST_DIGEST_KEY: &[u8] = b"last_digest";
+/// Whether receipts of version 1 are held (one byte, 0 or 1; see `TipStore::legacy_receipts`).
+const LEGACY_RECEIPTS_KEY: &[u8] = b"legacy_receipts";
 /// Most follow-ups or replies read back for one tip (bounds a status answer).
 const MAX_ENTRIES: usize = 1000;
 /// sled's page cache (its default is 1 GiB): a county's store fits, and memory stays bounded.
@@ -712,6 +714,13 @@ impl SledStore {
                 inner.durable(&mut inner.begin_write())?;
             }
         }
+        if inner.meta.get(LEGACY_RECEIPTS_KEY)?.is_none() {
+            // Opened for the first time by a server that files receipts under version 2:
+            // every receipt already here is a version 1 one.
+            let legacy = u8::from(!inner.receipts.is_empty());
+            inner.meta.insert(LEGACY_RECEIPTS_KEY, &[legacy][..])?;
+            inner.durable(&mut inner.begin_write())?;
+        }
         let salt = inner
             .meta
             .get(SALT_KEY)?
@@ -965,6 +974,15 @@ impl TipStore for SledStore {
                 })
                 .map_err(tx_err)?;
             Ok(id)
+        })
+    }
+
+    fn legacy_receipts(&self) -> Result<bool, StoreError> {
+        self.with(|inner| {
+            Ok(inner
+                .meta
+                .get(LEGACY_RECEIPTS_KEY)?
+                .is_some_and(|v| v.as_ref() != [0]))
         })
     }
 

@@ -1,4 +1,8 @@
-//! `/api/v1`: the inspectors' key, tip intake and status.
+//! `/api/v1` and `/api/v2`: the inspectors' key, tip intake, status and follow-ups.
+//!
+//! `/api/v1` takes receipts: the server runs Argon2id for each request. `/api/v2` takes the
+//! lookup value a browser derived from its receipt (receipt version 2), so the server sees
+//! neither the receipt nor its reply key and spends one keyed BLAKE2b per request.
 
 use actix_web::{web, HttpResponse, HttpResponseBuilder};
 use base64::engine::general_purpose::STANDARD;
@@ -9,8 +13,8 @@ use zeroize::Zeroizing;
 use super::errors::{json_payload_error, FollowupError, StatusError, SubmitError};
 use super::AppState;
 use crate::domain::addressing::MoveState;
-use crate::domain::office::OfficeId;
-use crate::domain::receipt::{Receipt, ReceiptKeys};
+use crate::domain::office::{Directory, OfficeId};
+use crate::domain::receipt::{LookupValue, Receipt};
 use crate::domain::tip::SealedTip;
 use crate::service::offices::ChoiceError;
 use crate::service::FollowupContent;
@@ -40,6 +44,17 @@ pub fn status_json_config() -> web::JsonConfig {
         })
 }
 
+pub fn lookup_json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1024)
+        .error_handler(|e, _| {
+            json_payload_error(
+                e,
+                "The request must be JSON like {\"lookup\": \"<base64 lookup value>\"}.",
+            )
+        })
+}
+
 #[derive(Serialize)]
 struct KeyResponse {
     version: u32,
@@ -47,6 +62,8 @@ struct KeyResponse {
     sign_public_key: String,
     fingerprint: String,
     demo: bool,
+    receipt_kdf: ReceiptKdf,
+    legacy_receipts: bool,
     /// The offices a report may be addressed to: the county first, then the towns.
     offices: Vec<OfficeJson>,
     /// The number of the signed directory in use (0: none, the county alone).
@@ -60,6 +77,35 @@ struct OfficeJson {
     county: bool,
     box_public_key: String,
     fingerprint: String,
+}
+
+/// How a browser turns a receipt into its lookup value and reply key (receipt version 2).
+#[derive(Serialize)]
+pub struct ReceiptKdf {
+    /// Always 2 for now.
+    pub version: u32,
+    /// libsodium's name for the algorithm of `crypto_pwhash`.
+    pub alg: &'static str,
+    /// The installation's salt, standard base64 (16 bytes).
+    pub salt: String,
+    /// Passes.
+    pub ops: u32,
+    /// Memory, in bytes.
+    pub mem_bytes: u64,
+}
+
+impl ReceiptKdf {
+    /// The installation's parameters.
+    pub fn of(state: &AppState) -> Self {
+        let hasher = &state.intake.hasher;
+        Self {
+            version: 2,
+            alg: "argon2id13",
+            salt: STANDARD.encode(hasher.salt()),
+            ops: hasher.params().ops,
+            mem_bytes: hasher.params().mem_bytes,
+        }
+    }
 }
 
 /// `GET /api/v1/key`
@@ -81,6 +127,8 @@ pub async fn key(state: web::Data<AppState>) -> HttpResponse {
         sign_public_key: STANDARD.encode(state.intake.keys.sign_key.as_bytes()),
         fingerprint: state.intake.keys.fingerprint(),
         demo: state.demo,
+        receipt_kdf: ReceiptKdf::of(&state),
+        legacy_receipts: state.intake.legacy_receipts,
         offices,
         directory: directory.sequence,
     })
@@ -208,25 +256,17 @@ struct StatusResponse {
     received_on: String,
     history: Vec<Step>,
     replies: Vec<SealedReply>,
-    /// Seed of the receipt's reply key (libsodium `crypto_box_seed_keypair`), so the page
-    /// can open the replies itself. The client sent the receipt, so this tells it nothing
-    /// it could not derive; it is never stored.
-    reply_key: Zeroizing<String>,
+    /// `/api/v1` only: the seed of the receipt's reply key (libsodium
+    /// `crypto_box_seed_keypair`), so the page can open the replies itself. The client sent
+    /// the receipt, so this tells it nothing it could not derive; it is never stored.
+    /// `/api/v2` never has it: the browser derived the seed and never sent it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reply_key: Option<Zeroizing<String>>,
     /// The offices that read the report now, the county first: follow-ups are sealed for
     /// them.
     offices: Vec<ReaderJson>,
     /// Moves of the report between offices, oldest first.
     moves: Vec<MoveJson>,
-}
-
-/// `POST /api/v1/status`: what a receipt unlocks.
-pub async fn status(
-    state: web::Data<AppState>,
-    body: web::Json<StatusRequest>,
-) -> Result<HttpResponse, StatusError> {
-    let receipt = Receipt::parse(&body.into_inner().receipt)?;
-    let (view, keys) = state.intake.find_status(receipt).await?;
-    Ok(status_answer(&state, &view, &keys))
 }
 
 #[derive(Serialize)]
@@ -249,44 +289,40 @@ struct MoveJson {
     on: Option<String>,
 }
 
-/// The JSON answer about a report: its timeline, sealed replies, moves and the offices that
-/// read it now (follow-ups are sealed for them).
-fn status_answer(state: &AppState, view: &TipView, keys: &ReceiptKeys) -> HttpResponse {
-    let directory = state.intake.offices.directory();
-    let readers = std::iter::once(&directory.root)
-        .chain(view.towns.iter().filter_map(|t| directory.town(t)))
-        .map(|o| ReaderJson {
-            id: o.id.to_string(),
-            name: o.name.clone(),
-            box_public_key: STANDARD.encode(o.keys.box_key.as_bytes()),
-        })
-        .collect();
-    let moves = view
-        .moves
-        .iter()
-        .map(|m| {
-            let (state_name, on) = match m.state {
-                MoveState::Waiting => ("waiting", None),
-                MoveState::Agreed(d) => ("agreed", Some(d)),
-                MoveState::Declined(d) => ("declined", Some(d)),
-                MoveState::Done(d) => ("done", Some(d)),
-            };
-            let office = directory.office(&m.to);
-            let by = directory.office(&m.by);
-            MoveJson {
-                by: by.map(|o| o.id.to_string()).unwrap_or_default(),
-                by_name: by.map(|o| o.name.clone()).unwrap_or_default(),
-                to: office.map(|o| o.id.to_string()).unwrap_or_default(),
-                to_name: office.map(|o| o.name.clone()).unwrap_or_default(),
-                proposed_on: m.proposed_on.to_string(),
-                state: state_name,
-                on: on.map(|d| d.to_string()),
-            }
-        })
-        .collect();
-    receipt_response(
-        HttpResponse::Ok(),
-        &StatusResponse {
+impl StatusResponse {
+    fn of(view: &TipView, reply_seed: Option<&[u8; 32]>, directory: &Directory) -> Self {
+        Self {
+            offices: std::iter::once(&directory.root)
+                .chain(view.towns.iter().filter_map(|t| directory.town(t)))
+                .map(|o| ReaderJson {
+                    id: o.id.to_string(),
+                    name: o.name.clone(),
+                    box_public_key: STANDARD.encode(o.keys.box_key.as_bytes()),
+                })
+                .collect(),
+            moves: view
+                .moves
+                .iter()
+                .map(|m| {
+                    let (state_name, on) = match m.state {
+                        MoveState::Waiting => ("waiting", None),
+                        MoveState::Agreed(d) => ("agreed", Some(d)),
+                        MoveState::Declined(d) => ("declined", Some(d)),
+                        MoveState::Done(d) => ("done", Some(d)),
+                    };
+                    let to = directory.office(&m.to);
+                    let by = directory.office(&m.by);
+                    MoveJson {
+                        by: by.map(|o| o.id.to_string()).unwrap_or_default(),
+                        by_name: by.map(|o| o.name.clone()).unwrap_or_default(),
+                        to: to.map(|o| o.id.to_string()).unwrap_or_default(),
+                        to_name: to.map(|o| o.name.clone()).unwrap_or_default(),
+                        proposed_on: m.proposed_on.to_string(),
+                        state: state_name,
+                        on: on.map(|d| d.to_string()),
+                    }
+                })
+                .collect(),
             status: view.status.as_str(),
             received_on: view.day.to_string(),
             history: view
@@ -305,11 +341,21 @@ fn status_answer(state: &AppState, view: &TipView, keys: &ReceiptKeys) -> HttpRe
                     sealed: STANDARD.encode(sealed),
                 })
                 .collect(),
-            reply_key: Zeroizing::new(STANDARD.encode(&keys.reply_seed[..])),
-            offices: readers,
-            moves,
-        },
-    )
+            reply_key: reply_seed.map(|seed| Zeroizing::new(STANDARD.encode(seed))),
+        }
+    }
+}
+
+/// `POST /api/v1/status`: what a receipt unlocks (the server runs Argon2id).
+pub async fn status(
+    state: web::Data<AppState>,
+    body: web::Json<StatusRequest>,
+) -> Result<HttpResponse, StatusError> {
+    let receipt = Receipt::parse(&body.into_inner().receipt)?;
+    let (view, unlocked) = state.intake.find_status(receipt).await?;
+    let directory = state.intake.offices.directory();
+    let body = StatusResponse::of(&view, Some(&unlocked.keys().reply_seed), &directory);
+    Ok(receipt_response(HttpResponse::Ok(), &body))
 }
 
 #[derive(Deserialize)]
@@ -326,7 +372,8 @@ impl Drop for ConsentRequest {
 }
 
 /// `POST /api/v1/consent`: the resident's answer to the proposed move of their report to a
-/// town office; answers with the report as it now stands, like `/api/v1/status`.
+/// town office (the server opens the town's key with the receipt's reply key); answers with
+/// the report as it now stands, like `/api/v1/status`.
 pub async fn consent(
     state: web::Data<AppState>,
     body: web::Json<ConsentRequest>,
@@ -337,8 +384,160 @@ pub async fn consent(
         .to
         .parse::<OfficeId>()
         .map_err(|_| StatusError::NoQuestion)?;
-    let (view, keys) = state.intake.decide_move(receipt, to, body.agree).await?;
-    Ok(status_answer(&state, &view, &keys))
+    let (view, unlocked) = state.intake.decide_move(receipt, to, body.agree).await?;
+    let directory = state.intake.offices.directory();
+    let body = StatusResponse::of(&view, Some(&unlocked.keys().reply_seed), &directory);
+    Ok(receipt_response(HttpResponse::Ok(), &body))
+}
+
+#[derive(Deserialize)]
+pub struct ConsentV2Request {
+    lookup: String,
+    to: String,
+    agree: bool,
+    /// With "agree": the town's key stanza, opened in the browser with the receipt's reply
+    /// key from what `/api/v2/status` gave (`moves[].sealed_for_you`).
+    #[serde(default)]
+    stanza: Option<String>,
+}
+
+impl Drop for ConsentV2Request {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.lookup);
+    }
+}
+
+/// `POST /api/v2/consent`: the resident's answer under a lookup value; with "agree", the
+/// town's key the browser opened. Answers like `/api/v2/status`.
+pub async fn consent_v2(
+    state: web::Data<AppState>,
+    body: web::Json<ConsentV2Request>,
+) -> Result<HttpResponse, StatusError> {
+    let value = LookupValue::from_base64(&body.lookup)?;
+    let to = body
+        .to
+        .parse::<OfficeId>()
+        .map_err(|_| StatusError::NoQuestion)?;
+    let stanza = match &body.stanza {
+        Some(text) => Some(
+            STANDARD
+                .decode(text)
+                .map_err(|_| StatusError::CannotRelease)?,
+        ),
+        None => None,
+    };
+    let view = state
+        .intake
+        .decide_move_by_lookup(&value, to, body.agree, stanza)
+        .await?;
+    status_v2_answer(&state, &value, &view).await
+}
+
+/// The `/api/v2/status` answer: no reply key; for each move waiting for the resident, the
+/// town's key sealed to the resident's reply key, for the browser to open on "agree".
+async fn status_v2_answer(
+    state: &AppState,
+    value: &LookupValue,
+    view: &TipView,
+) -> Result<HttpResponse, StatusError> {
+    let directory = state.intake.offices.directory();
+    let mut body = serde_json::to_value(StatusResponse::of(view, None, &directory))
+        .map_err(|_| StatusError::Internal)?;
+    for (i, m) in view.moves.iter().enumerate() {
+        if let (MoveState::Waiting, Some(town)) = (m.state, m.to.town()) {
+            if let Some(wrapped) = state.intake.waiting_key(value, town).await? {
+                body["moves"][i]["sealed_for_you"] = STANDARD.encode(wrapped).into();
+            }
+        }
+    }
+    let json = Zeroizing::new(serde_json::to_vec(&body).map_err(|_| StatusError::Internal)?);
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .content_type("application/json")
+        .force_close()
+        .body(json.to_vec()))
+}
+
+#[derive(Deserialize)]
+pub struct LookupRequest {
+    lookup: String,
+}
+
+impl Drop for LookupRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.lookup);
+    }
+}
+
+/// `POST /api/v2/status`: what a lookup value unlocks, without the reply key.
+pub async fn status_v2(
+    state: web::Data<AppState>,
+    body: web::Json<LookupRequest>,
+) -> Result<HttpResponse, StatusError> {
+    let value = LookupValue::from_base64(&body.lookup)?;
+    let view = state.intake.find_status_by_lookup(&value).await?;
+    status_v2_answer(&state, &value, &view).await
+}
+
+#[derive(Deserialize)]
+pub struct SubmitV2Request {
+    sealed: String,
+    lookup: String,
+    /// As in `/api/v1/tips`: the town offices a format 2 tip is sealed for.
+    #[serde(default)]
+    towns: Vec<String>,
+}
+
+impl Drop for SubmitV2Request {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.lookup);
+    }
+}
+
+#[derive(Serialize)]
+struct ReceivedResponse {
+    received_on: String,
+}
+
+/// `POST /api/v2/tips`: a tip sealed in the browser, filed under the lookup value of the
+/// receipt the browser made. Answered only once the tip is on disk.
+pub async fn submit_tip_v2(
+    state: web::Data<AppState>,
+    body: web::Json<SubmitV2Request>,
+) -> Result<HttpResponse, SubmitError> {
+    let value = LookupValue::from_base64(&body.lookup)?;
+    let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
+    let towns = parse_towns(&body.towns)?;
+    let day = state
+        .intake
+        .accept_tip_by_lookup(sealed, &value, towns)
+        .await?;
+    Ok(receipt_response(
+        HttpResponse::Created(),
+        &ReceivedResponse {
+            received_on: day.to_string(),
+        },
+    ))
+}
+
+/// `POST /api/v2/followups`: a follow-up envelope made in the browser (version 2 stored
+/// follow-up: boxed with the reply key the browser derived), filed as it is.
+pub async fn followup_v2(
+    state: web::Data<AppState>,
+    body: web::Json<SubmitV2Request>,
+) -> Result<HttpResponse, FollowupError> {
+    let value = LookupValue::from_base64(&body.lookup).map_err(StatusError::from)?;
+    let envelope = SealedTip::from_base64(
+        &body.sealed,
+        state.intake.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
+    )?;
+    let day = state.intake.add_sealed_followup(&value, envelope).await?;
+    Ok(receipt_response(
+        HttpResponse::Created(),
+        &ReceivedResponse {
+            received_on: day.to_string(),
+        },
+    ))
 }
 
 #[derive(Deserialize)]

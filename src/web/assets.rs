@@ -11,6 +11,10 @@ const SITE_CSS: &[u8] = include_bytes!("assets/site.css");
 /// The esbuild bundle of `assets/js/report.js`; empty when it was not built.
 const REPORT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/report.js"));
 
+/// The esbuild bundle of `assets/js/receipt-worker.js` (Argon2id in WebAssembly, run in a
+/// Web Worker); empty when it was not built.
+const RECEIPT_WORKER_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/receipt-worker.js"));
+
 /// Integrity values, computed once.
 pub struct Integrity {
     /// Of the stylesheet.
@@ -50,4 +54,16 @@ pub async fn report_js() -> HttpResponse {
         );
     }
     asset("text/javascript; charset=utf-8", REPORT_JS)
+}
+
+/// `GET /assets/receipt-worker.js`: loaded by `new Worker(...)`, which takes no integrity
+/// value; it is served from our origin under the same Content-Security-Policy.
+pub async fn receipt_worker_js() -> HttpResponse {
+    if RECEIPT_WORKER_JS.is_empty() {
+        return super::errors::json_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "This server was built without the receipt script.",
+        );
+    }
+    asset("text/javascript; charset=utf-8", RECEIPT_WORKER_JS)
 }

@@ -52,10 +52,13 @@ impl ResponseError for SubmitError {
             SubmitError::DiskFull | SubmitError::QuotaFull => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
             }
-            SubmitError::Ticket(_) | SubmitError::Choice(_) | SubmitError::Addressing => {
-                json_error(StatusCode::BAD_REQUEST, &self.to_string())
+            SubmitError::Ticket(_)
+            | SubmitError::Lookup(_)
+            | SubmitError::Choice(_)
+            | SubmitError::Addressing => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
+            SubmitError::TicketUsed | SubmitError::LookupUsed => {
+                json_error(StatusCode::CONFLICT, &self.to_string())
             }
-            SubmitError::TicketUsed => json_error(StatusCode::CONFLICT, &self.to_string()),
             SubmitError::Internal => internal_error_response(),
         }
     }
@@ -65,6 +68,7 @@ impl ResponseError for StatusError {
     fn error_response(&self) -> HttpResponse {
         match self {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
+            StatusError::Lookup(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
             StatusError::TooLong => json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
             StatusError::NoQuestion | StatusError::CannotRelease => {

@@ -32,14 +32,18 @@ use crate::crypto;
 pub enum Class {
     /// Stores something: a tip or a follow-up (disk).
     Submit,
-    /// Tests a receipt: status checks (Argon2id, and guessing).
+    /// Tests a receipt the server must hash: status checks and follow-ups with a receipt
+    /// (one Argon2id run each, and guessing).
     Receipt,
     /// Everything else: pages, the key, assets.
     Page,
+    /// Tests a lookup value a browser derived (`/api/v2`): one keyed BLAKE2b, so a much
+    /// larger quota; guessing through it still costs the guesser one Argon2id per receipt.
+    Lookup,
 }
 
 impl Class {
-    const ALL: [Class; 3] = [Class::Submit, Class::Receipt, Class::Page];
+    const ALL: [Class; 4] = [Class::Submit, Class::Receipt, Class::Page, Class::Lookup];
 
     fn index(self) -> usize {
         self as usize
@@ -51,6 +55,7 @@ impl Class {
             Class::Submit => "submit",
             Class::Receipt => "receipt",
             Class::Page => "page",
+            Class::Lookup => "lookup",
         }
     }
 
@@ -61,6 +66,16 @@ impl Class {
             return &[Class::Page];
         }
         let tail = path.rsplit('/').next().unwrap_or("");
+        if let Some(v2) = path.strip_prefix("/api/v2/") {
+            return match v2 {
+                // A tip under a lookup value the browser made: only the store is spent (a
+                // taken value answers 409, but the submit quota is far below the lookups').
+                "tips" => &[Class::Submit],
+                "followups" => &[Class::Lookup, Class::Submit],
+                "status" | "consent" => &[Class::Lookup],
+                _ => &[Class::Page],
+            };
+        }
         match (path.starts_with("/api/v1/"), tail) {
             (true, "tips") | (false, "report") => &[Class::Submit],
             (true, "followups") | (false, "followup") => &[Class::Receipt, Class::Submit],
@@ -80,10 +95,14 @@ pub struct LimitConfig {
     pub client_receipt_per_minute: u32,
     /// Page requests per client per minute.
     pub client_page_per_minute: u32,
+    /// Lookup-value checks per client per minute.
+    pub client_lookup_per_minute: u32,
     /// Tips and follow-ups per second, all clients together.
     pub global_submit_per_second: u32,
     /// Receipt checks per second, all clients together.
     pub global_receipt_per_second: u32,
+    /// Lookup-value checks per second, all clients together.
+    pub global_lookup_per_second: u32,
     /// Whether per-client limits apply (off behind a proxy or Tor, where every client has
     /// the proxy's address).
     pub per_client: bool,
@@ -99,8 +118,10 @@ impl Default for LimitConfig {
             client_submit_per_hour: 10,
             client_receipt_per_minute: 10,
             client_page_per_minute: 240,
+            client_lookup_per_minute: 30,
             global_submit_per_second: 2,
             global_receipt_per_second: 5,
+            global_lookup_per_second: 200,
             per_client: true,
             shared_peers_exempt: true,
         }
@@ -129,16 +150,16 @@ const PRUNE_EVERY: u64 = 4096;
 struct Clients {
     key: Zeroizing<[u8; 32]>,
     born: Instant,
-    limiters: [DefaultKeyedRateLimiter<[u8; 16]>; 3],
+    limiters: [DefaultKeyedRateLimiter<[u8; 16]>; 4],
 }
 
 /// The limits of one public listener.
 pub struct Limiter {
     config: LimitConfig,
-    global: [Option<DefaultDirectRateLimiter>; 3],
+    global: [Option<DefaultDirectRateLimiter>; 4],
     clients: RwLock<Clients>,
     checks: AtomicU64,
-    refused: [AtomicU64; 3],
+    refused: [AtomicU64; 4],
     clock: DefaultClock,
 }
 
@@ -156,6 +177,10 @@ impl Limiter {
                         .allow_burst(nz(config.global_receipt_per_second.saturating_mul(4))),
                 )),
                 None,
+                Some(RateLimiter::direct(
+                    Quota::per_second(nz(config.global_lookup_per_second))
+                        .allow_burst(nz(config.global_lookup_per_second.saturating_mul(2))),
+                )),
             ],
             clients: RwLock::new(Self::fresh_clients(&config)),
             config,
@@ -178,6 +203,7 @@ impl Limiter {
                 ),
                 RateLimiter::keyed(Quota::per_minute(nz(config.client_receipt_per_minute))),
                 RateLimiter::keyed(Quota::per_minute(nz(config.client_page_per_minute))),
+                RateLimiter::keyed(Quota::per_minute(nz(config.client_lookup_per_minute))),
             ],
         }
     }
@@ -355,6 +381,34 @@ mod tests {
             [Class::Receipt]
         );
         assert_eq!(Class::of(&Method::GET, "/zh/status"), [Class::Page]);
+        assert_eq!(Class::of(&Method::POST, "/api/v2/status"), [Class::Lookup]);
+        assert_eq!(
+            Class::of(&Method::POST, "/api/v2/followups"),
+            [Class::Lookup, Class::Submit]
+        );
+        assert_eq!(Class::of(&Method::POST, "/api/v2/tips"), [Class::Submit]);
+        assert_eq!(Class::of(&Method::POST, "/api/v2/other"), [Class::Page]);
+    }
+
+    #[test]
+    fn lookups_have_their_own_larger_quota() {
+        crypto::init().unwrap();
+        let limiter = Limiter::new(LimitConfig {
+            per_client: false,
+            ..LimitConfig::default()
+        });
+        let peer = Some(IpAddr::from([10, 0, 0, 1]));
+        // The Argon2id class runs dry after its burst of 20...
+        let receipts = (0..100)
+            .filter(|_| limiter.check(Class::Receipt, peer).is_ok())
+            .count();
+        assert_eq!(receipts, 20);
+        // ...while lookups, counted apart, still pass by the hundred.
+        let lookups = (0..400)
+            .filter(|_| limiter.check(Class::Lookup, peer).is_ok())
+            .count();
+        assert_eq!(lookups, 400);
+        assert!(limiter.check(Class::Lookup, peer).is_err());
     }
 
     #[test]

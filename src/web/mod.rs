@@ -6,7 +6,7 @@
 //! recorded anywhere.
 
 mod admin;
-mod api;
+pub(crate) mod api;
 mod assets;
 pub mod errors;
 mod forget;
@@ -108,8 +108,11 @@ fn security_headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((
             "Content-Security-Policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
-             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            // 'wasm-unsafe-eval' lets the receipt worker compile its Argon2id WebAssembly;
+            // it allows no eval of JavaScript and no inline script.
+            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+             style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
         ))
         .add(("Referrer-Policy", "no-referrer"))
         .add(("X-Content-Type-Options", "nosniff"))
@@ -127,6 +130,10 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
         .service(web::resource("/poster").route(web::get().to(pages::poster)))
         .service(web::resource("/assets/site.css").route(web::get().to(assets::site_css)))
         .service(web::resource("/assets/report.js").route(web::get().to(assets::report_js)))
+        .service(
+            web::resource("/assets/receipt-worker.js")
+                .route(web::get().to(assets::receipt_worker_js)),
+        )
         .service(web::resource(["/{lang}", "/{lang}/"]).route(web::get().to(pages::home)))
         .service(
             web::resource("/{lang}/report")
@@ -185,6 +192,35 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                     web::resource("/followups")
                         .app_data(api::tips_json_config(max_sealed_bytes))
                         .route(web::post().to(api::followup))
+                        .default_service(web::to(errors::method_not_allowed)),
+                ),
+        )
+        .service(
+            web::scope("/api/v2")
+                .service(
+                    web::resource("/tips")
+                        .app_data(api::tips_json_config(max_sealed_bytes))
+                        .route(web::post().to(api::submit_tip_v2))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/status")
+                        .app_data(api::lookup_json_config())
+                        .route(web::post().to(api::status_v2))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/consent")
+                        .app_data(api::status_json_config())
+                        .route(web::post().to(api::consent_v2))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/followups")
+                        .app_data(api::tips_json_config(
+                            max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
+                        ))
+                        .route(web::post().to(api::followup_v2))
                         .default_service(web::to(errors::method_not_allowed)),
                 ),
         );

@@ -1,21 +1,29 @@
-// Bundles the report page script into one self-contained file served from 'self' (the page's
-// CSP is script-src 'self'): no source maps, so nothing about our build leaks to a visitor.
+// Bundles the page script and the receipt worker into self-contained files served from 'self'
+// (the pages' CSP is script-src 'self' 'wasm-unsafe-eval', worker-src 'self'): no source maps,
+// so nothing about our build leaks to a visitor.
 import { build } from 'esbuild';
 import { statSync } from 'node:fs';
 
-// cargo's build script passes its own output path; `npm run build` writes dist/.
-const outfile = process.env.WHISTLEBOX_BUNDLE_OUT || 'dist/report.js';
-await build({
-  entryPoints: ['js/report.js'],
-  outfile,
-  bundle: true,
-  format: 'iife',
-  minify: true,
-  sourcemap: false,
-  // Keep the MIT notices of the bundled noble libraries, as their licence asks.
-  legalComments: 'eof',
-  target: ['es2017'],
-  platform: 'browser',
-  logLevel: 'warning',
-});
-console.log(`${outfile}: ${statSync(outfile).size} bytes`);
+// cargo's build script passes its own output paths; `npm run build` writes dist/.
+const bundles = [
+  ['js/report.js', process.env.WHISTLEBOX_BUNDLE_OUT || 'dist/report.js'],
+  // Argon2id (hash-wasm's WebAssembly) runs in a worker, so the page stays responsive and
+  // can say how long the wait is.
+  ['js/receipt-worker.js', process.env.WHISTLEBOX_WORKER_OUT || 'dist/receipt-worker.js'],
+];
+for (const [entry, outfile] of bundles) {
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    format: 'iife',
+    minify: true,
+    sourcemap: false,
+    // Keep the MIT notices of the bundled noble and hash-wasm libraries, as their licences ask.
+    legalComments: 'eof',
+    target: ['es2017'],
+    platform: 'browser',
+    logLevel: 'warning',
+  });
+  console.log(`${outfile}: ${statSync(outfile).size} bytes`);
+}

@@ -133,3 +133,7 @@ consent-if-no = If you do not agree, nothing changes: that office does not see y
 consent-agree = Yes, pass it on
 consent-decline = No, do not pass it on
 status-error-consent = There is no question about passing your report on waiting for your answer; nothing was changed. Please check your status again.
+receipt-deriving = Working out your receipt code on this phone or computer; the code itself is not sent to the server. On an older phone this can take about half a minute: please keep the page open. Closing it now loses nothing: nothing has been sent yet, and what you wrote stays here.
+receipt-deriving-seconds = { $seconds } seconds so far…
+status-deriving = Working out a lookup code from your receipt code on this phone or computer; the receipt code itself is not sent to the server. On an older phone this can take about half a minute: please keep the page open. Closing it loses nothing: you can simply check again.
+status-legacy = This is an older receipt code that cannot be checked here, so the server checks it instead (the code is sent to the server).

@@ -195,6 +195,7 @@ pub async fn report_submit(
 
 fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>) -> Markup {
     let key = STANDARD.encode(state.intake.keys.box_key.as_bytes());
+    let kdf = crate::web::api::ReceiptKdf::of(state);
     let chosen = if TOPICS.contains(&form.topic.as_str()) {
         form.topic.as_str()
     } else {
@@ -209,6 +210,8 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
             }
             form #report-form method="post" action={ "/" (l.code()) "/report" }
                 data-box-key=(key)
+                data-kdf-salt=(kdf.salt) data-kdf-ops=(kdf.ops) data-kdf-mem=(kdf.mem_bytes)
+                data-msg-deriving-seconds=(t_args(l, "receipt-deriving-seconds", &[("seconds", "{seconds}".to_string())]))
                 data-msg-network=(t(l, "report-msg-network"))
                 data-msg-failed=(t(l, "report-error-failed"))
                 data-msg-town=(t(l, "report-error-town")) {
@@ -237,7 +240,15 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
                 p.note { (t(l, "report-seal-note")) }
                 button #report-submit type="submit" { (t(l, "report-submit")) }
             }
-            div #report-sending role="status" hidden { p { (t(l, "report-sending")) } }
+            div #report-sending role="status" hidden {
+                p { (t(l, "report-sending")) }
+                // While the browser makes the receipt and runs Argon2id on it (js/receipt.js).
+                div #report-deriving hidden {
+                    p { (t(l, "receipt-deriving")) }
+                    progress #report-progress max="100" {}
+                    p.hint #report-deriving-time {}
+                }
+            }
         }
         (receipt_view(l, state, None))
     };

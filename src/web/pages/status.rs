@@ -14,6 +14,7 @@ use crate::domain::office::{Directory, OfficeId, Reader};
 use crate::domain::receipt::{Receipt, ReceiptError, ReceiptKeys};
 use crate::domain::reply::ReplyPlaintext;
 use crate::domain::{Day, Status};
+use crate::service::Unlocked;
 use crate::store::TipView;
 use crate::web::errors::StatusError;
 use crate::web::i18n::{date, t, t_args, Lang};
@@ -82,7 +83,7 @@ pub(super) fn status_error_kind(e: &StatusError) -> (StatusCode, Option<&'static
     }
 }
 
-type Found<'a> = (&'a (TipView, Box<ReceiptKeys>), &'a str);
+type Found<'a> = (&'a (TipView, Unlocked), &'a str);
 
 pub(super) fn status_page(
     l: Lang,
@@ -90,6 +91,7 @@ pub(super) fn status_page(
     found: Option<Found<'_>>,
     error: Option<&str>,
 ) -> Markup {
+    let kdf = crate::web::api::ReceiptKdf::of(state);
     let content = html! {
         h1 { (t(l, "status-title")) }
         @if let Some(kind) = error {
@@ -97,11 +99,13 @@ pub(super) fn status_page(
                 p { (t(l, &format!("status-error-{kind}"))) }
             }
         }
-        @if let Some(((view, keys), receipt)) = found {
-            (status_result(l, state, view, keys, receipt))
+        @if let Some(((view, unlocked), receipt)) = found {
+            (status_result(l, state, view, unlocked.keys(), receipt))
             a.button.secondary #status-again href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
         } @else {
-            form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off" {
+            form #status-form method="post" action={ "/" (l.code()) "/status" } autocomplete="off"
+                data-kdf-salt=(kdf.salt) data-kdf-ops=(kdf.ops) data-kdf-mem=(kdf.mem_bytes)
+                data-legacy-receipts=(state.intake.legacy_receipts) {
                 label for="status-receipt" { (t(l, "status-label"))
                     span.hint #status-hint { (t(l, "status-hint")) } }
                 input #status-receipt type="text" name="receipt" inputmode="numeric"
@@ -111,7 +115,15 @@ pub(super) fn status_page(
             }
             // What the status script (js/status.js) fills in and shows once it has opened
             // the answer here; without JavaScript these stay hidden and the form posts.
-            div #status-checking role="status" hidden { p { (t(l, "status-checking")) } }
+            div #status-checking role="status" hidden {
+                p { (t(l, "status-checking")) }
+                // While the browser runs Argon2id on the receipt (js/receipt.js).
+                div #status-deriving hidden {
+                    p { (t(l, "status-deriving")) }
+                    progress #status-progress max="100" {}
+                    p.hint #status-deriving-time {}
+                }
+            }
             (followup_section(l, "", true, &[]))
             a.button.secondary #status-again hidden href={ "/" (l.code()) "/status" } { (t(l, "status-again")) }
             (status_script_words(l))
@@ -146,6 +158,8 @@ fn status_script_words(l: Lang) -> Markup {
         "status-error-format",
         "status-error-empty",
         "status-error-busy",
+        "status-error-consent",
+        "status-legacy",
     ]
     .iter()
     .map(|key| (key.to_string(), t(l, key)))
@@ -199,6 +213,10 @@ fn status_script_words(l: Lang) -> Markup {
     for key in ["consent-if-no", "consent-agree", "consent-decline"] {
         words.push((key.into(), t(l, key)));
     }
+    words.push((
+        "receipt-deriving-seconds".into(),
+        t_args(l, "receipt-deriving-seconds", &[("seconds", ph("seconds"))]),
+    ));
     words.push((
         "status-now".into(),
         t_args(l, "status-now", &[("status", ph("status"))]),

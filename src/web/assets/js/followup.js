@@ -10,6 +10,25 @@
 
 import { sealTip } from './sodium-compat.js';
 import { canSealHere } from './fields.js';
+import { followupEnvelope, followupEnvelopeForOffices } from './receipt.js';
+
+// The keys of the receipt checked on this page, when they were derived here (receipt
+// version 2): { lookup: base64, seed: Uint8Array }. Follow-ups then go to /api/v2/followups
+// with the lookup value, boxed here with the reply key; the receipt is never sent.
+let receiptKeys = null;
+
+/** Set by the status script once it has derived a receipt's keys here; null forgets them. */
+export function useReceiptKeys(keys) {
+  if (receiptKeys && receiptKeys.seed && (!keys || keys.seed !== receiptKeys.seed)) {
+    receiptKeys.seed.fill(0);
+  }
+  receiptKeys = keys;
+}
+
+/** The JSON body of POST /api/v2/followups. */
+export function followupRequestV2(lookup, envelope) {
+  return JSON.stringify({ lookup: String(lookup), sealed: String(envelope) });
+}
 
 /**
  * Seals follow-up words exactly as a tip without optional fields: `{"v":1,"body":text}`,
@@ -102,21 +121,33 @@ function enhance(form) {
   // form should post instead. Once the sealed words may have left, the form never posts: the
   // server could then file the same words twice.
   async function send() {
-    let sealed;
+    const keys = receiptKeys;
+    let body;
     try {
-      sealed = sealFollowup(textarea.value, await boxKey(form));
+      const key = await boxKey(form);
+      const sealed = sealFollowup(textarea.value, key);
+      // For the offices that read the report now (the status answer named them), else
+      // for the county's key alone.
+      const envelope = (inner) =>
+        Array.isArray(key)
+          ? followupEnvelopeForOffices(inner, keys.seed, key)
+          : followupEnvelope(inner, keys.seed, key);
+      body = keys
+        ? followupRequestV2(keys.lookup, envelope(sealed))
+        : followupRequest(receipt.value, sealed);
     } catch (e) {
+      // Nothing left: the form posts the receipt to the server path, as without JavaScript.
       return false;
     }
     let response;
     try {
       response = await fetch(
-        '/api/v1/followups',
+        keys ? '/api/v2/followups' : '/api/v1/followups',
         Object.assign(
           {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
-            body: followupRequest(receipt.value, sealed),
+            body,
           },
           FETCH_OPTIONS,
         ),

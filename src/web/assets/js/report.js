@@ -5,6 +5,17 @@
 
 import { OPTIONAL_FIELDS, sealTip } from './sodium-compat.js';
 import { canSealHere, clip } from './fields.js';
+import {
+  bytesToBase64,
+  canDeriveHere,
+  deriveInWorker,
+  generateReceipt,
+  kdfOfElement,
+  replyPublicKey,
+  waitIndicator,
+} from './receipt.js';
+import { checkKdf } from './receipt-derive.js';
+import { formatReceipt } from './status.js';
 import { initFollowup } from './followup.js';
 import { initStatusPage } from './status.js';
 
@@ -102,6 +113,55 @@ function enhance(form) {
 
   let busy = false;
 
+  // Receipt version 2: the receipt is made and hashed here (js/receipt.js). The derivation is
+  // started as soon as the resident starts writing, so on an old phone the Argon2id wait
+  // overlaps the typing; it sends nothing, so closing the page meanwhile loses nothing.
+  const kdf = kdfOfElement(form);
+  let hereOk = false;
+  try {
+    checkKdf(kdf);
+    hereOk = canDeriveHere();
+  } catch (e) {
+    hereOk = false;
+  }
+  const deriving = document.getElementById('report-deriving');
+  const wait = waitIndicator(
+    null,
+    document.getElementById('report-progress'),
+    document.getElementById('report-deriving-time'),
+    form.getAttribute('data-msg-deriving-seconds'),
+  );
+  let prepared = null; // { digits, keys: Promise<{lookup, seed}> }
+
+  function prepare() {
+    if (!hereOk || prepared) return prepared;
+    const digits = generateReceipt();
+    const keys = deriveInWorker(digits, kdf, (s) => wait.tick(s));
+    prepared = { digits, keys };
+    // A failure is handled when the receipt is needed; this only keeps it from being unhandled.
+    keys.catch(() => {});
+    return prepared;
+  }
+  form.addEventListener('input', () => prepare(), { once: true });
+
+  // The receipt's keys, waited for with the wait shown. null: use the server's receipt.
+  async function preparedKeys() {
+    const p = prepare();
+    if (!p) return null;
+    if (deriving) deriving.hidden = false;
+    try {
+      const keys = await p.keys;
+      return { digits: p.digits, lookup: keys.lookup, seed: keys.seed };
+    } catch (e) {
+      hereOk = false; // this browser cannot: the server's receipt from now on
+      return null;
+    } finally {
+      prepared = null; // one receipt, one attempt
+      if (deriving) deriving.hidden = true;
+      wait.done();
+    }
+  }
+
   function showError(text) {
     errorText.textContent = text;
     errorBox.hidden = false;
@@ -120,8 +180,8 @@ function enhance(form) {
   }
 
   // A tip that was sent but whose answer never came: if the resident presses send again
-  // with the same words, the same sealed tip and ticket go again, so it cannot be filed twice,
-  // and "already used" then means it did arrive.
+  // with the same words, the same sealed tip and lookup value (or ticket) go again, so it
+  // cannot be filed twice, and "already used" then means it did arrive.
   let pending = null;
 
   async function postJson(path, body) {
@@ -143,7 +203,7 @@ function enhance(form) {
   }
 
   // Whether a tip is filed under this receipt (a lost answer, then a refused repeat).
-  async function arrived(receipt) {
+  async function arrivedByReceipt(receipt) {
     try {
       return (await postJson('/api/v1/status', { receipt })).status === 200;
     } catch (e) {
@@ -154,6 +214,64 @@ function enhance(form) {
   function showAnswerError(answer) {
     if (answer && typeof answer.error === 'string' && answer.error) showError(answer.error);
     else showError(message(form, 'failed'));
+  }
+
+  // Whether a tip is filed under this lookup value (a lost answer, then a refused repeat).
+  async function arrivedByLookup(lookup) {
+    try {
+      return (await postJson('/api/v2/status', { lookup })).status === 200;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // A new attempt with a receipt made here: only the lookup value and the sealed tip (which
+  // binds the reply public key) go to the server. null when this browser cannot derive.
+  async function attemptHere(key, fields, to) {
+    const made = await preparedKeys();
+    if (!made) return null;
+    let sealed;
+    try {
+      // Format 2 (one box, a key stanza per office), even for the county alone: the
+      // county can then hand the case to a town with the resident's consent.
+      sealed = sealTip(fields, to.keys, replyPublicKey(made.seed));
+    } catch (e) {
+      return false;
+    } finally {
+      made.seed.fill(0); // replies are opened on the status page, from the receipt again
+    }
+    const lookup = bytesToBase64(made.lookup);
+    made.lookup.fill(0);
+    return {
+      key,
+      receipt: formatReceipt(made.digits),
+      path: '/api/v2/tips',
+      lookup,
+      body: { sealed, lookup, towns: to.towns },
+    };
+  }
+
+  // A new attempt with a receipt from the server (POST /api/v1/receipts), for browsers that
+  // cannot run the derivation here (no WebAssembly or no workers).
+  async function attemptFromServer(key, fields, to) {
+    const reserved = await postJson('/api/v1/receipts', {});
+    const r = reserved.answer;
+    if (reserved.status !== 200 || !r || typeof r.receipt !== 'string' || !r.ticket) {
+      if (r && typeof r.error === 'string' && r.error) return { error: r.error };
+      return false; // nothing was stored: the plain form is safe
+    }
+    let sealed;
+    try {
+      sealed = sealTip(fields, to.keys, r.reply_key);
+    } catch (e) {
+      return false;
+    }
+    return {
+      key,
+      receipt: r.receipt,
+      path: '/api/v1/tips',
+      body: { sealed, ticket: r.ticket, towns: to.towns },
+    };
   }
 
   // Resolves false when nothing was sent and the plain form should post instead.
@@ -167,48 +285,37 @@ function enhance(form) {
       return true;
     }
     if (!attempt) {
-      // 1. A receipt first, so that its reply key can go inside the seal.
-      let reserved;
       try {
-        reserved = await postJson('/api/v1/receipts', {});
+        attempt = await attemptHere(key, fields, to);
+        if (attempt === null) attempt = await attemptFromServer(key, fields, to);
       } catch (e) {
         showError(message(form, 'network'));
         return true;
       }
-      const r = reserved.answer;
-      if (reserved.status !== 200 || !r || typeof r.receipt !== 'string' || !r.ticket) {
-        if (r && typeof r.error === 'string' && r.error) {
-          showError(r.error);
-          return true;
-        }
-        return false; // nothing was stored: the plain form is safe
+      if (attempt === false) return false;
+      if (attempt.error) {
+        showError(attempt.error);
+        return true;
       }
-      let sealed;
-      try {
-        // Format 2 (one box, a key stanza per office), even for the county alone: the
-        // county can then hand the case to a town with the resident's consent.
-        sealed = sealTip(fields, to.keys, r.reply_key);
-      } catch (e) {
-        return false;
-      }
-      attempt = { key, receipt: r.receipt, body: { sealed, ticket: r.ticket, towns: to.towns } };
     }
-    // 2. The sealed tip with its ticket. From here on the tip may have arrived, so the plain
-    // form is never posted: that could file it twice.
+    // 2. The sealed tip with its lookup value or ticket. From here on the tip may have
+    // arrived, so the plain form is never posted: that could file it twice.
     pending = attempt;
     let sent;
     try {
-      sent = await postJson('/api/v1/tips', attempt.body);
+      sent = await postJson(attempt.path, attempt.body);
     } catch (e) {
       showError(message(form, 'network'));
       return true;
     }
-    // "Already used" answers a repeat only if the first try did arrive.
-    if (sent.status === 201 || (again && sent.status === 409)) {
+    const arrived = async () =>
+      attempt.lookup ? arrivedByLookup(attempt.lookup) : arrivedByReceipt(attempt.receipt);
+    if (sent.status === 201) {
       pending = null;
       showReceipt(attempt.receipt);
-    } else if (again && sent.status === 400 && (await arrived(attempt.receipt))) {
-      // The ticket died with a restart, but the first try had arrived before it.
+    } else if (again && (sent.status === 409 || sent.status === 400) && (await arrived())) {
+      // "Already used": the first try did arrive (checked, not assumed). For a ticket, a 400
+      // means it died with a restart, which may also have come after the first try arrived.
       pending = null;
       showReceipt(attempt.receipt);
     } else {

@@ -1,22 +1,40 @@
 // Status page enhancement. Without this script the status form posts the receipt to the
 // server, which opens the inspectors' messages in memory for that one answer and forgets the
-// key. With it, the page asks /api/v1/status, which answers with the sealed messages and the
-// seed of this receipt's reply key, and the messages are opened here: the server never holds
-// their words. Any failure before an answer is shown falls back to that plain form post.
+// key. With it, the page runs Argon2id on the receipt here (js/receipt.js, receipt version 2),
+// sends only the lookup value to /api/v2/status, which answers with the sealed messages, and
+// opens them with the reply key derived here: the server sees neither the receipt nor the key.
+// A receipt from before version 2 is not found that way; when the server says it still holds
+// such receipts (data-legacy-receipts), the page says so and asks /api/v1/status with the
+// receipt, as before. Any failure before an answer is shown falls back to the plain form post.
 //
 // The script carries no words of its own: the page gives them in <template id="status-words">,
 // built by the server from the same Fluent messages as its own answer page.
 
 import {
   base64ToBytes,
+  bytesToBase64,
   cryptoBoxSealOpen,
   cryptoBoxSeedKeypair,
   sodiumUnpad,
 } from './sodium-compat.js';
+import {
+  canDeriveHere,
+  deriveInWorker,
+  kdfOfElement,
+  releaseMoveKey,
+  waitIndicator,
+} from './receipt.js';
+import { checkKdf } from './receipt-derive.js';
+import { useReceiptKeys } from './followup.js';
+
+// The keys of the receipt checked on this page, when derived here: { lookup, seed }.
+let currentKeys = null;
 
 /** Replies are padded like tips: `sodium_pad` to a multiple of 1024 bytes. */
 export const REPLY_PAD_BLOCK = 1024;
 const RECEIPT_DIGITS = 20;
+/** Tries of a lookup-value check answered 429 before the page says the service is busy. */
+const BUSY_RETRIES = 5;
 /** Longer input is refused before it is looked at, as the server does. */
 const MAX_RECEIPT_CHARS = 128;
 
@@ -163,7 +181,7 @@ export function openRepliesWithSeed(replies, seed) {
  * `{ steps: [text], now: text, question: bool, replies: [{ day: text, message: text|null }] }`.
  * Throws on an answer of an unexpected shape.
  */
-export function describeAnswer(answer, words) {
+export function describeAnswer(answer, words, seed) {
   if (
     !answer ||
     typeof answer.status !== 'string' ||
@@ -203,6 +221,7 @@ export function describeAnswer(answer, words) {
     if (m.state === 'waiting') {
       questions.push({
         to: String(m.to),
+        sealedForYou: typeof m.sealed_for_you === 'string' ? m.sealed_for_you : null,
         title: fill(word(words, 'consent-title'), { office }),
         explain: fill(word(words, 'consent-explain'), {
           office,
@@ -224,7 +243,10 @@ export function describeAnswer(answer, words) {
   const now = fill(word(words, 'status-now'), { status: statusWords(answer.status, words) });
   // Check the reply days before anything is opened, so a bad answer opens nothing.
   const days = answer.replies.map((r) => formatDay(r && r.day, words));
-  const opened = openReplies(answer.replies, answer.reply_key);
+  // A seed derived here (version 2) is copied, as opening wipes what it is given.
+  const opened = seed
+    ? openRepliesWithSeed(answer.replies, seed.slice())
+    : openReplies(answer.replies, answer.reply_key);
   return {
     steps,
     now,
@@ -263,6 +285,8 @@ const NEEDED = [
   'consent-if-no',
   'consent-agree',
   'consent-decline',
+  'status-legacy',
+  'receipt-deriving-seconds',
 ];
 
 function readWords(template) {
@@ -366,6 +390,22 @@ function enhance(form, words) {
   if (!input || !followupReceipt || !form.parentNode) return;
 
   let busy = false;
+  const kdf = kdfOfElement(form);
+  const legacy = form.getAttribute('data-legacy-receipts') === 'true';
+  let hereOk = false;
+  try {
+    checkKdf(kdf);
+    hereOk = canDeriveHere();
+  } catch (e) {
+    hereOk = false;
+  }
+  const deriving = document.getElementById('status-deriving');
+  const wait = waitIndicator(
+    null,
+    document.getElementById('status-progress'),
+    document.getElementById('status-deriving-time'),
+    words['receipt-deriving-seconds'],
+  );
 
   function clearError() {
     const old = document.getElementById('status-error');
@@ -379,15 +419,20 @@ function enhance(form, words) {
     form.parentNode.insertBefore(box, form);
   }
 
-  function showResult(model, receipt) {
+  function showResult(model, receipt, note) {
     const action = String(form.getAttribute('action') || '').replace(/status$/, 'consent');
+    const old = document.getElementById('status-result');
+    if (old) old.parentNode.removeChild(old);
     const section = resultSection(model, words, receipt, action);
+    if (note) section.insertBefore(element('p', { class: 'note', id: 'status-legacy' }, note), section.firstChild.nextSibling);
+    for (const box of section.querySelectorAll('section.consent')) answerHere(box, model, receipt);
     clearError();
     form.parentNode.insertBefore(section, form);
     form.hidden = true;
     input.value = '';
     if (again) again.hidden = false;
-    // The follow-up form posts the receipt in its body, as on the server's answer page.
+    // The follow-up form posts the receipt in its body, as on the server's answer page; with
+    // keys derived here the script sends the lookup value instead (js/followup.js).
     followupReceipt.value = receipt;
     // Follow-ups are sealed for the offices that read the report now.
     const followupForm = document.getElementById('followup-form');
@@ -398,7 +443,122 @@ function enhance(form, words) {
     section.focus();
   }
 
+  // Version 2: Argon2id here, only the lookup value sent. Resolves true when an answer or
+  // an error is shown, false when the server path should be asked instead.
+  // The consent buttons, when this page derived the receipt's keys (version 2): "agree"
+  // opens the town's key here with the reply key and sends it with the lookup value, so the
+  // receipt is never sent; without those keys the form posts the receipt as without
+  // JavaScript.
+  function answerHere(box, model, receipt) {
+    const q = (model.questions || []).find((x) => x.to === box.getAttribute('data-office'));
+    for (const button of box.querySelectorAll('button')) {
+      button.addEventListener('click', (event) => {
+        const keys = currentKeys;
+        if (!keys || !q || (button.value === 'agree' && !q.sealedForYou)) return; // form posts
+        event.preventDefault();
+        const agree = button.value === 'agree';
+        let body;
+        try {
+          body = { lookup: keys.lookup, to: q.to, agree };
+          if (agree) body.stanza = releaseMoveKey(q.sealedForYou, keys.seed);
+        } catch (e) {
+          showError('consent');
+          return;
+        }
+        box.querySelectorAll('button').forEach((b) => (b.disabled = true));
+        fetch('/api/v2/consent', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+          credentials: 'omit',
+          referrerPolicy: 'no-referrer',
+          cache: 'no-store',
+        })
+          .then(async (response) => {
+            if (response.status !== 200) {
+              await response.text().catch(() => '');
+              showError(response.status === 409 ? 'consent' : 'busy');
+              box.querySelectorAll('button').forEach((b) => (b.disabled = false));
+              return;
+            }
+            showResult(describeAnswer(await response.json(), words, keys.seed), receipt);
+          })
+          .catch(() => {
+            showError('busy');
+            box.querySelectorAll('button').forEach((b) => (b.disabled = false));
+          });
+      });
+    }
+  }
+
+  async function checkHere(parsed) {
+    let keys;
+    if (deriving) deriving.hidden = false;
+    try {
+      keys = await deriveInWorker(parsed.digits, kdf, (s) => wait.tick(s));
+    } catch (e) {
+      hereOk = false;
+      return false;
+    } finally {
+      if (deriving) deriving.hidden = true;
+      wait.done();
+    }
+    const lookup = bytesToBase64(keys.lookup);
+    keys.lookup.fill(0);
+    // A 429 is a shared quota that a flood may be spending (behind Tor everyone is one
+    // address): try again after the time the server names, a few times, before saying busy.
+    let response;
+    for (let attempt = 1; ; attempt++) {
+      response = await fetch('/api/v2/status', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ lookup }),
+        credentials: 'omit',
+        referrerPolicy: 'no-referrer',
+        cache: 'no-store',
+      });
+      if (response.status !== 429 || attempt >= BUSY_RETRIES) break;
+      await response.text().catch(() => '');
+      const wait = Math.min(Math.max(Number(response.headers.get('Retry-After')) || 1, 1), 10);
+      await new Promise((ok) => setTimeout(ok, wait * 1000));
+    }
+    if (response.status === 200) {
+      const model = describeAnswer(await response.json(), words, keys.seed);
+      useReceiptKeys({ lookup, seed: keys.seed });
+      currentKeys = { lookup, seed: keys.seed };
+      // The receipt goes into the follow-up form only for its fallback (a form post when
+      // nothing could be sent from here); the script sends the lookup value instead.
+      showResult(model, formatReceipt(parsed.digits));
+      return true;
+    }
+    keys.seed.fill(0);
+    await response.text().catch(() => '');
+    if (response.status === 404) {
+      if (legacy) return false;
+      showError('unknown');
+    } else if (response.status === 429 || response.status >= 500) {
+      showError('busy');
+    } else {
+      throw new Error('unexpected status answer ' + response.status);
+    }
+    return true;
+  }
+
   async function check(typed) {
+    const parsed = parseReceipt(typed);
+    if (parsed.error && hereOk) {
+      // Judged here as the server would judge it: a mistyped code is not sent anywhere.
+      showError(parsed.error);
+      return;
+    }
+    let note = null;
+    if (parsed.digits && hereOk) {
+      if (await checkHere(parsed)) return;
+      // Not found here, and the server still holds receipts from before version 2.
+      if (legacy) note = words['status-legacy'];
+    }
+    useReceiptKeys(null);
+    currentKeys = null;
     const response = await fetch('/api/v1/status', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
@@ -407,7 +567,6 @@ function enhance(form, words) {
       referrerPolicy: 'no-referrer',
       cache: 'no-store',
     });
-    const parsed = parseReceipt(typed);
     if (response.status === 200) {
       const answer = await response.json();
       let model;
@@ -417,7 +576,7 @@ function enhance(form, words) {
         // Best effort: a string cannot be wiped, but it need not stay reachable.
         if (answer && typeof answer === 'object') answer.reply_key = '';
       }
-      showResult(model, parsed.digits ? formatReceipt(parsed.digits) : typed);
+      showResult(model, parsed.digits ? formatReceipt(parsed.digits) : typed, note);
       return;
     }
     // Read the JSON error to its end (the words come from the page, not from it), so the

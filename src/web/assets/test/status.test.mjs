@@ -257,6 +257,7 @@ test('describeAnswer gives the timeline, the question and the opened replies', (
   assert.deepEqual(moved.questions, [
     {
       to: 'xishan',
+      sealedForYou: null,
       title: '要把您的举报转给西山镇纪委吗？',
       explain: '2026年5月10日，正在办理您举报的县纪委提出，把举报转给西山镇纪委一起办理。',
       ifYes: '如果您同意，西山镇纪委的工作人员就能读您的举报。',
