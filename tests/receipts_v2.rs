@@ -137,11 +137,13 @@ fn a_receipt_made_by_the_client_works_without_the_server_seeing_it() {
         [
             "box_public_key",
             "demo",
+            "directory",
             "fingerprint",
             "legacy_receipts",
+            "offices",
             "receipt_kdf",
             "sign_public_key",
-            "version"
+            "version",
         ]
     );
     assert_eq!(key["version"], 1);
