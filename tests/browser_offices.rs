@@ -157,7 +157,7 @@ fn the_resident_chooses_who_reads_with_and_without_javascript() {
         let r2 = report(&on, "zh", "浏览器加密，县里和东山镇", Some("dongshan")).await;
         let fetched = on.fetched().await;
         assert!(
-            fetched.iter().any(|u| u == &on.url("/api/v1/tips")),
+            fetched.iter().any(|u| u == &on.url("/api/v2/tips")),
             "sealed in the page and posted to the API; fetched: {fetched:?}"
         );
         on.assert_same_origin_no_cookies("report with a town office")
@@ -213,29 +213,36 @@ fn the_resident_chooses_who_reads_with_and_without_javascript() {
     });
 }
 
-/// Consent to a move on the status page: with JavaScript in Chinese (the resident declines),
-/// without it in English (the resident agrees, and the town can then read the report).
+/// Checks a receipt on the status page (JavaScript on) and waits for the answer.
+async fn ask(b: &Browser, receipt: &str) {
+    b.goto("/zh/status").await;
+    b.type_into("input#status-receipt", receipt).await;
+    mark_document(b).await;
+    b.click("button#status-submit").await;
+    b.wait_for(
+        "document.getElementById('status-result')",
+        "the status answer",
+        WAIT,
+    )
+    .await;
+}
+
+/// Consent to a move on the status page. With JavaScript, in Chinese: the receipt's keys are
+/// derived in the page, "do not agree" and then "agree" (for another office) are answered in
+/// place, the town's key opened in the page, and no receipt digit is sent. Without it, in
+/// English: the form posts the receipt and the server opens the key.
 #[test]
 fn the_resident_is_asked_before_a_town_office_reads_the_report() {
     let c = Arc::new(County::new());
     let receipt = c.submit("镇长的亲戚冒领了补贴", &[]);
+    let second = c.submit("second report: the clinic's kickbacks", &[]);
     c.county_proposes_move("镇长的亲戚冒领了补贴", "dongshan", "first");
     let origin = c.server.public.clone();
     let cc = c.clone();
     harness::run(move |wd| async move {
         let c = cc;
-        // JavaScript on, Chinese: the answer is opened in the page, the question shown.
         let on = Browser::open(&wd, &origin, Js::On, accept_language("zh")).await;
-        on.goto("/zh/status").await;
-        on.type_into("input#status-receipt", &receipt).await;
-        mark_document(&on).await;
-        on.click("button#status-submit").await;
-        on.wait_for(
-            "document.getElementById('status-result')",
-            "the status answer",
-            WAIT,
-        )
-        .await;
+        ask(&on, &receipt).await;
         assert_eq!(
             on.attr("#status-result", "data-opened").await.as_deref(),
             Some("browser")
@@ -251,47 +258,110 @@ fn the_resident_is_asked_before_a_town_office_reads_the_report() {
         on.screenshot("offices-consent-zh-360", 360, 1200).await;
         let axe = on.axe("status answer with the consent question, zh").await;
         assert!(axe.severe().is_empty(), "{}", axe.describe());
-        mark_document(&on).await;
         on.click(".consent button.consent-decline").await;
-        wait_new_document(&on, "the answer to \"do not agree\"").await;
-        assert_eq!(on.document_status().await, 200);
-        assert!(on
-            .text("#status-timeline")
-            .await
-            .contains("您没有同意，举报没有转给东山镇纪委"));
-        assert_eq!(on.count(".consent").await, 0, "no question is left");
-        assert_eq!(on.path().await, "/zh/consent");
+        on.wait_for(
+            "document.querySelectorAll('.consent').length === 0 && /您没有同意/.test(document.getElementById('status-timeline').textContent)",
+            "the answer to \"do not agree\", in place",
+            WAIT,
+        )
+        .await;
+        assert_eq!(on.path().await, "/zh/status", "answered in the page");
         assert!(blocking(|| read_by(&c, "dongshan")).is_empty());
 
-        // Asked about another office (never again about the same one); JavaScript off,
-        // English: the resident agrees.
+        // Asked about another office (never again about the same one): "agree" in place.
         blocking(|| c.county_proposes_move("镇长的亲戚冒领了补贴", "xishan", "second"));
-        let off = Browser::open(&wd, &origin, Js::Off, accept_language("en")).await;
-        off.goto("/en/status").await;
-        off.type_into("input#status-receipt", &receipt).await;
-        mark_document(&off).await;
-        off.click("button#status-submit").await;
-        wait_new_document(&off, "the status answer").await;
+        ask(&on, &receipt).await;
         assert_eq!(
-            off.text(".consent h2").await,
-            "Pass your report to 西山镇纪委?"
+            on.text(".consent h2").await,
+            "要把您的举报转给西山镇纪委吗？"
         );
-        off.screenshot("offices-consent-en-360", 360, 1200).await;
-        mark_document(&off).await;
-        off.click(".consent button.consent-agree").await;
-        wait_new_document(&off, "the answer to \"agree\"").await;
-        let timeline = off.text("#status-timeline").await;
-        assert!(timeline.contains("you did not agree"), "{timeline}");
+        on.click(".consent button.consent-agree").await;
+        on.wait_for(
+            "document.querySelectorAll('.consent').length === 0 && /您同意了/.test(document.getElementById('status-timeline').textContent)",
+            "the answer to \"agree\", in place",
+            WAIT,
+        )
+        .await;
+        let fetched = on.fetched().await;
         assert!(
-            timeline.contains("you agreed, and 西山镇纪委 can now read your report too"),
-            "{timeline}"
+            fetched.iter().any(|u| u == &on.url("/api/v2/consent")),
+            "answered through /api/v2/consent; fetched: {fetched:?}"
         );
-        off.screenshot("offices-consent-agreed-en-360", 360, 1200)
+        assert!(
+            !fetched
+                .iter()
+                .any(|u| u.ends_with("/consent") && !u.contains("/api/v2/")),
+            "the receipt form was posted: {fetched:?}"
+        );
+        on.screenshot("offices-consent-agreed-zh-360", 360, 1200)
             .await;
         assert_eq!(blocking(|| read_by(&c, "xishan")), ["镇长的亲戚冒领了补贴"]);
         assert!(blocking(|| read_by(&c, "dongshan")).is_empty());
         let status: Value = blocking(|| c.server.status(&receipt)).json();
         assert_eq!(status["moves"][1]["state"], "agreed");
+        // A follow-up from the page now reaches both offices that read the report: the page
+        // makes the envelope for them with the reply key it derived, and each office's
+        // decrypt checks it came from the receipt holder.
+        on.type_into("textarea#followup-body", "账本在村会计家里")
+            .await;
+        on.click("button#followup-submit").await;
+        on.wait_for(
+            "!document.getElementById('followup-done').hidden",
+            "the follow-up taken",
+            WAIT,
+        )
+        .await;
+        let followups = blocking(|| {
+            let mut found = Vec::new();
+            for (office, bundle) in [
+                (&c.xishan, c.export(Some("xishan"))),
+                (&c.county, c.export(None)),
+            ] {
+                let out = tempfile::tempdir().unwrap();
+                let dir = out.path().join("o");
+                let d = office.decrypt(&bundle, &dir);
+                assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stdout));
+                for tip in std::fs::read_dir(&dir).unwrap() {
+                    let path = tip.unwrap().path().join("followup-0001.txt");
+                    if let Ok(text) = std::fs::read_to_string(path) {
+                        found.push(text);
+                    }
+                }
+            }
+            found
+        });
+        assert_eq!(followups, ["账本在村会计家里", "账本在村会计家里"]);
+
+        // Without JavaScript, in English, about the second report: the resident agrees.
+        blocking(|| {
+            c.county_proposes_move("second report: the clinic's kickbacks", "dongshan", "third")
+        });
+        let off = Browser::open(&wd, &origin, Js::Off, accept_language("en")).await;
+        off.goto("/en/status").await;
+        off.type_into("input#status-receipt", &second).await;
+        mark_document(&off).await;
+        off.click("button#status-submit").await;
+        wait_new_document(&off, "the status answer").await;
+        assert_eq!(
+            off.text(".consent h2").await,
+            "Pass your report to 东山镇纪委?"
+        );
+        off.screenshot("offices-consent-en-360", 360, 1200).await;
+        mark_document(&off).await;
+        off.click(".consent button.consent-agree").await;
+        wait_new_document(&off, "the answer to \"agree\"").await;
+        assert_eq!(off.path().await, "/en/consent");
+        let timeline = off.text("#status-timeline").await;
+        assert!(
+            timeline.contains("you agreed, and 东山镇纪委 can now read your report too"),
+            "{timeline}"
+        );
+        off.screenshot("offices-consent-agreed-en-360", 360, 1200)
+            .await;
+        assert_eq!(
+            blocking(|| read_by(&c, "dongshan")),
+            ["second report: the clinic's kickbacks"]
+        );
         on.close().await;
         off.close().await;
     });
