@@ -255,6 +255,7 @@ fn the_resident_is_asked_before_a_town_office_reads_the_report() {
             .text("#status-timeline")
             .await
             .contains("东山县纪委监委提出把您的举报转给东山镇纪委"));
+        assert_eq!(on.count(".consent").await, 1, "one question");
         on.screenshot("offices-consent-zh-360", 360, 1200).await;
         let axe = on.axe("status answer with the consent question, zh").await;
         assert!(axe.severe().is_empty(), "{}", axe.describe());
