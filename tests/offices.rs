@@ -361,26 +361,7 @@ fn a_move_to_a_town_waits_for_the_resident_and_a_refused_move_changes_nothing() 
     let out = c.path("county-out");
     assert!(c.county.decrypt(&c.export(None), &out).status.success());
     let tip = id_of(&out, "县里的干部和镇长是亲戚");
-    let directory = c.site.keys().join("offices.json");
-    let propose = |name: &str, to: &str| {
-        let bundle = c.path(name);
-        let s = c.county.sign(
-            "move",
-            &bundle,
-            &[
-                "--tips",
-                out.to_str().unwrap(),
-                "--tip",
-                &tip,
-                "--to",
-                to,
-                "--directory",
-                directory.to_str().unwrap(),
-            ],
-        );
-        assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
-        c.import(&bundle)
-    };
+    let propose = |name: &str, to: &str| c.propose(&out, &tip, to, name.trim_end_matches(".json"));
     let r = propose("move-1.json", "dongshan");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["waiting_for_resident"], 1);

@@ -520,13 +520,10 @@ impl Intake {
         let grant = match (agree, stanza) {
             (false, _) => None,
             (true, stanza) => {
-                let store = self.store.clone();
-                let town = to.clone();
-                let waiting = blocking(move || store.waiting_grant(&lookup, &town))
-                    .await
-                    .map_err(|_| StatusError::Internal)??
+                let grant = self
+                    .waiting_grant(lookup, &to)
+                    .await?
                     .ok_or(StatusError::NoQuestion)?;
-                let grant = Grant::decode(&waiting).ok_or(StatusError::Internal)?;
                 let stanza = stanza
                     .filter(|s| s.len() == crate::crypto::STANZA_BYTES)
                     .ok_or(StatusError::CannotRelease)?;
@@ -575,18 +572,26 @@ impl Intake {
         value: &LookupValue,
         to: &OfficeId,
     ) -> Result<Option<Vec<u8>>, StatusError> {
+        let waiting = self.waiting_grant(self.hasher.index(value), to).await?;
+        Ok(waiting.and_then(|g| match g.key {
+            GrantKey::ForResident(wrapped) => Some(wrapped),
+            GrantKey::Open(_) => None,
+        }))
+    }
+
+    /// The grant kept with the move of a tip to town `to` that waits for the resident.
+    async fn waiting_grant(
+        &self,
+        lookup: ReceiptLookup,
+        to: &OfficeId,
+    ) -> Result<Option<Grant>, StatusError> {
         let store = self.store.clone();
-        let lookup = self.hasher.index(value);
         let town = to.clone();
-        let waiting = blocking(move || store.waiting_grant(&lookup, &town))
+        let blob = blocking(move || store.waiting_grant(&lookup, &town))
             .await
             .map_err(|_| StatusError::Internal)??;
-        Ok(waiting
-            .and_then(|blob| Grant::decode(&blob))
-            .and_then(|g| match g.key {
-                GrantKey::ForResident(wrapped) => Some(wrapped),
-                GrantKey::Open(_) => None,
-            }))
+        blob.map(|b| Grant::decode(&b).ok_or(StatusError::Internal))
+            .transpose()
     }
 
     /// The key of a waiting move, opened with the receipt's reply key: what the town office
@@ -596,14 +601,10 @@ impl Intake {
         keys: &ReceiptKeys,
         to: &OfficeId,
     ) -> Result<Vec<u8>, StatusError> {
-        let store = self.store.clone();
-        let lookup = keys.lookup;
-        let town = to.clone();
-        let waiting = blocking(move || store.waiting_grant(&lookup, &town))
-            .await
-            .map_err(|_| StatusError::Internal)??
+        let grant = self
+            .waiting_grant(keys.lookup, to)
+            .await?
             .ok_or(StatusError::NoQuestion)?;
-        let grant = Grant::decode(&waiting).ok_or(StatusError::Internal)?;
         let stanza = match &grant.key {
             GrantKey::Open(stanza) => stanza.clone(),
             GrantKey::ForResident(wrapped) => keys

@@ -262,6 +262,16 @@ impl County {
         let d = self.county.decrypt(&self.export(None), &out);
         assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stdout));
         let tip = id_of(&out, words);
+        let r = self.propose(&out, &tip, to, name);
+        assert_eq!(r.status, 200, "{}", r.body);
+        tip
+    }
+}
+
+impl County {
+    /// The county signs the move of `tip` (opened into `out`) to `to` and imports it;
+    /// returns the server's answer.
+    pub fn propose(&self, out: &Path, tip: &str, to: &str, name: &str) -> Reply {
         let bundle = self.path(&format!("{name}.json"));
         let directory = self.site.keys().join("offices.json");
         let s = self.county.sign(
@@ -271,7 +281,7 @@ impl County {
                 "--tips",
                 out.to_str().unwrap(),
                 "--tip",
-                &tip,
+                tip,
                 "--to",
                 to,
                 "--directory",
@@ -279,8 +289,6 @@ impl County {
             ],
         );
         assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
-        let r = self.import(&bundle);
-        assert_eq!(r.status, 200, "{}", r.body);
-        tip
+        self.import(&bundle)
     }
 }
