@@ -377,6 +377,43 @@ impl fmt::Debug for ContentKey {
     }
 }
 
+/// Length of the random salt that makes each desk workspace's key its own.
+pub const WORKSPACE_SALT_BYTES: usize = 32;
+
+/// The key of the inspectors' desk workspace on the offline machine
+/// (XSalsa20-Poly1305 `crypto_secretbox`). It is derived from the office's secret box key,
+/// which only the office passphrase opens, and the workspace's own random salt; so the
+/// workspace needs the key file and its passphrase, like the tips it holds. Wiped on drop.
+pub struct WorkspaceKey(ContentKey);
+
+impl WorkspaceKey {
+    /// BLAKE2b keyed with the office's secret key, over a fixed label and the salt.
+    pub fn derive(office: &BoxSecretKey, salt: &[u8; WORKSPACE_SALT_BYTES]) -> Self {
+        let raw = Zeroizing::new(blake2b::<{ secretbox::KEYBYTES }>(
+            Some(office.expose_bytes()),
+            &[b"whistlebox desk workspace v1", salt],
+        ));
+        Self(ContentKey(
+            secretbox::Key::from_slice(&raw[..]).expect("the length is the key length"),
+        ))
+    }
+    /// `nonce || secret box` of `plaintext` under a fresh random nonce.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
+        self.0.encrypt(plaintext)
+    }
+    /// Opens what [`WorkspaceKey::encrypt`] made under this key; fails, without saying why,
+    /// for another key or a changed byte.
+    pub fn decrypt(&self, boxed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.0.decrypt(boxed)
+    }
+}
+
+impl fmt::Debug for WorkspaceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WorkspaceKey([redacted])")
+    }
+}
+
 /// The inspectors' Ed25519 verification key: the server checks updates with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignPublicKey(sign::PublicKey);

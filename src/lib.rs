@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod cli;
 pub mod crypto;
 pub mod domain;
+pub mod lang;
 pub mod service;
 pub mod store;
 pub mod web;

@@ -17,9 +17,10 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, BoxPublicKey};
+use crate::domain::exported::open_exported_tip;
 use crate::domain::followup::{open_followup, OpenedFollowup, Trust};
-use crate::domain::keys::{OfficeLabel, PublicKeys};
-use crate::domain::office::{move_message, Directory, Grant, GrantKey, MAX_DIRECTORY_BYTES};
+use crate::domain::keys::PublicKeys;
+use crate::domain::office::{Directory, MAX_DIRECTORY_BYTES};
 use crate::domain::tip::TipPlaintext;
 use crate::store::StoredTip;
 
@@ -119,13 +120,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                      changed on the way; nothing of it was written"
                         .into(),
                 )),
-                None => match moved_stanza(tip, directory.as_ref(), keys.office.as_ref()).and_then(
-                    |stanza| {
-                        sealed
-                            .open_granted(&keys.box_key, stanza.as_deref())
-                            .map_err(|e| e.to_string())
-                    },
-                ) {
+                None => match open_exported_tip(tip, &keys, directory.as_ref()) {
                     Ok(plain) => {
                         bound = plain.bound_reply_key();
                         if bound.is_none() && plain.reply_key.is_some() {
@@ -223,41 +218,6 @@ fn load_directory(
     Directory::verify(&bytes, &root)
         .map(Some)
         .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
-}
-
-/// For a case moved to this office: the stanza it was granted, once the mover's signature
-/// over this tip, this office and exactly this sealed tip checks out against the mover's key
-/// in the directory. Nothing for a tip that was not moved here.
-fn moved_stanza(
-    tip: &StoredTip,
-    directory: Option<&Directory>,
-    me: Option<&OfficeLabel>,
-) -> Result<Option<Vec<u8>>, String> {
-    let Some(blob) = &tip.grant else {
-        return Ok(None);
-    };
-    let grant = Grant::decode(blob).ok_or("the key of this moved case is damaged")?;
-    let GrantKey::Open(stanza) = grant.key else {
-        return Err("this moved case still waits for the resident's consent".into());
-    };
-    let directory = directory.ok_or(
-        "this case was moved to this office: give the directory of offices with --directory          (and the county's inspectors.pub with --root) to check who moved it",
-    )?;
-    let me = me.ok_or("this key names no office, so a moved case cannot be checked")?;
-    let by = directory
-        .town(&grant.by)
-        .or((directory.root.id == grant.by).then_some(&directory.root))
-        .ok_or("the office that moved this case is not in the directory")?;
-    let sealed = tip.sealed.as_ref().ok_or("the moved case holds no tip")?;
-    let message = move_message(tip.id, &me.id, &sealed_digest(sealed.as_bytes()));
-    by.keys
-        .sign_key
-        .verify(&message, &grant.signature)
-        .map_err(|_| {
-            "the moved case is not signed by the office said to have moved it, for this office:              it was changed on the way; nothing of it was written"
-                .to_string()
-        })?;
-    Ok(Some(stanza))
 }
 
 /// The name of follow-up `n` in a tip's folder, when it was verified.
