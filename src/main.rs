@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use whistlebox::cli::{
     self,
     decrypt::DecryptArgs,
+    desk::DeskArgs,
     keygen::KeygenArgs,
     moves::MoveArgs,
     offices::OfficesArgs,
@@ -42,6 +43,8 @@ enum Command {
     Serve(ServeArgs),
     /// Open an export bundle into one folder per tip (on the offline machine).
     Decrypt(DecryptArgs),
+    /// The inspectors' desk: the case ledger in the browser, on the offline machine.
+    Desk(DeskArgs),
     /// Sign status updates and messages to residents (on the offline machine).
     Update(UpdateArgs),
     /// Sign an ack of the decrypted tips, so the server deletes them (on the offline machine).
@@ -57,6 +60,7 @@ fn main() {
         Command::Move(args) => cli::moves::run(args),
         Command::Serve(args) => cli::serve::run(args),
         Command::Decrypt(args) => cli::decrypt::run(args),
+        Command::Desk(args) => cli::desk::run(args),
         Command::Update(args) => cli::reply::run_update(args),
         Command::Ack(args) => cli::reply::run_ack(args),
     };

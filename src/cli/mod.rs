@@ -2,6 +2,7 @@
 //! the argument structs here and calls `run` of the matching module.
 
 pub mod decrypt;
+pub mod desk;
 pub mod keygen;
 pub mod moves;
 pub mod offices;
@@ -48,6 +49,9 @@ pub enum CliError {
     /// libsodium failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The signing counter could not be advanced.
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     /// Anything else the user must fix.
     #[error("{0}")]
     Usage(String),

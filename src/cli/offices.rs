@@ -6,12 +6,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use super::reply::next_sequence;
 use super::{io_err, load_secret_keys, read_bounded, CliError};
 use crate::crypto;
 use crate::domain::keys::PublicKeys;
 use crate::domain::office::{Directory, Office, DEFAULT_ROOT_ID, MAX_DIRECTORY_BYTES, MAX_TOWNS};
 use crate::domain::Day;
+use crate::signing::next_sequence;
 
 /// Flags of `offices`.
 #[derive(Debug, Args)]

@@ -9,11 +9,12 @@ use base64::Engine;
 use clap::Args;
 use serde::Deserialize;
 
-use super::{io_err, load_secret_keys, read_bounded, write_private, CliError};
-use crate::bundle::{digest_from_hex, sign_bundle, SignedContent, SignedPayload};
+use super::{io_err, load_secret_keys, read_bounded, CliError};
+use crate::bundle::{digest_from_hex, SignedContent};
 use crate::crypto::{self, BoxPublicKey};
 use crate::domain::reply::{plausible_sealed_reply, Ack, ReplyPlaintext, Update, MAX_REPLY_BYTES};
-use crate::domain::{Day, Status, TipId};
+use crate::domain::{Status, TipId};
+use crate::signing::{next_sequence, signed_bundle, BUNDLE_COUNTER};
 
 /// Flags shared by the signing commands.
 #[derive(Debug, Args)]
@@ -251,33 +252,8 @@ pub(crate) fn sign_and_write_with(
     args: &SigningArgs,
     content: SignedContent,
 ) -> Result<u64, CliError> {
-    let sequence = next_sequence(&args.key, "inspectors.sequence")?;
-    let payload = SignedPayload {
-        office: keys.office.as_ref().map(|o| o.id.clone()),
-        sequence,
-        made_on: Day::today(),
-        content,
-    };
-    let bytes = sign_bundle(&payload, &keys.sign_key);
+    let sequence = next_sequence(&args.key, BUNDLE_COUNTER)?;
+    let bytes = signed_bundle(keys, sequence, content);
     fs::write(&args.out, bytes).map_err(io_err(&args.out))?;
-    Ok(sequence)
-}
-
-/// The next number in the counter file `name` beside the key file, recorded before it is
-/// used.
-pub(crate) fn next_sequence(key: &Path, name: &str) -> Result<u64, CliError> {
-    let seq_path = key.parent().unwrap_or(Path::new(".")).join(name);
-    let last: u64 = match fs::read_to_string(&seq_path) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| CliError::Usage(format!("{}: not a number", seq_path.display())))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
-        // Any other failure must stop us: starting again from 0 would make every later
-        // bundle look old to the server.
-        Err(e) => return Err(io_err(&seq_path)(e)),
-    };
-    let sequence = last + 1;
-    write_private(&seq_path, format!("{sequence}\n").as_bytes())?;
     Ok(sequence)
 }

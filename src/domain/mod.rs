@@ -22,7 +22,8 @@ use crate::crypto;
 
 /// A tip's identifier: 8 random bytes, shown as 16 lowercase hex digits. Random rather than
 /// sequential, so that ids say nothing about the order in which tips arrived.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct TipId(pub [u8; 8]);
 
 impl TipId {
@@ -74,7 +75,8 @@ fn hex_val(c: u8) -> Option<u8> {
 }
 
 /// A calendar day (UTC), the finest time whistlebox ever stores: days since 1970-01-01.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct Day(pub u32);
 
 /// Julian day number of 1970-01-01.

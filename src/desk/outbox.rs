@@ -1,0 +1,177 @@
+//! What the desk sends back by USB stick: the queued answers, signed as an update bundle,
+//! and an ack of every tip and follow-up now safe in the workspace, so the server may
+//! delete its ciphertext. The same bundles `whistlebox update` and `whistlebox ack` write,
+//! numbered by the same counter beside the key file.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use super::ledger::{AnswerState, Ledger};
+use super::workspace::Written;
+use crate::bundle::SignedContent;
+use crate::domain::keys::SecretKeys;
+use crate::domain::reply::{plausible_sealed_reply, Ack, ReplyPlaintext, Update};
+use crate::domain::{Day, TipId};
+use crate::signing::{next_sequence, signed_bundle, SigningError, BUNDLE_COUNTER};
+
+/// Why the bundles could not be written.
+#[derive(Debug, Error)]
+pub enum OutboxError {
+    /// The counter could not be advanced.
+    #[error(transparent)]
+    Signing(#[from] SigningError),
+    /// A bundle file could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A message could not be sealed to its resident.
+    #[error("the message to case {0} could not be sealed to its resident; withdraw it and write it again")]
+    Seal(TipId),
+    /// Nothing is waiting.
+    #[error(
+        "nothing is waiting to be written: no answer is queued and every case is acknowledged"
+    )]
+    Nothing,
+}
+
+/// The bundles written, and the cases they changed (to be saved).
+pub struct Outgoing {
+    /// Bundles written, update first.
+    pub written: Vec<Written>,
+    /// Cases whose answers or acks were marked.
+    pub changed: Vec<TipId>,
+}
+
+/// Writes the update bundle (queued answers) and the ack bundle (everything not yet
+/// acknowledged) into `out_dir`, and marks the cases. The caller saves the changed cases
+/// and the record of the bundles in the workspace.
+pub fn write_bundles(
+    ledger: &mut Ledger,
+    keys: &SecretKeys,
+    key_path: &Path,
+    out_dir: &Path,
+    today: Day,
+) -> Result<Outgoing, OutboxError> {
+    let mut updates = Vec::new();
+    let mut answered = Vec::new();
+    for case in ledger.queued() {
+        for a in case
+            .answers
+            .iter()
+            .filter(|a| a.state == AnswerState::Queued)
+        {
+            let reply = match (&a.message, case.reply_key()) {
+                (Some(m), Some(key)) => {
+                    let sealed = ReplyPlaintext::new(m.as_str())
+                        .seal(&key)
+                        .map_err(|_| OutboxError::Seal(case.id))?;
+                    if !plausible_sealed_reply(&sealed) {
+                        return Err(OutboxError::Seal(case.id));
+                    }
+                    Some(sealed)
+                }
+                (Some(_), None) => return Err(OutboxError::Seal(case.id)),
+                (None, _) => None,
+            };
+            updates.push(Update {
+                tip: case.id,
+                status: a.status,
+                reply,
+            });
+        }
+        answered.push(case.id);
+    }
+    let acks: Vec<Ack> = ledger
+        .unacked()
+        .map(|c| Ack {
+            tip: c.id,
+            tip_sealed: true,
+            followups: c.followups.iter().map(|f| f.n).collect(),
+            tip_digest: Some(c.digest),
+            followup_digests: c.followups.iter().map(|f| f.digest).collect(),
+        })
+        .collect();
+    if updates.is_empty() && acks.is_empty() {
+        return Err(OutboxError::Nothing);
+    }
+    create_private_dir(out_dir)?;
+    let mut written = Vec::new();
+    let mut changed = Vec::new();
+    if !updates.is_empty() {
+        let sequence = next_sequence(key_path, BUNDLE_COUNTER)?;
+        let file = format!("update-{sequence}.json");
+        write_file(
+            &out_dir.join(&file),
+            &signed_bundle(keys, sequence, SignedContent::Updates(updates)),
+        )?;
+        for id in &answered {
+            if let Some(case) = ledger.cases.get_mut(id) {
+                case.mark_written(sequence, today);
+            }
+        }
+        written.push(Written {
+            sequence,
+            kind: "update".into(),
+            file,
+            day: today,
+            count: answered.len(),
+        });
+        changed.extend(answered);
+    }
+    if !acks.is_empty() {
+        let sequence = next_sequence(key_path, BUNDLE_COUNTER)?;
+        let file = format!("ack-{sequence}.json");
+        let ids: Vec<TipId> = acks.iter().map(|a| a.tip).collect();
+        write_file(
+            &out_dir.join(&file),
+            &signed_bundle(keys, sequence, SignedContent::Ack(acks)),
+        )?;
+        for id in &ids {
+            if let Some(case) = ledger.cases.get_mut(id) {
+                case.mark_acked(sequence, today);
+            }
+        }
+        written.push(Written {
+            sequence,
+            kind: "ack".into(),
+            file,
+            day: today,
+            count: ids.len(),
+        });
+        changed.extend(ids);
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    Ok(Outgoing { written, changed })
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutboxError> {
+    let io = |source| OutboxError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut f = fs::File::create(path).map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), OutboxError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| OutboxError::Io {
+        path: dir.to_owned(),
+        source,
+    })
+}

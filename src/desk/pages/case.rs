@@ -1,0 +1,303 @@
+//! The case page: the resident's words and follow-ups, the answers sent, the office's
+//! triage, notes and history, and the forms that change them.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{colour_chip, layout, see_other, status_words, Menu, Page};
+use crate::desk::ledger::{AnswerState, Case, Colour, EventKind, Settings, Triage, TriageForm};
+use crate::desk::{DeskData, DeskError, Open};
+use crate::domain::{Day, Status, TipId};
+use crate::lang::Lang;
+
+fn parse_id(raw: &str) -> Result<TipId, DeskError> {
+    raw.parse().map_err(|_| DeskError::NoCase)
+}
+
+/// `GET /{lang}/case/{id}`.
+pub async fn page(
+    desk: DeskData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, DeskError> {
+    let l = super::lang(&path.0)?;
+    let id = parse_id(&path.1)?;
+    let today = desk.today();
+    let markup = desk.with_open(|open| {
+        let case = open.ledger.cases.get(&id).ok_or(DeskError::NoCase)?;
+        Ok(case_markup(open, case, l, today))
+    })?;
+    Ok(super::html(StatusCode::OK, markup))
+}
+
+/// Runs `change` on the case and saves it; then back to the case page.
+fn edit(
+    desk: &DeskData,
+    path: &(String, String),
+    change: impl FnOnce(&mut Case, &Settings, Day) -> Result<bool, DeskError>,
+) -> Result<HttpResponse, DeskError> {
+    let l = super::lang(&path.0)?;
+    let id = parse_id(&path.1)?;
+    let today = desk.today();
+    desk.with_open(|open| {
+        let settings = open.ledger.settings.clone();
+        let case = open.ledger.cases.get_mut(&id).ok_or(DeskError::NoCase)?;
+        let before = case.clone();
+        let changed = change(case, &settings, today)?;
+        if changed {
+            if let Err(e) = open.workspace.save_cases([&*case]) {
+                // Not saved: memory goes back to what the workspace holds.
+                *case = before;
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    })?;
+    Ok(see_other(&format!("/{}/case/{id}", l.code())))
+}
+
+/// `POST /{lang}/case/{id}/triage`.
+pub async fn triage(
+    desk: DeskData,
+    path: web::Path<(String, String)>,
+    form: web::Form<TriageForm>,
+) -> Result<HttpResponse, DeskError> {
+    edit(&desk, &path, |case, settings, today| {
+        let triage = Triage::parse(&form, settings).map_err(|e| DeskError::Form(e.into()))?;
+        Ok(triage.apply(case, today))
+    })
+}
+
+/// The note form.
+#[derive(Deserialize)]
+pub struct NoteForm {
+    #[serde(default)]
+    by: String,
+    text: String,
+}
+
+/// `POST /{lang}/case/{id}/note`.
+pub async fn note(
+    desk: DeskData,
+    path: web::Path<(String, String)>,
+    form: web::Form<NoteForm>,
+) -> Result<HttpResponse, DeskError> {
+    edit(&desk, &path, |case, _, today| {
+        case.add_note(&form.by, &form.text, today)
+            .map_err(|e| DeskError::Form(e.to_string()))?;
+        Ok(true)
+    })
+}
+
+/// The answer form.
+#[derive(Deserialize)]
+pub struct AnswerForm {
+    status: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `POST /{lang}/case/{id}/answer`.
+pub async fn answer(
+    desk: DeskData,
+    path: web::Path<(String, String)>,
+    form: web::Form<AnswerForm>,
+) -> Result<HttpResponse, DeskError> {
+    edit(&desk, &path, |case, _, today| {
+        let status: Status = form.status.parse().map_err(DeskError::Form)?;
+        case.queue_answer(status, &form.message, today)
+            .map_err(|e| DeskError::Form(e.to_string()))?;
+        Ok(true)
+    })
+}
+
+/// `POST /{lang}/case/{id}/withdraw`.
+pub async fn withdraw(
+    desk: DeskData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, DeskError> {
+    edit(&desk, &path, |case, _, today| {
+        Ok(case.withdraw_queued(today))
+    })
+}
+
+fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
+    let settings = &open.ledger.settings;
+    let base = format!("/{}/case/{}", l.code(), c.id);
+    let content = html! {
+        p { a href={ "/" (l.code()) "/" } { "← " (l.pick("回到收件箱", "Back to the inbox")) } }
+        h1 { (l.pick("线索 ", "Case ")) code { (c.id) } }
+        dl.facts {
+            dt { (l.pick("分级", "Colour")) } dd { (colour_chip(l, c.colour)) @if c.supervised { " " span.supervised { (l.pick("挂牌督办", "under supervision")) } } }
+            dt { (l.pick("收到日期", "Received")) } dd { (c.received_on) " (" (c.age(today)) (l.pick(" 天前)", " days ago)")) }
+            dt { (l.pick("状态", "Status")) } dd #case-status { (status_words(l, c.status)) }
+            dt { (l.pick("回复时限", "Acknowledge by")) } dd { (c.ack_by(settings)) @if !c.acknowledged() && !c.is_closed() && today > c.ack_by(settings) { " " strong.overdue { (l.pick("已超期", "overdue")) } } }
+            dt { (l.pick("办结时限", "Answer by")) } dd { (c.answer_by(settings)) @if !c.is_closed() && today > c.answer_by(settings) { " " strong.overdue { (l.pick("已超期", "overdue")) } } }
+            @if let Some(t) = &c.topic { dt { (l.pick("主题", "Topic")) } dd { (t) } }
+            @if !c.tags.is_empty() { dt { (l.pick("标签", "Tags")) } dd { @for t in &c.tags { span.tag { (t) } " " } } }
+            @if let Some(a) = &c.assignee { dt { (l.pick("承办人", "Assigned to")) } dd { (a) } }
+        }
+        section #words {
+            h2 { (l.pick("反映内容", "The report")) }
+            div.words { (c.body) }
+            @if !c.fields.is_empty() {
+                dl.fields {
+                    @for (k, v) in &c.fields {
+                        dt { (k) }
+                        dd { @match v { serde_json::Value::String(s) => (s), other => (other.to_string()) } }
+                    }
+                }
+            }
+        }
+        @if !c.followups.is_empty() {
+            section #followups {
+                h2 { (l.pick("群众补充", "Follow-ups from the resident")) }
+                @for f in &c.followups {
+                    article.followup {
+                        h3 { "#" (f.n) " · " (f.day)
+                            @if !f.verified { " " strong.warning { (l.pick("未能核实来自回执持有人", "NOT VERIFIED: may not come from the resident")) } }
+                        }
+                        div.words { (f.body) }
+                    }
+                }
+            }
+        }
+        section #answers {
+            h2 { (l.pick("给群众的答复", "Answers to the resident")) }
+            @if c.answers.is_empty() { p { (l.pick("还没有答复。", "Nothing sent yet.")) } }
+            ol.answers {
+                @for a in &c.answers {
+                    li {
+                        (a.day) " · " strong { (status_words(l, a.status)) } " · "
+                        @match a.state {
+                            AnswerState::Queued => span.queued { (l.pick("待写入U盘", "waiting for the USB stick")) },
+                            AnswerState::Written(n) => span { (l.pick("已写入第 ", "in bundle no. ")) (n) (l.pick(" 号包", "")) },
+                        }
+                        @if let Some(m) = &a.message { div.words { (m) } }
+                    }
+                }
+            }
+            @if c.answers.iter().any(|a| a.state == AnswerState::Queued) {
+                form method="post" action={ (base) "/withdraw" } {
+                    button.secondary type="submit" { (l.pick("撤回待发的答复", "Withdraw the answers not yet written")) }
+                }
+            }
+            (answer_form(l, c, &base))
+        }
+        (triage_form(l, c, settings, &base))
+        section #notes {
+            h2 { (l.pick("内部备注（不离开本机）", "Internal notes (never leave this machine)")) }
+            @for n in &c.notes {
+                article.note { p.hint { (n.day) @if !n.by.is_empty() { " · " (n.by) } } div.words { (n.text) } }
+            }
+            form method="post" action={ (base) "/note" } {
+                label for="note-by" { (l.pick("记录人", "Written by")) }
+                input #note-by type="text" name="by" maxlength="40";
+                label for="note-text" { (l.pick("备注", "Note")) }
+                textarea #note-text name="text" required {}
+                button type="submit" { (l.pick("保存备注", "Save the note")) }
+            }
+        }
+        section #history {
+            h2 { (l.pick("经过", "History")) }
+            ul { @for e in &c.history { li { (e.day) " · " (event_words(l, &e.what)) } } }
+        }
+    };
+    layout(
+        Page {
+            lang: l,
+            title: format!("{} {}", l.pick("线索", "Case"), c.id),
+            path: &format!("/case/{}", c.id),
+            office: &open.office_name,
+            menu: Menu::None,
+        },
+        content,
+    )
+}
+
+fn answer_form(l: Lang, c: &Case, base: &str) -> Markup {
+    html! {
+        form #answer method="post" action={ (base) "/answer" } {
+            h3 { (l.pick("写答复", "Write an answer")) }
+            label for="answer-status" { (l.pick("新状态", "New status")) }
+            select #answer-status name="status" {
+                @for s in Status::ALL { option value=(s.as_str()) selected[s == c.status] { (status_words(l, s)) } }
+            }
+            label for="answer-message" {
+                (l.pick("给群众的话（可不填）", "A message to the resident (optional)"))
+                span.hint { (l.pick("只有持回执的人能读到。请用平实的话，不要写其他群众的信息。", "Only the receipt holder can read it. Use plain words; never name other residents.")) }
+            }
+            @if c.reply_key.is_some() {
+                textarea #answer-message name="message" {}
+            } @else {
+                p.hint #no-reply-key { (l.pick("这件线索没有附带回复钥匙，只能更新状态，无法留言。", "This report came without a reply key: a status can be sent, a message cannot.")) }
+            }
+            button type="submit" { (l.pick("放入待发（写入U盘时签名）", "Queue it (signed when written to the USB stick)")) }
+        }
+    }
+}
+
+fn triage_form(l: Lang, c: &Case, settings: &Settings, base: &str) -> Markup {
+    let tags: Vec<&str> = c.tags.iter().map(String::as_str).collect();
+    html! {
+        section #triage {
+            h2 { (l.pick("分级和分办", "Triage")) }
+            form method="post" action={ (base) "/triage" } {
+                fieldset {
+                    legend { (l.pick("分级", "Colour")) }
+                    @for (i, col) in Colour::ALL.into_iter().enumerate() {
+                        label.check {
+                            input type="radio" name="colour" value=(col.as_str()) checked[c.colour == Some(col)];
+                            (colour_chip(l, Some(col))) " " span.hint { (settings.colour_meanings[i]) }
+                        }
+                    }
+                    label.check { input type="radio" name="colour" value="" checked[c.colour.is_none()]; (super::colour_words(l, None)) }
+                }
+                label for="topic" { (l.pick("主题", "Topic")) }
+                select #topic name="topic" {
+                    option value="" { (l.pick("未选", "none")) }
+                    @for t in &settings.topics { option value=(t) selected[c.topic.as_deref() == Some(t.as_str())] { (t) } }
+                }
+                label for="tags" { (l.pick("标签（用逗号分开）", "Tags (separated by commas)")) }
+                input #tags type="text" name="tags" value=(tags.join(", "));
+                label for="assignee" { (l.pick("承办人", "Assigned to")) }
+                input #assignee type="text" name="assignee" maxlength="40" value=(c.assignee.as_deref().unwrap_or(""));
+                label.check { input #supervised type="checkbox" name="supervised" value="on" checked[c.supervised]; (l.pick("挂牌督办", "Under supervision (挂牌督办)")) }
+                label for="ack_by" { (l.pick("回复时限（留空用默认）", "Acknowledge by (empty: the office default)")) span.hint { "YYYY-MM-DD" } }
+                input #ack_by type="text" name="ack_by" value=(c.ack_by.map(|d| d.to_string()).unwrap_or_default());
+                label for="answer_by" { (l.pick("办结时限（留空用默认）", "Answer by (empty: the office default)")) span.hint { "YYYY-MM-DD" } }
+                input #answer_by type="text" name="answer_by" value=(c.answer_by.map(|d| d.to_string()).unwrap_or_default());
+                button type="submit" { (l.pick("保存分级", "Save the triage")) }
+            }
+        }
+    }
+}
+
+fn event_words(l: Lang, e: &EventKind) -> String {
+    match e {
+        EventKind::Imported => l.pick("导入", "imported").into(),
+        EventKind::FollowupsImported(n) => {
+            format!("{} {n}", l.pick("导入补充", "follow-ups imported:"))
+        }
+        EventKind::Triaged => l.pick("修改分级和分办", "triage changed").into(),
+        EventKind::Noted => l.pick("加备注", "note added").into(),
+        EventKind::AnswerQueued(s) => format!(
+            "{} {}",
+            l.pick("写答复：", "answer queued:"),
+            status_words(l, *s)
+        ),
+        EventKind::AnswerWithdrawn => l.pick("撤回待发答复", "queued answer withdrawn").into(),
+        EventKind::AnswersWritten(n) => format!(
+            "{} {n}",
+            l.pick("答复写入U盘，包号", "answers written, bundle no.")
+        ),
+        EventKind::Acked(n) => format!(
+            "{} {n}",
+            l.pick(
+                "回执写入U盘，包号",
+                "acknowledged to the server, bundle no."
+            )
+        ),
+    }
+}

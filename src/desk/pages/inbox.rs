@@ -1,0 +1,310 @@
+//! The inbox: every case, filtered, searched, sorted and shown a page at a time, with
+//! overdue cases marked.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use super::{colour_chip, layout, status_words, Menu, Page};
+use crate::desk::ledger::{Case, Colour, Settings};
+use crate::desk::{DeskData, DeskError, Open};
+use crate::domain::{Day, Status};
+use crate::lang::Lang;
+
+/// Cases on one page of the inbox.
+pub const PAGE_SIZE: usize = 100;
+
+/// The inbox's filters, from the query string; empty means "any".
+#[derive(Debug, Default, Deserialize)]
+pub struct InboxQuery {
+    /// Words to search for in every case.
+    #[serde(default)]
+    pub q: String,
+    /// `red`, `yellow`, `blue` or `none`.
+    #[serde(default)]
+    pub colour: String,
+    /// A topic.
+    #[serde(default)]
+    pub topic: String,
+    /// A tag.
+    #[serde(default)]
+    pub tag: String,
+    /// The inspector in charge.
+    #[serde(default)]
+    pub assignee: String,
+    /// A status name.
+    #[serde(default)]
+    pub status: String,
+    /// `open` (the default), `closed` or `all`.
+    #[serde(default)]
+    pub state: String,
+    /// `1`: only cases under supervision.
+    #[serde(default)]
+    pub supervised: String,
+    /// `1`: only overdue cases.
+    #[serde(default)]
+    pub overdue: String,
+    /// `new` (default), `old`, `colour`, `due`.
+    #[serde(default)]
+    pub sort: String,
+    /// Page number, from 1.
+    #[serde(default)]
+    pub page: Option<usize>,
+}
+
+impl InboxQuery {
+    fn keeps(&self, c: &Case, settings: &Settings, today: Day, needle: &str) -> bool {
+        let colour_ok = match self.colour.as_str() {
+            "" => true,
+            "none" => c.colour.is_none(),
+            other => c.colour.map(Colour::as_str) == Some(other),
+        };
+        let state_ok = match self.state.as_str() {
+            "all" => true,
+            "closed" => c.is_closed(),
+            _ => !c.is_closed(),
+        };
+        colour_ok
+            && state_ok
+            && (self.topic.is_empty() || c.topic.as_deref() == Some(self.topic.as_str()))
+            && (self.tag.is_empty() || c.tags.contains(&self.tag))
+            && (self.assignee.is_empty() || c.assignee.as_deref() == Some(self.assignee.as_str()))
+            && (self.status.is_empty() || c.status.as_str() == self.status)
+            && (self.supervised != "1" || c.supervised)
+            && (self.overdue != "1" || c.overdue(settings, today))
+            && (needle.is_empty() || c.contains(needle))
+    }
+
+    /// The cases this query shows, sorted (all pages).
+    pub fn select<'a>(&self, open: &'a Open, today: Day) -> Vec<&'a Case> {
+        let needle = self.q.trim().to_lowercase();
+        let settings = &open.ledger.settings;
+        let mut cases: Vec<&Case> = open
+            .ledger
+            .cases
+            .values()
+            .filter(|c| self.keeps(c, settings, today, &needle))
+            .collect();
+        match self.sort.as_str() {
+            "old" => cases.sort_by_key(|c| (c.received_on, c.id)),
+            "colour" => cases.sort_by_key(|c| {
+                (
+                    c.colour.map_or(3, Colour::index),
+                    !c.supervised,
+                    std::cmp::Reverse(c.received_on),
+                    c.id,
+                )
+            }),
+            "due" => cases.sort_by_key(|c| (c.answer_by(settings), c.id)),
+            _ => cases.sort_by_key(|c| (std::cmp::Reverse(c.received_on), c.id)),
+        }
+        cases
+    }
+
+    fn link(&self, l: Lang, page: usize) -> String {
+        let pairs = [
+            ("q", self.q.as_str()),
+            ("colour", &self.colour),
+            ("topic", &self.topic),
+            ("tag", &self.tag),
+            ("assignee", &self.assignee),
+            ("status", &self.status),
+            ("state", &self.state),
+            ("supervised", &self.supervised),
+            ("overdue", &self.overdue),
+            ("sort", &self.sort),
+        ];
+        let mut query: Vec<(&str, String)> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        query.push(("page", page.to_string()));
+        let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
+        format!("/{}/?{encoded}", l.code())
+    }
+}
+
+/// `GET /{lang}/`.
+pub async fn inbox(
+    desk: DeskData,
+    lang: web::Path<String>,
+    query: web::Query<InboxQuery>,
+) -> Result<HttpResponse, DeskError> {
+    let l = super::lang(&lang)?;
+    let today = desk.today();
+    let markup = desk.with_open(|open| Ok(inbox_markup(open, &query, l, today)))?;
+    Ok(super::html(StatusCode::OK, markup))
+}
+
+/// The inbox page for `query` (public for the benchmark).
+pub fn inbox_markup(open: &Open, query: &InboxQuery, l: Lang, today: Day) -> Markup {
+    let settings = &open.ledger.settings;
+    let cases = query.select(open, today);
+    let pages = cases.len().div_ceil(PAGE_SIZE).max(1);
+    let page = query.page.unwrap_or(1).clamp(1, pages);
+    let shown = cases.iter().skip((page - 1) * PAGE_SIZE).take(PAGE_SIZE);
+    let overdue_all = open
+        .ledger
+        .cases
+        .values()
+        .filter(|c| c.overdue(settings, today))
+        .count();
+    let content = html! {
+        h1 { (l.pick("收件箱", "Inbox")) }
+        p.summary {
+            (l.pick("共 ", "")) strong #case-count { (open.ledger.cases.len()) }
+            (l.pick(" 件线索；", " cases; "))
+            @if overdue_all > 0 {
+                a.overdue-link href={ "/" (l.code()) "/?overdue=1" } {
+                    strong #overdue-count { (overdue_all) } (l.pick(" 件已超期", " overdue"))
+                }
+            } @else {
+                span #overdue-count { "0" } (l.pick(" 件超期", " overdue"))
+            }
+            (l.pick("；今天 ", "; today is ")) (today)
+        }
+        (filters(l, query, settings, open))
+        p #shown { (l.pick("显示 ", "Showing ")) (cases.len()) (l.pick(" 件", " cases"))
+            @if pages > 1 { (l.pick("，第 ", ", page ")) (page) " / " (pages) } }
+        @if cases.is_empty() {
+            p.empty { (l.pick("没有符合条件的线索。", "No case matches.")) }
+        } @else {
+            table.inbox {
+                thead { tr {
+                    th scope="col" { (l.pick("分级", "Colour")) }
+                    th scope="col" { (l.pick("编号", "Case")) }
+                    th scope="col" { (l.pick("收到", "Received")) }
+                    th scope="col" { (l.pick("主题 / 标签", "Topic / tags")) }
+                    th scope="col" { (l.pick("承办人", "Assigned")) }
+                    th scope="col" { (l.pick("状态", "Status")) }
+                    th scope="col" { (l.pick("时限", "Due")) }
+                    th scope="col" { (l.pick("内容", "Words")) }
+                } }
+                tbody {
+                    @for c in shown {
+                        (row(l, c, settings, today))
+                    }
+                }
+            }
+        }
+        @if pages > 1 {
+            nav.pages aria-label=(l.pick("翻页", "Pages")) {
+                @if page > 1 { a rel="prev" href=(query.link(l, page - 1)) { (l.pick("上一页", "Previous")) } }
+                @if page < pages { a rel="next" href=(query.link(l, page + 1)) { (l.pick("下一页", "Next")) } }
+            }
+        }
+    };
+    layout(
+        Page {
+            lang: l,
+            title: l.pick("收件箱", "Inbox").into(),
+            path: "/",
+            office: &open.office_name,
+            menu: Menu::Inbox,
+        },
+        content,
+    )
+}
+
+fn row(l: Lang, c: &Case, settings: &Settings, today: Day) -> Markup {
+    let overdue = c.overdue(settings, today);
+    let snippet: String = c.body.chars().take(60).collect();
+    html! {
+        tr class=[overdue.then_some("overdue")] data-case=(c.id) {
+            td { (colour_chip(l, c.colour)) @if c.supervised { " " span.supervised { (l.pick("督办", "supervised")) } } }
+            td { a href={ "/" (l.code()) "/case/" (c.id) } { code { (c.id) } } }
+            td { (c.received_on) br; span.hint { (c.age(today)) (l.pick(" 天", " days")) } }
+            td {
+                @if let Some(t) = &c.topic { (t) }
+                @for tag in &c.tags { " " span.tag { (tag) } }
+            }
+            td { (c.assignee.as_deref().unwrap_or("")) }
+            td { (status_words(l, c.status)) }
+            td {
+                @if overdue { strong.overdue { (l.pick("已超期", "overdue")) } br; }
+                @if !c.acknowledged() && !c.is_closed() { (l.pick("回复 ", "ack ")) (c.ack_by(settings)) br; }
+                @if !c.is_closed() { (l.pick("办结 ", "answer ")) (c.answer_by(settings)) }
+            }
+            td.words { (snippet) @if c.body.chars().count() > 60 { "…" } }
+        }
+    }
+}
+
+fn filters(l: Lang, q: &InboxQuery, settings: &Settings, open: &Open) -> Markup {
+    let assignees: std::collections::BTreeSet<&str> = open
+        .ledger
+        .cases
+        .values()
+        .filter_map(|c| c.assignee.as_deref())
+        .collect();
+    let tags: std::collections::BTreeSet<&str> = open
+        .ledger
+        .cases
+        .values()
+        .flat_map(|c| c.tags.iter().map(String::as_str))
+        .collect();
+    let opt = |value: &str, label: &str, current: &str| {
+        html! { option value=(value) selected[value == current] { (label) } }
+    };
+    html! {
+        form.filters method="get" action={ "/" (l.code()) "/" } role="search" {
+            label for="q" { (l.pick("搜索全部线索的内容、补充、备注和标签", "Search the words, follow-ups, notes and tags of every case")) }
+            input #q type="search" name="q" value=(q.q);
+            div.row {
+                label { (l.pick("分级", "Colour"))
+                    select name="colour" {
+                        (opt("", l.pick("全部", "any"), &q.colour))
+                        @for c in Colour::ALL { (opt(c.as_str(), super::colour_words(l, Some(c)), &q.colour)) }
+                        (opt("none", super::colour_words(l, None), &q.colour))
+                    }
+                }
+                label { (l.pick("主题", "Topic"))
+                    select name="topic" {
+                        (opt("", l.pick("全部", "any"), &q.topic))
+                        @for t in &settings.topics { (opt(t, t, &q.topic)) }
+                    }
+                }
+                label { (l.pick("标签", "Tag"))
+                    select name="tag" {
+                        (opt("", l.pick("全部", "any"), &q.tag))
+                        @for t in &tags { (opt(t, t, &q.tag)) }
+                    }
+                }
+                label { (l.pick("承办人", "Assigned to"))
+                    select name="assignee" {
+                        (opt("", l.pick("全部", "anyone"), &q.assignee))
+                        @for a in &assignees { (opt(a, a, &q.assignee)) }
+                    }
+                }
+                label { (l.pick("状态", "Status"))
+                    select name="status" {
+                        (opt("", l.pick("全部", "any"), &q.status))
+                        @for s in Status::ALL { (opt(s.as_str(), super::status_words(l, s), &q.status)) }
+                    }
+                }
+                label { (l.pick("办理情况", "Open or closed"))
+                    select name="state" {
+                        (opt("", l.pick("在办", "open"), &q.state))
+                        (opt("closed", l.pick("已办结", "closed"), &q.state))
+                        (opt("all", l.pick("全部", "all"), &q.state))
+                    }
+                }
+                label { (l.pick("排序", "Sort"))
+                    select name="sort" {
+                        (opt("", l.pick("最新收到", "newest first"), &q.sort))
+                        (opt("old", l.pick("最早收到", "oldest first"), &q.sort))
+                        (opt("colour", l.pick("按分级", "by colour"), &q.sort))
+                        (opt("due", l.pick("按办结时限", "by answer-by day"), &q.sort))
+                    }
+                }
+            }
+            div.row {
+                label.check { input type="checkbox" name="supervised" value="1" checked[q.supervised == "1"]; (l.pick("只看挂牌督办", "Only cases under supervision")) }
+                label.check { input type="checkbox" name="overdue" value="1" checked[q.overdue == "1"]; (l.pick("只看超期", "Only overdue cases")) }
+            }
+            button type="submit" { (l.pick("筛选", "Filter")) }
+        }
+    }
+}

@@ -1,0 +1,554 @@
+//! The desk's workspace on disk, encrypted at rest. A stolen offline laptop without the
+//! office passphrase shows no tip, note, tag or name: only how many records there are and
+//! their sizes (padded to 1 KiB).
+//!
+//! The folder holds:
+//! - `desk.head` (format `whistlebox-desk`, version 1, JSON): a random salt and a check box.
+//!   The workspace key is derived from the office's secret key and the salt
+//!   ([`WorkspaceKey::derive`]); the check box tells a wrong key from a damaged file.
+//! - `ledger.log`: the magic `WBDESK1\n`, then records, each `u32 LE length ‖ nonce ‖
+//!   secretbox(padded JSON)`. Every record names the digest of the one before it, so a
+//!   record taken out or moved is noticed. A change appends a record (one `fsync` for a whole
+//!   import); replaying the log gives the ledger. A torn last record (a crash mid-write) is
+//!   dropped; a damaged record elsewhere stops the desk with a plain error.
+//! - `desk.lock`: held while a desk runs, so two desks never write one log.
+//!
+//! On opening, a log with many superseded records is rewritten as one record per case.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+use super::ledger::{Case, Ledger, Settings};
+use crate::crypto::{self, BoxSecretKey, WorkspaceKey, WORKSPACE_SALT_BYTES};
+
+const HEAD_FILE: &str = "desk.head";
+const LOG_FILE: &str = "ledger.log";
+const LOCK_FILE: &str = "desk.lock";
+const HEAD_FORMAT: &str = "whistlebox-desk";
+/// Version of `desk.head` and `ledger.log`.
+pub const WORKSPACE_VERSION: u32 = 1;
+const LOG_MAGIC: &[u8; 8] = b"WBDESK1\n";
+const CHECK_TEXT: &[u8] = b"whistlebox desk workspace check v1";
+/// Records are padded to a multiple of this, so sizes say little about the words.
+const RECORD_BLOCK: usize = 1024;
+/// Largest record read back (a case with every follow-up and note): a damaged length
+/// cannot make the desk allocate more.
+const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+
+/// Why the workspace could not be opened or written.
+#[derive(Debug, Error)]
+pub enum WorkspaceError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The key opens the key file but not this workspace.
+    #[error(
+        "this workspace was made with another office key: open it with the key it was made with"
+    )]
+    WrongKey,
+    /// A file was changed or damaged.
+    #[error("the workspace is damaged or was changed ({0}); restore it from a backup")]
+    Damaged(&'static str),
+    /// Another desk has the workspace open.
+    #[error("another desk has this workspace open; close it first")]
+    Busy,
+    /// A newer whistlebox wrote it.
+    #[error("this workspace was written by a newer whistlebox (version {0})")]
+    Newer(u32),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WorkspaceError + '_ {
+    move |source| WorkspaceError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Head {
+    format: String,
+    version: u32,
+    salt: String,
+    check: String,
+}
+
+/// A bundle the desk wrote for the USB stick.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Written {
+    /// Its sequence number.
+    pub sequence: u64,
+    /// `update` or `ack`.
+    pub kind: String,
+    /// Its file name in the outbox folder.
+    pub file: String,
+    /// Day written.
+    pub day: crate::domain::Day,
+    /// How many tips it names.
+    pub count: usize,
+}
+
+/// One record of the log.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Item {
+    Case(Box<Case>),
+    Settings(Settings),
+    Written(Written),
+}
+
+#[derive(Serialize, Deserialize)]
+struct Record {
+    /// BLAKE2b-256 of the previous record's box (zeros for the first).
+    prev: [u8; 32],
+    item: Item,
+}
+
+/// An open workspace: the ledger as replayed, and the log to append to.
+pub struct Workspace {
+    dir: PathBuf,
+    key: WorkspaceKey,
+    last: [u8; 32],
+    records: usize,
+    _lock: fs::File,
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace").field("dir", &self.dir).finish()
+    }
+}
+
+/// What opening gives: the workspace, its ledger and the bundles written so far.
+pub struct Opened {
+    /// The workspace.
+    pub workspace: Workspace,
+    /// The ledger.
+    pub ledger: Ledger,
+    /// The bundles written, oldest first.
+    pub written: Vec<Written>,
+}
+
+impl Workspace {
+    /// Opens the workspace in `dir` with the office's secret key, making it when the folder
+    /// is empty or missing.
+    pub fn open(dir: &Path, office: &BoxSecretKey) -> Result<Opened, WorkspaceError> {
+        create_private_dir(dir)?;
+        let lock = lock(dir)?;
+        let head_path = dir.join(HEAD_FILE);
+        let key = match fs::read(&head_path) {
+            Ok(raw) => key_from_head(&raw, office)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if dir.join(LOG_FILE).exists() {
+                    return Err(WorkspaceError::Damaged("desk.head is missing"));
+                }
+                make_head(&head_path, office)?
+            }
+            Err(e) => return Err(io(&head_path)(e)),
+        };
+        let mut workspace = Workspace {
+            dir: dir.to_owned(),
+            key,
+            last: [0; 32],
+            records: 0,
+            _lock: lock,
+        };
+        let (ledger, written) = workspace.replay()?;
+        let live = ledger.cases.len() + written.len() + 1;
+        if workspace.records > 2 * live + 64 {
+            workspace.rewrite(&ledger, &written)?;
+        }
+        Ok(Opened {
+            workspace,
+            ledger,
+            written,
+        })
+    }
+
+    /// Saves the cases named (one record each) with one `fsync`.
+    pub fn save_cases<'a>(
+        &mut self,
+        cases: impl IntoIterator<Item = &'a Case>,
+    ) -> Result<(), WorkspaceError> {
+        let items: Vec<Item> = cases
+            .into_iter()
+            .map(|c| Item::Case(Box::new(c.clone())))
+            .collect();
+        self.append(items)
+    }
+
+    /// Saves the settings.
+    pub fn save_settings(&mut self, settings: &Settings) -> Result<(), WorkspaceError> {
+        self.append(vec![Item::Settings(settings.clone())])
+    }
+
+    /// Records a bundle written, with the cases it changed, in one `fsync`.
+    pub fn save_written<'a>(
+        &mut self,
+        written: &Written,
+        cases: impl IntoIterator<Item = &'a Case>,
+    ) -> Result<(), WorkspaceError> {
+        let mut items: Vec<Item> = cases
+            .into_iter()
+            .map(|c| Item::Case(Box::new(c.clone())))
+            .collect();
+        items.push(Item::Written(written.clone()));
+        self.append(items)
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG_FILE)
+    }
+
+    fn seal(&self, prev: [u8; 32], item: Item) -> Vec<u8> {
+        let json = Zeroizing::new(
+            serde_json::to_vec(&Record { prev, item }).expect("plain data serializes"),
+        );
+        let padded = crypto::pad(&json, RECORD_BLOCK).expect("the block is not zero");
+        self.key.encrypt(&padded)
+    }
+
+    fn append(&mut self, items: Vec<Item>) -> Result<(), WorkspaceError> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let path = self.log_path();
+        let mut bytes = Vec::new();
+        if !path.exists() {
+            bytes.extend_from_slice(LOG_MAGIC);
+        }
+        let mut last = self.last;
+        for item in items {
+            let boxed = self.seal(last, item);
+            last = crypto::blake2b::<32>(None, &[&boxed]);
+            bytes.extend_from_slice(&(boxed.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&boxed);
+            self.records += 1;
+        }
+        let mut file = private_options()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.write_all(&bytes).map_err(io(&path))?;
+        file.sync_data().map_err(io(&path))?;
+        self.last = last;
+        Ok(())
+    }
+
+    fn replay(&mut self) -> Result<(Ledger, Vec<Written>), WorkspaceError> {
+        let path = self.log_path();
+        let mut ledger = Ledger::default();
+        let mut written = Vec::new();
+        let raw = match fs::File::open(&path) {
+            Ok(mut f) => {
+                let mut buf = Zeroizing::new(Vec::new());
+                f.read_to_end(&mut buf).map_err(io(&path))?;
+                buf
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((ledger, written)),
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let body = raw
+            .strip_prefix(LOG_MAGIC.as_slice())
+            .ok_or(WorkspaceError::Damaged(
+                "ledger.log does not start as a desk log",
+            ))?;
+        let mut at = 0usize;
+        let mut good_end = LOG_MAGIC.len();
+        while at < body.len() {
+            let Some(len) = body.get(at..at + 4) else {
+                break; // a torn length: the crash came mid-write
+            };
+            let len = u32::from_le_bytes(len.try_into().expect("four bytes")) as usize;
+            if len > MAX_RECORD_BYTES {
+                return Err(WorkspaceError::Damaged(
+                    "a record is larger than any desk writes",
+                ));
+            }
+            let Some(boxed) = body.get(at + 4..at + 4 + len) else {
+                break; // a torn record
+            };
+            let padded = self
+                .key
+                .decrypt(boxed)
+                .map_err(|_| WorkspaceError::Damaged("a record does not open"))?;
+            let n = crypto::unpad(&padded, RECORD_BLOCK)
+                .map_err(|_| WorkspaceError::Damaged("a record is not padded"))?;
+            let record: Record = serde_json::from_slice(&padded[..n])
+                .map_err(|_| WorkspaceError::Damaged("a record cannot be read"))?;
+            if !crypto::ct_eq(&record.prev, &self.last) {
+                return Err(WorkspaceError::Damaged(
+                    "records were taken out or moved in ledger.log",
+                ));
+            }
+            self.last = crypto::blake2b::<32>(None, &[boxed]);
+            self.records += 1;
+            match record.item {
+                Item::Case(case) => {
+                    ledger.cases.insert(case.id, *case);
+                }
+                Item::Settings(s) => ledger.settings = s,
+                Item::Written(w) => written.push(w),
+            }
+            at += 4 + len;
+            good_end = LOG_MAGIC.len() + at;
+        }
+        if good_end < raw.len() {
+            // Drop the torn tail so that the next record follows the last whole one.
+            let f = private_options()
+                .write(true)
+                .open(&path)
+                .map_err(io(&path))?;
+            f.set_len(good_end as u64).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+        }
+        Ok((ledger, written))
+    }
+
+    /// Writes the ledger as one record per case beside the log and renames it into place.
+    fn rewrite(&mut self, ledger: &Ledger, written: &[Written]) -> Result<(), WorkspaceError> {
+        let tmp = self.dir.join("ledger.log.new");
+        let _ = fs::remove_file(&tmp);
+        let mut bytes = LOG_MAGIC.to_vec();
+        let mut last = [0u8; 32];
+        let mut records = 0usize;
+        let items = std::iter::once(Item::Settings(ledger.settings.clone()))
+            .chain(
+                ledger
+                    .cases
+                    .values()
+                    .map(|c| Item::Case(Box::new(c.clone()))),
+            )
+            .chain(written.iter().cloned().map(Item::Written));
+        for item in items {
+            let boxed = self.seal(last, item);
+            last = crypto::blake2b::<32>(None, &[&boxed]);
+            bytes.extend_from_slice(&(boxed.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(&boxed);
+            records += 1;
+        }
+        let mut f = private_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(&bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, self.log_path()).map_err(io(&tmp))?;
+        if let Ok(d) = fs::File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        self.last = last;
+        self.records = records;
+        Ok(())
+    }
+}
+
+fn key_from_head(raw: &[u8], office: &BoxSecretKey) -> Result<WorkspaceKey, WorkspaceError> {
+    let head: Head =
+        serde_json::from_slice(raw).map_err(|_| WorkspaceError::Damaged("desk.head"))?;
+    if head.format != HEAD_FORMAT {
+        return Err(WorkspaceError::Damaged("desk.head is not a desk's"));
+    }
+    if head.version > WORKSPACE_VERSION {
+        return Err(WorkspaceError::Newer(head.version));
+    }
+    let salt: [u8; WORKSPACE_SALT_BYTES] = STANDARD
+        .decode(&head.salt)
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or(WorkspaceError::Damaged("desk.head salt"))?;
+    let check = STANDARD
+        .decode(&head.check)
+        .map_err(|_| WorkspaceError::Damaged("desk.head check"))?;
+    let key = WorkspaceKey::derive(office, &salt);
+    match key.decrypt(&check) {
+        Ok(text) if crypto::ct_eq(&text, CHECK_TEXT) => Ok(key),
+        _ => Err(WorkspaceError::WrongKey),
+    }
+}
+
+fn make_head(path: &Path, office: &BoxSecretKey) -> Result<WorkspaceKey, WorkspaceError> {
+    let mut salt = [0u8; WORKSPACE_SALT_BYTES];
+    crypto::random_fill(&mut salt);
+    let key = WorkspaceKey::derive(office, &salt);
+    let head = Head {
+        format: HEAD_FORMAT.into(),
+        version: WORKSPACE_VERSION,
+        salt: STANDARD.encode(salt),
+        check: STANDARD.encode(key.encrypt(CHECK_TEXT)),
+    };
+    let json = serde_json::to_vec_pretty(&head).expect("plain data serializes");
+    let mut f = private_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io(path))?;
+    f.write_all(&json).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    Ok(key)
+}
+
+fn lock(dir: &Path) -> Result<fs::File, WorkspaceError> {
+    let path = dir.join(LOCK_FILE);
+    let f = private_options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io(&path))?;
+    match fs4::FileExt::try_lock(&f) {
+        Ok(()) => Ok(f),
+        Err(fs4::TryLockError::WouldBlock) => Err(WorkspaceError::Busy),
+        Err(fs4::TryLockError::Error(e)) => Err(io(&path)(e)),
+    }
+}
+
+fn private_options() -> fs::OpenOptions {
+    let mut options = fs::OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), WorkspaceError> {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::ledger::Colour;
+    use crate::domain::{Day, TipId};
+
+    fn sample(i: u8) -> Case {
+        let mut c = crate::desk::ledger::sample_case(i);
+        c.colour = Some(Colour::Red);
+        c
+    }
+
+    #[test]
+    fn a_workspace_reopens_with_its_key_only_and_shows_no_words() {
+        crypto::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = BoxSecretKey::generate();
+        {
+            let mut opened = Workspace::open(dir.path(), &key).unwrap();
+            let mut case = sample(1);
+            case.add_note("王科长", "暗访记录", Day(20_000)).unwrap();
+            opened.workspace.save_cases([&case]).unwrap();
+        }
+        let all: Vec<u8> = fs::read_dir(dir.path())
+            .unwrap()
+            .flat_map(|e| fs::read(e.unwrap().path()).unwrap_or_default())
+            .collect();
+        for needle in ["暗访记录", "王科长", "低保"] {
+            assert!(memchr::memmem::find(&all, needle.as_bytes()).is_none());
+        }
+        let opened = Workspace::open(dir.path(), &key).unwrap();
+        let case = &opened.ledger.cases[&TipId([1; 8])];
+        assert_eq!(case.notes[0].text, "暗访记录");
+        drop(opened);
+        assert!(matches!(
+            Workspace::open(dir.path(), &BoxSecretKey::generate()),
+            Err(WorkspaceError::WrongKey)
+        ));
+    }
+
+    #[test]
+    fn two_desks_never_share_a_workspace() {
+        crypto::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = BoxSecretKey::generate();
+        let _first = Workspace::open(dir.path(), &key).unwrap();
+        assert!(matches!(
+            Workspace::open(dir.path(), &key),
+            Err(WorkspaceError::Busy)
+        ));
+    }
+
+    #[test]
+    fn a_torn_tail_is_dropped_and_a_changed_or_removed_record_is_refused() {
+        crypto::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = BoxSecretKey::generate();
+        {
+            let mut opened = Workspace::open(dir.path(), &key).unwrap();
+            for i in 1..=3 {
+                opened.workspace.save_cases([&sample(i)]).unwrap();
+            }
+        }
+        let log = dir.path().join(LOG_FILE);
+        let whole = fs::read(&log).unwrap();
+        // A crash mid-append: the last record is cut short.
+        fs::write(&log, &whole[..whole.len() - 100]).unwrap();
+        let opened = Workspace::open(dir.path(), &key).unwrap();
+        assert_eq!(opened.ledger.cases.len(), 2);
+        drop(opened);
+        // One flipped byte in a whole record.
+        let mut changed = fs::read(&log).unwrap();
+        changed[LOG_MAGIC.len() + 40] ^= 1;
+        fs::write(&log, &changed).unwrap();
+        assert!(matches!(
+            Workspace::open(dir.path(), &key),
+            Err(WorkspaceError::Damaged(_))
+        ));
+        // The first record taken out: the second no longer follows it.
+        let len = u32::from_le_bytes(whole[8..12].try_into().unwrap()) as usize;
+        let mut cut = LOG_MAGIC.to_vec();
+        cut.extend_from_slice(&whole[8 + 4 + len..]);
+        fs::write(&log, &cut).unwrap();
+        assert!(matches!(
+            Workspace::open(dir.path(), &key),
+            Err(WorkspaceError::Damaged(_))
+        ));
+    }
+
+    #[test]
+    fn many_changes_are_folded_into_one_record_per_case() {
+        crypto::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = BoxSecretKey::generate();
+        {
+            let mut opened = Workspace::open(dir.path(), &key).unwrap();
+            let mut case = sample(9);
+            for i in 0..100 {
+                case.add_note("", &format!("note {i}"), Day(20_000))
+                    .unwrap();
+                opened.workspace.save_cases([&case]).unwrap();
+            }
+        }
+        let before = fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
+        let opened = Workspace::open(dir.path(), &key).unwrap();
+        assert_eq!(opened.ledger.cases[&TipId([9; 8])].notes.len(), 100);
+        assert_eq!(opened.workspace.records, 2);
+        let after = fs::metadata(dir.path().join(LOG_FILE)).unwrap().len();
+        assert!(after * 10 < before, "{after} vs {before}");
+        drop(opened);
+        let opened = Workspace::open(dir.path(), &key).unwrap();
+        assert_eq!(opened.ledger.cases[&TipId([9; 8])].notes.len(), 100);
+    }
+}
