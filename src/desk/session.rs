@@ -157,24 +157,20 @@ fn loopback_host(req: &ServiceRequest) -> bool {
         .any(|name| host == format!("{name}:{port}"))
 }
 
-/// Whether a post comes from one of the desk's own pages.
+/// Whether a post comes from one of the desk's own pages. A browser's `Sec-Fetch-Site`
+/// settles it (no page can change it). Without it, an `Origin` must be this desk's; the
+/// pages send no referrer, so a browser without `Sec-Fetch-Site` sends `Origin: null`, which
+/// is refused too: the desk is for a current browser on the inspectors' machine.
 fn same_origin(req: &ServiceRequest) -> bool {
-    let site = req
-        .headers()
-        .get("Sec-Fetch-Site")
-        .and_then(|v| v.to_str().ok());
-    if matches!(site, Some(s) if s != "same-origin" && s != "none") {
-        return false;
+    let headers = req.headers();
+    if let Some(site) = headers.get("Sec-Fetch-Site") {
+        let site = site.to_str().unwrap_or("").trim();
+        return site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none");
     }
-    match req
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-    {
+    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
         Some(origin) => {
-            let host = req
-                .headers()
+            let host = headers
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .unwrap_or("");

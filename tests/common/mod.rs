@@ -2,6 +2,7 @@
 //! OS, against a real sled folder in a temporary directory.
 #![allow(dead_code)]
 
+pub mod desk;
 pub mod offices;
 
 use std::io::{BufRead, BufReader, Read};
@@ -319,6 +320,15 @@ impl Server {
         assert_eq!(r.status, 201, "{}", r.body);
         assert!(r.json().get("receipt").is_none(), "the browser holds it");
         reserved["receipt"].as_str().unwrap().to_string()
+    }
+    /// Posts a signed bundle (update, ack, move) to the admin listener's import.
+    pub fn import(&self, bundle: &[u8]) -> Reply {
+        reply(
+            agent()
+                .post(&format!("{}/admin/v1/import", self.admin))
+                .set("Authorization", &format!("Bearer {TOKEN}"))
+                .send_bytes(bundle),
+        )
     }
     pub fn status(&self, receipt: &str) -> Reply {
         self.post_json("/api/v1/status", &serde_json::json!({ "receipt": receipt }))
