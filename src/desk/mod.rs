@@ -162,7 +162,7 @@ impl Desk {
             .office
             .as_ref()
             .map(|o| o.name.clone())
-            .unwrap_or_else(|| "county / 县".into());
+            .unwrap_or_else(|| "县纪委监委 / county office".into());
         *slot = Some(Open {
             keys,
             workspace: opened.workspace,

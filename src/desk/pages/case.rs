@@ -144,8 +144,12 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
             @if !c.fields.is_empty() {
                 dl.fields {
                     @for (k, v) in &c.fields {
-                        dt { (k) }
-                        dd { @match v { serde_json::Value::String(s) => (s), other => (other.to_string()) } }
+                        dt { (field_words(l, k)) }
+                        dd { @match v {
+                            serde_json::Value::String(s) if k == "topic" => (resident_topic_words(l, s)),
+                            serde_json::Value::String(s) => (s),
+                            other => (other.to_string()),
+                        } }
                     }
                 }
             }
@@ -271,6 +275,34 @@ fn triage_form(l: Lang, c: &Case, settings: &Settings, base: &str) -> Markup {
                 button type="submit" { (l.pick("保存分级", "Save the triage")) }
             }
         }
+    }
+}
+
+/// The report form's optional questions, by their field names; other names (from other
+/// clients) are shown as they came.
+fn field_words<'a>(l: Lang, key: &'a str) -> &'a str {
+    match key {
+        "where" => l.pick("地点", "Where"),
+        "who" => l.pick("涉及的人", "Who"),
+        "when" => l.pick("时间", "When"),
+        "amount" => l.pick("涉及金额", "Amount"),
+        "proof" => l.pick("证据在哪里", "Proof, and where it is"),
+        "topic" => l.pick("群众选的类别", "Kind, as the resident chose it"),
+        "town" => l.pick("群众选的镇", "Town the resident chose"),
+        other => other,
+    }
+}
+
+/// The resident's answer to "what is it about, roughly?" on the report form.
+fn resident_topic_words<'a>(l: Lang, value: &'a str) -> &'a str {
+    match value {
+        "pensions" => l.pick("养老金、低保、补贴", "pensions, welfare, subsidies"),
+        "village" => l.pick("村里的钱和土地", "village money and land"),
+        "clinics" => l.pick("卫生院、看病、买药", "clinics, doctors, medicine"),
+        "schools" => l.pick("学校", "schools"),
+        "police" => l.pick("派出所、法院", "police and courts"),
+        "unsure" => l.pick("其他，或者不确定", "something else, or not sure"),
+        other => other,
     }
 }
 
