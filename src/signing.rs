@@ -1,5 +1,6 @@
 //! Signing on the offline machine, shared by the command line and the desk: the counter
-//! that numbers each office's signed bundles, and the signed bundle itself.
+//! that numbers each office's signed bundles, the signed bundle itself, and what a move
+//! hands over.
 
 use std::fs;
 use std::io::Write;
@@ -7,9 +8,13 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::bundle::{sign_bundle, SignedContent, SignedPayload};
+use crate::bundle::{sign_bundle, MoveRequest, SignedContent, SignedPayload};
+use crate::crypto::{BoxPublicKey, Sealer};
 use crate::domain::keys::SecretKeys;
-use crate::domain::Day;
+use crate::domain::office::{move_message, Directory, OfficeId};
+use crate::domain::reply::sealed_digest;
+use crate::domain::tip::SealedTip;
+use crate::domain::{Day, TipId};
 
 /// The counter file of update, ack and move bundles, beside the key file.
 pub const BUNDLE_COUNTER: &str = "inspectors.sequence";
@@ -76,4 +81,82 @@ pub fn signed_bundle(keys: &SecretKeys, sequence: u64, content: SignedContent) -
         content,
     };
     sign_bundle(&payload, &keys.sign_key)
+}
+
+/// Why a case cannot be handed to an office.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum MoveError {
+    /// The office is not in the directory.
+    #[error("there is no office {0} in the directory")]
+    NoSuchOffice(OfficeId),
+    /// A town gets a case only with the resident's consent, asked with the reply key.
+    #[error(
+        "this report binds no reply key, so its resident cannot be asked; it can be moved to the \
+         county office only"
+    )]
+    NoReplyKey,
+    /// A town needs the sealed tip, and this office does not hold it.
+    #[error("the sealed tip is not kept here, so it cannot be handed to a town office")]
+    NotKept,
+    /// The office's own tip did not open (damaged, or not this office's).
+    #[error("the tip could not be opened again to hand it over: {0}")]
+    Open(String),
+}
+
+/// What an office keeps of a case, to hand it over to a town.
+pub struct Kept<'a> {
+    /// The sealed tip as it arrived.
+    pub sealed: &'a SealedTip,
+    /// The stanza this office was given, when the case was moved to it.
+    pub grant: Option<&'a [u8]>,
+    /// The reply key bound inside the tip.
+    pub resident: Option<&'a BoxPublicKey>,
+}
+
+/// What an office hands over to `to` (移送). To the county: the tip's id alone (the county
+/// holds every tip). To a town: the sealed tip the town will open, its content key sealed to
+/// the town and once more to the resident's reply key (only the resident's "agree" releases
+/// it), and this office's signature over (tip, town, digest of the box), which the town
+/// checks before it trusts what it was handed.
+pub fn move_request(
+    tip: TipId,
+    to: &OfficeId,
+    directory: &Directory,
+    keys: &SecretKeys,
+    kept: Option<Kept<'_>>,
+) -> Result<MoveRequest, MoveError> {
+    if *to == directory.root.id {
+        return Ok(MoveRequest {
+            tip,
+            to: to.clone(),
+            sealed: None,
+            stanza: None,
+            signature: None,
+        });
+    }
+    let town = directory
+        .town(to)
+        .ok_or_else(|| MoveError::NoSuchOffice(to.clone()))?;
+    let kept = kept.ok_or(MoveError::NotKept)?;
+    let resident = kept.resident.ok_or(MoveError::NoReplyKey)?;
+    let (carried, stanza) = kept
+        .sealed
+        .for_move(
+            &keys.box_key,
+            kept.grant,
+            &keys.box_key.public_key(),
+            &town.keys.box_key,
+        )
+        .map_err(|e| MoveError::Open(e.to_string()))?;
+    let signature = keys
+        .sign_key
+        .sign(&move_message(tip, to, &sealed_digest(carried.as_bytes())))
+        .to_vec();
+    Ok(MoveRequest {
+        tip,
+        to: to.clone(),
+        sealed: Some(carried),
+        stanza: Some(resident.seal(&stanza)),
+        signature: Some(signature),
+    })
 }

@@ -12,15 +12,14 @@ use clap::Args;
 use super::decrypt::{GRANT_FILE, SEALED_FILE};
 use super::reply::{sign_and_write_with, SigningArgs};
 use super::{load_secret_keys, read_bounded, CliError};
-use crate::bundle::{digest_to_hex, MoveRequest, SignedContent};
-use crate::crypto::{self, BoxPublicKey, Sealer};
+use crate::bundle::{digest_to_hex, SignedContent};
+use crate::crypto::{self, BoxPublicKey};
 use crate::domain::keys::PublicKeys;
-use crate::domain::office::{
-    move_message, Directory, Grant, GrantKey, OfficeId, MAX_DIRECTORY_BYTES,
-};
+use crate::domain::office::{Directory, Grant, GrantKey, OfficeId, MAX_DIRECTORY_BYTES};
 use crate::domain::reply::sealed_digest;
 use crate::domain::tip::SealedTip;
 use crate::domain::TipId;
+use crate::signing::{move_request, Kept};
 
 /// Flags of `move`.
 #[derive(Debug, Args)]
@@ -81,34 +80,18 @@ pub fn run(args: &MoveArgs) -> Result<(), CliError> {
             }
         ))
     })?;
-    let request = if to == directory.root.id {
-        MoveRequest {
-            tip,
-            to,
-            sealed: None,
-            stanza: None,
-            signature: None,
-        }
+    let stored = if to == directory.root.id {
+        None
     } else {
-        let town = directory
-            .town(&to)
-            .ok_or_else(|| CliError::Usage(format!("--to: no office {to} in the directory")))?;
-        let (sealed, stanza, resident) = carried(args, tip, &keys, &town.keys)?;
-        // The town's key goes sealed to the resident's reply key: only the resident's
-        // "agree" can release it, whoever holds this bundle.
-        let wrapped = resident.seal(&stanza);
-        let signature = keys
-            .sign_key
-            .sign(&move_message(tip, &to, &sealed_digest(sealed.as_bytes())))
-            .to_vec();
-        MoveRequest {
-            tip,
-            to,
-            sealed: Some(sealed),
-            stanza: Some(wrapped),
-            signature: Some(signature),
-        }
+        Some(kept(args, tip)?)
     };
+    let kept = stored.as_ref().map(|(sealed, grant, resident)| Kept {
+        sealed,
+        grant: grant.as_deref(),
+        resident: resident.as_ref(),
+    });
+    let request = move_request(tip, &to, &directory, &keys, kept)
+        .map_err(|e| CliError::Usage(format!("tip {tip}: {e}")))?;
     let needs_consent = request.sealed.is_some();
     let sequence = sign_and_write_with(&keys, &args.signing, SignedContent::Moves(vec![request]))?;
     println!(
@@ -124,15 +107,13 @@ pub fn run(args: &MoveArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The box the receiving town opens, the content key sealed to it, and the resident's reply
-/// key (who must agree first), from what `decrypt` kept in the tip's folder (checked
-/// against the digest it pinned there).
-fn carried(
+/// What `decrypt` kept in the tip's folder (checked against the digest it pinned there):
+/// the sealed tip, the stanza this office was granted (for a case moved to it), and the
+/// reply key bound in the tip.
+fn kept(
     args: &MoveArgs,
     tip: TipId,
-    keys: &crate::domain::keys::SecretKeys,
-    town: &PublicKeys,
-) -> Result<(SealedTip, Vec<u8>, BoxPublicKey), CliError> {
+) -> Result<(SealedTip, Option<Vec<u8>>, Option<BoxPublicKey>), CliError> {
     let dir = args.tips.join(tip.to_string());
     let read_b64 = |name: &str| -> Result<Option<Vec<u8>>, CliError> {
         let path = dir.join(name);
@@ -168,12 +149,7 @@ fn carried(
         .get("bound_reply_key")
         .and_then(|k| k.as_str())
         .and_then(|k| STANDARD.decode(k).ok())
-        .and_then(|k| BoxPublicKey::from_bytes(&k).ok())
-        .ok_or_else(|| {
-            CliError::Usage(format!(
-                "tip {tip} binds no reply key, so its resident cannot be asked; it can be moved to the county only"
-            ))
-        })?;
+        .and_then(|k| BoxPublicKey::from_bytes(&k).ok());
     let sealed = SealedTip::from_bytes(sealed, usize::MAX)
         .map_err(|_| CliError::Usage(format!("{}: {SEALED_FILE} is damaged", dir.display())))?;
     let grant = read_b64(GRANT_FILE)?;
@@ -189,13 +165,5 @@ fn carried(
         },
         None => None,
     };
-    let (sealed, stanza) = sealed
-        .for_move(
-            &keys.box_key,
-            grant.as_deref(),
-            &keys.box_key.public_key(),
-            &town.box_key,
-        )
-        .map_err(|e| CliError::Usage(format!("tip {tip}: {e}")))?;
-    Ok((sealed, stanza, resident))
+    Ok((sealed, grant, resident))
 }

@@ -102,6 +102,17 @@ pub struct Answer {
     pub state: AnswerState,
 }
 
+/// A hand-over of the case to another office.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MoveOut {
+    /// Day it was asked for.
+    pub day: Day,
+    /// The office it goes to.
+    pub to: String,
+    /// Queued, or written into the move bundle with this number.
+    pub state: AnswerState,
+}
+
 /// An internal note: stays in this workspace, never leaves the machine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Note {
@@ -142,6 +153,10 @@ pub enum EventKind {
     AnswersWritten(u64),
     /// The case was acknowledged to the server in ack bundle `n`.
     Acked(u64),
+    /// A hand-over to this office was queued.
+    MoveQueued(String),
+    /// Hand-overs were signed into move bundle `n`.
+    MovesWritten(u64),
 }
 
 /// A case: one tip and the office's work on it.
@@ -165,6 +180,15 @@ pub struct Case {
     /// Digest of the sealed tip as first opened here: a later bundle with other contents
     /// under this id is refused.
     pub digest: [u8; 32],
+    /// The sealed tip as it arrived (standard base64), kept to hand the case on.
+    #[serde(default)]
+    pub sealed: Option<String>,
+    /// The grant this office was given with a moved case (standard base64).
+    #[serde(default)]
+    pub grant: Option<String>,
+    /// Hand-overs to other offices (移送).
+    #[serde(default)]
+    pub moves: Vec<MoveOut>,
     /// Follow-ups, by number.
     pub followups: Vec<CaseFollowup>,
     /// The status the server last reported in an export.
@@ -463,6 +487,13 @@ impl Ledger {
         })
     }
 
+    /// Cases with a hand-over waiting to be written.
+    pub fn moving(&self) -> impl Iterator<Item = &Case> {
+        self.cases
+            .values()
+            .filter(|c| c.moves.iter().any(|m| m.state == AnswerState::Queued))
+    }
+
     /// Cases with an answer waiting to be written.
     pub fn queued(&self) -> impl Iterator<Item = &Case> {
         self.cases
@@ -486,6 +517,12 @@ fn new_case(
         fields: plain.fields.clone(),
         reply_key: plain.bound_reply_key().map(|k| *k.as_bytes()),
         digest,
+        sealed: tip.sealed.as_ref().map(|s| s.to_base64()),
+        grant: tip.grant.as_ref().map(|g| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD.encode(g)
+        }),
+        moves: Vec::new(),
         followups: Vec::new(),
         server_status: tip.status,
         status: tip.status,
@@ -695,11 +732,12 @@ impl Case {
         Ok(())
     }
 
-    /// Withdraws the queued answers (those not yet written into a bundle).
+    /// Withdraws the queued answers and hand-overs (those not yet written into a bundle).
     pub fn withdraw_queued(&mut self, today: Day) -> bool {
-        let before = self.answers.len();
+        let before = self.answers.len() + self.moves.len();
         self.answers.retain(|a| a.state != AnswerState::Queued);
-        if self.answers.len() == before {
+        self.moves.retain(|m| m.state != AnswerState::Queued);
+        if self.answers.len() + self.moves.len() == before {
             return false;
         }
         let status = self
@@ -729,6 +767,33 @@ impl Case {
             }
         }
         self.note_event(today, EventKind::AnswersWritten(sequence));
+    }
+
+    /// Queues a hand-over to office `to` (checked against the directory by the caller).
+    /// The same office is asked once: the server would refuse it again anyway.
+    pub fn queue_move(&mut self, to: &str, today: Day) -> Result<(), CaseEditError> {
+        if self.moves.iter().any(|m| m.to == to) {
+            return Err(CaseEditError::Text(
+                "this case was already handed to that office (the resident is asked once)",
+            ));
+        }
+        self.moves.push(MoveOut {
+            day: today,
+            to: to.to_owned(),
+            state: AnswerState::Queued,
+        });
+        self.note_event(today, EventKind::MoveQueued(to.to_owned()));
+        Ok(())
+    }
+
+    /// Marks the queued hand-overs as written into move bundle `sequence`.
+    pub fn mark_moved(&mut self, sequence: u64, today: Day) {
+        for m in &mut self.moves {
+            if m.state == AnswerState::Queued {
+                m.state = AnswerState::Written(sequence);
+            }
+        }
+        self.note_event(today, EventKind::MovesWritten(sequence));
     }
 
     /// Marks the tip and every follow-up here as acknowledged in ack bundle `sequence`.

@@ -224,6 +224,7 @@ impl Desk {
             let out = outbox::write_bundles(
                 &mut open.ledger,
                 &open.keys,
+                open.directory.as_ref(),
                 &self.config.key_path,
                 &self.config.outbox,
                 today,

@@ -11,11 +11,18 @@ use thiserror::Error;
 
 use super::ledger::{AnswerState, Ledger};
 use super::workspace::Written;
-use crate::bundle::SignedContent;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::bundle::{MoveRequest, SignedContent};
 use crate::domain::keys::SecretKeys;
+use crate::domain::office::{Directory, Grant, GrantKey, OfficeId};
 use crate::domain::reply::{plausible_sealed_reply, Ack, ReplyPlaintext, Update};
+use crate::domain::tip::SealedTip;
 use crate::domain::{Day, TipId};
-use crate::signing::{next_sequence, signed_bundle, SigningError, BUNDLE_COUNTER};
+use crate::signing::{
+    move_request, next_sequence, signed_bundle, Kept, MoveError, SigningError, BUNDLE_COUNTER,
+};
 
 /// Why the bundles could not be written.
 #[derive(Debug, Error)]
@@ -34,6 +41,12 @@ pub enum OutboxError {
     /// A message could not be sealed to its resident.
     #[error("the message to case {0} could not be sealed to its resident; withdraw it and write it again")]
     Seal(TipId),
+    /// A hand-over could not be made.
+    #[error("case {0} cannot be handed over: {1}")]
+    Move(TipId, MoveError),
+    /// Hand-overs are queued but the desk was started without the directory of offices.
+    #[error("hand-overs need the directory of offices: start the desk with --directory")]
+    NoDirectory,
     /// Nothing is waiting.
     #[error(
         "nothing is waiting to be written: no answer is queued and every case is acknowledged"
@@ -49,12 +62,13 @@ pub struct Outgoing {
     pub changed: Vec<TipId>,
 }
 
-/// Writes the update bundle (queued answers) and the ack bundle (everything not yet
-/// acknowledged) into `out_dir`, and marks the cases. The caller saves the changed cases
-/// and the record of the bundles in the workspace.
+/// Writes the update bundle (queued answers), the move bundle (queued hand-overs) and the
+/// ack bundle (everything not yet acknowledged) into `out_dir`, and marks the cases. The
+/// caller saves the changed cases and the record of the bundles in the workspace.
 pub fn write_bundles(
     ledger: &mut Ledger,
     keys: &SecretKeys,
+    directory: Option<&Directory>,
     key_path: &Path,
     out_dir: &Path,
     today: Day,
@@ -98,7 +112,8 @@ pub fn write_bundles(
             followup_digests: c.followups.iter().map(|f| f.digest).collect(),
         })
         .collect();
-    if updates.is_empty() && acks.is_empty() {
+    let (moves, moved) = move_requests(ledger, keys, directory)?;
+    if updates.is_empty() && acks.is_empty() && moves.is_empty() {
         return Err(OutboxError::Nothing);
     }
     create_private_dir(out_dir)?;
@@ -125,6 +140,27 @@ pub fn write_bundles(
         });
         changed.extend(answered);
     }
+    if !moves.is_empty() {
+        let sequence = next_sequence(key_path, BUNDLE_COUNTER)?;
+        let file = format!("move-{sequence}.json");
+        write_file(
+            &out_dir.join(&file),
+            &signed_bundle(keys, sequence, SignedContent::Moves(moves)),
+        )?;
+        for id in &moved {
+            if let Some(case) = ledger.cases.get_mut(id) {
+                case.mark_moved(sequence, today);
+            }
+        }
+        written.push(Written {
+            sequence,
+            kind: "move".into(),
+            file,
+            day: today,
+            count: moved.len(),
+        });
+        changed.extend(moved);
+    }
     if !acks.is_empty() {
         let sequence = next_sequence(key_path, BUNDLE_COUNTER)?;
         let file = format!("ack-{sequence}.json");
@@ -150,6 +186,47 @@ pub fn write_bundles(
     changed.sort_unstable();
     changed.dedup();
     Ok(Outgoing { written, changed })
+}
+
+/// The signed hand-overs of every queued move, and the cases they come from.
+fn move_requests(
+    ledger: &Ledger,
+    keys: &SecretKeys,
+    directory: Option<&Directory>,
+) -> Result<(Vec<MoveRequest>, Vec<TipId>), OutboxError> {
+    let mut requests = Vec::new();
+    let mut cases = Vec::new();
+    for case in ledger.moving() {
+        let directory = directory.ok_or(OutboxError::NoDirectory)?;
+        let fail = |e| OutboxError::Move(case.id, e);
+        let sealed = case
+            .sealed
+            .as_deref()
+            .and_then(|s| SealedTip::from_base64(s, usize::MAX).ok());
+        let grant = case
+            .grant
+            .as_deref()
+            .and_then(|g| STANDARD.decode(g).ok())
+            .and_then(|g| Grant::decode(&g))
+            .and_then(|g| match g.key {
+                GrantKey::Open(stanza) => Some(stanza),
+                GrantKey::ForResident(_) => None,
+            });
+        let resident = case.reply_key();
+        for m in case.moves.iter().filter(|m| m.state == AnswerState::Queued) {
+            let to: OfficeId =
+                m.to.parse()
+                    .map_err(|_| fail(MoveError::NoSuchOffice(directory.root.id.clone())))?;
+            let kept = sealed.as_ref().map(|sealed| Kept {
+                sealed,
+                grant: grant.as_deref(),
+                resident: resident.as_ref(),
+            });
+            requests.push(move_request(case.id, &to, directory, keys, kept).map_err(fail)?);
+        }
+        cases.push(case.id);
+    }
+    Ok((requests, cases))
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutboxError> {

@@ -96,3 +96,91 @@ impl Drop for DeskProcess {
         let _ = self.child.wait();
     }
 }
+
+/// An HTTP client of a desk with its session cookie (from the one-time sign-in link).
+pub struct DeskClient {
+    agent: ureq::Agent,
+    pub origin: String,
+    cookie: String,
+}
+
+/// Status and body of a desk answer.
+pub struct DeskReply {
+    pub status: u16,
+    pub body: String,
+    pub location: Option<String>,
+}
+
+impl DeskClient {
+    /// Signs in through the link `desk` printed.
+    pub fn sign_in(desk: &DeskProcess) -> Self {
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout(Duration::from_secs(120))
+            .build();
+        let link = desk
+            .signin
+            .as_deref()
+            .expect("a desk started with a passphrase file");
+        let r = agent
+            .get(&format!("{}{link}", desk.origin))
+            .call()
+            .expect("sign in");
+        assert_eq!(r.status(), 303);
+        let cookie = r
+            .header("Set-Cookie")
+            .expect("the session cookie")
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
+        Self {
+            agent,
+            origin: desk.origin.clone(),
+            cookie,
+        }
+    }
+
+    fn answer(result: Result<ureq::Response, ureq::Error>) -> DeskReply {
+        let r = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("desk request: {e}"),
+        };
+        DeskReply {
+            status: r.status(),
+            location: r.header("Location").map(str::to_string),
+            body: r.into_string().unwrap_or_default(),
+        }
+    }
+
+    pub fn get(&self, path: &str) -> DeskReply {
+        Self::answer(
+            self.agent
+                .get(&format!("{}{path}", self.origin))
+                .set("Cookie", &self.cookie)
+                .call(),
+        )
+    }
+
+    /// Posts a form (`pairs` url-encoded).
+    pub fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> DeskReply {
+        Self::answer(
+            self.agent
+                .post(&format!("{}{path}", self.origin))
+                .set("Cookie", &self.cookie)
+                .send_form(pairs),
+        )
+    }
+
+    /// The ids of the cases the inbox lists (every state), in its order.
+    pub fn case_ids(&self) -> Vec<String> {
+        let page = self.get("/en/?state=all");
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body
+            .split("data-case=\"")
+            .skip(1)
+            .map(|rest| rest[..16].to_string())
+            .collect()
+    }
+}

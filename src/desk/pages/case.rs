@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::{colour_chip, layout, see_other, status_words, Menu, Page};
 use crate::desk::ledger::{AnswerState, Case, Colour, EventKind, Settings, Triage, TriageForm};
 use crate::desk::{DeskData, DeskError, Open};
+use crate::domain::office::{Directory, OfficeId};
 use crate::domain::{Day, Status, TipId};
 use crate::lang::Lang;
 
@@ -182,7 +183,8 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
                     }
                 }
             }
-            @if c.answers.iter().any(|a| a.state == AnswerState::Queued) {
+            @if c.answers.iter().any(|a| a.state == AnswerState::Queued)
+                || c.moves.iter().any(|m| m.state == AnswerState::Queued) {
                 form method="post" action={ (base) "/withdraw" } {
                     button.secondary type="submit" { (l.pick("撤回待发的答复", "Withdraw the answers not yet written")) }
                 }
@@ -190,6 +192,9 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
             (answer_form(l, c, &base))
         }
         (triage_form(l, c, settings, &base))
+        @if let Some(directory) = &open.directory {
+            (move_form(l, c, directory, open.keys.office.as_ref().map(|o| o.id.as_str()), &base))
+        }
         section #notes {
             h2 { (l.pick("内部备注（不离开本机）", "Internal notes (never leave this machine)")) }
             @for n in &c.notes {
@@ -240,6 +245,79 @@ fn answer_form(l: Lang, c: &Case, base: &str) -> Markup {
             button type="submit" { (l.pick("放入待发（写入U盘时签名）", "Queue it (signed when written to the USB stick)")) }
         }
     }
+}
+
+/// Handing the case to another office (移送): the county takes it at once; a town gets it
+/// only once the resident agrees on the status page.
+fn move_form(l: Lang, c: &Case, directory: &Directory, me: Option<&str>, base: &str) -> Markup {
+    let offices: Vec<(&str, &str)> = std::iter::once(&directory.root)
+        .chain(directory.towns.iter())
+        .map(|o| (o.id.as_str(), o.name.as_str()))
+        .filter(|(id, _)| Some(*id) != me && !(me.is_none() && *id == directory.root.id.as_str()))
+        .collect();
+    html! {
+        section #moves {
+            h2 { (l.pick("移送其他办公室", "Hand over to another office")) }
+            @if !c.moves.is_empty() {
+                ul { @for m in &c.moves {
+                    li { (m.day) " · " (m.to) " · "
+                        @match m.state {
+                            AnswerState::Queued => span.queued { (l.pick("待写入U盘", "waiting for the USB stick")) },
+                            AnswerState::Written(n) => span { (l.pick("已写入第 ", "in bundle no. ")) (n) (l.pick(" 号包", "")) },
+                        }
+                    }
+                } }
+            }
+            p.hint { (l.pick("移送到镇纪委，要先经群众在查询页同意；群众不同意，镇里什么都拿不到。", "A town office gets the case only once the resident agrees on the status page; if the resident says no, the town gets nothing.")) }
+            form method="post" action={ (base) "/move" } {
+                label for="move-to" { (l.pick("移送给", "Hand over to")) }
+                select #move-to name="to" {
+                    @for (id, name) in &offices { option value=(id) { (name) " (" (id) ")" } }
+                }
+                button.secondary type="submit" { (l.pick("放入待发", "Queue the hand-over")) }
+            }
+        }
+    }
+}
+
+/// The move form.
+#[derive(Deserialize)]
+pub struct MoveForm {
+    to: String,
+}
+
+/// `POST /{lang}/case/{id}/move`.
+pub async fn hand_over(
+    desk: DeskData,
+    path: web::Path<(String, String)>,
+    form: web::Form<MoveForm>,
+) -> Result<HttpResponse, DeskError> {
+    let target = desk.with_open(|open| {
+        let directory = open.directory.as_ref().ok_or_else(|| {
+            DeskError::Form(
+                "hand-overs need the directory of offices: start the desk with --directory".into(),
+            )
+        })?;
+        let id: OfficeId = form
+            .to
+            .parse()
+            .map_err(|_| DeskError::Form("choose an office from the list".into()))?;
+        let town = directory.town(&id).is_some();
+        if !town && id != directory.root.id {
+            return Err(DeskError::Form("choose an office from the list".into()));
+        }
+        Ok((id, town))
+    })?;
+    edit(&desk, &path, |case, _, today| {
+        if target.1 && case.reply_key().is_none() {
+            return Err(DeskError::Form(
+                crate::signing::MoveError::NoReplyKey.to_string(),
+            ));
+        }
+        case.queue_move(target.0.as_str(), today)
+            .map_err(|e| DeskError::Form(e.to_string()))?;
+        Ok(true)
+    })
 }
 
 fn triage_form(l: Lang, c: &Case, settings: &Settings, base: &str) -> Markup {
@@ -323,6 +401,11 @@ fn event_words(l: Lang, e: &EventKind) -> String {
         EventKind::AnswersWritten(n) => format!(
             "{} {n}",
             l.pick("答复写入U盘，包号", "answers written, bundle no.")
+        ),
+        EventKind::MoveQueued(to) => format!("{} {to}", l.pick("移送：", "hand-over queued to")),
+        EventKind::MovesWritten(n) => format!(
+            "{} {n}",
+            l.pick("移送写入U盘，包号", "hand-over written, bundle no.")
         ),
         EventKind::Acked(n) => format!(
             "{} {n}",

@@ -42,6 +42,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/case/{id}/note", web::post().to(case::note))
                 .route("/case/{id}/answer", web::post().to(case::answer))
                 .route("/case/{id}/withdraw", web::post().to(case::withdraw))
+                .route("/case/{id}/move", web::post().to(case::hand_over))
                 .route("/import", web::get().to(import::form))
                 .route("/import", web::post().to(import::upload))
                 .route("/outbox", web::get().to(outbox::page))

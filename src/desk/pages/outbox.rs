@@ -45,6 +45,16 @@ fn render(
             })
             .collect();
         let unacked = open.ledger.unacked().count();
+        let moving: Vec<_> = open
+            .ledger
+            .moving()
+            .flat_map(|c| {
+                c.moves
+                    .iter()
+                    .filter(|m| m.state == AnswerState::Queued)
+                    .map(move |m| (c.id, m.to.as_str()))
+            })
+            .collect();
         let content = html! {
             h1 { (l.pick("写入U盘", "To the USB stick")) }
             @if let Some(names) = just_written {
@@ -60,6 +70,12 @@ fn render(
                 li { a href={ "/" (l.code()) "/case/" (id) } { code { (id) } } " · " (status_words(l, a.status))
                     @if a.message.is_some() { " · " (l.pick("附留言", "with a message")) } }
             } }
+            @if !moving.is_empty() {
+                h2 { (l.pick("待发的移送", "Hand-overs waiting")) " (" span #moving-count { (moving.len()) } ")" }
+                ul { @for (id, to) in &moving {
+                    li { a href={ "/" (l.code()) "/case/" (id) } { code { (id) } } " → " (to) }
+                } }
+            }
             h2 { (l.pick("待确认收到的线索", "Cases to acknowledge to the server")) " (" span #unacked-count { (unacked) } ")" }
             p.hint { (l.pick("确认后，服务器删除这些线索的密文；它们已安全保存在本机的加密工作区。", "Once acknowledged, the server deletes their ciphertext; they are safe in this machine's encrypted workspace.")) }
             form method="post" action={ "/" (l.code()) "/outbox" } {
@@ -70,7 +86,11 @@ fn render(
             table {
                 thead { tr { th { (l.pick("包号", "No.")) } th { (l.pick("类型", "Kind")) } th { (l.pick("日期", "Day")) } th { (l.pick("线索数", "Cases")) } th { (l.pick("文件", "File")) } } }
                 tbody { @for w in open.written.iter().rev() {
-                    tr { td { (w.sequence) } td { (if w.kind == "ack" { l.pick("确认收到", "ack") } else { l.pick("答复", "answers") }) } td { (w.day) } td { (w.count) } td { a href={ "/outbox/" (w.file) } download { (w.file) } } }
+                    tr { td { (w.sequence) } td { (match w.kind.as_str() {
+                        "ack" => l.pick("确认收到", "ack"),
+                        "move" => l.pick("移送", "hand-over"),
+                        _ => l.pick("答复", "answers"),
+                    }) } td { (w.day) } td { (w.count) } td { a href={ "/outbox/" (w.file) } download { (w.file) } } }
                 } }
             }
         };
