@@ -191,6 +191,14 @@ fn a_tip_goes_round_the_desk_and_back_to_the_resident() {
         assert!(d.text("tr[data-case]").await.contains("督办"));
         d.screenshot("desk-inbox-zh", 1280, 800).await;
         axe_clean(&d, "desk inbox (zh)").await;
+        assert_eq!(d.attr("html", "lang").await.as_deref(), Some("zh-Hans"));
+        for url in d.fetched().await {
+            assert!(url.starts_with(&desk_origin), "the desk fetched {url}");
+        }
+        assert!(
+            !d.displayed("tr.overdue").await,
+            "nothing is overdue on day 0"
+        );
         d.goto("/en/?state=all").await;
         d.screenshot("desk-inbox-en", 1280, 800).await;
         for (q, rows) in [("小汽车", 1), ("比对", 1), ("村委会", 1), ("医院", 0)] {
@@ -244,6 +252,9 @@ fn a_tip_goes_round_the_desk_and_back_to_the_resident() {
             MESSAGE
         );
         assert!(public.text("#status-now").await.contains("有问题想问您"));
+        public
+            .assert_same_origin_no_cookies("the status page with the desk's answer")
+            .await;
 
         // The reports of this month, both languages.
         d.goto("/zh/report").await;

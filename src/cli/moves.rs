@@ -107,13 +107,13 @@ pub fn run(args: &MoveArgs) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The sealed tip, the granted stanza and the bound reply key, as read from a tip's folder.
+type KeptFiles = (SealedTip, Option<Vec<u8>>, Option<BoxPublicKey>);
+
 /// What `decrypt` kept in the tip's folder (checked against the digest it pinned there):
 /// the sealed tip, the stanza this office was granted (for a case moved to it), and the
 /// reply key bound in the tip.
-fn kept(
-    args: &MoveArgs,
-    tip: TipId,
-) -> Result<(SealedTip, Option<Vec<u8>>, Option<BoxPublicKey>), CliError> {
+fn kept(args: &MoveArgs, tip: TipId) -> Result<KeptFiles, CliError> {
     let dir = args.tips.join(tip.to_string());
     let read_b64 = |name: &str| -> Result<Option<Vec<u8>>, CliError> {
         let path = dir.join(name);

@@ -358,7 +358,7 @@ fn triage_form(l: Lang, c: &Case, settings: &Settings, base: &str) -> Markup {
 
 /// The report form's optional questions, by their field names; other names (from other
 /// clients) are shown as they came.
-fn field_words<'a>(l: Lang, key: &'a str) -> &'a str {
+fn field_words(l: Lang, key: &str) -> &str {
     match key {
         "where" => l.pick("地点", "Where"),
         "who" => l.pick("涉及的人", "Who"),
@@ -372,7 +372,7 @@ fn field_words<'a>(l: Lang, key: &'a str) -> &'a str {
 }
 
 /// The resident's answer to "what is it about, roughly?" on the report form.
-fn resident_topic_words<'a>(l: Lang, value: &'a str) -> &'a str {
+fn resident_topic_words(l: Lang, value: &str) -> &str {
     match value {
         "pensions" => l.pick("养老金、低保、补贴", "pensions, welfare, subsidies"),
         "village" => l.pick("村里的钱和土地", "village money and land"),
