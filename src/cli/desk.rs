@@ -28,7 +28,8 @@ pub struct DeskArgs {
     /// passphrase is typed in the browser.
     #[arg(long)]
     pub passphrase_file: Option<PathBuf>,
-    /// Loopback address for the browser (127.0.0.1 or ::1 only).
+    /// Loopback address for the browser (127.0.0.1 or ::1 only; port 0 takes a free one,
+    /// named in the link the desk prints).
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub bind: SocketAddr,
     /// Export bundles to import before the desk opens (needs --passphrase-file).
@@ -62,6 +63,14 @@ pub fn run(args: &DeskArgs) -> Result<(), CliError> {
             "--import needs --passphrase-file (or import on the desk's Import page)".into(),
         ));
     }
+    // Listen first: a port already taken is said at once, before the slow passphrase and
+    // any import, and the link printed names the port really listened on (`--bind
+    // 127.0.0.1:0` takes a free one). Connections wait in the backlog until the desk runs.
+    let listener = std::net::TcpListener::bind(args.bind)
+        .map_err(|e| CliError::Usage(format!("the desk cannot listen on {}: {e}", args.bind)))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| CliError::Usage(format!("the desk cannot listen on {}: {e}", args.bind)))?;
     let raw = read_bounded(&args.key, 64 * 1024)?;
     let key_text = Zeroizing::new(
         String::from_utf8(raw.to_vec())
@@ -100,7 +109,7 @@ pub fn run(args: &DeskArgs) -> Result<(), CliError> {
             .clone()
             .unwrap_or_else(|| args.workspace.join("outbox")),
         workspace: args.workspace.clone(),
-        bind: args.bind,
+        bind: bound,
         directory,
         root,
         today,
@@ -133,14 +142,9 @@ pub fn run(args: &DeskArgs) -> Result<(), CliError> {
         signin = Some(desk.sessions.new_signin());
     }
     match &signin {
-        Some(token) => println!(
-            "the desk is open: sign in once at http://{}/signin/{token}",
-            args.bind
-        ),
-        None => println!(
-            "the desk is locked: open http://{}/ and type the office passphrase",
-            args.bind
-        ),
+        Some(token) => println!("the desk is open: sign in once at http://{bound}/signin/{token}"),
+        None => println!("the desk is locked: open http://{bound}/ and type the office passphrase"),
     }
-    crate::desk::serve(desk).map_err(|e| CliError::Usage(format!("the desk stopped: {e}")))
+    crate::desk::serve(desk, listener)
+        .map_err(|e| CliError::Usage(format!("the desk stopped: {e}")))
 }

@@ -43,7 +43,7 @@ pub struct DeskConfig {
     pub workspace: PathBuf,
     /// Where signed bundles are written for the USB stick.
     pub outbox: PathBuf,
-    /// The loopback address to listen on.
+    /// The loopback address it listens on (the port chosen when 0 was asked).
     pub bind: SocketAddr,
     /// The signed directory of offices, to open cases moved here.
     pub directory: Option<Vec<u8>>,
@@ -241,9 +241,8 @@ impl Desk {
     }
 }
 
-/// Runs the desk until it is stopped.
-pub fn serve(desk: Desk) -> std::io::Result<()> {
-    let bind = desk.config.bind;
+/// Runs the desk on `listener` (already bound to `desk.config.bind`) until it is stopped.
+pub fn serve(desk: Desk, listener: std::net::TcpListener) -> std::io::Result<()> {
     let desk = web::Data::new(desk);
     actix_web::rt::System::new().block_on(async move {
         let server = HttpServer::new(move || {
@@ -256,7 +255,7 @@ pub fn serve(desk: Desk) -> std::io::Result<()> {
                 .configure(pages::routes)
         })
         .workers(2)
-        .bind(bind)?;
+        .listen(listener)?;
         server.run().await
     })
 }

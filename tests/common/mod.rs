@@ -244,7 +244,8 @@ impl Reply {
     }
 }
 
-fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
+/// Any answer as a [`Reply`] (a transport error panics).
+pub fn reply(result: Result<ureq::Response, ureq::Error>) -> Reply {
     let resp = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
@@ -332,6 +333,15 @@ impl Server {
     }
     pub fn status(&self, receipt: &str) -> Reply {
         self.post_json("/api/v1/status", &serde_json::json!({ "receipt": receipt }))
+    }
+    /// Imports a signed bundle (update, ack, move) as the operator does, whatever the answer.
+    pub fn import(&self, bundle: &[u8]) -> Reply {
+        reply(
+            agent()
+                .post(&format!("{}/admin/v1/import", self.admin))
+                .set("Authorization", &format!("Bearer {TOKEN}"))
+                .send_bytes(bundle),
+        )
     }
     pub fn export_with(&self, auth: Option<&str>) -> Reply {
         let mut req = agent().get(&format!("{}/admin/v1/export", self.admin));
@@ -422,4 +432,26 @@ pub fn read_decrypted(out: &Path) -> std::collections::BTreeMap<String, String> 
         }
     }
     m
+}
+
+/// The messages of the replies in a status answer, each opened with the reply key the
+/// answer gives back to the receipt holder (`None`: it does not open).
+pub fn open_replies(status: &Value) -> Vec<Option<String>> {
+    let seed: [u8; 32] = STANDARD
+        .decode(status["reply_key"].as_str().expect("a reply key"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let key = whistlebox::crypto::BoxSecretKey::from_seed(&seed);
+    status["replies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let sealed = STANDARD.decode(r["sealed"].as_str().unwrap()).unwrap();
+            whistlebox::domain::reply::ReplyPlaintext::open(&sealed, &key)
+                .ok()
+                .map(|p| p.message.clone())
+        })
+        .collect()
 }

@@ -61,6 +61,7 @@ fn render(
                 section #written role="status" {
                     p { (l.pick("已签名并写入：", "Signed and written: ")) }
                     ul { @for n in names { li { a href={ "/outbox/" (n) } download { (n) } } } }
+                    p #import-order { strong { (l.pick("请按包号从小到大的顺序在服务器上导入。", "Import them on the server in number order, lowest first.")) } " " (l.pick("服务器拒收包号比已导入的包更小的包，里面的答复就永远到不了群众手里。", "The server refuses a bundle numbered lower than one it has already applied, and the answers in it would never reach the residents.")) }
                     p.hint { (l.pick("文件在文件夹 ", "The files are in the folder ")) code { (outbox_dir) } (l.pick("。把它们拷到U盘，交给运维人员导入服务器。", ". Copy them to the USB stick for the operator to import on the server.")) }
                 }
             }
