@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use common::desk::DeskProcess;
+use common::desk::{start_desk, DeskProc};
 use common::{Inspectors, Server, Site, PASSPHRASE};
 use harness::{Browser, Js};
 
@@ -60,7 +60,7 @@ struct World {
     _inspectors: Inspectors,
     _site: Site,
     server: Server,
-    desk: DeskProcess,
+    desk: DeskProc,
     files: tempfile::TempDir,
 }
 
@@ -72,12 +72,17 @@ fn a_tip_goes_round_the_desk_and_back_to_the_resident() {
     let server = site.start(&[]);
     let files = tempfile::tempdir().unwrap();
     // Started locked: the passphrase is typed in the browser, as an inspector would.
-    let desk = DeskProcess::start(&inspectors.key_file(), &files.path().join("workspace"), &[])
-        .expect("desk");
+    let desk = start_desk(
+        &inspectors.key_file(),
+        &files.path().join("workspace"),
+        None,
+        &[],
+    )
+    .expect("desk");
     assert!(
-        desk.printed.contains("the desk is locked"),
+        desk.printed().contains("the desk is locked"),
         "{}",
-        desk.printed
+        desk.printed()
     );
     let w = Arc::new(World {
         _inspectors: inspectors,
@@ -87,7 +92,7 @@ fn a_tip_goes_round_the_desk_and_back_to_the_resident() {
         files,
     });
     let origin = w.server.public.clone();
-    let desk_origin = w.desk.origin.clone();
+    let desk_origin = w.desk.origin();
     harness::run(move |wd| async move {
         // The resident reports on the public site (sealed in the browser).
         let public = Browser::open(&wd, &origin, Js::On, ZH).await;

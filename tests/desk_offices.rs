@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::desk::{DeskClient, DeskProcess};
+use common::desk::{start_desk, DeskProc};
 use common::offices::{tip_count, County};
 
 const WORDS: &str = "县里的干部和镇长是亲戚，低保名单请东山镇重新核查";
@@ -18,13 +18,11 @@ fn a_case_handed_to_a_town_from_the_desk_opens_there_only_after_the_resident_agr
     std::fs::write(&export, c.export(None)).unwrap();
     let directory = c.site.keys().join("offices.json");
     let county_ws = c.path("county-desk");
-    let pass = c.county.pass.to_str().unwrap().to_string();
-    let desk = DeskProcess::start(
+    let desk = start_desk(
         &c.county.key(),
         &county_ws,
+        Some(&c.county.pass),
         &[
-            "--passphrase-file",
-            &pass,
             "--import",
             export.to_str().unwrap(),
             "--directory",
@@ -32,35 +30,37 @@ fn a_case_handed_to_a_town_from_the_desk_opens_there_only_after_the_resident_agr
         ],
     )
     .expect("the county's desk");
-    assert!(desk.printed.contains("1 new case(s)"), "{}", desk.printed);
-    let county = DeskClient::sign_in(&desk);
-    let ids = county.case_ids();
+    assert!(
+        desk.printed().contains("1 new case(s)"),
+        "{}",
+        desk.printed()
+    );
+    let county = desk.sign_in();
+    let ids = case_ids(&desk, &county);
     assert_eq!(ids.len(), 1);
     let case = format!("/en/case/{}", ids[0]);
 
     // The case page offers the town offices (not the county itself).
-    let page = county.get(&case).body;
+    let page = desk.get(&case, &county).body;
     assert!(page.contains("value=\"dongshan\""), "{page}");
     assert!(!page.contains("value=\"county\""), "{page}");
     // An office not in the directory is refused plainly; nothing is queued.
-    let r = county.post_form(&format!("{case}/move"), &[("to", "nanshan")]);
+    let r = desk.post_form(&format!("{case}/move"), &county, &[("to", "nanshan")]);
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(
         r.body.contains("choose an office from the list"),
         "{}",
         r.body
     );
-    let r = county.post_form(&format!("{case}/move"), &[("to", "dongshan")]);
+    let r = desk.post_form(&format!("{case}/move"), &county, &[("to", "dongshan")]);
     assert_eq!(r.status, 303, "{}", r.body);
-    let r = county.post_form(&format!("{case}/move"), &[("to", "dongshan")]);
+    let r = desk.post_form(&format!("{case}/move"), &county, &[("to", "dongshan")]);
     assert_eq!(r.status, 400, "the same office twice: {}", r.body);
-    assert!(county
-        .get("/en/outbox")
-        .body
-        .contains("id=\"moving-count\">1<"));
+    let outbox = desk.page("/en/outbox", &county);
+    assert!(outbox.contains("id=\"moving-count\">1<"), "{outbox}");
 
     // Written out: a move bundle and the ack, numbered in order; the server takes both.
-    let r = county.post_form("/en/outbox", &[]);
+    let r = desk.post_form("/en/outbox", &county, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     let outbox = county_ws.join("outbox");
     let mut files: Vec<String> = std::fs::read_dir(&outbox)
@@ -75,7 +75,7 @@ fn a_case_handed_to_a_town_from_the_desk_opens_there_only_after_the_resident_agr
         let r = c.import(&outbox.join(f));
         assert_eq!(r.status, 200, "{f}: {}", r.body);
     }
-    assert!(county.get(&case).body.contains("in bundle no."));
+    assert!(desk.get(&case, &county).body.contains("in bundle no."));
 
     // Before the resident agrees, the town's export holds nothing.
     assert_eq!(tip_count(&c.export(Some("dongshan"))), 0);
@@ -88,29 +88,27 @@ fn a_case_handed_to_a_town_from_the_desk_opens_there_only_after_the_resident_agr
     std::fs::write(&town_export, c.export(Some("dongshan"))).unwrap();
 
     // The town's desk without the directory cannot check who moved it: nothing is taken.
-    let town_pass = c.dongshan.pass.to_str().unwrap().to_string();
-    let bare = DeskProcess::start(
+    let bare = start_desk(
         &c.dongshan.key(),
         &c.path("town-desk-bare"),
-        &[
-            "--passphrase-file",
-            &town_pass,
-            "--import",
-            town_export.to_str().unwrap(),
-        ],
+        Some(&c.dongshan.pass),
+        &["--import", town_export.to_str().unwrap()],
     )
     .expect("the town's desk");
-    assert!(bare.printed.contains("0 new case(s)"), "{}", bare.printed);
-    assert!(bare.printed.contains("--directory"), "{}", bare.printed);
+    assert!(
+        bare.printed().contains("0 new case(s)"),
+        "{}",
+        bare.printed()
+    );
+    assert!(bare.printed().contains("--directory"), "{}", bare.printed());
     drop(bare);
 
     // With the directory and the county's public key, the town opens the case.
-    let town = DeskProcess::start(
+    let town = start_desk(
         &c.dongshan.key(),
         &c.path("town-desk"),
+        Some(&c.dongshan.pass),
         &[
-            "--passphrase-file",
-            &town_pass,
             "--import",
             town_export.to_str().unwrap(),
             "--directory",
@@ -120,10 +118,23 @@ fn a_case_handed_to_a_town_from_the_desk_opens_there_only_after_the_resident_agr
         ],
     )
     .expect("the town's desk");
-    assert!(town.printed.contains("1 new case(s)"), "{}", town.printed);
-    assert!(town.printed.contains("0 refused"), "{}", town.printed);
-    let client = DeskClient::sign_in(&town);
-    assert_eq!(client.case_ids(), ids);
-    let page = client.get(&case).body;
+    assert!(
+        town.printed().contains("1 new case(s)"),
+        "{}",
+        town.printed()
+    );
+    assert!(town.printed().contains("0 refused"), "{}", town.printed());
+    let cookie = town.sign_in();
+    assert_eq!(case_ids(&town, &cookie), ids);
+    let page = town.get(&case, &cookie).body;
     assert!(page.contains(WORDS), "the town reads the words");
+}
+
+/// The ids of the cases the inbox lists (every state), in its order.
+fn case_ids(desk: &DeskProc, cookie: &str) -> Vec<String> {
+    desk.page("/en/?state=all", cookie)
+        .split("data-case=\"")
+        .skip(1)
+        .map(|rest| rest[..16].to_string())
+        .collect()
 }

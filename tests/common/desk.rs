@@ -1,24 +1,33 @@
-//! The inspectors' desk as a child process on a free loopback port, for the desk tests.
+//! The inspectors' desk as a child process on a free loopback port, and talking to it as a
+//! browser would, for the desk tests.
 
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// A running `whistlebox desk`; killed when dropped.
-pub struct DeskProcess {
-    child: Child,
-    /// `http://127.0.0.1:PORT`.
-    pub origin: String,
-    /// The one-time sign-in path it printed, when it was started with a passphrase file.
-    pub signin: Option<String>,
-    /// Everything it printed on stdout before it was ready.
-    pub printed: String,
+use super::{bin, reply, Reply};
+
+/// A desk that exited instead of opening.
+#[derive(Debug)]
+pub struct Exited {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
 }
 
-/// A loopback port no one listens on now.
+/// A running `whistlebox desk`, killed when dropped.
+pub struct DeskProc {
+    child: Option<Child>,
+    pub port: u16,
+    /// `/signin/<hex>` when it was started with a passphrase file.
+    pub signin: Option<String>,
+    stdout: Arc<Mutex<String>>,
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -27,160 +36,253 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-impl DeskProcess {
-    /// Starts `whistlebox desk --key KEY --workspace WS` with `extra` flags and waits until
-    /// it says it is open or locked. `Err` holds what it printed if it exited instead.
-    pub fn start(key: &Path, workspace: &Path, extra: &[&str]) -> Result<Self, String> {
-        let port = free_port();
-        let bind = format!("127.0.0.1:{port}");
-        let mut child = Command::new(super::bin())
-            .args(["desk", "--key", key.to_str().unwrap()])
-            .args(["--workspace", workspace.to_str().unwrap(), "--bind", &bind])
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the desk");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
+pub fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok()
+}
+
+/// Starts a desk with `key` on `workspace`; `extra` may hold `--bind` (otherwise a free
+/// loopback port is taken), `--import`, `--today`. Returns once it printed that it is
+/// ready, or what it printed when it exited instead.
+pub fn start_desk(
+    key: &Path,
+    workspace: &Path,
+    pass: Option<&Path>,
+    extra: &[&str],
+) -> Result<DeskProc, Box<Exited>> {
+    let mut args: Vec<String> = vec![
+        "desk".into(),
+        "--key".into(),
+        key.to_str().unwrap().into(),
+        "--workspace".into(),
+        workspace.to_str().unwrap().into(),
+    ];
+    if let Some(p) = pass {
+        args.extend(["--passphrase-file".into(), p.to_str().unwrap().into()]);
+    }
+    if !extra.contains(&"--bind") {
+        // The desk listens before it prints its link, on the port the OS picked.
+        args.extend(["--bind".into(), "127.0.0.1:0".into()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = Command::new(bin())
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the desk");
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let stderr = Arc::new(Mutex::new(String::new()));
+    let (tx, rx) = mpsc::channel::<String>();
+    {
+        let out = child.stdout.take().unwrap();
+        let stdout = stdout.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                stdout.lock().unwrap().push_str(&line);
+                stdout.lock().unwrap().push('\n');
                 let _ = tx.send(line);
             }
         });
-        let mut printed = String::new();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => {
-                    printed.push_str(&line);
-                    printed.push('\n');
-                    let signin = line
-                        .split_once(&format!("http://{bind}"))
-                        .map(|(_, path)| path.to_string())
-                        .filter(|p| p.starts_with("/signin/"));
-                    if line.starts_with("the desk is open")
-                        || line.starts_with("the desk is locked")
-                    {
-                        wait_listening(port);
-                        return Ok(Self {
-                            child,
-                            origin: format!("http://{bind}"),
-                            signin,
-                            printed,
-                        });
-                    }
+    }
+    let err_reader: JoinHandle<()> = {
+        let err = child.stderr.take().unwrap();
+        let stderr = stderr.clone();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(err).read_to_string(&mut text);
+            stderr.lock().unwrap().push_str(&text);
+        })
+    };
+    let exited = |mut child: Child, err_reader: JoinHandle<()>| {
+        let status = child.wait().unwrap();
+        let _ = err_reader.join();
+        // The stdout reader may still be pushing its last line.
+        std::thread::sleep(Duration::from_millis(50));
+        Err(Box::new(Exited {
+            status,
+            stdout: stdout.lock().unwrap().clone(),
+            stderr: stderr.lock().unwrap().clone(),
+        }))
+    };
+    // The address in the line it prints when it is ready.
+    let address = |rest: &str| -> u16 {
+        let host = rest.split('/').next().unwrap();
+        let addr: std::net::SocketAddr = host.parse().unwrap_or_else(|_| panic!("{rest}"));
+        assert!(
+            addr.ip().is_loopback() && addr.port() != 0,
+            "printed {addr}"
+        );
+        addr.port()
+    };
+    let mut signin = None;
+    let port;
+    loop {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) => {
+                if let Some(url) = line.strip_prefix("the desk is open: sign in once at http://") {
+                    let (_, path) = url.split_once('/').expect("a path in the link");
+                    signin = Some(format!("/{path}"));
+                    port = address(url);
+                    break;
                 }
-                Err(_) => {
-                    let _ = child.kill();
-                    let out = child.wait_with_output().expect("desk output");
-                    return Err(format!("{printed}{}", String::from_utf8_lossy(&out.stderr)));
+                if let Some(url) = line.strip_prefix("the desk is locked: open http://") {
+                    port = address(url);
+                    break;
                 }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return exited(child, err_reader),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the desk printed nothing for two minutes");
             }
         }
     }
+    assert!(
+        listening(port),
+        "the printed address answers at once: {}",
+        stdout.lock().unwrap()
+    );
+    Ok(DeskProc {
+        child: Some(child),
+        port,
+        signin,
+        stdout,
+    })
 }
 
-fn wait_listening(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    panic!("the desk never listened on {port}");
-}
-
-impl Drop for DeskProcess {
+impl Drop for DeskProc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
 
-/// An HTTP client of a desk with its session cookie (from the one-time sign-in link).
-pub struct DeskClient {
-    agent: ureq::Agent,
-    pub origin: String,
-    cookie: String,
-}
+/// A request's extra headers.
+pub type Headers<'a> = &'a [(&'a str, &'a str)];
 
-/// Status and body of a desk answer.
-pub struct DeskReply {
-    pub status: u16,
-    pub body: String,
-    pub location: Option<String>,
-}
+impl DeskProc {
+    /// SIGKILL, and wait for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 
-impl DeskClient {
-    /// Signs in through the link `desk` printed.
-    pub fn sign_in(desk: &DeskProcess) -> Self {
+    pub fn printed(&self) -> String {
+        self.stdout.lock().unwrap().clone()
+    }
+
+    pub fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn request(&self, method: &str, path: &str, headers: Headers<'_>) -> ureq::Request {
+        // Redirects are looked at, not followed.
         let agent = ureq::AgentBuilder::new()
-            .redirects(0)
             .timeout(Duration::from_secs(120))
+            .redirects(0)
             .build();
-        let link = desk
+        let mut req = agent.request(method, &format!("{}{path}", self.origin()));
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        req
+    }
+
+    pub fn get_with(&self, path: &str, headers: Headers<'_>) -> Reply {
+        reply(self.request("GET", path, headers).call())
+    }
+
+    /// A GET with the session cookie `cookie` (empty: none).
+    pub fn get(&self, path: &str, cookie: &str) -> Reply {
+        if cookie.is_empty() {
+            self.get_with(path, &[])
+        } else {
+            self.get_with(path, &[("Cookie", cookie)])
+        }
+    }
+
+    /// A page that must answer 200.
+    pub fn page(&self, path: &str, cookie: &str) -> String {
+        let r = self.get(path, cookie);
+        assert_eq!(r.status, 200, "GET {path}: {}", r.body);
+        r.body
+    }
+
+    pub fn post_with(
+        &self,
+        path: &str,
+        headers: Headers<'_>,
+        content_type: &str,
+        body: &[u8],
+    ) -> Reply {
+        reply(
+            self.request("POST", path, headers)
+                .set("Content-Type", content_type)
+                .send_bytes(body),
+        )
+    }
+
+    /// A form posted from the desk's own page (its Origin), with the cookie.
+    pub fn post_form(&self, path: &str, cookie: &str, fields: &[(&str, &str)]) -> Reply {
+        let origin = self.origin();
+        let mut headers = vec![("Origin", origin.as_str())];
+        if !cookie.is_empty() {
+            headers.push(("Cookie", cookie));
+        }
+        self.post_with(
+            path,
+            &headers,
+            "application/x-www-form-urlencoded",
+            serde_urlencoded::to_string(fields).unwrap().as_bytes(),
+        )
+    }
+
+    /// A form that must be taken (303 back to a page).
+    pub fn submit(&self, path: &str, cookie: &str, fields: &[(&str, &str)]) {
+        let r = self.post_form(path, cookie, fields);
+        assert_eq!(r.status, 303, "POST {path}: {}", r.body);
+    }
+
+    /// The import page's upload, as the browser sends it.
+    pub fn upload(&self, cookie: &str, bundle: &[u8]) -> Reply {
+        let boundary = "----deskTestBoundary7MA4YWxkTrZu0gW";
+        let mut body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"bundle\"; \
+             filename=\"export.json\"\r\nContent-Type: application/json\r\n\r\n"
+        )
+        .into_bytes();
+        body.extend_from_slice(bundle);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let origin = self.origin();
+        self.post_with(
+            "/zh/import",
+            &[("Origin", &origin), ("Cookie", cookie)],
+            &format!("multipart/form-data; boundary={boundary}"),
+            &body,
+        )
+    }
+
+    /// Follows the printed one-time link; returns the `Cookie` header it gives.
+    pub fn sign_in(&self) -> String {
+        let link = self
             .signin
-            .as_deref()
-            .expect("a desk started with a passphrase file");
-        let r = agent
-            .get(&format!("{}{link}", desk.origin))
-            .call()
-            .expect("sign in");
-        assert_eq!(r.status(), 303);
-        let cookie = r
-            .header("Set-Cookie")
-            .expect("the session cookie")
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        Self {
-            agent,
-            origin: desk.origin.clone(),
-            cookie,
-        }
-    }
-
-    fn answer(result: Result<ureq::Response, ureq::Error>) -> DeskReply {
-        let r = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("desk request: {e}"),
-        };
-        DeskReply {
-            status: r.status(),
-            location: r.header("Location").map(str::to_string),
-            body: r.into_string().unwrap_or_default(),
-        }
-    }
-
-    pub fn get(&self, path: &str) -> DeskReply {
-        Self::answer(
-            self.agent
-                .get(&format!("{}{path}", self.origin))
-                .set("Cookie", &self.cookie)
-                .call(),
-        )
-    }
-
-    /// Posts a form (`pairs` url-encoded).
-    pub fn post_form(&self, path: &str, pairs: &[(&str, &str)]) -> DeskReply {
-        Self::answer(
-            self.agent
-                .post(&format!("{}{path}", self.origin))
-                .set("Cookie", &self.cookie)
-                .send_form(pairs),
-        )
-    }
-
-    /// The ids of the cases the inbox lists (every state), in its order.
-    pub fn case_ids(&self) -> Vec<String> {
-        let page = self.get("/en/?state=all");
-        assert_eq!(page.status, 200, "{}", page.body);
-        page.body
-            .split("data-case=\"")
-            .skip(1)
-            .map(|rest| rest[..16].to_string())
-            .collect()
+            .as_ref()
+            .expect("started with a passphrase file");
+        let r = self.get(link, "");
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(r.header("Location"), Some("/zh/"));
+        let set = r.header("Set-Cookie").expect("the link sets the session");
+        assert!(
+            set.contains("HttpOnly") && set.contains("SameSite=Strict"),
+            "{set}"
+        );
+        let cookie = set.split(';').next().unwrap().to_string();
+        assert!(
+            cookie.starts_with("desk_session=") && cookie.len() == 13 + 64,
+            "{cookie}"
+        );
+        cookie
     }
 }

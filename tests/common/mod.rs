@@ -322,15 +322,6 @@ impl Server {
         assert!(r.json().get("receipt").is_none(), "the browser holds it");
         reserved["receipt"].as_str().unwrap().to_string()
     }
-    /// Posts a signed bundle (update, ack, move) to the admin listener's import.
-    pub fn import(&self, bundle: &[u8]) -> Reply {
-        reply(
-            agent()
-                .post(&format!("{}/admin/v1/import", self.admin))
-                .set("Authorization", &format!("Bearer {TOKEN}"))
-                .send_bytes(bundle),
-        )
-    }
     pub fn status(&self, receipt: &str) -> Reply {
         self.post_json("/api/v1/status", &serde_json::json!({ "receipt": receipt }))
     }
