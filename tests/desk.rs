@@ -1099,3 +1099,62 @@ fn overdue_cases_are_counted_and_an_answer_stops_the_acknowledge_clock() {
         vec![a.clone()]
     );
 }
+
+/// The operator imports the ack before the update: the server refuses the older number, and
+/// "queue it again" on the desk's USB-stick page puts the answer back in the queue, to be
+/// signed under a new number that the server then takes.
+#[test]
+fn a_bundle_the_server_refused_is_queued_again_under_a_new_number() {
+    let w = work_a_case();
+    let server = &w.office.server;
+    let r = server.import(&w.ack);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = server.import(&w.update);
+    assert_eq!(
+        r.status, 409,
+        "the older number after a newer one: {}",
+        r.body
+    );
+    assert_eq!(server.status(&w.receipt).json()["status"], "received");
+
+    let outbox = w.desk.page("/zh/outbox", &w.cookie);
+    assert_eq!(id_text(&outbox, "queued-count"), "0");
+    let update_no = outbox
+        .split("/outbox/update-")
+        .nth(1)
+        .and_then(|s| s.split('.').next())
+        .unwrap()
+        .to_string();
+    let r = w
+        .desk
+        .post_form(&format!("/zh/outbox/{update_no}/again"), &w.cookie, &[]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let outbox = w.desk.page("/zh/outbox", &w.cookie);
+    assert_eq!(id_text(&outbox, "queued-count"), "1");
+    assert_eq!(id_text(&outbox, "unacked-count"), "0", "the ack was taken");
+    // A number the desk never wrote is refused plainly.
+    let r = w.desk.post_form("/zh/outbox/999/again", &w.cookie, &[]);
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    let r = w.desk.post_form("/zh/outbox", &w.cookie, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let again = r
+        .body
+        .split("href=\"/outbox/")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_string())
+        .next()
+        .unwrap();
+    assert!(again.starts_with("update-") && again != format!("update-{update_no}.json"));
+    let bytes = std::fs::read(w.office.workspace().join("outbox").join(&again)).unwrap();
+    let r = server.import(&bytes);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let st = server.status(&w.receipt).json();
+    assert_eq!(st["status"], "need_info", "{st}");
+    assert_eq!(open_replies(&st), vec![Some(MESSAGE.to_string())]);
+    let page = w.desk.page(&format!("/zh/case/{}", w.id), &w.cookie);
+    assert!(
+        page.contains("服务器拒收后重新待发"),
+        "the case's history says so"
+    );
+}

@@ -157,6 +157,8 @@ pub enum EventKind {
     MoveQueued(String),
     /// Hand-overs were signed into move bundle `n`.
     MovesWritten(u64),
+    /// Bundle `n` was refused by the server: what it held is queued again.
+    Requeued(u64),
 }
 
 /// A case: one tip and the office's work on it.
@@ -794,6 +796,38 @@ impl Case {
             }
         }
         self.note_event(today, EventKind::MovesWritten(sequence));
+    }
+
+    /// Queues again what bundle `sequence` held for this case (the server refused it, for
+    /// example because a later number was imported first); true when anything was.
+    pub fn requeue(&mut self, sequence: u64, today: Day) -> bool {
+        let mut again = false;
+        for a in &mut self.answers {
+            if a.state == AnswerState::Written(sequence) {
+                a.state = AnswerState::Queued;
+                again = true;
+            }
+        }
+        for m in &mut self.moves {
+            if m.state == AnswerState::Written(sequence) {
+                m.state = AnswerState::Queued;
+                again = true;
+            }
+        }
+        if self
+            .history
+            .iter()
+            .any(|e| e.what == EventKind::Acked(sequence))
+            && self.tip_acked
+        {
+            self.tip_acked = false;
+            self.followups_acked.clear();
+            again = true;
+        }
+        if again {
+            self.note_event(today, EventKind::Requeued(sequence));
+        }
+        again
     }
 
     /// Marks the tip and every follow-up here as acknowledged in ack bundle `sequence`.

@@ -241,6 +241,28 @@ impl Desk {
     }
 }
 
+impl Desk {
+    /// Queues again everything bundle `sequence` held (the server refused it); returns how
+    /// many cases it touched. The bundle stays listed; signing again gives new numbers.
+    pub fn requeue(&self, sequence: u64) -> Result<usize, DeskError> {
+        let today = self.today();
+        self.with_open(|open| {
+            if !open.written.iter().any(|w| w.sequence == sequence) {
+                return Err(DeskError::NoCase);
+            }
+            let ids: Vec<_> = open
+                .ledger
+                .cases
+                .values_mut()
+                .filter_map(|c| c.requeue(sequence, today).then_some(c.id))
+                .collect();
+            let cases = ids.iter().filter_map(|id| open.ledger.cases.get(id));
+            open.workspace.save_cases(cases)?;
+            Ok(ids.len())
+        })
+    }
+}
+
 /// Runs the desk on `listener` (already bound to `desk.config.bind`) until it is stopped.
 pub fn serve(desk: Desk, listener: std::net::TcpListener) -> std::io::Result<()> {
     let desk = web::Data::new(desk);

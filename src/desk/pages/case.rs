@@ -407,6 +407,13 @@ fn event_words(l: Lang, e: &EventKind) -> String {
             "{} {n}",
             l.pick("移送写入U盘，包号", "hand-over written, bundle no.")
         ),
+        EventKind::Requeued(n) => format!(
+            "{} {n}",
+            l.pick(
+                "服务器拒收后重新待发，原包号",
+                "queued again after the server refused bundle no."
+            )
+        ),
         EventKind::Acked(n) => format!(
             "{} {n}",
             l.pick(

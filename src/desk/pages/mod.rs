@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/import", web::post().to(import::upload))
                 .route("/outbox", web::get().to(outbox::page))
                 .route("/outbox", web::post().to(outbox::write))
+                .route("/outbox/{sequence}/again", web::post().to(outbox::again))
                 .route("/report", web::get().to(report::page))
                 .route("/settings", web::get().to(settings::form))
                 .route("/settings", web::post().to(settings::submit)),

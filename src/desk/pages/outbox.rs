@@ -83,15 +83,19 @@ fn render(
                 button #write-bundles type="submit" { (l.pick("签名并写入U盘文件", "Sign and write the files for the USB stick")) }
             }
             h2 { (l.pick("已写出的包", "Bundles written")) }
+            p.hint { (l.pick("服务器拒收了某个包（比如先导入了包号更大的包），按“重新待发”，里面的答复、移送和确认会重新待发，下次签名时用新的包号。", "If the server refused a bundle (for example because a higher number was imported first), press \"Queue it again\": its answers, hand-overs and acks wait again and are signed under new numbers next time.")) }
             @if open.written.is_empty() { p { (l.pick("还没有。", "None yet.")) } }
             table {
-                thead { tr { th { (l.pick("包号", "No.")) } th { (l.pick("类型", "Kind")) } th { (l.pick("日期", "Day")) } th { (l.pick("线索数", "Cases")) } th { (l.pick("文件", "File")) } } }
+                thead { tr { th { (l.pick("包号", "No.")) } th { (l.pick("类型", "Kind")) } th { (l.pick("日期", "Day")) } th { (l.pick("线索数", "Cases")) } th { (l.pick("文件", "File")) } th { (l.pick("服务器拒收了？", "Refused by the server?")) } } }
                 tbody { @for w in open.written.iter().rev() {
                     tr { td { (w.sequence) } td { (match w.kind.as_str() {
                         "ack" => l.pick("确认收到", "ack"),
                         "move" => l.pick("移送", "hand-over"),
                         _ => l.pick("答复", "answers"),
-                    }) } td { (w.day) } td { (w.count) } td { a href={ "/outbox/" (w.file) } download { (w.file) } } }
+                    }) } td { (w.day) } td { (w.count) } td { a href={ "/outbox/" (w.file) } download { (w.file) } }
+                        td { form method="post" action={ "/" (l.code()) "/outbox/" (w.sequence) "/again" } {
+                            button.small.secondary type="submit" { (l.pick("重新待发", "Queue it again")) }
+                        } } }
                 } }
             }
         };
@@ -107,6 +111,17 @@ fn render(
         ))
     })?;
     Ok(super::html(StatusCode::OK, markup))
+}
+
+/// `POST /{lang}/outbox/{sequence}/again`: the server refused this bundle; queue what it
+/// held again, to be signed under a new number.
+pub async fn again(
+    desk: DeskData,
+    path: web::Path<(String, u64)>,
+) -> Result<HttpResponse, DeskError> {
+    let l = super::lang(&path.0)?;
+    desk.requeue(path.1)?;
+    Ok(super::see_other(&format!("/{}/outbox", l.code())))
 }
 
 /// `GET /outbox/{file}`: a bundle the desk wrote, by the name it recorded (no other file).
