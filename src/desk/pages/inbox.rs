@@ -7,7 +7,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{colour_chip, layout, status_words, Menu, Page};
-use crate::desk::ledger::{Case, Colour, Settings};
+use crate::desk::ledger::{Case, Colour, Needle, Settings};
 use crate::desk::{DeskData, DeskError, Open};
 use crate::domain::{Day, Status};
 use crate::lang::Lang;
@@ -54,7 +54,7 @@ pub struct InboxQuery {
 }
 
 impl InboxQuery {
-    fn keeps(&self, c: &Case, settings: &Settings, today: Day, needle: &str) -> bool {
+    fn keeps(&self, c: &Case, settings: &Settings, today: Day, needle: &Needle) -> bool {
         let colour_ok = match self.colour.as_str() {
             "" => true,
             "none" => c.colour.is_none(),
@@ -78,7 +78,7 @@ impl InboxQuery {
 
     /// The cases this query shows, sorted (all pages).
     pub fn select<'a>(&self, open: &'a Open, today: Day) -> Vec<&'a Case> {
-        let needle = self.q.trim().to_lowercase();
+        let needle = Needle::new(self.q.trim());
         let settings = &open.ledger.settings;
         let mut cases: Vec<&Case> = open
             .ledger
