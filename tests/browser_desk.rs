@@ -263,6 +263,20 @@ fn a_tip_goes_round_the_desk_and_back_to_the_resident() {
 
         // The reports of this month, both languages.
         d.goto("/zh/report").await;
+        let totals: Vec<String> = serde_json::from_value(
+            d.js("return Array.from(document.querySelectorAll('#totals tbody td')).map(td => td.textContent.trim());")
+                .await,
+        )
+        .unwrap();
+        assert_eq!(
+            totals,
+            ["1", "0", "1", "0"],
+            "new, closed, open, overdue this month"
+        );
+        let sheet = d.text("main").await;
+        for private in [WORDS, NOTE, ASSIGNEE, "低保", "村委会"] {
+            assert!(!sheet.contains(private), "the report shows {private}");
+        }
         d.screenshot("desk-report-zh", 1280, 900).await;
         axe_clean(&d, "desk report (zh)").await;
         d.goto("/en/report").await;
