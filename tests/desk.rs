@@ -394,6 +394,11 @@ fn the_whole_loop_without_a_browser() {
     assert!(!r.body.contains("id=\"refused\""), "{}", r.body);
     let inbox = w.desk.page("/zh/", &w.cookie);
     assert_eq!(id_text(&inbox, "case-count"), "3");
+    // The inbox points at the case with something new from the resident.
+    assert_eq!(id_text(&inbox, "new-count"), "1");
+    assert!(row(&inbox, &w.id).contains("有新补充"));
+    let fresh = w.desk.page("/zh/?state=all&new=1", &w.cookie);
+    assert_eq!(listed(&fresh), vec![w.id.clone()]);
     let page = w.desk.page(&format!("/zh/case/{}", w.id), &w.cookie);
     assert!(page.contains(TIP_ZH) && page.contains(NOTE) && page.contains(FOLLOWUP));
     assert!(

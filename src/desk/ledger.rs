@@ -257,6 +257,15 @@ impl Case {
         (!self.acknowledged() && today > self.ack_by(settings)) || today > self.answer_by(settings)
     }
 
+    /// Whether the resident wrote a follow-up on or after the day of the office's last
+    /// answer (or before any answer): something waits to be read and answered.
+    pub fn has_unanswered_followup(&self) -> bool {
+        match self.answers.last() {
+            None => !self.followups.is_empty(),
+            Some(a) => self.followups.iter().any(|f| f.day >= a.day),
+        }
+    }
+
     /// Days since the server received it.
     pub fn age(&self, today: Day) -> u32 {
         today.0.saturating_sub(self.received_on.0)
@@ -1034,6 +1043,30 @@ mod tests {
         assert_eq!(c.status, Status::Investigating);
         assert_eq!(c.closed_on, None);
         assert_eq!(c.answers.len(), 1);
+    }
+
+    #[test]
+    fn a_follow_up_after_the_last_answer_is_new() {
+        let mut c = case();
+        assert!(!c.has_unanswered_followup());
+        c.followups.push(CaseFollowup {
+            n: 1,
+            day: Day(20_002),
+            body: "补充".into(),
+            verified: true,
+            digest: [1; 32],
+        });
+        assert!(c.has_unanswered_followup(), "no answer yet");
+        c.queue_answer(Status::InReview, "", Day(20_003)).unwrap();
+        assert!(!c.has_unanswered_followup(), "answered after it");
+        c.followups.push(CaseFollowup {
+            n: 2,
+            day: Day(20_003),
+            body: "又补充".into(),
+            verified: true,
+            digest: [2; 32],
+        });
+        assert!(c.has_unanswered_followup(), "the same day as the answer");
     }
 
     #[test]

@@ -45,7 +45,10 @@ pub struct InboxQuery {
     /// `1`: only overdue cases.
     #[serde(default)]
     pub overdue: String,
-    /// `new` (default), `old`, `colour`, `due`.
+    /// `1`: only cases with a follow-up not yet answered.
+    #[serde(default)]
+    pub new: String,
+    /// `new` (default), `old`, `colour`, `due`, `topic`, `assignee`, `status`.
     #[serde(default)]
     pub sort: String,
     /// Page number, from 1.
@@ -73,6 +76,7 @@ impl InboxQuery {
             && (self.status.is_empty() || c.status.as_str() == self.status)
             && (self.supervised != "1" || c.supervised)
             && (self.overdue != "1" || c.overdue(settings, today))
+            && (self.new != "1" || c.has_unanswered_followup())
             && (needle.is_empty() || c.contains(needle))
     }
 
@@ -97,6 +101,38 @@ impl InboxQuery {
                 )
             }),
             "due" => cases.sort_by_key(|c| (c.answer_by(settings), c.id)),
+            // Cases without one last, then newest first within each.
+            "topic" => cases.sort_by(|a, b| {
+                (
+                    a.topic.is_none(),
+                    &a.topic,
+                    std::cmp::Reverse(a.received_on),
+                    a.id,
+                )
+                    .cmp(&(
+                        b.topic.is_none(),
+                        &b.topic,
+                        std::cmp::Reverse(b.received_on),
+                        b.id,
+                    ))
+            }),
+            "assignee" => cases.sort_by(|a, b| {
+                (
+                    a.assignee.is_none(),
+                    &a.assignee,
+                    std::cmp::Reverse(a.received_on),
+                    a.id,
+                )
+                    .cmp(&(
+                        b.assignee.is_none(),
+                        &b.assignee,
+                        std::cmp::Reverse(b.received_on),
+                        b.id,
+                    ))
+            }),
+            "status" => {
+                cases.sort_by_key(|c| (c.status.code(), std::cmp::Reverse(c.received_on), c.id))
+            }
             _ => cases.sort_by_key(|c| (std::cmp::Reverse(c.received_on), c.id)),
         }
         cases
@@ -113,6 +149,7 @@ impl InboxQuery {
             ("state", &self.state),
             ("supervised", &self.supervised),
             ("overdue", &self.overdue),
+            ("new", &self.new),
             ("sort", &self.sort),
         ];
         let mut query: Vec<(&str, String)> = pairs
@@ -151,6 +188,12 @@ pub fn inbox_markup(open: &Open, query: &InboxQuery, l: Lang, today: Day) -> Mar
         .values()
         .filter(|c| c.overdue(settings, today))
         .count();
+    let new_all = open
+        .ledger
+        .cases
+        .values()
+        .filter(|c| c.has_unanswered_followup())
+        .count();
     let content = html! {
         h1 { (l.pick("收件箱", "Inbox")) }
         p.summary {
@@ -163,7 +206,18 @@ pub fn inbox_markup(open: &Open, query: &InboxQuery, l: Lang, today: Day) -> Mar
             } @else {
                 span #overdue-count { "0" } (l.pick(" 件超期", " overdue"))
             }
+            @if new_all > 0 {
+                (l.pick("；", "; "))
+                a href={ "/" (l.code()) "/?state=all&new=1" } {
+                    strong #new-count { (new_all) } (l.pick(" 件有新补充", " with a new follow-up"))
+                }
+            }
             (l.pick("；今天 ", "; today is ")) (today)
+        }
+        p.legend {
+            @for c in Colour::ALL {
+                (colour_chip(l, Some(c))) " " span.hint.meaning { (settings.colour_meanings[c.index()]) } " "
+            }
         }
         (filters(l, query, settings, open))
         p #shown { (l.pick("显示 ", "Showing ")) (cases.len()) (l.pick(" 件", " cases"))
@@ -214,7 +268,10 @@ fn row(l: Lang, c: &Case, settings: &Settings, today: Day) -> Markup {
     html! {
         tr class=[overdue.then_some("overdue")] data-case=(c.id) {
             td { (colour_chip(l, c.colour)) @if c.supervised { " " span.supervised { (l.pick("督办", "supervised")) } } }
-            td { a href={ "/" (l.code()) "/case/" (c.id) } { code { (c.id) } } }
+            td {
+                a href={ "/" (l.code()) "/case/" (c.id) } { code { (c.id) } }
+                @if c.has_unanswered_followup() { br; strong.new-followup { (l.pick("有新补充", "new follow-up")) } }
+            }
             td { (c.received_on) br; span.hint { (c.age(today)) (l.pick(" 天", " days")) } }
             td {
                 @if let Some(t) = &c.topic { (t) }
@@ -297,12 +354,16 @@ fn filters(l: Lang, q: &InboxQuery, settings: &Settings, open: &Open) -> Markup 
                         (opt("old", l.pick("最早收到", "oldest first"), &q.sort))
                         (opt("colour", l.pick("按分级", "by colour"), &q.sort))
                         (opt("due", l.pick("按办结时限", "by answer-by day"), &q.sort))
+                        (opt("topic", l.pick("按主题", "by topic"), &q.sort))
+                        (opt("assignee", l.pick("按承办人", "by inspector"), &q.sort))
+                        (opt("status", l.pick("按状态", "by status"), &q.sort))
                     }
                 }
             }
             div.row {
                 label.check { input type="checkbox" name="supervised" value="1" checked[q.supervised == "1"]; (l.pick("只看挂牌督办", "Only cases under supervision")) }
                 label.check { input type="checkbox" name="overdue" value="1" checked[q.overdue == "1"]; (l.pick("只看超期", "Only overdue cases")) }
+                label.check { input type="checkbox" name="new" value="1" checked[q.new == "1"]; (l.pick("只看有新补充的", "Only cases with a new follow-up")) }
             }
             button type="submit" { (l.pick("筛选", "Filter")) }
         }
