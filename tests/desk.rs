@@ -1163,3 +1163,49 @@ fn a_bundle_the_server_refused_is_queued_again_under_a_new_number() {
         "the case's history says so"
     );
 }
+
+/// When the workspace cannot be written, the desk locks itself rather than show, ack or
+/// sign what it could not save: an import whose cases never reached the disk is not acked
+/// (the server would delete the only other copy), and unlocking again reads the disk.
+#[test]
+fn a_write_that_fails_locks_the_desk_and_nothing_unsaved_is_acked() {
+    let office = Office::new();
+    office.submit_plain("第一件：村支书侵占集体土地");
+    let (first, _) = office.export_to("export-1.json");
+    let desk = office.desk(&["--import", first.to_str().unwrap()]);
+    let cookie = desk.sign_in();
+    office.submit_plain("第二件：卫生院倒卖药品");
+    let (_, second) = office.export_to("export-2.json");
+
+    // The log cannot be appended to (a folder where the file was: even root cannot).
+    let log = office.workspace().join("ledger.log");
+    let kept = office.workspace().join("ledger.log.kept");
+    std::fs::rename(&log, &kept).unwrap();
+    std::fs::create_dir(&log).unwrap();
+    let r = desk.upload(&cookie, &second);
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("locked itself"), "{}", r.body);
+    // Locked: nothing of it can be seen, and no ack of it can be written.
+    let r = desk.get("/zh/", &cookie);
+    assert_eq!(r.status, 303);
+    assert_eq!(r.header("Location"), Some("/zh/unlock"));
+    let r = desk.post_form("/zh/outbox", &cookie, &[]);
+    assert_eq!(r.status, 401, "{}", r.body);
+
+    // The disk is fixed; the passphrase opens what the workspace holds: the first case only.
+    std::fs::remove_dir(&log).unwrap();
+    std::fs::rename(&kept, &log).unwrap();
+    let pass = std::fs::read_to_string(office.inspectors.pass_file()).unwrap();
+    let r = desk.post_form("/zh/unlock", "", &[("passphrase", pass.trim())]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let cookie = r
+        .header("Set-Cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let inbox = desk.page("/zh/", &cookie);
+    assert_eq!(id_text(&inbox, "case-count"), "1");
+    assert!(!inbox.contains("卫生院"));
+}

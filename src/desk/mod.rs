@@ -72,6 +72,12 @@ pub enum DeskError {
     /// The directory of offices was refused.
     #[error("the directory of offices was refused: {0}")]
     Directory(String),
+    /// A change could not be saved; the desk locked itself.
+    #[error(
+        "the workspace could not be written ({0}); the desk has locked itself so that nothing \
+         unsaved is used: free the disk or fix the folder, then unlock it again"
+    )]
+    Unsaved(WorkspaceError),
     /// The desk is locked.
     #[error("the desk is locked; unlock it with the office passphrase")]
     Locked,
@@ -187,14 +193,24 @@ impl Desk {
         self.open.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Runs `f` on the unlocked desk.
+    /// Runs `f` on the unlocked desk. When the workspace could not be written, the ledger
+    /// in memory may hold what the disk does not (new cases, acks marked): the desk then
+    /// locks itself, so that nothing unsaved is shown, acked or signed, and unlocking again
+    /// reads the workspace as it is on disk.
     pub fn with_open<T>(
         &self,
         f: impl FnOnce(&mut Open) -> Result<T, DeskError>,
     ) -> Result<T, DeskError> {
         let mut slot = self.lock_slot();
         let open = slot.as_mut().ok_or(DeskError::Locked)?;
-        f(open)
+        match f(open) {
+            Err(DeskError::Workspace(e)) => {
+                *slot = None;
+                self.sessions.clear();
+                Err(DeskError::Unsaved(e))
+            }
+            other => other,
+        }
     }
 
     /// Whether the desk is unlocked.

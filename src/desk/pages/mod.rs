@@ -181,7 +181,9 @@ impl ResponseError for DeskError {
         match self {
             DeskError::NoCase => StatusCode::NOT_FOUND,
             DeskError::Locked | DeskError::WrongPassphrase => StatusCode::UNAUTHORIZED,
-            DeskError::Workspace(_) | DeskError::KeyFile(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            DeskError::Workspace(_) | DeskError::Unsaved(_) | DeskError::KeyFile(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             DeskError::Outbox(super::outbox::OutboxError::Nothing) => StatusCode::CONFLICT,
             DeskError::Outbox(_) => StatusCode::INTERNAL_SERVER_ERROR,
             DeskError::Bundle(_) | DeskError::Directory(_) | DeskError::Form(_) => {
