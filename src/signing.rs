@@ -39,6 +39,13 @@ pub enum SigningError {
 /// before it is used: a crash in between can only skip a number, never reuse one (the
 /// server refuses a reused number as a replay).
 pub fn next_sequence(key: &Path, name: &str) -> Result<u64, SigningError> {
+    next_sequence_after(key, name, 0)
+}
+
+/// [`next_sequence`], but above `floor` too: the desk passes the highest number it recorded,
+/// so that a counter file set back (an old backup of the keys folder, or a hand on the
+/// laptop) never makes it sign a number twice.
+pub fn next_sequence_after(key: &Path, name: &str, floor: u64) -> Result<u64, SigningError> {
     let path = key.parent().unwrap_or(Path::new(".")).join(name);
     let io = |source| SigningError::Io {
         path: path.clone(),
@@ -54,7 +61,7 @@ pub fn next_sequence(key: &Path, name: &str) -> Result<u64, SigningError> {
         // bundle look old to the server.
         Err(e) => return Err(io(e)),
     };
-    let sequence = last + 1;
+    let sequence = last.max(floor) + 1;
     let tmp = path.with_extension("sequence.tmp");
     let _ = fs::remove_file(&tmp);
     let mut options = fs::OpenOptions::new();
@@ -159,4 +166,26 @@ pub fn move_request(
         stanza: Some(resident.seal(&stanza)),
         signature: Some(signature),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counter_goes_up_and_never_below_the_floor() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("inspectors.key");
+        assert_eq!(next_sequence(&key, BUNDLE_COUNTER).unwrap(), 1);
+        assert_eq!(next_sequence(&key, BUNDLE_COUNTER).unwrap(), 2);
+        // The counter file set back (an old backup): the floor the desk recorded holds.
+        fs::write(dir.path().join(BUNDLE_COUNTER), "0\n").unwrap();
+        assert_eq!(next_sequence_after(&key, BUNDLE_COUNTER, 2).unwrap(), 3);
+        assert_eq!(next_sequence(&key, BUNDLE_COUNTER).unwrap(), 4);
+        fs::write(dir.path().join(BUNDLE_COUNTER), "many\n").unwrap();
+        assert!(matches!(
+            next_sequence(&key, BUNDLE_COUNTER),
+            Err(SigningError::NotANumber(_))
+        ));
+    }
 }

@@ -922,8 +922,10 @@ fn the_listener_answers_only_its_own_pages_on_loopback() {
         ("/zh/outbox".to_string(), 200),
         ("/en/settings".to_string(), 200),
         ("/outbox/update-1.json".to_string(), 404),
-        ("/zh/report".to_string(), 404),
-        ("/report.csv".to_string(), 404),
+        ("/zh/report".to_string(), 200),
+        ("/en/report?period=2026-Q4".to_string(), 200),
+        ("/zh/report?period=2026-13".to_string(), 400),
+        ("/report.csv".to_string(), 200),
         ("/".to_string(), 303),
         ("/fr/".to_string(), 404),
     ] {

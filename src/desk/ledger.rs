@@ -24,6 +24,10 @@ pub const MAX_LABEL_CHARS: usize = 40;
 pub const MAX_TAGS: usize = 20;
 /// Longest internal note, in bytes.
 pub const MAX_NOTE_BYTES: usize = 16 * 1024;
+/// Most a case may hold, as stored (its words, sealed tip, follow-ups, notes...): a tip or
+/// follow-ups larger than this are refused at import, so that no record grows beyond what
+/// the workspace reads back, however much the public files under one receipt.
+pub const MAX_CASE_BYTES: usize = 16 * 1024 * 1024;
 /// Most topics in the office's list.
 pub const MAX_TOPICS: usize = 40;
 
@@ -499,6 +503,14 @@ impl Ledger {
                     None => match open_exported_tip(tip, keys, directory) {
                         Ok(plain) => {
                             let mut case = new_case(tip, &plain, digest, today);
+                            if stored_len(&case) > MAX_CASE_BYTES {
+                                report.refused.push(refuse(
+                                    "this tip is larger than the desk keeps for one case \
+                                     (16 MiB); nothing of it was taken"
+                                        .into(),
+                                ));
+                                continue;
+                            }
                             case.note_event(today, EventKind::Imported);
                             self.cases.insert(tip.id, case);
                             report.new_cases += 1;
@@ -526,6 +538,7 @@ impl Ledger {
                 touched = true;
             }
             let mut added = 0u32;
+            let mut size: Option<usize> = None;
             for f in &tip.followups {
                 let digest = sealed_digest(f.sealed.as_bytes());
                 if let Some(have) = case.followups.iter().find(|h| h.n == f.n) {
@@ -541,6 +554,18 @@ impl Ledger {
                 let bound = case.reply_key();
                 match open_followup(&f.sealed, &keys.box_key, bound.as_ref()) {
                     Ok(opened) => {
+                        let grown = size.unwrap_or_else(|| stored_len(case))
+                            + serde_json::to_string(&opened.plain.body).map_or(0, |j| j.len())
+                            + 256;
+                        if grown > MAX_CASE_BYTES {
+                            report.refused.push(refuse(format!(
+                                "follow-up {}: the case already holds as much as the desk keeps \
+                                 for one case (16 MiB); it was not taken",
+                                f.n
+                            )));
+                            continue;
+                        }
+                        size = Some(grown);
                         let verified = opened.trust == Trust::Verified;
                         if !verified {
                             report.not_verified += 1;
@@ -601,6 +626,11 @@ impl Ledger {
     }
 }
 
+/// The bytes a case takes as stored (before padding).
+fn stored_len(case: &Case) -> usize {
+    serde_json::to_vec(case).map_or(usize::MAX, |v| v.len())
+}
+
 fn new_case(
     tip: &StoredTip,
     plain: &crate::domain::tip::TipPlaintext,
@@ -609,7 +639,11 @@ fn new_case(
 ) -> Case {
     Case {
         id: tip.id,
-        received_on: tip.day,
+        // The day and status in an export are the server's word, under no signature: a day
+        // to come is taken as today, and a new case starts as received whatever the export
+        // says (its `server_status` keeps what the server said), so that an operator cannot
+        // bury a tip by calling it closed.
+        received_on: tip.day.min(today),
         imported_on: today,
         moved_in: tip.grant.is_some(),
         body: plain.body.clone(),
@@ -624,7 +658,7 @@ fn new_case(
         moves: Vec::new(),
         followups: Vec::new(),
         server_status: tip.status,
-        status: tip.status,
+        status: Status::Received,
         answers: Vec::new(),
         colour: None,
         topic: None,
@@ -843,7 +877,7 @@ impl Case {
             .answers
             .last()
             .map(|a| a.status)
-            .unwrap_or(self.server_status);
+            .unwrap_or(Status::Received);
         self.set_status(status, today);
         self.note_event(today, EventKind::AnswerWithdrawn);
         true
@@ -1043,6 +1077,56 @@ mod tests {
         assert_eq!(c.status, Status::Investigating);
         assert_eq!(c.closed_on, None);
         assert_eq!(c.answers.len(), 1);
+    }
+
+    #[test]
+    fn the_export_cannot_close_a_new_case_nor_grow_one_past_the_budget() {
+        crate::crypto::init().unwrap();
+        let keys = SecretKeys::generate();
+        let pk = keys.box_key.public_key();
+        let seal = |words: &str| {
+            crate::domain::tip::TipPlaintext::new(words)
+                .seal_to(std::slice::from_ref(&pk))
+                .unwrap()
+        };
+        // Three follow-ups of 9 MiB each: one fits in a case, two more would not.
+        let big = "字".repeat(3 * 1024 * 1024);
+        let followups = (1..=3)
+            .map(|n| crate::domain::held::Followup {
+                n,
+                day: Day(20_000),
+                sealed: seal(&big),
+            })
+            .collect();
+        let id = TipId([7; 8]);
+        let tip = StoredTip {
+            id,
+            day: Day(30_000),
+            status: Status::ClosedUnsubstantiated,
+            sealed: Some(seal("县里的干部和镇长是亲戚")),
+            grant: None,
+            sealed_reply_key: None,
+            followups,
+        };
+        let mut ledger = Ledger::default();
+        let (changed, report) = ledger.import(&[tip], &keys, None, Day(20_001));
+        assert_eq!(changed, vec![id]);
+        let c = &ledger.cases[&id];
+        assert_eq!(
+            c.status,
+            Status::Received,
+            "the export's status is not taken"
+        );
+        assert_eq!(c.server_status, Status::ClosedUnsubstantiated);
+        assert_eq!(
+            c.received_on,
+            Day(20_001),
+            "a day to come is taken as today"
+        );
+        assert_eq!(c.followups.len(), 1);
+        assert_eq!(report.refused.len(), 2, "{:?}", report.refused);
+        assert!(report.refused[0].reason.contains("16 MiB"));
+        assert!(stored_len(c) <= MAX_CASE_BYTES);
     }
 
     #[test]

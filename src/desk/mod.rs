@@ -209,6 +209,14 @@ impl Desk {
                 self.sessions.clear();
                 Err(DeskError::Unsaved(e))
             }
+            // A bundle file or the counter failed part way: some cases may be marked in
+            // memory for a bundle that was never recorded. Locking drops those marks.
+            Err(e @ DeskError::Outbox(outbox::OutboxError::Io { .. }))
+            | Err(e @ DeskError::Outbox(outbox::OutboxError::Signing(_))) => {
+                *slot = None;
+                self.sessions.clear();
+                Err(e)
+            }
             other => other,
         }
     }
@@ -237,12 +245,16 @@ impl Desk {
     pub fn write_outbox(&self) -> Result<Vec<Written>, DeskError> {
         let today = self.today();
         self.with_open(|open| {
+            let signing = outbox::Signing {
+                key_path: &self.config.key_path,
+                out_dir: &self.config.outbox,
+                floor: open.written.iter().map(|w| w.sequence).max().unwrap_or(0),
+            };
             let out = outbox::write_bundles(
                 &mut open.ledger,
                 &open.keys,
                 open.directory.as_ref(),
-                &self.config.key_path,
-                &self.config.outbox,
+                &signing,
                 today,
             )?;
             for (i, w) in out.written.iter().enumerate() {

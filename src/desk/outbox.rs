@@ -21,7 +21,7 @@ use crate::domain::reply::{plausible_sealed_reply, Ack, ReplyPlaintext, Update};
 use crate::domain::tip::SealedTip;
 use crate::domain::{Day, TipId};
 use crate::signing::{
-    move_request, next_sequence, signed_bundle, Kept, MoveError, SigningError, BUNDLE_COUNTER,
+    move_request, next_sequence_after, signed_bundle, Kept, MoveError, SigningError, BUNDLE_COUNTER,
 };
 
 /// Why the bundles could not be written.
@@ -31,7 +31,10 @@ pub enum OutboxError {
     #[error(transparent)]
     Signing(#[from] SigningError),
     /// A bundle file could not be written.
-    #[error("{path}: {source}")]
+    #[error(
+        "{path}: {source}; the desk has locked itself so that nothing is marked as written \
+         that was not: unlock it and write again"
+    )]
     Io {
         /// The file.
         path: PathBuf,
@@ -54,6 +57,17 @@ pub enum OutboxError {
     Nothing,
 }
 
+/// Where and above which number the bundles are signed.
+pub struct Signing<'a> {
+    /// The key file (its folder keeps the counter).
+    pub key_path: &'a Path,
+    /// The outbox folder.
+    pub out_dir: &'a Path,
+    /// The highest number the workspace recorded: numbers go above it whatever the counter
+    /// file says.
+    pub floor: u64,
+}
+
 /// The bundles written, and the cases they changed (to be saved).
 pub struct Outgoing {
     /// Bundles written, update first.
@@ -69,10 +83,16 @@ pub fn write_bundles(
     ledger: &mut Ledger,
     keys: &SecretKeys,
     directory: Option<&Directory>,
-    key_path: &Path,
-    out_dir: &Path,
+    signed: &Signing<'_>,
     today: Day,
 ) -> Result<Outgoing, OutboxError> {
+    let (key_path, out_dir) = (signed.key_path, signed.out_dir);
+    let mut floor = signed.floor;
+    let mut next = || -> Result<u64, OutboxError> {
+        let n = next_sequence_after(key_path, BUNDLE_COUNTER, floor)?;
+        floor = n;
+        Ok(n)
+    };
     let mut updates = Vec::new();
     let mut answered = Vec::new();
     for case in ledger.queued() {
@@ -120,7 +140,7 @@ pub fn write_bundles(
     let mut written = Vec::new();
     let mut changed = Vec::new();
     if !updates.is_empty() {
-        let sequence = next_sequence(key_path, BUNDLE_COUNTER)?;
+        let sequence = next()?;
         let file = format!("update-{sequence}.json");
         write_file(
             &out_dir.join(&file),
@@ -141,7 +161,7 @@ pub fn write_bundles(
         changed.extend(answered);
     }
     if !moves.is_empty() {
-        let sequence = next_sequence(key_path, BUNDLE_COUNTER)?;
+        let sequence = next()?;
         let file = format!("move-{sequence}.json");
         write_file(
             &out_dir.join(&file),
@@ -162,7 +182,7 @@ pub fn write_bundles(
         changed.extend(moved);
     }
     if !acks.is_empty() {
-        let sequence = next_sequence(key_path, BUNDLE_COUNTER)?;
+        let sequence = next()?;
         let file = format!("ack-{sequence}.json");
         let ids: Vec<TipId> = acks.iter().map(|a| a.tip).collect();
         write_file(
@@ -234,7 +254,12 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutboxError> {
         path: path.to_owned(),
         source,
     };
-    let mut f = fs::File::create(path).map_err(io)?;
+    // Never over a bundle already written: its number would then name two bundles.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io)?;
     f.write_all(bytes).map_err(io)?;
     f.sync_all().map_err(io)
 }

@@ -8,6 +8,7 @@
 //!   desk prints when it was started with `--passphrase-file`), compared in constant time.
 
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -22,11 +23,16 @@ use crate::crypto;
 pub const COOKIE: &str = "desk_session";
 /// Most browser sessions at once (each unlock or sign-in adds one).
 const MAX_SESSIONS: usize = 8;
+/// A session unused this long ends: a desk left open asks for the passphrase again, and a
+/// cookie that leaked (browsers send it to every service on 127.0.0.1, whatever the port)
+/// stops working.
+pub const IDLE: Duration = Duration::from_secs(30 * 60);
 
-/// The live sessions and the one-time sign-in token.
+/// The live sessions (with when each was last used, in this process's memory only) and the
+/// one-time sign-in token.
 #[derive(Default)]
 pub struct Sessions {
-    live: Mutex<Vec<Zeroizing<[u8; 32]>>>,
+    live: Mutex<Vec<(Zeroizing<[u8; 32]>, Instant)>>,
     signin: Mutex<Option<Zeroizing<[u8; 32]>>>,
 }
 
@@ -57,7 +63,7 @@ impl Sessions {
         if live.len() >= MAX_SESSIONS {
             live.remove(0);
         }
-        live.push(token);
+        live.push((token, Instant::now()));
         value
     }
 
@@ -66,9 +72,16 @@ impl Sessions {
         let Some(token) = unhex(value) else {
             return false;
         };
-        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.iter()
-            .fold(false, |hit, t| crypto::ct_eq(&t[..], &token[..]) | hit)
+        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|(_, used)| used.elapsed() < IDLE);
+        let mut hit = false;
+        for (t, used) in live.iter_mut() {
+            if crypto::ct_eq(&t[..], &token[..]) {
+                *used = Instant::now();
+                hit = true;
+            }
+        }
+        hit
     }
 
     /// Ends every session and the sign-in link.
@@ -151,8 +164,14 @@ fn loopback_host(req: &ServiceRequest) -> bool {
     else {
         return false;
     };
-    let port = req.app_config().local_addr().port();
-    ["127.0.0.1", "localhost", "[::1]"]
+    let bound = req.app_config().local_addr();
+    let port = bound.port();
+    // The address it was started on (`--bind 127.0.0.2:PORT` is loopback too).
+    let own = match bound.ip() {
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    ["127.0.0.1", "localhost", "[::1]", own.as_str()]
         .iter()
         .any(|name| host == format!("{name}:{port}"))
 }

@@ -38,9 +38,10 @@ const LOG_MAGIC: &[u8; 8] = b"WBDESK1\n";
 const CHECK_TEXT: &[u8] = b"whistlebox desk workspace check v1";
 /// Records are padded to a multiple of this, so sizes say little about the words.
 const RECORD_BLOCK: usize = 1024;
-/// Largest record read back (a case with every follow-up and note): a damaged length
-/// cannot make the desk allocate more.
-const MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
+/// Largest record read back: well above the largest case the ledger keeps
+/// (`ledger::MAX_CASE_BYTES`, with padding), so that the desk never refuses what it wrote,
+/// while a damaged length cannot make it allocate without bound.
+const MAX_RECORD_BYTES: usize = 256 * 1024 * 1024;
 
 /// Why the workspace could not be opened or written.
 #[derive(Debug, Error)]
@@ -154,7 +155,17 @@ impl Workspace {
                 if dir.join(LOG_FILE).exists() {
                     return Err(WorkspaceError::Damaged("desk.head is missing"));
                 }
-                make_head(&head_path, office)?
+                let key = make_head(&head_path, office)?;
+                // The log exists from the start, so that a log taken away later is noticed.
+                let log = dir.join(LOG_FILE);
+                let mut f = private_options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&log)
+                    .map_err(io(&log))?;
+                f.write_all(LOG_MAGIC).map_err(io(&log))?;
+                f.sync_all().map_err(io(&log))?;
+                key
             }
             Err(e) => return Err(io(&head_path)(e)),
         };
@@ -225,26 +236,50 @@ impl Workspace {
             return Ok(());
         }
         let path = self.log_path();
+        let file = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io(&path))?;
+        let old_len = file.metadata().map_err(io(&path))?.len();
         let mut bytes = Vec::new();
-        if !path.exists() {
+        if old_len < LOG_MAGIC.len() as u64 {
+            // A new log, or one whose header a crash cut short.
+            file.set_len(0).map_err(io(&path))?;
             bytes.extend_from_slice(LOG_MAGIC);
         }
         let mut last = self.last;
+        let mut records = 0;
         for item in items {
             let boxed = self.seal(last, item);
             last = crypto::blake2b::<32>(None, &[&boxed]);
             bytes.extend_from_slice(&(boxed.len() as u32).to_le_bytes());
             bytes.extend_from_slice(&boxed);
-            self.records += 1;
+            records += 1;
         }
-        let mut file = private_options()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        file.write_all(&bytes).map_err(io(&path))?;
-        file.sync_data().map_err(io(&path))?;
+        let start = if old_len < LOG_MAGIC.len() as u64 {
+            0
+        } else {
+            old_len
+        };
+        let written = (|| {
+            use std::io::Seek;
+            let mut f = &file;
+            f.seek(std::io::SeekFrom::Start(start))?;
+            f.write_all(&bytes)?;
+            f.sync_data()
+        })();
+        if let Err(e) = written {
+            // Nothing half-written may stay in the middle of the log, where the next
+            // record would follow it and be lost at the next replay: cut it back.
+            let _ = file.set_len(start);
+            let _ = file.sync_data();
+            return Err(io(&path)(e));
+        }
         self.last = last;
+        self.records += records;
         Ok(())
     }
 
@@ -258,9 +293,15 @@ impl Workspace {
                 f.read_to_end(&mut buf).map_err(io(&path))?;
                 buf
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((ledger, written)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(WorkspaceError::Damaged("ledger.log is missing"))
+            }
             Err(e) => return Err(io(&path)(e)),
         };
+        if raw.len() < LOG_MAGIC.len() && LOG_MAGIC.starts_with(&raw) {
+            // Made, then cut short by a crash before its header was whole: empty.
+            return Ok((ledger, written));
+        }
         let body = raw
             .strip_prefix(LOG_MAGIC.as_slice())
             .ok_or(WorkspaceError::Damaged(

@@ -133,6 +133,10 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
             dt { (l.pick("分级", "Colour")) } dd { (colour_chip(l, c.colour)) @if c.supervised { " " span.supervised { (l.pick("挂牌督办", "under supervision")) } } }
             dt { (l.pick("收到日期", "Received")) } dd { (c.received_on) " (" (c.age(today)) (l.pick(" 天前)", " days ago)")) }
             dt { (l.pick("状态", "Status")) } dd #case-status { (status_words(l, c.status)) }
+            @if c.server_status != c.status {
+                dt { (l.pick("服务器说的状态", "Status the server gave")) }
+                dd #server-status { (status_words(l, c.server_status)) " " span.hint { (l.pick("（导出包里未签名的说法，仅供参考）", "(unsigned, as the export said it; for reference only)")) } }
+            }
             dt { (l.pick("回复时限", "Acknowledge by")) } dd { (c.ack_by(settings)) @if !c.acknowledged() && !c.is_closed() && today > c.ack_by(settings) { " " strong.overdue { (l.pick("已超期", "overdue")) } } }
             dt { (l.pick("办结时限", "Answer by")) } dd { (c.answer_by(settings)) @if !c.is_closed() && today > c.answer_by(settings) { " " strong.overdue { (l.pick("已超期", "overdue")) } } }
             @if let Some(t) = &c.topic { dt { (l.pick("主题", "Topic")) } dd { (t) } }
@@ -185,7 +189,7 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
             }
             @if c.answers.iter().any(|a| a.state == AnswerState::Queued)
                 || c.moves.iter().any(|m| m.state == AnswerState::Queued) {
-                form method="post" action={ (base) "/withdraw" } {
+                form autocomplete="off" method="post" action={ (base) "/withdraw" } {
                     button.secondary type="submit" { (l.pick("撤回待发的答复", "Withdraw the answers not yet written")) }
                 }
             }
@@ -200,7 +204,7 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
             @for n in &c.notes {
                 article.note { p.hint { (n.day) @if !n.by.is_empty() { " · " (n.by) } } div.words { (n.text) } }
             }
-            form method="post" action={ (base) "/note" } {
+            form autocomplete="off" method="post" action={ (base) "/note" } {
                 label for="note-by" { (l.pick("记录人", "Written by")) }
                 input #note-by type="text" name="by" maxlength="40";
                 label for="note-text" { (l.pick("备注", "Note")) }
@@ -227,7 +231,7 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
 
 fn answer_form(l: Lang, c: &Case, base: &str) -> Markup {
     html! {
-        form #answer method="post" action={ (base) "/answer" } {
+        form #answer autocomplete="off" method="post" action={ (base) "/answer" } {
             h3 { (l.pick("写答复", "Write an answer")) }
             label for="answer-status" { (l.pick("新状态", "New status")) }
             select #answer-status name="status" {
@@ -269,7 +273,7 @@ fn move_form(l: Lang, c: &Case, directory: &Directory, me: Option<&str>, base: &
                 } }
             }
             p.hint { (l.pick("移送到镇纪委，要先经群众在查询页同意；群众不同意，镇里什么都拿不到。", "A town office gets the case only once the resident agrees on the status page; if the resident says no, the town gets nothing.")) }
-            form method="post" action={ (base) "/move" } {
+            form autocomplete="off" method="post" action={ (base) "/move" } {
                 label for="move-to" { (l.pick("移送给", "Hand over to")) }
                 select #move-to name="to" {
                     @for (id, name) in &offices { option value=(id) { (name) " (" (id) ")" } }
@@ -325,7 +329,7 @@ fn triage_form(l: Lang, c: &Case, settings: &Settings, base: &str) -> Markup {
     html! {
         section #triage {
             h2 { (l.pick("分级和分办", "Triage")) }
-            form method="post" action={ (base) "/triage" } {
+            form autocomplete="off" method="post" action={ (base) "/triage" } {
                 fieldset {
                     legend { (l.pick("分级", "Colour")) }
                     @for (i, col) in Colour::ALL.into_iter().enumerate() {

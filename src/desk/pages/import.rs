@@ -54,7 +54,7 @@ fn page(
                 p { a href={ "/" (l.code()) "/" } { (l.pick("去收件箱", "Go to the inbox")) } }
             }
         }
-        form method="post" enctype="multipart/form-data" action={ "/" (l.code()) "/import" } {
+        form autocomplete="off" method="post" enctype="multipart/form-data" action={ "/" (l.code()) "/import" } {
             label for="bundle" {
                 (l.pick("选择导出包文件（export.json）", "Choose the export bundle (export.json)"))
                 span.hint { (l.pick("同一个包导入两次不会重复。", "Importing the same bundle twice changes nothing.")) }

@@ -306,7 +306,7 @@ fn filters(l: Lang, q: &InboxQuery, settings: &Settings, open: &Open) -> Markup 
         html! { option value=(value) selected[value == current] { (label) } }
     };
     html! {
-        form.filters method="get" action={ "/" (l.code()) "/" } role="search" {
+        form.filters autocomplete="off" method="get" action={ "/" (l.code()) "/" } role="search" {
             label for="q" { (l.pick("搜索全部线索的内容、补充、备注和标签", "Search the words, follow-ups, notes and tags of every case")) }
             input #q type="search" name="q" value=(q.q);
             div.row {

@@ -143,7 +143,7 @@ pub(crate) fn layout(page: Page<'_>, content: Markup) -> Markup {
                     a #lang-switch lang=(l.other().html_lang()) href={ "/" (l.other().code()) (page.path) } {
                         (l.other().pick("中文", "English"))
                     }
-                    form.lock method="post" action={ "/" (l.code()) "/lock" } {
+                    form.lock autocomplete="off" method="post" action={ "/" (l.code()) "/lock" } {
                         button.small type="submit" { (l.pick("锁定", "Lock")) }
                     }
                 }

@@ -79,7 +79,7 @@ fn render(
             }
             h2 { (l.pick("待确认收到的线索", "Cases to acknowledge to the server")) " (" span #unacked-count { (unacked) } ")" }
             p.hint { (l.pick("确认后，服务器删除这些线索的密文；它们已安全保存在本机的加密工作区。", "Once acknowledged, the server deletes their ciphertext; they are safe in this machine's encrypted workspace.")) }
-            form method="post" action={ "/" (l.code()) "/outbox" } {
+            form autocomplete="off" method="post" action={ "/" (l.code()) "/outbox" } {
                 button #write-bundles type="submit" { (l.pick("签名并写入U盘文件", "Sign and write the files for the USB stick")) }
             }
             h2 { (l.pick("已写出的包", "Bundles written")) }
@@ -93,7 +93,7 @@ fn render(
                         "move" => l.pick("移送", "hand-over"),
                         _ => l.pick("答复", "answers"),
                     }) } td { (w.day) } td { (w.count) } td { a href={ "/outbox/" (w.file) } download { (w.file) } }
-                        td { form method="post" action={ "/" (l.code()) "/outbox/" (w.sequence) "/again" } {
+                        td { form autocomplete="off" method="post" action={ "/" (l.code()) "/outbox/" (w.sequence) "/again" } {
                             button.small.secondary type="submit" { (l.pick("重新待发", "Queue it again")) }
                         } } }
                 } }

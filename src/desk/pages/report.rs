@@ -173,7 +173,7 @@ fn picker(l: Lang, shown: Period, today: Day) -> Markup {
         html! { option value=(p) selected[*p == shown] { (period_words(l, *p)) } }
     };
     html! {
-        form.period method="get" action={ "/" (l.code()) "/report" } {
+        form.period autocomplete="off" method="get" action={ "/" (l.code()) "/report" } {
             label for="period" { (l.pick("统计期间", "Period")) }
             select #period name="period" {
                 @if !listed { (opt(&shown)) }

@@ -17,7 +17,7 @@ pub async fn form(desk: DeskData, lang: web::Path<String>) -> Result<HttpRespons
         let s = &open.ledger.settings;
         let content = html! {
             h1 { (l.pick("设置", "Settings")) }
-            form method="post" action={ "/" (l.code()) "/settings" } {
+            form autocomplete="off" method="post" action={ "/" (l.code()) "/settings" } {
                 fieldset {
                     legend { (l.pick("红黄蓝各代表什么", "What each colour means")) }
                     @for c in Colour::ALL {

@@ -32,7 +32,7 @@ fn render(l: Lang, error: Option<&str>, status: StatusCode) -> HttpResponse {
                     h1 { (l.pick("解锁办案台", "Unlock the desk")) }
                     p { (l.pick("输入办公室密钥的口令。口令不会保存；锁定或关闭后，本机上的工作区只剩密文。", "Type the passphrase of the office key. It is not kept; once locked or closed, the workspace on this machine is ciphertext only.")) }
                     @if let Some(e) = error { p.error role="alert" { (e) } }
-                    form method="post" action={ "/" (l.code()) "/unlock" } {
+                    form autocomplete="off" method="post" action={ "/" (l.code()) "/unlock" } {
                         label for="passphrase" { (l.pick("口令", "Passphrase")) }
                         input #passphrase type="password" name="passphrase" autocomplete="off" autofocus required;
                         button type="submit" { (l.pick("解锁", "Unlock")) }
@@ -64,7 +64,12 @@ pub async fn submit(
     let result = web::block(move || {
         static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-        if worker.is_open() {
+        // Each wrong passphrase makes the next try wait longer (up to 10 s), so that a
+        // program on this machine cannot try passphrases as fast as Argon2id allows.
+        static FAILURES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let failures = FAILURES.load(std::sync::atomic::Ordering::Relaxed);
+        std::thread::sleep(std::time::Duration::from_secs(u64::from(failures.min(10))));
+        let result = if worker.is_open() {
             // Already open: the passphrase must still be the right one for a session.
             crate::domain::keys::SecretKeys::from_file_text(
                 &worker.config.key_text,
@@ -74,7 +79,14 @@ pub async fn submit(
             .map_err(|_| DeskError::WrongPassphrase)
         } else {
             worker.unlock(form.passphrase.as_bytes())
+        };
+        match &result {
+            Err(DeskError::WrongPassphrase) => {
+                FAILURES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            _ => FAILURES.store(0, std::sync::atomic::Ordering::Relaxed),
         }
+        result
     })
     .await
     .map_err(|_| DeskError::Form("unlocking stopped unexpectedly; try again".into()))?;
