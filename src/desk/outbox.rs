@@ -86,16 +86,127 @@ pub fn write_bundles(
     signed: &Signing<'_>,
     today: Day,
 ) -> Result<Outgoing, OutboxError> {
-    let (key_path, out_dir) = (signed.key_path, signed.out_dir);
-    let mut floor = signed.floor;
-    let mut next = || -> Result<u64, OutboxError> {
-        let n = next_sequence_after(key_path, BUNDLE_COUNTER, floor)?;
-        floor = n;
-        Ok(n)
+    let updates = update_groups(ledger)?;
+    let moves = move_requests(ledger, keys, directory)?;
+    let acks: Vec<Group<Ack>> = ledger
+        .unacked()
+        .map(|c| Group {
+            tip: c.id,
+            bytes: 200 + 140 * c.followups.len(),
+            items: vec![Ack {
+                tip: c.id,
+                tip_sealed: true,
+                followups: c.followups.iter().map(|f| f.n).collect(),
+                tip_digest: Some(c.digest),
+                followup_digests: c.followups.iter().map(|f| f.digest).collect(),
+            }],
+        })
+        .collect();
+    if updates.is_empty() && acks.is_empty() && moves.is_empty() {
+        return Err(OutboxError::Nothing);
+    }
+    create_private_dir(signed.out_dir)?;
+    let mut out = Outgoing {
+        written: Vec::new(),
+        changed: Vec::new(),
     };
-    let mut updates = Vec::new();
-    let mut answered = Vec::new();
+    let mut floor = signed.floor;
+    let mut write = |kind: &str, content: SignedContent, ids: &[TipId]| {
+        let sequence = next_sequence_after(signed.key_path, BUNDLE_COUNTER, floor)?;
+        floor = sequence;
+        let file = format!("{kind}-{sequence}.json");
+        write_file(
+            &signed.out_dir.join(&file),
+            &signed_bundle(keys, sequence, content),
+        )?;
+        Ok::<_, OutboxError>(Written {
+            sequence,
+            kind: kind.into(),
+            file,
+            day: today,
+            count: ids.len(),
+        })
+    };
+    // Updates first, then moves, then acks: the order the operator imports them in.
+    for chunk in chunks(updates) {
+        let (ids, items) = unzip(chunk);
+        let w = write("update", SignedContent::Updates(items), &ids)?;
+        mark(ledger, &ids, |c| c.mark_written(w.sequence, today));
+        out.record(w, ids);
+    }
+    for chunk in chunks(moves) {
+        let (ids, items) = unzip(chunk);
+        let w = write("move", SignedContent::Moves(items), &ids)?;
+        mark(ledger, &ids, |c| c.mark_moved(w.sequence, today));
+        out.record(w, ids);
+    }
+    for chunk in chunks(acks) {
+        let (ids, items) = unzip(chunk);
+        let w = write("ack", SignedContent::Ack(items), &ids)?;
+        mark(ledger, &ids, |c| c.mark_acked(w.sequence, today));
+        out.record(w, ids);
+    }
+    out.changed.sort_unstable();
+    out.changed.dedup();
+    Ok(out)
+}
+
+/// Largest bundle the desk writes (half of what the server's import takes, 16 MiB).
+const MAX_BUNDLE_BYTES: usize = 8 * 1024 * 1024;
+/// Most entries in one bundle (half of what the server takes, 100,000).
+const MAX_BUNDLE_ENTRIES: usize = 50_000;
+
+/// What one case puts in a bundle, with an estimate of its size once written.
+struct Group<T> {
+    tip: TipId,
+    bytes: usize,
+    items: Vec<T>,
+}
+
+impl Outgoing {
+    fn record(&mut self, written: Written, ids: Vec<TipId>) {
+        self.written.push(written);
+        self.changed.extend(ids);
+    }
+}
+
+/// Splits the groups into bundles the server takes: a case's entries stay together.
+fn chunks<T>(groups: Vec<Group<T>>) -> Vec<Vec<Group<T>>> {
+    let mut out: Vec<Vec<Group<T>>> = Vec::new();
+    let (mut bytes, mut entries) = (0usize, 0usize);
+    for g in groups {
+        let full =
+            bytes + g.bytes > MAX_BUNDLE_BYTES || entries + g.items.len() > MAX_BUNDLE_ENTRIES;
+        if out.is_empty() || (full && entries > 0) {
+            out.push(Vec::new());
+            (bytes, entries) = (0, 0);
+        }
+        bytes += g.bytes;
+        entries += g.items.len();
+        out.last_mut().expect("pushed above").push(g);
+    }
+    out
+}
+
+fn unzip<T>(chunk: Vec<Group<T>>) -> (Vec<TipId>, Vec<T>) {
+    let ids = chunk.iter().map(|g| g.tip).collect();
+    (ids, chunk.into_iter().flat_map(|g| g.items).collect())
+}
+
+fn mark(ledger: &mut Ledger, ids: &[TipId], f: impl Fn(&mut super::ledger::Case)) {
+    for id in ids {
+        if let Some(case) = ledger.cases.get_mut(id) {
+            f(case);
+        }
+    }
+}
+
+/// The queued answers of each case, with messages sealed to the residents.
+fn update_groups(ledger: &Ledger) -> Result<Vec<Group<Update>>, OutboxError> {
+    let mut groups = Vec::new();
     for case in ledger.queued() {
+        let mut items = Vec::new();
+        let mut bytes = 200;
         for a in case
             .answers
             .iter()
@@ -114,108 +225,29 @@ pub fn write_bundles(
                 (Some(_), None) => return Err(OutboxError::Seal(case.id)),
                 (None, _) => None,
             };
-            updates.push(Update {
+            bytes += 120 + reply.as_ref().map_or(0, |r| r.len() * 4 / 3);
+            items.push(Update {
                 tip: case.id,
                 status: a.status,
                 reply,
             });
         }
-        answered.push(case.id);
-    }
-    let acks: Vec<Ack> = ledger
-        .unacked()
-        .map(|c| Ack {
-            tip: c.id,
-            tip_sealed: true,
-            followups: c.followups.iter().map(|f| f.n).collect(),
-            tip_digest: Some(c.digest),
-            followup_digests: c.followups.iter().map(|f| f.digest).collect(),
-        })
-        .collect();
-    let (moves, moved) = move_requests(ledger, keys, directory)?;
-    if updates.is_empty() && acks.is_empty() && moves.is_empty() {
-        return Err(OutboxError::Nothing);
-    }
-    create_private_dir(out_dir)?;
-    let mut written = Vec::new();
-    let mut changed = Vec::new();
-    if !updates.is_empty() {
-        let sequence = next()?;
-        let file = format!("update-{sequence}.json");
-        write_file(
-            &out_dir.join(&file),
-            &signed_bundle(keys, sequence, SignedContent::Updates(updates)),
-        )?;
-        for id in &answered {
-            if let Some(case) = ledger.cases.get_mut(id) {
-                case.mark_written(sequence, today);
-            }
-        }
-        written.push(Written {
-            sequence,
-            kind: "update".into(),
-            file,
-            day: today,
-            count: answered.len(),
+        groups.push(Group {
+            tip: case.id,
+            bytes,
+            items,
         });
-        changed.extend(answered);
     }
-    if !moves.is_empty() {
-        let sequence = next()?;
-        let file = format!("move-{sequence}.json");
-        write_file(
-            &out_dir.join(&file),
-            &signed_bundle(keys, sequence, SignedContent::Moves(moves)),
-        )?;
-        for id in &moved {
-            if let Some(case) = ledger.cases.get_mut(id) {
-                case.mark_moved(sequence, today);
-            }
-        }
-        written.push(Written {
-            sequence,
-            kind: "move".into(),
-            file,
-            day: today,
-            count: moved.len(),
-        });
-        changed.extend(moved);
-    }
-    if !acks.is_empty() {
-        let sequence = next()?;
-        let file = format!("ack-{sequence}.json");
-        let ids: Vec<TipId> = acks.iter().map(|a| a.tip).collect();
-        write_file(
-            &out_dir.join(&file),
-            &signed_bundle(keys, sequence, SignedContent::Ack(acks)),
-        )?;
-        for id in &ids {
-            if let Some(case) = ledger.cases.get_mut(id) {
-                case.mark_acked(sequence, today);
-            }
-        }
-        written.push(Written {
-            sequence,
-            kind: "ack".into(),
-            file,
-            day: today,
-            count: ids.len(),
-        });
-        changed.extend(ids);
-    }
-    changed.sort_unstable();
-    changed.dedup();
-    Ok(Outgoing { written, changed })
+    Ok(groups)
 }
 
-/// The signed hand-overs of every queued move, and the cases they come from.
+/// The signed hand-overs of every queued move, grouped by case.
 fn move_requests(
     ledger: &Ledger,
     keys: &SecretKeys,
     directory: Option<&Directory>,
-) -> Result<(Vec<MoveRequest>, Vec<TipId>), OutboxError> {
-    let mut requests = Vec::new();
-    let mut cases = Vec::new();
+) -> Result<Vec<Group<MoveRequest>>, OutboxError> {
+    let mut groups = Vec::new();
     for case in ledger.moving() {
         let directory = directory.ok_or(OutboxError::NoDirectory)?;
         let fail = |e| OutboxError::Move(case.id, e);
@@ -233,6 +265,8 @@ fn move_requests(
                 GrantKey::ForResident(_) => None,
             });
         let resident = case.reply_key();
+        let mut items = Vec::new();
+        let mut bytes = 200;
         for m in case.moves.iter().filter(|m| m.state == AnswerState::Queued) {
             let to: OfficeId =
                 m.to.parse()
@@ -242,11 +276,21 @@ fn move_requests(
                 grant: grant.as_deref(),
                 resident: resident.as_ref(),
             });
-            requests.push(move_request(case.id, &to, directory, keys, kept).map_err(fail)?);
+            let request = move_request(case.id, &to, directory, keys, kept).map_err(fail)?;
+            bytes += 600
+                + request
+                    .sealed
+                    .as_ref()
+                    .map_or(0, |s| s.as_bytes().len() * 4 / 3);
+            items.push(request);
         }
-        cases.push(case.id);
+        groups.push(Group {
+            tip: case.id,
+            bytes,
+            items,
+        });
     }
-    Ok((requests, cases))
+    Ok(groups)
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), OutboxError> {
@@ -276,4 +320,44 @@ fn create_private_dir(dir: &Path) -> Result<(), OutboxError> {
         path: dir.to_owned(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(i: u8, bytes: usize, items: usize) -> Group<u8> {
+        Group {
+            tip: TipId([i; 8]),
+            bytes,
+            items: vec![i; items],
+        }
+    }
+
+    #[test]
+    fn bundles_are_split_to_fit_the_server_and_a_case_stays_whole() {
+        let mb = 1024 * 1024;
+        let sizes: Vec<usize> = chunks(vec![
+            group(1, 5 * mb, 1),
+            group(2, 2 * mb, 1),
+            group(3, 2 * mb, 1),
+            group(4, 20 * mb, 1),
+            group(5, 1, 1),
+        ])
+        .iter()
+        .map(Vec::len)
+        .collect();
+        assert_eq!(
+            sizes,
+            [2, 1, 1, 1],
+            "5+2, 2, the large one alone, then the rest"
+        );
+        let many: Vec<_> = (0..3).map(|i| group(i, 10, 30_000)).collect();
+        let split = chunks(many);
+        assert_eq!(split.len(), 3, "at most 50,000 entries a bundle");
+        assert!(split
+            .iter()
+            .all(|c| c.len() == 1 && c[0].items.len() == 30_000));
+        assert!(chunks(Vec::<Group<u8>>::new()).is_empty());
+    }
 }
