@@ -206,6 +206,18 @@ fn a_tip_goes_round_the_desk_and_back_to_the_resident() {
         );
         d.goto("/en/?state=all").await;
         d.screenshot("desk-inbox-en", 1280, 800).await;
+        // The search form posts: the words searched stay out of the address, and so out of
+        // the browser's history.
+        d.goto("/zh/").await;
+        d.type_into("input#q", "比对").await;
+        submit(&d, "form.filters button[type=submit]", "the search").await;
+        assert_eq!(
+            d.path().await,
+            "/zh/",
+            "the search words stay out of the address"
+        );
+        assert_eq!(d.count("tr[data-case]").await, 1);
+        assert_eq!(d.attr("input#q", "value").await.as_deref(), Some("比对"));
         for (q, rows) in [("小汽车", 1), ("比对", 1), ("村委会", 1), ("医院", 0)] {
             d.goto(&format!("/zh/?state=all&q={}", urlencode(q))).await;
             assert_eq!(d.count("tr[data-case]").await, rows, "search {q}");

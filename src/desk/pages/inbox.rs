@@ -138,8 +138,9 @@ impl InboxQuery {
         cases
     }
 
-    fn link(&self, l: Lang, page: usize) -> String {
-        let pairs = [
+    /// The filters set, as form fields.
+    fn fields(&self) -> Vec<(&'static str, &str)> {
+        [
             ("q", self.q.as_str()),
             ("colour", &self.colour),
             ("topic", &self.topic),
@@ -151,19 +152,39 @@ impl InboxQuery {
             ("overdue", &self.overdue),
             ("new", &self.new),
             ("sort", &self.sort),
-        ];
-        let mut query: Vec<(&str, String)> = pairs
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(k, v)| (*k, v.to_string()))
-            .collect();
-        query.push(("page", page.to_string()));
-        let encoded = serde_urlencoded::to_string(&query).unwrap_or_default();
-        format!("/{}/?{encoded}", l.code())
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+    }
+
+    /// A button to another page of the same list. It posts the filters rather than
+    /// linking to them, so that search words, tags and names stay out of the browser's
+    /// history.
+    fn page_button(&self, l: Lang, page: usize, rel: &str, label: &str) -> Markup {
+        html! {
+            form.page autocomplete="off" method="post" action={ "/" (l.code()) "/" } {
+                @for (k, v) in self.fields() { input type="hidden" name=(k) value=(v); }
+                input type="hidden" name="page" value=(page);
+                button.secondary type="submit" data-rel=(rel) { (label) }
+            }
+        }
     }
 }
 
-/// `GET /{lang}/`.
+/// `POST /{lang}/`: the filter form and the page buttons (see [`InboxQuery::page_button`]).
+pub async fn inbox_post(
+    desk: DeskData,
+    lang: web::Path<String>,
+    query: web::Form<InboxQuery>,
+) -> Result<HttpResponse, DeskError> {
+    let l = super::lang(&lang)?;
+    let today = desk.today();
+    let markup = desk.with_open(|open| Ok(inbox_markup(open, &query, l, today)))?;
+    Ok(super::html(StatusCode::OK, markup))
+}
+
+/// `GET /{lang}/`; links without search words (overdue, new follow-ups) come this way.
 pub async fn inbox(
     desk: DeskData,
     lang: web::Path<String>,
@@ -245,8 +266,8 @@ pub fn inbox_markup(open: &Open, query: &InboxQuery, l: Lang, today: Day) -> Mar
         }
         @if pages > 1 {
             nav.pages aria-label=(l.pick("翻页", "Pages")) {
-                @if page > 1 { a rel="prev" href=(query.link(l, page - 1)) { (l.pick("上一页", "Previous")) } }
-                @if page < pages { a rel="next" href=(query.link(l, page + 1)) { (l.pick("下一页", "Next")) } }
+                @if page > 1 { (query.page_button(l, page - 1, "prev", l.pick("上一页", "Previous"))) }
+                @if page < pages { (query.page_button(l, page + 1, "next", l.pick("下一页", "Next"))) }
             }
         }
     };
@@ -306,7 +327,8 @@ fn filters(l: Lang, q: &InboxQuery, settings: &Settings, open: &Open) -> Markup 
         html! { option value=(value) selected[value == current] { (label) } }
     };
     html! {
-        form.filters autocomplete="off" method="get" action={ "/" (l.code()) "/" } role="search" {
+        // Posted, so that search words, tags and names stay out of the browser's history.
+        form.filters autocomplete="off" method="post" action={ "/" (l.code()) "/" } role="search" {
             label for="q" { (l.pick("搜索全部线索的内容、补充、备注和标签", "Search the words, follow-ups, notes and tags of every case")) }
             input #q type="search" name="q" value=(q.q);
             div.row {
@@ -367,5 +389,35 @@ fn filters(l: Lang, q: &InboxQuery, settings: &Settings, open: &Open) -> Markup 
             }
             button type="submit" { (l.pick("筛选", "Filter")) }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_page_is_posted_with_the_filters_never_put_in_an_address() {
+        let q = InboxQuery {
+            q: "低保".into(),
+            tag: "村委会".into(),
+            assignee: "王科长".into(),
+            ..InboxQuery::default()
+        };
+        let html = q.page_button(Lang::Zh, 2, "next", "下一页").into_string();
+        assert!(html.contains(r#"method="post" action="/zh/""#), "{html}");
+        for field in [
+            r#"name="q" value="低保""#,
+            r#"name="tag" value="村委会""#,
+            r#"name="assignee" value="王科长""#,
+            r#"name="page" value="2""#,
+        ] {
+            assert!(html.contains(field), "{field} in {html}");
+        }
+        assert!(!html.contains("?"), "no query string: {html}");
+        assert!(
+            !html.contains(r#"name="colour""#),
+            "unset filters are left out"
+        );
     }
 }

@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/{lang}")
                 .route("/", web::get().to(inbox::inbox))
+                .route("/", web::post().to(inbox::inbox_post))
                 .route("/unlock", web::get().to(unlock::form))
                 .route("/unlock", web::post().to(unlock::submit))
                 .route("/lock", web::post().to(unlock::lock))
