@@ -181,6 +181,7 @@ fn make_bundle(n: usize, office: &crypto::BoxPublicKey, today: Day, rng: &mut Rn
                 day: Day((day.0 + 3).min(today.0)),
                 sealed: authenticate_for(&inner, &reply, std::slice::from_ref(office), usize::MAX)
                     .expect("envelope"),
+                attachments: Vec::new(),
             });
         }
         let tip = StoredTip {
@@ -191,6 +192,7 @@ fn make_bundle(n: usize, office: &crypto::BoxPublicKey, today: Day, rng: &mut Rn
             grant: None,
             sealed_reply_key: Some(office.seal(reply.public_key().as_bytes())),
             followups,
+            attachments: Vec::new(),
         };
         out.extend_from_slice(&export_entry(i == 0, &tip));
     }

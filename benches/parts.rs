@@ -154,6 +154,7 @@ fn export_bundle(c: &mut Criterion) {
             sealed_reply_key: Some(public.seal(&[7u8; 32])),
             grant: None,
             followups: Vec::new(),
+            attachments: Vec::new(),
         })
         .collect();
     let bytes = bundle::write_export(Day::today(), &tips);

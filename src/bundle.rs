@@ -7,7 +7,9 @@
 //!  "tips":[{"id":"0123456789abcdef","day":"2026-11-28","status":"received","sealed":"<base64>",
 //!           "reply_key":"<base64>","followups":[{"n":1,"day":"2026-11-29","sealed":"<base64>"}]}]}
 //! ```
-//! `sealed` and `reply_key` are null once the inspectors have acked the tip.
+//! `sealed` and `reply_key` are null once the inspectors have acked the tip. Version 3 added
+//! `office` and `grant`; version 4 adds `"attachments": ["<base64 blob>", ...]` to a tip and
+//! to a follow-up that has evidence files (`docs/attachments.md`), left out when empty.
 //!
 //! It also holds the signed bundles that come back (updates and acks); see [`sign_bundle`].
 //! The bundle arrives from a machine the inspectors do not trust, so [`parse_export`] bounds
@@ -23,6 +25,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use crate::crypto::{self, SignPublicKey, SignSecretKey};
+use crate::domain::attachment;
 use crate::domain::held::{Followup, StoredTip};
 use crate::domain::office::OfficeId;
 use crate::domain::reply::{plausible_sealed_reply, Ack, Signed, Update};
@@ -32,7 +35,7 @@ use crate::domain::{Day, Status, TipId};
 /// Format name of an export bundle.
 pub const EXPORT_FORMAT: &str = "whistlebox-export";
 /// Version of the export bundle format.
-pub const EXPORT_VERSION: u32 = 3;
+pub const EXPORT_VERSION: u32 = 4;
 
 /// Limits applied when reading a bundle.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +88,8 @@ struct TipOut<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     grant: Option<String>,
     followups: Vec<FollowupOut>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +97,12 @@ struct FollowupOut {
     n: u32,
     day: String,
     sealed: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    attachments: Vec<String>,
+}
+
+fn blobs_out(blobs: &[Vec<u8>]) -> Vec<String> {
+    blobs.iter().map(|b| STANDARD.encode(b)).collect()
 }
 
 /// The start of an export bundle, up to the opening of the `tips` list. A bundle is
@@ -120,19 +131,23 @@ pub fn export_entry(first: bool, t: &StoredTip) -> Vec<u8> {
                 n: f.n,
                 day: f.day.to_string(),
                 sealed: f.sealed.to_base64(),
+                attachments: blobs_out(&f.attachments),
             })
             .collect(),
+        attachments: blobs_out(&t.attachments),
     };
     // Sized up front: a 1 MiB tip would otherwise grow the buffer by doubling, which the
     // streamed export pays for every tip.
     let b64 = |n: usize| n.div_ceil(3) * 4;
+    let blobs_b64 = |blobs: &[Vec<u8>]| blobs.iter().map(|b| 4 + b64(b.len())).sum::<usize>();
     let size = 256
         + t.sealed.as_ref().map_or(0, |s| b64(s.as_bytes().len()))
         + t.sealed_reply_key.as_ref().map_or(0, |k| b64(k.len()))
         + t.followups
             .iter()
-            .map(|f| 64 + b64(f.sealed.as_bytes().len()))
-            .sum::<usize>();
+            .map(|f| 64 + b64(f.sealed.as_bytes().len()) + blobs_b64(&f.attachments))
+            .sum::<usize>()
+        + blobs_b64(&t.attachments);
     let mut out = Vec::with_capacity(size);
     if !first {
         out.push(b',');
@@ -454,6 +469,8 @@ struct EntryIn<'a> {
     grant: Raw<'a>,
     #[serde(borrow, default)]
     followups: Raw<'a>,
+    #[serde(borrow, default)]
+    attachments: Raw<'a>,
 }
 
 #[derive(Deserialize)]
@@ -464,6 +481,34 @@ struct FollowupIn<'a> {
     day: Raw<'a>,
     #[serde(borrow, default)]
     sealed: Raw<'a>,
+    #[serde(borrow, default)]
+    attachments: Raw<'a>,
+}
+
+/// The blobs of an entry's `attachments` list: at most [`attachment::MAX_ATTACHMENTS`],
+/// each standard base64 of a blob no longer than the largest file makes.
+fn parse_blobs(raw: &Raw) -> Result<Vec<Vec<u8>>, &'static str> {
+    let Some(raw) = raw.0 else {
+        return Ok(Vec::new());
+    };
+    let max = attachment::blob_len(attachment::MAX_FILE_BYTES);
+    let list: Vec<&RawValue> =
+        serde_json::from_str(raw.get()).map_err(|_| "the list of files is not a list")?;
+    if list.len() > attachment::MAX_ATTACHMENTS {
+        return Err("it holds more than 10 files");
+    }
+    list.into_iter()
+        .map(|r| {
+            let text: &str = serde_json::from_str(r.get()).map_err(|_| "a file is not text")?;
+            if text.len() as u64 / 4 * 3 > max + 3 {
+                return Err("a file is larger than any resident can send");
+            }
+            let blob = STANDARD.decode(text).map_err(|_| "a file is not base64")?;
+            attachment::pieces_in_blob(blob.len() as u64)
+                .ok_or("a file is not an encrypted file of the expected size")?;
+            Ok(blob)
+        })
+        .collect()
 }
 
 /// The first [`MAX_FOLLOWUPS_PER_TIP`] elements of a JSON array, as raw text; the rest are
@@ -570,12 +615,17 @@ fn parse_entry(
             .text()
             .and_then(|s| SealedTip::from_base64(&s, limits.max_sealed_bytes).ok())
             .ok_or_else(|| fail("a follow-up is not a valid sealed box"))?;
+        let fattachments = parse_blobs(&f.attachments)
+            .map_err(|e| fail(&format!("a follow-up's files are not valid: {e}")))?;
         followups.push(Followup {
             n,
             day: fday,
             sealed: fsealed,
+            attachments: fattachments,
         });
     }
+    let attachments = parse_blobs(&entry.attachments)
+        .map_err(|e| fail(&format!("the files are not valid: {e}")))?;
     if sealed.is_none() && followups.is_empty() {
         return Err(fail("the entry holds nothing to open"));
     }
@@ -587,6 +637,7 @@ fn parse_entry(
         sealed_reply_key,
         grant,
         followups,
+        attachments,
     })
 }
 
@@ -1034,6 +1085,7 @@ mod tests {
             sealed_reply_key: None,
             grant: None,
             followups: vec![],
+            attachments: vec![],
         }
     }
 
@@ -1042,6 +1094,36 @@ mod tests {
             &base64::engine::general_purpose::STANDARD,
             vec![fill; SEAL_OVERHEAD + PAD_BLOCK],
         )
+    }
+
+    /// Version 4: evidence files travel with their tip and follow-up, and a file that is
+    /// not a blob refuses its entry alone.
+    #[test]
+    fn attachments_travel_with_tips_and_followups() {
+        crypto::init().unwrap();
+        let blob = |b: &[u8]| attachment::seal_file(b).unwrap().blob;
+        let mut t = tip(1);
+        t.attachments = vec![blob(b"photo"), blob(&[9; 70_000])];
+        t.followups = vec![Followup {
+            n: 1,
+            day: Day(20_001),
+            sealed: SealedTip::from_bytes(vec![2; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+            attachments: vec![blob(b"voice")],
+        }];
+        let bundle = write_export(Day(20_002), &[t.clone(), tip(2)]);
+        let back = parse_export(&bundle, &BundleLimits::default()).unwrap();
+        assert_eq!(back.tips, vec![t.clone(), tip(2)]);
+        assert!(back.rejected.is_empty());
+        let text = String::from_utf8(bundle).unwrap();
+        let cut = STANDARD.encode(&t.attachments[0][..100]);
+        let bad = text.replacen(&STANDARD.encode(&t.attachments[0]), &cut, 1);
+        let back = parse_export(bad.as_bytes(), &BundleLimits::default()).unwrap();
+        assert_eq!(back.tips, vec![tip(2)]);
+        assert!(
+            back.rejected[0].reason.contains("not an encrypted file"),
+            "{:?}",
+            back.rejected
+        );
     }
 
     /// Version 2 bundles, from servers before offices, are still read.
@@ -1053,6 +1135,7 @@ mod tests {
             n: 1,
             day: Day(20_002),
             sealed: SealedTip::from_bytes(vec![2; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+            attachments: vec![],
         }];
         let old = format!(
             "{{\"format\":\"whistlebox-export\",\"version\":2,\"exported_on\":\"2024-10-07\",\"tip_count\":1,\
@@ -1070,7 +1153,7 @@ mod tests {
     /// stanza of a moved tip). Do not change this test if it fails: the offline machine may
     /// run an older whistlebox than the server.
     #[test]
-    fn export_format_v3_is_fixed() {
+    fn export_format_v4_is_fixed() {
         let mut t = tip(1);
         t.sealed_reply_key = Some(vec![5, 5, 5]);
         let grant = crate::domain::office::Grant {
@@ -1084,6 +1167,7 @@ mod tests {
             n: 1,
             day: Day(20_002),
             sealed: SealedTip::from_bytes(vec![2; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+            attachments: vec![],
         }];
         let town: OfficeId = "dongshan".parse().unwrap();
         let mut out = export_head(Day(20_003), &town, 1);
@@ -1093,7 +1177,7 @@ mod tests {
         assert_eq!(
             out,
             format!(
-                "{{\"format\":\"whistlebox-export\",\"version\":3,\"exported_on\":\"2024-10-07\",\"office\":\"dongshan\",\"tip_count\":1,\
+                "{{\"format\":\"whistlebox-export\",\"version\":4,\"exported_on\":\"2024-10-07\",\"office\":\"dongshan\",\"tip_count\":1,\
                  \"tips\":[{{\"id\":\"0101010101010101\",\"day\":\"2024-10-04\",\"status\":\"received\",\"sealed\":\"{}\",\
                  \"reply_key\":\"BQUF\",\"grant\":\"{}\",\"followups\":[{{\"n\":1,\"day\":\"2024-10-06\",\"sealed\":\"{}\"}}]}}]}}",
                 sealed_b64(1),

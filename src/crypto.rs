@@ -371,6 +371,66 @@ impl ContentKey {
     }
 }
 
+/// The random key of one evidence file (`domain::attachment`): XSalsa20-Poly1305 pieces
+/// under nonces `prefix || u64_le(i)`. Wiped on drop.
+pub struct FileKey(secretbox::Key);
+
+/// Bytes of a file key.
+pub const FILE_KEY_BYTES: usize = secretbox::KEYBYTES;
+/// Bytes a file piece's secret box adds (the Poly1305 tag; the nonce is not stored per piece).
+pub const PIECE_MAC_BYTES: usize = secretbox::MACBYTES;
+/// Bytes of a file's nonce prefix.
+pub const PIECE_PREFIX_BYTES: usize = secretbox::NONCEBYTES - 8;
+
+impl FileKey {
+    /// A fresh random key.
+    pub fn generate() -> Self {
+        Self(secretbox::gen_key())
+    }
+    /// The key from its 32 bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CryptoError> {
+        secretbox::Key::from_slice(bytes)
+            .map(Self)
+            .ok_or(CryptoError::BadKey)
+    }
+    /// The key's bytes (to bind it inside a sealed tip).
+    pub fn expose_bytes(&self) -> &[u8] {
+        &self.0 .0
+    }
+    fn nonce(prefix: &[u8; PIECE_PREFIX_BYTES], index: u64) -> secretbox::Nonce {
+        let mut n = [0u8; secretbox::NONCEBYTES];
+        n[..PIECE_PREFIX_BYTES].copy_from_slice(prefix);
+        n[PIECE_PREFIX_BYTES..].copy_from_slice(&index.to_le_bytes());
+        secretbox::Nonce(n)
+    }
+    /// `crypto_secretbox_easy(piece, prefix || u64_le(index))`: tag, then ciphertext.
+    pub fn seal_piece(
+        &self,
+        prefix: &[u8; PIECE_PREFIX_BYTES],
+        index: u64,
+        piece: &[u8],
+    ) -> Vec<u8> {
+        secretbox::seal(piece, &Self::nonce(prefix, index), &self.0)
+    }
+    /// Opens what [`FileKey::seal_piece`] made for the same prefix and index.
+    pub fn open_piece(
+        &self,
+        prefix: &[u8; PIECE_PREFIX_BYTES],
+        index: u64,
+        boxed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        secretbox::open(boxed, &Self::nonce(prefix, index), &self.0)
+            .map(Zeroizing::new)
+            .map_err(|()| CryptoError::DecryptionFailed)
+    }
+}
+
+impl fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FileKey([redacted])")
+    }
+}
+
 impl fmt::Debug for ContentKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("ContentKey([redacted])")

@@ -980,6 +980,7 @@ pub(crate) fn sample_case(i: u8) -> Case {
         grant: None,
         sealed_reply_key: None,
         followups: Vec::new(),
+        attachments: Vec::new(),
     };
     new_case(
         &tip,
@@ -1096,6 +1097,7 @@ mod tests {
                 n,
                 day: Day(20_000),
                 sealed: seal(&big),
+                attachments: Vec::new(),
             })
             .collect();
         let id = TipId([7; 8]);
@@ -1107,6 +1109,7 @@ mod tests {
             grant: None,
             sealed_reply_key: None,
             followups,
+            attachments: Vec::new(),
         };
         let mut ledger = Ledger::default();
         let (changed, report) = ledger.import(&[tip], &keys, None, Day(20_001));

@@ -13,6 +13,8 @@ pub struct Followup {
     pub day: Day,
     /// The sealed message.
     pub sealed: SealedTip,
+    /// Its evidence files (encrypted blobs, `domain::attachment`), in upload order.
+    pub attachments: Vec<Vec<u8>>,
 }
 
 /// A tip as the store exports it.
@@ -34,4 +36,7 @@ pub struct StoredTip {
     pub sealed_reply_key: Option<Vec<u8>>,
     /// Follow-ups not yet acked.
     pub followups: Vec<Followup>,
+    /// The tip's evidence files (encrypted blobs, `domain::attachment`), in upload order,
+    /// while the server holds them.
+    pub attachments: Vec<Vec<u8>>,
 }

@@ -2,6 +2,7 @@
 //! these through a checking constructor before any other code sees it.
 
 pub mod addressing;
+pub mod attachment;
 pub mod exported;
 pub mod followup;
 pub mod held;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::attachment::{self, AttachmentRef};
 use crate::crypto::{
     self, BoxPublicKey, ContentKey, CryptoError, Opener, Sealer, SEAL_OVERHEAD, SECRETBOX_OVERHEAD,
     STANZA_BYTES,
@@ -269,6 +270,11 @@ pub struct TipPlaintext {
     /// the tip readable, with no key bound.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_key: Option<serde_json::Value>,
+    /// Evidence files, in upload order (`docs/attachments.md`): each names its blob's digest
+    /// and carries its key. Absent when there are none, so a tip without files is exactly
+    /// what it was before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<AttachmentRef>,
     /// Optional answers (where, who, when, amount, proof, topic, ...), kept as sent.
     #[serde(flatten)]
     pub fields: BTreeMap<String, serde_json::Value>,
@@ -278,10 +284,11 @@ impl fmt::Debug for TipPlaintext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "TipPlaintext(v{}, {} bytes, {} fields)",
+            "TipPlaintext(v{}, {} bytes, {} fields, {} files)",
             self.v,
             self.body.len(),
-            self.fields.len()
+            self.fields.len(),
+            self.attachments.len()
         )
     }
 }
@@ -301,6 +308,7 @@ impl TipPlaintext {
             v: PLAINTEXT_VERSION,
             body: body.into(),
             reply_key: None,
+            attachments: Vec::new(),
             fields: BTreeMap::new(),
         }
     }
@@ -340,6 +348,8 @@ impl TipPlaintext {
                 "the reply key is not a short text".into(),
             ));
         }
+        attachment::validate_list(&self.attachments)
+            .map_err(|e| OpenError::BadContent(e.to_string()))?;
         if self.fields.len() > MAX_FIELDS {
             return Err(OpenError::BadContent("too many fields".into()));
         }

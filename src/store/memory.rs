@@ -61,6 +61,7 @@ impl Tip {
                 n: *n,
                 day: *day,
                 sealed: sealed.clone(),
+                attachments: Vec::new(),
             })
             .collect();
         if !original && copy.is_none() && followups.is_empty() {
@@ -79,6 +80,7 @@ impl Tip {
             sealed_reply_key,
             grant,
             followups,
+            attachments: Vec::new(),
         })
     }
 }

@@ -889,7 +889,12 @@ impl SledStore {
                 let (day, payload) = inner.entry_box(&id.0, ChunkOf::Followup(n), &entry)?;
                 let sealed = SealedTip::from_bytes(payload, usize::MAX)
                     .map_err(|_| StoreError::Corrupt("a follow-up is damaged".into()))?;
-                Ok(Followup { n, day, sealed })
+                Ok(Followup {
+                    n,
+                    day,
+                    sealed,
+                    attachments: Vec::new(),
+                })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
         let (sealed, sealed_reply_key, grant) = match share.copy {
@@ -914,6 +919,7 @@ impl SledStore {
             sealed_reply_key,
             grant,
             followups,
+            attachments: Vec::new(),
         }))
     }
 }
