@@ -542,3 +542,79 @@ fn walk(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Writes a request of `head` and `body` at about `rate` bytes a second (in 4 KiB steps),
+/// stopping after `stop_after` bytes when given, then reads the answer's status line.
+fn trickle(
+    server: &Server,
+    head: &str,
+    body: &[u8],
+    rate: usize,
+    stop_after: Option<usize>,
+) -> (String, Duration) {
+    let started = std::time::Instant::now();
+    let mut s = TcpStream::connect(host_of(&server.public)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.write_all(head.as_bytes()).unwrap();
+    let step = 4096;
+    let pause = Duration::from_secs_f64(step as f64 / rate as f64);
+    let end = stop_after.unwrap_or(body.len());
+    for part in body[..end].chunks(step) {
+        if s.write_all(part).is_err() {
+            break;
+        }
+        std::thread::sleep(pause);
+    }
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = std::io::Read::read(&mut s, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+        if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).into_owned();
+    (
+        text.lines().next().unwrap_or("").to_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_slow_line_may_send_files_while_it_keeps_up_and_a_stalled_one_is_cut() {
+    let site = Site::new();
+    let server = site.start(&["--request-deadline-secs", "2"]);
+    let file = evidence(300_000, 9, Kind::Photo, "image/jpeg");
+    let id = start(&server, file.blob.len());
+    let chunk = chunk_of(&file.blob, 0);
+    let head = |i: usize, len: usize| {
+        format!(
+            "PUT /api/v1/uploads/{id}/{i} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: {len}\r\n\r\n"
+        )
+    };
+    // 256 KiB at 40 KiB/s: six seconds, three times the deadline, and taken.
+    let (status, took) = trickle(&server, &head(0, chunk.len()), chunk, 40 * 1024, None);
+    assert!(status.contains(" 200 "), "{status}");
+    assert!(took > Duration::from_secs(4), "{took:?}");
+    assert_eq!(missing(&server, &id), vec![1]);
+    // A chunk that stops coming is cut about when any other body would be.
+    let last = chunk_of(&file.blob, 1);
+    let (status, took) = trickle(&server, &head(1, last.len()), last, 40 * 1024, Some(8192));
+    assert!(status.contains(" 408 "), "{status}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    // One that falls far behind 8 KiB/s is cut too.
+    let (status, _) = trickle(&server, &head(1, last.len()), last, 2 * 1024, None);
+    assert!(status.contains(" 408 "), "{status}");
+    assert_eq!(missing(&server, &id), vec![1], "nothing of those was kept");
+    // A JSON tip at the same slow pace keeps the usual deadline.
+    let tip = json!({ "sealed": STANDARD.encode(vec![1u8; 200_000]) }).to_string();
+    let head = format!(
+        "POST /api/v1/tips HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        tip.len()
+    );
+    let (status, _) = trickle(&server, &head, tip.as_bytes(), 40 * 1024, None);
+    assert!(status.contains(" 408 "), "{status}");
+}
