@@ -6,6 +6,7 @@
 //! without it, the form posts here and the server seals the words in memory at once.
 
 mod followup;
+mod form_files;
 mod home;
 mod numbers;
 mod poster;
