@@ -12,6 +12,7 @@ fn main() {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     let out = out_dir.join("report.js");
     let worker_out = out_dir.join("receipt-worker.js");
+    let clerk_out = out_dir.join("clerk.js");
     for watched in [
         "js",
         "build.mjs",
@@ -19,6 +20,7 @@ fn main() {
         "node_modules/.package-lock.json",
         "dist/report.js",
         "dist/receipt-worker.js",
+        "dist/clerk.js",
     ] {
         println!("cargo:rerun-if-changed={}", assets.join(watched).display());
     }
@@ -26,6 +28,7 @@ fn main() {
     if env::var_os("WHISTLEBOX_NO_JS").is_some() {
         fs::write(&out, b"").expect("write empty bundle");
         fs::write(&worker_out, b"").expect("write empty bundle");
+        fs::write(&clerk_out, b"").expect("write empty bundle");
         return;
     }
     if assets.join("node_modules/esbuild").exists() {
@@ -34,6 +37,7 @@ fn main() {
             .current_dir(assets)
             .env("WHISTLEBOX_BUNDLE_OUT", &out)
             .env("WHISTLEBOX_WORKER_OUT", &worker_out)
+            .env("WHISTLEBOX_CLERK_OUT", &clerk_out)
             .status();
         match status {
             Ok(s) if s.success() => return,
@@ -42,14 +46,17 @@ fn main() {
     }
     let prebuilt = assets.join("dist/report.js");
     let prebuilt_worker = assets.join("dist/receipt-worker.js");
-    if prebuilt.exists() && prebuilt_worker.exists() {
+    let prebuilt_clerk = assets.join("dist/clerk.js");
+    if prebuilt.exists() && prebuilt_worker.exists() && prebuilt_clerk.exists() {
         fs::copy(&prebuilt, &out).expect("copy prebuilt bundle");
         fs::copy(&prebuilt_worker, &worker_out).expect("copy prebuilt bundle");
+        fs::copy(&prebuilt_clerk, &clerk_out).expect("copy prebuilt bundle");
     } else {
         println!(
             "cargo:warning=no JavaScript bundle (run `npm ci` in src/web/assets): pages will work without in-browser sealing"
         );
         fs::write(&out, b"").expect("write empty bundle");
         fs::write(&worker_out, b"").expect("write empty bundle");
+        fs::write(&clerk_out, b"").expect("write empty bundle");
     }
 }

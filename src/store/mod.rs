@@ -223,12 +223,17 @@ pub struct MonthCounts {
 }
 
 impl MonthCounts {
-    /// Tips of the month by channel, online included (what was not entered came online).
+    /// Tips of the month by every channel, online included (what was not entered came
+    /// online).
     pub fn by_channel(&self) -> std::collections::BTreeMap<Channel, u64> {
         let entered: u64 = self.entered.values().sum();
-        let mut all = self.entered.clone();
-        all.insert(Channel::Online, self.received.saturating_sub(entered));
-        all
+        Channel::ALL
+            .into_iter()
+            .map(|c| match c {
+                Channel::Online => (c, self.received.saturating_sub(entered)),
+                c => (c, self.entered.get(&c).copied().unwrap_or(0)),
+            })
+            .collect()
     }
 }
 

@@ -10,6 +10,9 @@ const bundles = [
   // Argon2id (hash-wasm's WebAssembly) runs in a worker, so the page stays responsive and
   // can say how long the wait is.
   ['js/receipt-worker.js', process.env.WHISTLEBOX_WORKER_OUT || 'dist/receipt-worker.js'],
+  // The clerk's pages (printing forms, entering letters, status by phone): served only on
+  // the clerk's listener, so residents' pages never carry it.
+  ['js/clerk.js', process.env.WHISTLEBOX_CLERK_OUT || 'dist/clerk.js'],
 ];
 for (const [entry, outfile] of bundles) {
   await build({
