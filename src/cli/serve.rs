@@ -22,8 +22,8 @@ use crate::service::offices::{OfficeBook, Seen, DIRECTORY_FILE, SEEN_FILE};
 use crate::service::uploads::UploadLimits;
 use crate::service::{DailyQuota, Intake, Metrics};
 use crate::store::{SledStore, TipStore};
-use crate::web::limits::{LimitConfig, Limiter};
 use crate::web::clerk::ClerkState;
+use crate::web::limits::{LimitConfig, Limiter};
 use crate::web::{self, AdminState, AppState, OfficeContact, ServerOptions};
 
 /// Flags of `serve`.

@@ -103,9 +103,7 @@ impl Intake {
         if !self.daily_quota.take(size) {
             return Err(SubmitError::QuotaFull.into());
         }
-        let stub = entry
-            .from_stub
-            .then(|| self.hasher.stub_key(&entry.lookup));
+        let stub = entry.from_stub.then(|| self.hasher.stub_key(&entry.lookup));
         let day = Day::today();
         let tip = NewTip {
             lookup: self.hasher.index(&entry.lookup),

@@ -198,10 +198,12 @@ pub async fn guard(
         );
         return Ok(req.into_response(res));
     }
-    let state = req.app_data::<actix_web::web::Data<super::ClerkState>>().cloned();
-    let signed_in = state.as_ref().is_some_and(|s| {
-        session_of(req.request()).is_some_and(|value| s.sessions.check(&value))
-    });
+    let state = req
+        .app_data::<actix_web::web::Data<super::ClerkState>>()
+        .cloned();
+    let signed_in = state
+        .as_ref()
+        .is_some_and(|s| session_of(req.request()).is_some_and(|value| s.sessions.check(&value)));
     if !signed_in && !is_open_path(req.path()) {
         let lang = if req.path().starts_with("/en") {
             "en"
@@ -257,7 +259,12 @@ mod tests {
         for ok in ["127.0.0.1:8082", "localhost:8082", "[::1]:8082"] {
             assert!(host_matches(ok, lo), "{ok}");
         }
-        for bad in ["127.0.0.1:8083", "evil.example:8082", "localhost", "10.0.0.5:8082"] {
+        for bad in [
+            "127.0.0.1:8083",
+            "evil.example:8082",
+            "localhost",
+            "10.0.0.5:8082",
+        ] {
             assert!(!host_matches(bad, lo), "{bad}");
         }
         let lan: SocketAddr = "10.0.0.5:8082".parse().unwrap();

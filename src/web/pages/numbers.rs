@@ -125,11 +125,18 @@ mod tests {
             received: 20,
             ..Default::default()
         };
-        counts.entered.insert(crate::domain::intake::Channel::Letter, 9);
-        counts.entered.insert(crate::domain::intake::Channel::Phone, 2);
+        counts
+            .entered
+            .insert(crate::domain::intake::Channel::Letter, 9);
+        counts
+            .entered
+            .insert(crate::domain::intake::Channel::Phone, 2);
         months.insert("2026-11".to_string(), counts);
         let html = numbers_content(Lang::Zh, &months).into_string();
-        assert!(html.contains(r#"data-channel="online"><th scope="row">网上举报</th><td>9</td>"#), "{html}");
+        assert!(
+            html.contains(r#"data-channel="online"><th scope="row">网上举报</th><td>9</td>"#),
+            "{html}"
+        );
         assert!(html.contains(r#"data-channel="letter"><th scope="row">来信</th><td>9</td>"#));
         assert!(html.contains(r#"data-channel="phone"><th scope="row">来电</th><td>少于5</td>"#));
         assert!(html.contains(r#"data-channel="visit"><th scope="row">来访</th><td>0</td>"#));

@@ -45,7 +45,15 @@ pub async fn void(
         return not_found(req).await;
     };
     let Ok(number) = form.batch.trim().parse::<u32>() else {
-        return render(l, &state, Some((false, l.pick("没有这个批次。", "There is no such batch.").into()))).await;
+        return render(
+            l,
+            &state,
+            Some((
+                false,
+                l.pick("没有这个批次。", "There is no such batch.").into(),
+            )),
+        )
+        .await;
     };
     if form.sure != "yes" {
         let msg = l.pick(

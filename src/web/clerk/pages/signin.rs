@@ -94,7 +94,11 @@ pub async fn submit(
 }
 
 /// `POST /{lang}/signout`: ends the session, and asks the browser to drop what it cached.
-pub async fn signout(req: HttpRequest, path: web::Path<String>, state: web::Data<ClerkState>) -> HttpResponse {
+pub async fn signout(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<ClerkState>,
+) -> HttpResponse {
     let l = lang_of(&path).unwrap_or(Lang::Zh);
     if let Some(value) = session_of(&req) {
         state.sessions.end(&value);
