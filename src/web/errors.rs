@@ -18,6 +18,10 @@ struct ErrorBody<'a> {
     /// yet) or `withdrawn` (its batch was), so that a page can say so in its own words.
     #[serde(skip_serializing_if = "Option::is_none")]
     stub: Option<&'static str>,
+    /// For a refusal a page words itself (the clerk's pages, in the clerk's language): a
+    /// stable name of what was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'static str>,
 }
 
 /// A JSON error response.
@@ -27,6 +31,19 @@ pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
         .json(ErrorBody {
             error: message,
             stub: None,
+            refused: None,
+        })
+}
+
+/// A JSON error that also names what was refused (`refused`), for pages that say it in
+/// their own words.
+pub fn json_refusal(status: StatusCode, message: &str, refused: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ErrorBody {
+            error: message,
+            stub: None,
+            refused: Some(refused),
         })
 }
 
@@ -38,6 +55,7 @@ fn stub_error(message: &str, stub: &'static str) -> HttpResponse {
         .json(ErrorBody {
             error: message,
             stub: Some(stub),
+            refused: None,
         })
 }
 

@@ -16,7 +16,7 @@ use crate::service::clerk::{ClerkError, Entry};
 use crate::service::offices::ChoiceError;
 use crate::service::{StatusError, SubmitError};
 use crate::store::StoreError;
-use crate::web::errors::{json_error, json_payload_error, store_error_response};
+use crate::web::errors::{json_error, json_payload_error, json_refusal, store_error_response};
 
 /// A batch of at most 200 lookup values, 44 characters of base64 each.
 pub fn batch_json_config() -> web::JsonConfig {
@@ -32,16 +32,18 @@ pub fn batch_json_config() -> web::JsonConfig {
 
 impl ResponseError for ClerkError {
     fn error_response(&self) -> HttpResponse {
-        let say = |status| json_error(status, &self.to_string());
+        let say = |status, kind| json_refusal(status, &self.to_string(), kind);
         match self {
             ClerkError::Submit(e) => e.error_response(),
-            ClerkError::Channel => say(StatusCode::BAD_REQUEST),
-            ClerkError::AlreadyEntered | ClerkError::CodeTaken => say(StatusCode::CONFLICT),
-            ClerkError::NoSuchBatch => say(StatusCode::NOT_FOUND),
-            ClerkError::Store(e @ StoreError::UnknownStub) => {
-                json_error(StatusCode::NOT_FOUND, &e.to_string())
+            ClerkError::Channel => say(StatusCode::BAD_REQUEST, "channel"),
+            ClerkError::AlreadyEntered => say(StatusCode::CONFLICT, "already-entered"),
+            ClerkError::CodeTaken => say(StatusCode::CONFLICT, "code-taken"),
+            ClerkError::NoSuchBatch => say(StatusCode::NOT_FOUND, "no-batch"),
+            ClerkError::Store(StoreError::UnknownStub) => {
+                say(StatusCode::NOT_FOUND, "unknown-stub")
             }
-            ClerkError::Store(e @ (StoreError::BatchVoided(_) | StoreError::StubTaken)) => {
+            ClerkError::Store(StoreError::BatchVoided(_)) => say(StatusCode::CONFLICT, "withdrawn"),
+            ClerkError::Store(e @ StoreError::StubTaken) => {
                 json_error(StatusCode::CONFLICT, &e.to_string())
             }
             ClerkError::Store(e @ StoreError::BatchSize) => {

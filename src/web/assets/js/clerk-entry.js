@@ -102,6 +102,13 @@ export function initEntry() {
   // A sent entry whose answer was lost: the same request goes again, never a second one.
   let pending = null;
 
+  // The page's own words for a refusal it knows, else the server's sentence.
+  function refusal(answer) {
+    const kind = answer && typeof answer.refused === 'string' ? answer.refused : '';
+    if (/^[a-z-]+$/.test(kind) && msg(kind)) return msg(kind);
+    return answer && typeof answer.error === 'string' ? answer.error : '';
+  }
+
   function showError(text) {
     errorBox.querySelector('.msg').textContent = text;
     errorBox.hidden = false;
@@ -166,7 +173,7 @@ export function initEntry() {
       return showError((sent.answer && sent.answer.error) || msg('failed'));
     }
     pending = null;
-    if (sent.status !== 201) return showError((sent.answer && sent.answer.error) || msg('failed'));
+    if (sent.status !== 201) return showError(refusal(sent.answer) || msg('failed'));
     form.hidden = true;
     errorBox.hidden = true;
     $('entry-done-text').textContent = fill(msg('entered'), { day: sent.answer.received_on });

@@ -44,7 +44,11 @@ pub async fn entry(
             data-msg-town=(t(l, "report-error-town"))
             data-msg-failed=(l.pick("没有登记成功，什么都没有保存。内容还在，请再试一次。", "The entry did not go through; nothing was saved. The words are still here: please try again."))
             data-msg-entered=(l.pick("已登记：{day}。它和网上的举报一样处理。", "Entered on {day}. It is handled like any report made online."))
-            data-msg-cleared=(l.pick("页面已清空，可以登记下一件。", "The page is cleared for the next entry.")) {
+            data-msg-cleared=(l.pick("页面已清空，可以登记下一件。", "The page is cleared for the next entry."))
+            data-msg-already-entered=(l.pick("这个查询码的信已经登记过了，这次没有保存，什么都没有改变。", "A letter was already entered under this code. Nothing was saved or changed."))
+            data-msg-unknown-stub=(l.pick("本办公室印的举报表上没有这个查询码，什么都没有保存。请对照信上的码一位一位核对；如果信不是写在我们的表上，请选“没有查询码”。", "No form this office printed has this code; nothing was saved. Check it digit by digit against the letter, or choose “No code” if the letter is not on one of our forms."))
+            data-msg-withdrawn=(l.pick("这个查询码所在的一批表已经作废，什么都没有保存。请选“没有查询码：新开一个”再登记，信不会丢。", "This code's batch of forms was withdrawn; nothing was saved. Choose “No code: make a new one” and enter it again, so the letter is not lost."))
+            data-msg-code-taken=(l.pick("新开的查询码碰巧已被使用，什么都没有保存。请再点一次“加密并登记”。", "The new code happens to be taken; nothing was saved. Please press “Seal and enter” again.")) {
             fieldset #entry-channel {
                 legend { (l.pick("怎么来的？", "How did it come?")) }
                 label.choice { input type="radio" name="channel" value="letter" checked; (l.pick("来信", "A letter")) }
