@@ -166,8 +166,10 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
             let again = pinned
                 .as_ref()
                 .is_some_and(|p| p.digest.as_deref() == Some(digest.as_str()) && p.files_left);
+            let fresh = pinned.is_none();
             match pinned {
-                Some(p) if p.digest.as_deref() == Some(digest.as_str()) && !again => {}
+                Some(_) if again => {}
+                Some(p) if p.digest.as_deref() == Some(digest.as_str()) => {}
                 Some(Pinned { digest: None, .. }) => failed.push(fail(
                     tip.id,
                     "this folder was written by an older whistlebox, which kept no digest to \
@@ -180,7 +182,10 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                      changed on the way; nothing of it was written"
                         .into(),
                 )),
-                _ => match open_exported_tip(tip, &keys, directory.as_ref()) {
+                None => {}
+            }
+            if fresh || again {
+                match open_exported_tip(tip, &keys, directory.as_ref()) {
                     Ok(plain) => {
                         bound = plain.bound_reply_key();
                         if bound.is_none() && plain.reply_key.is_some() {
@@ -220,7 +225,7 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                         }
                     }
                     Err(e) => failed.push(fail(tip.id, e)),
-                },
+                }
             }
         }
         for (place, f) in tip.followups.iter().enumerate() {
