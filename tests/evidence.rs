@@ -687,16 +687,30 @@ fn a_county_bundle_with_files_fits_in_memory() {
             let mut child = std::process::Command::new(exe)
                 .args(&args)
                 .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
                 .spawn()
                 .unwrap();
             let pid = child.id();
             let mut lines =
                 std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
             let link = loop {
-                let line = lines.next().unwrap().unwrap();
-                if let Some(url) = line.strip_prefix("the desk is open: sign in once at http://") {
-                    break url.to_string();
+                match lines.next() {
+                    Some(line) => {
+                        let line = line.unwrap();
+                        let open = "the desk is open: sign in once at http://";
+                        if let Some(url) = line.strip_prefix(open) {
+                            break Some(url.to_string());
+                        }
+                    }
+                    None => break None,
                 }
+            };
+            let Some(link) = link else {
+                let out = child.wait_with_output().unwrap();
+                let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                assert_ne!(label, "this build", "{why}");
+                rows.push(format!("| desk {how}, {label} | did not open: {why} |"));
+                continue;
             };
             let hwm = || -> u64 {
                 std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -740,11 +754,29 @@ fn a_county_bundle_with_files_fits_in_memory() {
                         "Content-Type",
                         &format!("multipart/form-data; boundary={boundary}"),
                     )
-                    .send_bytes(&body)
-                    .unwrap();
-                assert_eq!(r.status(), 200);
-                let page = r.into_string().unwrap();
-                assert!(page.contains(&format!("id=\"new-cases\">{n}<")), "{page}");
+                    .send_bytes(&body);
+                drop(body);
+                match r {
+                    Ok(r) => {
+                        let page = r.into_string().unwrap();
+                        assert!(page.contains(&format!("id=\"new-cases\">{n}<")), "{page}");
+                    }
+                    Err(ureq::Error::Status(code, r)) => {
+                        assert_ne!(label, "this build", "{code}");
+                        let page = r.into_string().unwrap_or_default();
+                        let why = page
+                            .split("role=\"alert\">")
+                            .nth(1)
+                            .and_then(|s| s.split('<').next())
+                            .unwrap_or("")
+                            .to_string();
+                        rows.push(format!("| desk {how}, {label} | refused ({code}): {why} |"));
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        continue;
+                    }
+                    Err(e) => panic!("{e}"),
+                }
             }
             let peak = hwm();
             let _ = child.kill();
