@@ -1550,7 +1550,18 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
-            let _ = parse_export(&bytes, &BundleLimits::default());
+            let whole = parse_export(&bytes, &BundleLimits::default());
+            // Read in place, the same bytes give the same entries, or the same refusal.
+            let placed = parse_export_in_place(&bytes, &BundleLimits::default());
+            match (whole, placed) {
+                (Ok(a), Ok(b)) => {
+                    proptest::prop_assert_eq!(a.rejected, b.rejected);
+                    proptest::prop_assert_eq!(a.tips.len(), b.tips.len());
+                    proptest::prop_assert_eq!(b.blobs.len(), b.tips.len());
+                }
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+                (a, b) => proptest::prop_assert!(false, "{:?} but {:?}", a.is_ok(), b.is_ok()),
+            }
         }
     }
 

@@ -516,6 +516,11 @@ fn the_desk_keeps_shows_and_serves_the_files() {
     );
     assert!(!acked.contains_key(&w.swapped.to_string()), "{acked:?}");
     assert!(!acked.contains_key(&w.short.to_string()), "{acked:?}");
+    let outbox = desk.page("/zh/outbox", &cookie);
+    let waiting = outbox.split("id=\"waiting-files\"").nth(1).unwrap();
+    let waiting = &waiting[..waiting.find("</p>").unwrap()];
+    assert!(waiting.contains(&w.swapped.to_string()) && waiting.contains(&w.short.to_string()));
+    assert!(!waiting.contains(&w.good.to_string()), "{waiting}");
     // Going on without the short case's photo lets it be acknowledged.
     desk.submit(&format!("/zh/case/{}/files/waive", w.short), &cookie, &[]);
     let outbox = desk.page("/zh/outbox", &cookie);

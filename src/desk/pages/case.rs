@@ -279,7 +279,7 @@ fn files_notice(l: Lang, c: &Case, base: &str) -> Markup {
                     @for (followup, n, f) in &missing {
                         li {
                             @if let Some(m) = followup { (l.pick("补充 #", "Follow-up #")) (m) " · " }
-                            (kind_words(l, f.file.kind)) " " (n) " · " (crate::domain::exported::size_words(f.file.bytes))
+                            (kind_words(l, f.file.kind)) " " (n) " · " (super::files::size_text(l, f.file.bytes))
                             @if f.waived { " · " (l.pick("已决定不等", "gone on without")) }
                         }
                     }

@@ -168,6 +168,14 @@ async fn serve(
         .body(body))
 }
 
+/// A file's size in the desk's language (`812 字节`, `89 KB`, `1.5 MB`).
+pub(crate) fn size_text(l: Lang, bytes: u64) -> String {
+    match (l, bytes) {
+        (Lang::Zh, 0..=999) => format!("{bytes} 字节"),
+        _ => size_words(bytes),
+    }
+}
+
 /// The words for a file's kind.
 pub(crate) fn kind_words(l: Lang, kind: Kind) -> &'static str {
     match kind {
@@ -230,7 +238,7 @@ pub(crate) fn files_markup(l: Lang, c: &Case, followup: Option<u32>, files: &[Ca
                 @let (_, shown) = served_as(&f.file.mime);
                 @let name = f.file.safe_file_name(n);
                 article.evidence id={ "file-" (tag) "-" (n) } data-state=(state_key(f.state)) {
-                    h4 { (kind_words(l, f.file.kind)) " " (n) " · " (size_words(f.file.bytes)) " · " code { (name) } }
+                    h4 { (kind_words(l, f.file.kind)) " " (n) " · " (size_text(l, f.file.bytes)) " · " code { (name) } }
                     @if f.kept() {
                         @match shown {
                             Shown::Image => {

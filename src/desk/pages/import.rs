@@ -13,7 +13,7 @@ use maud::html;
 use super::{layout, Menu, Page};
 use crate::desk::ledger::ImportReport;
 use crate::desk::{DeskData, DeskError, MAX_UPLOAD_BYTES};
-use crate::domain::exported::{size_words, FileState};
+use crate::domain::exported::FileState;
 use crate::lang::Lang;
 
 /// `GET /{lang}/import`.
@@ -49,7 +49,7 @@ fn page(
                             li {
                                 a href={ "/" (l.code()) "/case/" (f.tip) } { code { (f.tip) } }
                                 @if let Some(m) = f.followup { " · " (l.pick("补充 #", "follow-up #")) (m) }
-                                " · " (super::files::kind_words(l, f.kind)) " " (f.n) " · " (size_words(f.bytes))
+                                " · " (super::files::kind_words(l, f.kind)) " " (f.n) " · " (super::files::size_text(l, f.bytes))
                                 " · " (file_state_words(l, f.state))
                             }
                         }
