@@ -243,7 +243,7 @@ pub(crate) fn files_markup(l: Lang, c: &Case, followup: Option<u32>, files: &[Ca
                         @match shown {
                             Shown::Image => {
                                 figure {
-                                    img src=(href) alt={ (kind_words(l, f.file.kind)) " " (n) };
+                                    img src=(href) alt={ (kind_words(l, f.file.kind)) " " (n) } loading="lazy";
                                 }
                             }
                             Shown::Audio => {
