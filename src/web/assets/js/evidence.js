@@ -1,0 +1,77 @@
+// The evidence part of a form (fieldset#evidence), as the page script sees it. The code that
+// cleans, encrypts and uploads files is a separate bundle (/assets/attach.js, js/attach.js),
+// loaded only when the resident opens this part of the form (a tap or focus inside it) or
+// picks a file: most reports carry no file, and their senders never download it. It is
+// loaded from our own origin with the integrity value the server put on the fieldset.
+//
+// Without this script, or if the bundle cannot load before anything was sent, the form's own
+// file input posts the files and the server cleans photos in memory before sealing them.
+
+/**
+ * The evidence of `form`, or null when the form has none. `wanted()` says whether the
+ * resident has files in play; `controller()` loads the bundle (once) and resolves its
+ * controller (js/attach.js), or rejects when it cannot load.
+ */
+export function evidenceOf(form) {
+  const fieldset = form.querySelector('fieldset#evidence');
+  const src = fieldset && fieldset.getAttribute('data-attach-src');
+  if (!fieldset || !src) return null;
+  const integrity = fieldset.getAttribute('data-attach-integrity');
+  const input = fieldset.querySelector('input#files');
+  let loading = null;
+
+  function load() {
+    if (!loading) {
+      loading = new Promise((resolve, reject) => {
+        if (window.WhistleboxAttach) return resolve(window.WhistleboxAttach);
+        const script = document.createElement('script');
+        script.src = src;
+        if (integrity) script.integrity = integrity;
+        script.onload = () =>
+          window.WhistleboxAttach ? resolve(window.WhistleboxAttach) : reject(new Error('no bundle'));
+        script.onerror = () => reject(new Error('no bundle'));
+        document.head.appendChild(script);
+      }).then((api) => api.init(fieldset));
+      // A failed load may be tried again later (a dropped connection).
+      loading.catch(() => {
+        loading = null;
+      });
+    }
+    return loading;
+  }
+  const soon = () => {
+    load().catch(() => {});
+  };
+  fieldset.addEventListener('focusin', soon);
+  fieldset.addEventListener('pointerdown', soon);
+  if (input) input.addEventListener('change', soon);
+
+  // The voice recorder exists only with script: its button is made here, from the words the
+  // server put on the fieldset; the bundle builds the rest when it is pressed.
+  const voiceText = fieldset.getAttribute('data-msg-voice');
+  if (voiceText && navigator.mediaDevices && typeof window.AudioContext !== 'undefined') {
+    const open = document.createElement('button');
+    open.type = 'button';
+    open.id = 'voice-open';
+    open.className = 'secondary';
+    open.textContent = voiceText;
+    const place = fieldset.querySelector('#evidence-controls') || fieldset;
+    place.appendChild(open);
+    // The bundle listens on this button once loaded; the first press loads it.
+    open.addEventListener('click', function first() {
+      open.removeEventListener('click', first);
+      load().then(
+        () => open.click(),
+        () => {
+          open.addEventListener('click', first);
+        },
+      );
+    });
+  }
+
+  return {
+    /** Whether files are, or may be, part of what is sent. */
+    wanted: () => loading !== null || (input && input.files && input.files.length > 0),
+    controller: load,
+  };
+}
