@@ -72,6 +72,7 @@ impl Fixture {
             sealed: self.sealed.clone(),
             sealed_reply_key: self.reply_key.clone(),
             towns: vec![],
+            uploads: Vec::new(),
         }
     }
     fn record(&self) -> Vec<u8> {

@@ -38,6 +38,7 @@ fn new_tip(sealed: &SealedTip, key: &BoxSecretKey) -> NewTip {
         sealed: sealed.clone(),
         sealed_reply_key: key.public_key().seal(&[7u8; 32]),
         towns: vec![],
+        uploads: Vec::new(),
     }
 }
 

@@ -324,6 +324,7 @@ fn receipts_from_before_version_2_keep_working() {
                 sealed: whistlebox::domain::tip::SealedTip::from_bytes(sealed, usize::MAX).unwrap(),
                 sealed_reply_key: Vec::new(),
                 towns: Vec::new(),
+                uploads: Vec::new(),
             })
             .unwrap();
         derived

@@ -19,6 +19,7 @@ use crate::domain::office::MAX_DIRECTORY_BYTES;
 use crate::domain::receipt::ReceiptHasher;
 use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
 use crate::service::offices::{OfficeBook, Seen, DIRECTORY_FILE, SEEN_FILE};
+use crate::service::uploads::UploadLimits;
 use crate::service::{DailyQuota, Intake, Metrics};
 use crate::store::{SledStore, TipStore};
 use crate::web::limits::{LimitConfig, Limiter};
@@ -107,6 +108,16 @@ pub struct ServeArgs {
     /// beyond it they are refused (503) until the next day. Counted in memory.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     pub daily_quota_bytes: u64,
+    /// Bytes of evidence files that may wait, all clients together, in uploads not yet part
+    /// of a report (encrypted and padded); beyond it new uploads are refused (503) until
+    /// some are sent or expire.
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
+    pub max_pending_upload_bytes: u64,
+    /// Bytes of evidence files (encrypted and padded) taken per day (UTC), all clients
+    /// together; beyond it new uploads are refused (503) until the next day. Counted in
+    /// memory.
+    #[arg(long, default_value_t = 2 * 1024 * 1024 * 1024)]
+    pub daily_upload_quota_bytes: u64,
     /// Seconds a client has to send its request headers before it is cut off.
     #[arg(long, default_value_t = 10)]
     pub request_timeout_secs: u64,
@@ -209,6 +220,10 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         metrics: metrics.clone(),
         tickets: Default::default(),
         legacy_receipts: store.legacy_receipts()?,
+        uploads: UploadLimits {
+            max_pending_bytes: args.max_pending_upload_bytes,
+            daily_quota: DailyQuota::new(args.daily_upload_quota_bytes),
+        },
     };
     let state = AppState {
         intake: Arc::new(intake),

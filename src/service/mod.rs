@@ -7,6 +7,7 @@
 pub mod acks;
 pub mod offices;
 pub mod signed;
+pub mod uploads;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +19,7 @@ use tokio::sync::Semaphore;
 use zeroize::Zeroizing;
 
 use crate::crypto::{BoxPublicKey, Opener};
+use crate::domain::attachment::{BadUploadId, UploadId};
 use crate::domain::followup;
 use crate::domain::keys::PublicKeys;
 use crate::domain::office::{Grant, GrantKey, OfficeId};
@@ -67,6 +69,9 @@ pub enum SubmitError {
     /// arrive, or a receipt drawn twice).
     #[error("A report is already filed under this receipt code. Nothing new was saved.")]
     LookupUsed,
+    /// An upload id that is not one.
+    #[error("The report names a file that is not known here (its upload id is not valid). Nothing was saved.")]
+    BadUpload(#[from] BadUploadId),
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -93,7 +98,6 @@ pub enum StatusError {
     /// Today's storage quota is used up (follow-ups only).
     #[error("The service has taken all the messages it can store today. Nothing was saved. Please try again tomorrow.")]
     QuotaFull,
-    /// Internal failure.
     /// The follow-up is too long to seal within the limit.
     #[error("The message is too long. Please shorten it, or send it in parts.")]
     TooLong,
@@ -104,6 +108,9 @@ pub enum StatusError {
     /// No move of the report to that office waits for the resident's answer.
     #[error("There is no question about passing your report on waiting for your answer. Nothing was changed.")]
     NoQuestion,
+    /// An upload id that is not one (follow-ups only).
+    #[error("The message names a file that is not known here (its upload id is not valid). Nothing was saved.")]
+    BadUpload(#[from] BadUploadId),
     /// Internal failure.
     #[error("internal failure")]
     Internal,
@@ -240,6 +247,8 @@ pub struct Intake {
     /// Whether the store holds receipts of version 1 (pages then fall back to the server
     /// path when a lookup value finds nothing).
     pub legacy_receipts: bool,
+    /// Limits on evidence files still on their way in.
+    pub uploads: uploads::UploadLimits,
 }
 
 /// Derives a receipt's keys straight into a box, in a frame of its own, so that every copy
@@ -293,9 +302,10 @@ impl Intake {
         &self,
         sealed: SealedTip,
         towns: Vec<OfficeId>,
+        uploads: Vec<UploadId>,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         self.check_addressing(&sealed, &towns)?;
-        self.file_under_new_receipt(|_| Ok(sealed.clone()), towns)
+        self.file_under_new_receipt(|_| Ok(sealed.clone()), towns, uploads)
             .await
     }
 
@@ -317,6 +327,7 @@ impl Intake {
         &self,
         mut tip: TipPlaintext,
         towns: Vec<OfficeId>,
+        uploads: Vec<UploadId>,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         let max = self.max_sealed_bytes;
         let (recipients, towns) = self.offices.recipients(&towns)?;
@@ -329,6 +340,7 @@ impl Intake {
                 Ok(SealedTip::from_bytes(sealed.as_bytes().to_vec(), max)?)
             },
             towns,
+            uploads,
         )
         .await
     }
@@ -339,12 +351,18 @@ impl Intake {
         &self,
         mut seal: impl FnMut(&ReceiptKeys) -> Result<SealedTip, SubmitError>,
         towns: Vec<OfficeId>,
+        uploads: Vec<UploadId>,
     ) -> Result<(Zeroizing<String>, Day), SubmitError> {
         self.check_disk()?;
         for _ in 0..RECEIPT_ATTEMPTS {
             let (shown, keys) = self.draw_receipt().await?;
             match self
-                .insert_tip(keys.current.lookup, seal(&keys.current)?, towns.clone())
+                .insert_tip(
+                    keys.current.lookup,
+                    seal(&keys.current)?,
+                    towns.clone(),
+                    uploads.clone(),
+                )
                 .await
             {
                 Ok(day) => return Ok((shown, day)),
@@ -385,11 +403,12 @@ impl Intake {
         sealed: SealedTip,
         value: &LookupValue,
         towns: Vec<OfficeId>,
+        uploads: Vec<UploadId>,
     ) -> Result<Day, SubmitError> {
         self.check_disk()?;
         self.check_addressing(&sealed, &towns)?;
         match self
-            .insert_tip(self.hasher.index(value), sealed, towns)
+            .insert_tip(self.hasher.index(value), sealed, towns, uploads)
             .await
         {
             Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::LookupUsed),
@@ -403,11 +422,12 @@ impl Intake {
         sealed: SealedTip,
         ticket: &str,
         towns: Vec<OfficeId>,
+        uploads: Vec<UploadId>,
     ) -> Result<Day, SubmitError> {
         self.check_disk()?;
         self.check_addressing(&sealed, &towns)?;
         let lookup = self.tickets.redeem(ticket)?;
-        match self.insert_tip(lookup, sealed, towns).await {
+        match self.insert_tip(lookup, sealed, towns, uploads).await {
             Err(SubmitError::Store(StoreError::LookupTaken)) => Err(SubmitError::TicketUsed),
             other => other,
         }
@@ -418,12 +438,13 @@ impl Intake {
         lookup: ReceiptLookup,
         sealed: SealedTip,
         towns: Vec<OfficeId>,
+        uploads: Vec<UploadId>,
     ) -> Result<Day, SubmitError> {
         let size = sealed.as_bytes().len() as u64;
         if !self.daily_quota.take(size) {
             return Err(SubmitError::QuotaFull);
         }
-        let stored = self.insert_tip_now(lookup, sealed, towns).await;
+        let stored = self.insert_tip_now(lookup, sealed, towns, uploads).await;
         if stored.is_err() {
             self.daily_quota.give_back(size);
         }
@@ -435,6 +456,7 @@ impl Intake {
         lookup: ReceiptLookup,
         sealed: SealedTip,
         towns: Vec<OfficeId>,
+        uploads: Vec<UploadId>,
     ) -> Result<Day, SubmitError> {
         let store = self.store.clone();
         let day = Day::today();
@@ -445,6 +467,7 @@ impl Intake {
             // The reply key is bound inside the sealed tip, or the tip has none.
             sealed_reply_key: Vec::new(),
             towns,
+            uploads,
         };
         blocking(move || store.insert(tip))
             .await
@@ -664,6 +687,7 @@ impl Intake {
         &self,
         receipt: Receipt,
         content: FollowupContent,
+        uploads: Vec<UploadId>,
     ) -> Result<Day, StatusError> {
         if self.check_disk().is_err() {
             return Err(StatusError::DiskFull);
@@ -690,7 +714,7 @@ impl Intake {
             self.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
         )
         .map_err(|_| StatusError::Internal)?;
-        self.store_followup(keys.lookup, envelope).await
+        self.store_followup(keys.lookup, envelope, uploads).await
     }
 
     /// Files a follow-up envelope made in the browser (with the reply key it derived) under
@@ -700,11 +724,12 @@ impl Intake {
         &self,
         value: &LookupValue,
         envelope: SealedTip,
+        uploads: Vec<UploadId>,
     ) -> Result<Day, StatusError> {
         if self.check_disk().is_err() {
             return Err(StatusError::DiskFull);
         }
-        self.store_followup(self.hasher.index(value), envelope)
+        self.store_followup(self.hasher.index(value), envelope, uploads)
             .await
     }
 
@@ -712,6 +737,7 @@ impl Intake {
         &self,
         lookup: ReceiptLookup,
         sealed: SealedTip,
+        uploads: Vec<UploadId>,
     ) -> Result<Day, StatusError> {
         let size = sealed.as_bytes().len() as u64;
         if !self.daily_quota.take(size) {
@@ -719,10 +745,11 @@ impl Intake {
         }
         let store = self.store.clone();
         let day = Day::today();
-        let stored = blocking(move || store.add_followup(&lookup, day, sealed))
-            .await
-            .map_err(|_| StatusError::Internal)
-            .and_then(|r| r?.ok_or(StatusError::Unknown));
+        let stored =
+            blocking(move || store.add_followup_with_files(&lookup, day, sealed, &uploads))
+                .await
+                .map_err(|_| StatusError::Internal)
+                .and_then(|r| r?.ok_or(StatusError::Unknown));
         if let Err(e) = stored {
             self.daily_quota.give_back(size);
             return Err(e);

@@ -15,6 +15,7 @@ fn new_tip(lookup: u8, fill: u8) -> NewTip {
         sealed: sealed(fill),
         sealed_reply_key: vec![fill; 80],
         towns: vec![],
+        uploads: Vec::new(),
     }
 }
 
@@ -243,6 +244,7 @@ fn office(id: &str) -> OfficeId {
 fn town_tip(lookup: u8, fill: u8, towns: &[&str]) -> NewTip {
     NewTip {
         towns: towns.iter().map(|t| office(t)).collect(),
+        uploads: Vec::new(),
         ..new_tip(lookup, fill)
     }
 }
@@ -346,7 +348,9 @@ fn town_tip_goes_once_county_and_town_acked(store: &dyn TipStore) {
         StoreCounts {
             tips: 2,
             sealed_held: 1,
-            followups_held: 0
+            followups_held: 0,
+            files_held: 0,
+            uploads_pending: 0,
         }
     );
     store.verify().unwrap();
@@ -669,7 +673,9 @@ fn move_to_a_town_waits_for_the_resident(store: &dyn TipStore) {
         StoreCounts {
             tips: 2,
             sealed_held: 1,
-            followups_held: 0
+            followups_held: 0,
+            files_held: 0,
+            uploads_pending: 0,
         }
     );
     store.verify().unwrap();
@@ -763,6 +769,227 @@ fn declined_move_changes_nothing(store: &dyn TipStore) {
     assert_eq!(states, vec![MoveState::Waiting]);
 }
 
+/// A blob of a file of `file_len` bytes, filled with `fill` (the store never opens it).
+fn blob(file_len: u64, fill: u8) -> Vec<u8> {
+    let len = crate::domain::attachment::blob_len(file_len) as usize;
+    let mut b = vec![fill; len];
+    b[..4].copy_from_slice(crate::domain::attachment::BLOB_MAGIC);
+    // Every piece differs, so a piece stored out of place would show.
+    for (i, p) in b[20..].chunks_mut(4096).enumerate() {
+        p[..4].copy_from_slice(&(i as u32).to_le_bytes());
+    }
+    b
+}
+
+/// Starts an upload of `blob` and sends every chunk (last first, as a resumed page might).
+fn upload(store: &dyn TipStore, blob: &[u8]) -> UploadId {
+    let id = store.create_upload(blob.len() as u64, Day(20_100)).unwrap();
+    let chunks: Vec<&[u8]> = blob
+        .chunks(crate::domain::attachment::UPLOAD_CHUNK_BYTES)
+        .collect();
+    for (i, c) in chunks.iter().enumerate().rev() {
+        store.put_upload_chunk(&id, i as u32, c).unwrap();
+    }
+    id
+}
+
+fn uploads_arrive_in_chunks_and_refuse_what_does_not_fit(store: &dyn TipStore) {
+    use crate::domain::attachment::UPLOAD_CHUNK_BYTES;
+    let b = blob(600_000, 7);
+    assert!(b.len() > 2 * UPLOAD_CHUNK_BYTES, "three chunks");
+    assert!(matches!(
+        store.create_upload(12_345, Day(20_100)),
+        Err(StoreError::NotABlobLength)
+    ));
+    assert!(matches!(
+        store.create_upload(
+            crate::domain::attachment::blob_len(30 * 1024 * 1024),
+            Day(20_100)
+        ),
+        Err(StoreError::FilesTooLarge)
+    ));
+    let id = store.create_upload(b.len() as u64, Day(20_100)).unwrap();
+    let state = store.upload_state(&id).unwrap().unwrap();
+    assert_eq!((state.chunks, state.missing.clone()), (3, vec![0, 1, 2]));
+    assert!(!state.used);
+    let c0 = &b[..UPLOAD_CHUNK_BYTES];
+    let c2 = &b[2 * UPLOAD_CHUNK_BYTES..];
+    assert_eq!(
+        store.put_upload_chunk(&id, 2, c2).unwrap().missing,
+        vec![0, 1]
+    );
+    // The same bytes again (a retry after a lost answer) are fine; other bytes are not.
+    assert_eq!(
+        store.put_upload_chunk(&id, 2, c2).unwrap().missing,
+        vec![0, 1]
+    );
+    let mut other = c2.to_vec();
+    other[100] ^= 1;
+    assert!(matches!(
+        store.put_upload_chunk(&id, 2, &other),
+        Err(StoreError::ChunkConflict)
+    ));
+    assert!(matches!(
+        store.put_upload_chunk(&id, 0, &c0[..1000]),
+        Err(StoreError::BadChunk(_))
+    ));
+    assert!(matches!(
+        store.put_upload_chunk(&id, 3, c2),
+        Err(StoreError::BadChunk(_))
+    ));
+    assert!(matches!(
+        store.put_upload_chunk(&UploadId([9; 16]), 0, c0),
+        Err(StoreError::UnknownUpload)
+    ));
+    assert_eq!(store.upload_state(&UploadId([9; 16])).unwrap(), None);
+    store.put_upload_chunk(&id, 0, c0).unwrap();
+
+    // Incomplete: the tip is refused and nothing of it is stored.
+    let with = |lookup: u8, uploads: Vec<UploadId>| NewTip {
+        uploads,
+        ..new_tip(lookup, lookup)
+    };
+    assert!(matches!(
+        store.insert(with(60, vec![id])),
+        Err(StoreError::UploadIncomplete(1))
+    ));
+    assert!(matches!(
+        store.insert(with(60, vec![UploadId([9; 16])])),
+        Err(StoreError::UnknownUpload)
+    ));
+    assert!(store.view(&ReceiptLookup([60; 32])).unwrap().is_none());
+    assert!(store.export().unwrap().is_empty());
+    assert_eq!(store.pending_upload_bytes().unwrap(), b.len() as u64);
+
+    store
+        .put_upload_chunk(&id, 1, &b[UPLOAD_CHUNK_BYTES..2 * UPLOAD_CHUNK_BYTES])
+        .unwrap();
+    let small = blob(10, 3);
+    let id2 = upload(store, &small);
+    // Named twice: refused.
+    assert!(matches!(
+        store.insert(with(60, vec![id, id])),
+        Err(StoreError::UploadUsed)
+    ));
+    let tip = store.insert(with(60, vec![id2, id])).unwrap();
+    let t = store.export_tip(tip).unwrap().unwrap();
+    assert_eq!(
+        t.attachments,
+        vec![small.clone(), b.clone()],
+        "in the order named"
+    );
+    assert!(store.upload_state(&id).unwrap().unwrap().used);
+    assert_eq!(store.pending_upload_bytes().unwrap(), 0);
+    // A used upload takes no more chunks and no second report.
+    assert!(matches!(
+        store.put_upload_chunk(&id, 0, c0),
+        Err(StoreError::UploadUsed)
+    ));
+    assert!(matches!(
+        store.insert(with(61, vec![id])),
+        Err(StoreError::UploadUsed)
+    ));
+    assert!(store.view(&ReceiptLookup([61; 32])).unwrap().is_none());
+    let counts = store.counts().unwrap();
+    assert_eq!((counts.files_held, counts.uploads_pending), (2, 0));
+    store.verify().unwrap();
+}
+
+fn files_follow_their_tip_and_followup_through_acks(store: &dyn TipStore) {
+    let photo = blob(300_000, 1);
+    let voice = blob(20_000, 2);
+    let tip_file = upload(store, &photo);
+    let id = store
+        .insert(NewTip {
+            uploads: vec![tip_file],
+            ..new_tip(62, 1)
+        })
+        .unwrap();
+    let lookup = ReceiptLookup([62; 32]);
+    let f_file = upload(store, &voice);
+    assert!(matches!(
+        store.add_followup_with_files(&ReceiptLookup([99; 32]), Day(20_101), sealed(2), &[f_file]),
+        Ok(None)
+    ));
+    let n = store
+        .add_followup_with_files(&lookup, Day(20_101), sealed(2), &[f_file])
+        .unwrap()
+        .unwrap();
+    let t = store.export_tip(id).unwrap().unwrap();
+    assert_eq!(t.attachments, vec![photo.clone()]);
+    assert_eq!(t.followups[0].attachments, vec![voice.clone()]);
+    // A follow-up with an incomplete upload is refused whole.
+    let half = store
+        .create_upload(voice.len() as u64, Day(20_101))
+        .unwrap();
+    assert!(matches!(
+        store.add_followup_with_files(&lookup, Day(20_101), sealed(3), &[half]),
+        Err(StoreError::UploadIncomplete(1))
+    ));
+    assert_eq!(store.export_tip(id).unwrap().unwrap().followups.len(), 1);
+
+    // Acking the follow-up deletes its file; the tip's stays with the tip.
+    store
+        .apply_ack(signed(1), &Reader::Root, &[ack(id, false, &[n])])
+        .unwrap();
+    let t = store.export_tip(id).unwrap().unwrap();
+    assert!(t.followups.is_empty());
+    assert_eq!(t.attachments, vec![photo]);
+    assert_eq!(store.counts().unwrap().files_held, 1);
+    assert_eq!(store.upload_state(&f_file).unwrap(), None);
+    store
+        .apply_ack(signed(2), &Reader::Root, &[ack(id, true, &[])])
+        .unwrap();
+    assert_eq!(store.export_tip(id).unwrap(), None);
+    assert_eq!(store.counts().unwrap().files_held, 0);
+    assert_eq!(store.upload_state(&tip_file).unwrap(), None);
+    store.verify().unwrap();
+}
+
+fn a_town_tips_files_stay_until_every_reader_acked(store: &dyn TipStore) {
+    let photo = blob(100_000, 5);
+    let file = upload(store, &photo);
+    let id = store
+        .insert(NewTip {
+            uploads: vec![file],
+            ..town_tip(63, 1, &["a"])
+        })
+        .unwrap();
+    let t = store.export_tip_for(&town("a"), id).unwrap().unwrap();
+    assert_eq!(t.attachments, vec![photo.clone()]);
+    store
+        .apply_ack(signed(1), &Reader::Root, &[ack(id, true, &[])])
+        .unwrap();
+    let t = store.export_tip_for(&town("a"), id).unwrap().unwrap();
+    assert_eq!(t.attachments, vec![photo], "the town has not acked it yet");
+    store
+        .apply_ack(signed(1), &town("a"), &[ack(id, true, &[])])
+        .unwrap();
+    assert_eq!(store.counts().unwrap().files_held, 0);
+    assert_eq!(store.upload_state(&file).unwrap(), None);
+}
+
+fn unfinished_uploads_expire_and_used_ones_stay(store: &dyn TipStore) {
+    let b = blob(1000, 4);
+    let old = store.create_upload(b.len() as u64, Day(20_100)).unwrap();
+    let fresh = store.create_upload(b.len() as u64, Day(20_102)).unwrap();
+    let used = upload(store, &b);
+    store
+        .insert(NewTip {
+            uploads: vec![used],
+            ..new_tip(64, 1)
+        })
+        .unwrap();
+    assert_eq!(store.expire_uploads(Day(20_101)).unwrap(), 1);
+    assert_eq!(store.upload_state(&old).unwrap(), None);
+    assert!(store.upload_state(&fresh).unwrap().is_some());
+    assert!(store.upload_state(&used).unwrap().unwrap().used);
+    assert_eq!(store.expire_uploads(Day(20_200)).unwrap(), 1);
+    assert!(store.upload_state(&used).unwrap().is_some());
+    assert_eq!(store.counts().unwrap().uploads_pending, 0);
+    store.verify().unwrap();
+}
+
 macro_rules! store_suite {
     ($name:ident, $make:expr, [$($test:ident),* $(,)?]) => {
         mod $name {
@@ -805,6 +1032,10 @@ store_suites!(
     move_to_the_county_is_done_at_once,
     move_to_a_town_waits_for_the_resident,
     declined_move_changes_nothing,
+    uploads_arrive_in_chunks_and_refuse_what_does_not_fit,
+    files_follow_their_tip_and_followup_through_acks,
+    a_town_tips_files_stay_until_every_reader_acked,
+    unfinished_uploads_expire_and_used_ones_stay,
 );
 
 /// sled's flusher thread lets go of the folder lock a moment after the last handle drops.
@@ -1196,7 +1427,7 @@ fn sled_opens_a_format_2_folder_as_county_only() {
     s.with(|inner| {
         assert_eq!(
             inner.meta.get(b"format")?.as_deref(),
-            Some(&b"whistlebox-store:3"[..])
+            Some(format!("whistlebox-store:{STORE_FORMAT_VERSION}").as_bytes())
         );
         Ok(())
     })
@@ -1263,4 +1494,53 @@ fn sled_reads_addressing_in_pieces_and_verify_checks_it() {
     };
     damage(super::record::entry_key(&[0xee; 8], 0), "addressing");
     damage(super::record::entry_key(&id.0, 0), "moves");
+}
+
+#[test]
+fn sled_acked_and_expired_files_leave_every_file() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let s = SledStore::open(&path).unwrap();
+    let mut kept = blob(200_000, 0);
+    let mut gone = blob(200_000, 0);
+    let mut stale = blob(200_000, 0);
+    for (b, seed) in [(&mut kept, 1u8), (&mut gone, 2), (&mut stale, 3)] {
+        crate::crypto::random_fill(&mut b[20..]);
+        b[20] = seed;
+    }
+    let kept_id = upload(&s, &kept);
+    let gone_id = upload(&s, &gone);
+    let stale_id = s.create_upload(stale.len() as u64, Day(20_000)).unwrap();
+    s.put_upload_chunk(
+        &stale_id,
+        0,
+        &stale[..crate::domain::attachment::UPLOAD_CHUNK_BYTES],
+    )
+    .unwrap();
+    let a = s
+        .insert(NewTip {
+            uploads: vec![gone_id],
+            ..new_tip(65, 1)
+        })
+        .unwrap();
+    s.insert(NewTip {
+        uploads: vec![kept_id],
+        ..new_tip(66, 2)
+    })
+    .unwrap();
+    let on_disk = |b: &[u8]| !files_holding(&path, &b[100_000..100_064]).is_empty();
+    assert!(on_disk(&kept) && on_disk(&gone) && on_disk(&stale));
+    s.apply_ack(signed(1), &Reader::Root, &[ack(a, true, &[])])
+        .unwrap();
+    assert!(!on_disk(&gone), "an acked tip's file leaves the disk");
+    assert_eq!(s.expire_uploads(Day(20_001)).unwrap(), 1);
+    assert!(!on_disk(&stale), "an expired upload leaves the disk");
+    assert!(on_disk(&kept));
+    drop(s);
+    let s = reopen(&path);
+    s.verify().unwrap();
+    let left = s.export().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].attachments, vec![kept]);
 }

@@ -3,13 +3,16 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
+use super::uploads::check_uploads;
 use super::{
     check_sequence, month_of, move_refused, Followup, MonthCounts, MoveDecision, MoveOrder,
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView,
 };
+use super::{Owner, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
+use crate::domain::attachment::UploadId;
 use crate::domain::receipt::ReceiptLookup;
 use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
@@ -29,6 +32,9 @@ struct Tip {
     addressing: Option<Addressing>,
     /// Stanza and carried copy of each move that keeps them, by move index.
     moves: BTreeMap<usize, (Vec<u8>, SealedTip)>,
+    /// Evidence files of the tip (0) and of its follow-ups (their number): each upload's
+    /// id and blob.
+    files: BTreeMap<u32, Vec<(UploadId, Vec<u8>)>>,
 }
 
 impl Tip {
@@ -61,7 +67,7 @@ impl Tip {
                 n: *n,
                 day: *day,
                 sealed: sealed.clone(),
-                attachments: Vec::new(),
+                attachments: self.blobs(*n),
             })
             .collect();
         if !original && copy.is_none() && followups.is_empty() {
@@ -76,12 +82,37 @@ impl Tip {
             id,
             day: self.day,
             status: self.status,
-            sealed,
             sealed_reply_key,
+            attachments: match sealed {
+                Some(_) => self.blobs(0),
+                None => Vec::new(),
+            },
             grant,
             followups,
-            attachments: Vec::new(),
+            sealed,
         })
+    }
+
+    /// The blobs of the tip's (0) or a follow-up's files, in order.
+    fn blobs(&self, n: u32) -> Vec<Vec<u8>> {
+        self.files
+            .get(&n)
+            .map(|f| f.iter().map(|(_, b)| b.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Drops the files of the tip (0) or a follow-up; adds their upload ids to `dropped`.
+    fn drop_files(&mut self, n: u32, dropped: &mut Vec<UploadId>) {
+        if let Some(files) = self.files.remove(&n) {
+            dropped.extend(files.into_iter().map(|(id, _)| id));
+        }
+    }
+
+    /// Drops the tip's own files once no office may still be handed a sealed copy of it.
+    fn drop_unheld_files(&mut self, dropped: &mut Vec<UploadId>) {
+        if self.sealed.is_none() && self.moves.is_empty() {
+            self.drop_files(0, dropped);
+        }
     }
 }
 
@@ -92,6 +123,38 @@ struct Inner {
     pepper_check: Option<[u8; 32]>,
     /// Last applied bundle (number, digest) of each office.
     sequences: BTreeMap<Reader, (u64, [u8; 32])>,
+    /// Every upload, with the chunks of those not yet part of a report (a used one's blob
+    /// lives with its tip).
+    uploads: BTreeMap<UploadId, (Upload, BTreeMap<u32, Vec<u8>>)>,
+}
+
+impl Inner {
+    /// Makes complete, unused uploads the files of `owner`, all or nothing: their blobs.
+    fn take_uploads(
+        &mut self,
+        ids: &[UploadId],
+        owner: Owner,
+    ) -> Result<Vec<(UploadId, Vec<u8>)>, StoreError> {
+        check_uploads(ids, |id| Ok(self.uploads.get(id).map(|(u, _)| u.clone())))?;
+        Ok(ids
+            .iter()
+            .map(|id| {
+                let (upload, chunks) = self.uploads.get_mut(id).expect("checked above");
+                upload.owner = Some(owner);
+                (
+                    *id,
+                    std::mem::take(chunks).into_values().flatten().collect(),
+                )
+            })
+            .collect())
+    }
+
+    /// Forgets the uploads whose files were dropped.
+    fn forget_uploads(&mut self, dropped: Vec<UploadId>) {
+        for id in dropped {
+            self.uploads.remove(&id);
+        }
+    }
 }
 
 /// A store that forgets everything when dropped.
@@ -182,6 +245,7 @@ impl TipStore for MemoryStore {
         while inner.tips.contains_key(&id) {
             id = TipId::random();
         }
+        let files = inner.take_uploads(&tip.uploads, Owner { tip: id, n: 0 })?;
         inner.receipts.insert(tip.lookup, id);
         inner.tips.insert(
             id,
@@ -196,6 +260,10 @@ impl TipStore for MemoryStore {
                 followup_count: 0,
                 addressing,
                 moves: BTreeMap::new(),
+                files: match files.is_empty() {
+                    true => BTreeMap::new(),
+                    false => BTreeMap::from([(0, files)]),
+                },
             },
         );
         Ok(id)
@@ -215,24 +283,82 @@ impl TipStore for MemoryStore {
         }))
     }
 
-    fn add_followup(
+    fn add_followup_with_files(
         &self,
         lookup: &ReceiptLookup,
         day: Day,
         sealed: SealedTip,
+        uploads: &[UploadId],
     ) -> Result<Option<u32>, StoreError> {
         let mut inner = self.lock()?;
         let Some(id) = inner.receipts.get(lookup).copied() else {
             return Ok(None);
         };
-        let tip = inner
+        let n = inner
             .tips
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?;
-        tip.followup_count += 1;
-        let n = tip.followup_count;
+            .get(&id)
+            .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?
+            .followup_count
+            + 1;
+        let files = inner.take_uploads(uploads, Owner { tip: id, n })?;
+        let tip = inner.tips.get_mut(&id).expect("found above");
+        tip.followup_count = n;
         tip.followups.insert(n, (day, sealed));
+        if !files.is_empty() {
+            tip.files.insert(n, files);
+        }
         Ok(Some(n))
+    }
+
+    fn create_upload(&self, bytes: u64, day: Day) -> Result<UploadId, StoreError> {
+        let upload = Upload::new(bytes, day)?;
+        let mut inner = self.lock()?;
+        let id = UploadId::random();
+        inner.uploads.insert(id, (upload, BTreeMap::new()));
+        Ok(id)
+    }
+
+    fn put_upload_chunk(
+        &self,
+        id: &UploadId,
+        index: u32,
+        data: &[u8],
+    ) -> Result<UploadState, StoreError> {
+        let mut inner = self.lock()?;
+        let (upload, chunks) = inner.uploads.get_mut(id).ok_or(StoreError::UnknownUpload)?;
+        upload.check_chunk(index, data.len())?;
+        match chunks.get(&index) {
+            Some(stored) if stored[..] == data[..] => {}
+            Some(_) => return Err(StoreError::ChunkConflict),
+            None => {
+                chunks.insert(index, data.to_vec());
+                upload.mark(index);
+            }
+        }
+        Ok(upload.state())
+    }
+
+    fn upload_state(&self, id: &UploadId) -> Result<Option<UploadState>, StoreError> {
+        Ok(self.lock()?.uploads.get(id).map(|(u, _)| u.state()))
+    }
+
+    fn pending_upload_bytes(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .lock()?
+            .uploads
+            .values()
+            .filter(|(u, _)| u.owner.is_none())
+            .map(|(u, _)| u.bytes)
+            .sum())
+    }
+
+    fn expire_uploads(&self, before: Day) -> Result<u64, StoreError> {
+        let mut inner = self.lock()?;
+        let n = inner.uploads.len();
+        inner
+            .uploads
+            .retain(|_, (u, _)| u.owner.is_some() || u.day >= before);
+        Ok((n - inner.uploads.len()) as u64)
     }
 
     fn export_ids_for(&self, reader: &Reader) -> Result<Vec<TipId>, StoreError> {
@@ -282,7 +408,8 @@ impl TipStore for MemoryStore {
         acks: &[Ack],
     ) -> Result<Purged, StoreError> {
         let mut inner = self.lock()?;
-        inner.signed(signed, reader, acks.iter().map(|a| a.tip), |tips| {
+        let mut dropped = Vec::new();
+        let purged = inner.signed(signed, reader, acks.iter().map(|a| a.tip), |tips| {
             let mut purged = Purged::default();
             for ack in acks {
                 let tip = tips.get_mut(&ack.tip).expect("checked above");
@@ -302,15 +429,19 @@ impl TipStore for MemoryStore {
                 }
                 for n in effect.followups {
                     if tip.followups.remove(&n).is_some() {
+                        tip.drop_files(n, &mut dropped);
                         purged.followups += 1;
                     }
                 }
+                tip.drop_unheld_files(&mut dropped);
                 if tip.addressing.is_some() {
                     tip.addressing = Some(rules);
                 }
             }
             Ok(purged)
-        })
+        })?;
+        inner.forget_uploads(dropped);
+        Ok(purged)
     }
 
     fn propose_moves(
@@ -368,6 +499,9 @@ impl TipStore for MemoryStore {
             .map_err(|_| StoreError::NoMoveWaiting)?;
         if !agree {
             tip.moves.remove(&index);
+            let mut dropped = Vec::new();
+            tip.drop_unheld_files(&mut dropped);
+            inner.forget_uploads(dropped);
         } else if let (Some(grant), Some(kept)) = (grant, tip.moves.get_mut(&index)) {
             kept.0 = grant;
         }
@@ -439,6 +573,17 @@ impl TipStore for MemoryStore {
                 .filter(|t| t.sealed.is_some() || !t.moves.is_empty())
                 .count() as u64,
             followups_held: inner.tips.values().map(|t| t.followups.len() as u64).sum(),
+            files_held: inner
+                .tips
+                .values()
+                .flat_map(|t| t.files.values())
+                .map(|f| f.len() as u64)
+                .sum(),
+            uploads_pending: inner
+                .uploads
+                .values()
+                .filter(|(u, _)| u.owner.is_none())
+                .count() as u64,
         })
     }
 

@@ -5,15 +5,18 @@
 mod memory;
 mod record;
 mod sled_store;
+mod uploads;
 
 pub use memory::MemoryStore;
 pub use record::{Held, Record, RECORD_VERSION};
 pub use sled_store::SledStore;
+pub use uploads::{Owner, Upload, UploadState};
 
 use thiserror::Error;
 
 use crate::crypto::SALT_BYTES;
 pub use crate::domain::addressing::{AddressingError, MoveDecision, MoveState, MoveView};
+use crate::domain::attachment::UploadId;
 pub use crate::domain::held::{Followup, StoredTip};
 pub use crate::domain::office::{OfficeId, Reader};
 use crate::domain::receipt::ReceiptLookup;
@@ -27,8 +30,10 @@ use crate::domain::{Day, Status, TipId};
 /// applied bundle per town office. Folders of versions 1 and 2 are read (every tip in them
 /// is read by the county alone) and rewritten as version 3 at start. The version was bumped
 /// because an older build would misread a version 3 folder: it would hand town tips to the
-/// county alone and delete them on the county's ack.
-pub const STORE_FORMAT_VERSION: u32 = 3;
+/// county alone and delete them on the county's ack. Version 4 adds evidence files (the
+/// trees `uploads`, `upload_chunks` and `files`): an older build would drop them at its
+/// first rewrite, so it must refuse the folder.
+pub const STORE_FORMAT_VERSION: u32 = 4;
 
 /// What the store can go wrong with. Messages never hold tip text or receipts.
 #[derive(Debug, Error)]
@@ -81,6 +86,30 @@ pub enum StoreError {
     /// A new tip names more town offices than a report may.
     #[error("{0}; nothing was saved")]
     TooManyTowns(AddressingError),
+    /// An upload length that no blob has.
+    #[error("The file did not arrive in the expected form (its length is not that of an encrypted file). Nothing was saved. Please reload the page and try again.")]
+    NotABlobLength,
+    /// Files over the size limit.
+    #[error("The files are too large: one report or message may carry at most 24 MiB in one file and 32 MiB in all. Nothing was saved.")]
+    FilesTooLarge,
+    /// More files than a report may carry.
+    #[error("One report or message may carry at most 10 files. Nothing was saved.")]
+    TooManyFiles,
+    /// No such upload (never started, expired, or deleted).
+    #[error("This upload is not known here (it may have expired after two days). Nothing was saved. Please add the file again.")]
+    UnknownUpload,
+    /// The upload already became part of a report.
+    #[error("This file was already sent with a report. Nothing was saved.")]
+    UploadUsed,
+    /// An upload named for a report still misses chunks.
+    #[error("File number {0} has not finished uploading. Nothing was saved yet: the page sends what is missing and tries again.")]
+    UploadIncomplete(usize),
+    /// A chunk that does not fit its upload.
+    #[error("This piece of the file was refused: {0}. Nothing was saved.")]
+    BadChunk(&'static str),
+    /// A chunk already stored with other bytes.
+    #[error("This piece of the file was already received with different content. Nothing was changed. Please add the file again.")]
+    ChunkConflict,
     /// An older signed bundle than one already applied.
     #[error("bundle number {sequence} is older than number {last}, which was already applied; nothing was changed")]
     Stale {
@@ -111,6 +140,8 @@ pub struct NewTip {
     pub sealed_reply_key: Vec<u8>,
     /// The town offices the resident chose besides the county (empty: the county alone).
     pub towns: Vec<OfficeId>,
+    /// Complete uploads that become the tip's files, in order (`docs/attachments.md`).
+    pub uploads: Vec<UploadId>,
 }
 
 /// One move in a signed bundle: the office that signed it hands a tip it reads to another
@@ -205,13 +236,48 @@ pub trait TipStore: Send + Sync + 'static {
     /// What a receipt lookup unlocks, if anything.
     fn view(&self, lookup: &ReceiptLookup) -> Result<Option<TipView>, StoreError>;
 
-    /// Adds a follow-up under the tip of a receipt; `None` if no tip has it.
+    /// Adds a follow-up under the tip of a receipt, with `uploads` (complete, unused) as its
+    /// files, all or nothing; `None` if no tip has the lookup.
+    fn add_followup_with_files(
+        &self,
+        lookup: &ReceiptLookup,
+        day: Day,
+        sealed: SealedTip,
+        uploads: &[UploadId],
+    ) -> Result<Option<u32>, StoreError>;
+
+    /// Adds a follow-up without files under the tip of a receipt; `None` if no tip has it.
     fn add_followup(
         &self,
         lookup: &ReceiptLookup,
         day: Day,
         sealed: SealedTip,
-    ) -> Result<Option<u32>, StoreError>;
+    ) -> Result<Option<u32>, StoreError> {
+        self.add_followup_with_files(lookup, day, sealed, &[])
+    }
+
+    /// Starts an upload of a blob of `bytes` (a blob length within the limits).
+    fn create_upload(&self, bytes: u64, day: Day) -> Result<UploadId, StoreError>;
+
+    /// Stores chunk `index` of an upload, durably. The same bytes again are accepted;
+    /// other bytes for a stored chunk are refused ([`StoreError::ChunkConflict`]), and so
+    /// is any chunk of an upload already used.
+    fn put_upload_chunk(
+        &self,
+        id: &UploadId,
+        index: u32,
+        data: &[u8],
+    ) -> Result<UploadState, StoreError>;
+
+    /// Where an upload stands; `None` if it is unknown.
+    fn upload_state(&self, id: &UploadId) -> Result<Option<UploadState>, StoreError>;
+
+    /// Bytes of uploads not (yet) part of any report.
+    fn pending_upload_bytes(&self) -> Result<u64, StoreError>;
+
+    /// Deletes the uploads that never became part of a report and started before `day`;
+    /// returns how many.
+    fn expire_uploads(&self, before: Day) -> Result<u64, StoreError>;
 
     /// Everything the county has not acked yet, in id order (random, so no arrival order
     /// shows). Tips with nothing left to hand over are left out. Holds it all in memory:
@@ -339,6 +405,10 @@ pub struct StoreCounts {
     pub sealed_held: u64,
     /// Follow-ups the server still holds.
     pub followups_held: u64,
+    /// Evidence files the server still holds (part of a tip or follow-up).
+    pub files_held: u64,
+    /// Uploads that are not (yet) part of any report.
+    pub uploads_pending: u64,
 }
 
 /// The month of a day, as "YYYY-MM".

@@ -12,7 +12,11 @@
 //! - `moves`: tip id + move index (12 bytes) -> [`encode_move_entry`], while the store keeps
 //!   that move's key stanza and carried copy;
 //! - `chunks`: the sealed tips, follow-ups, replies, and moves' stanzas and copies, cut into
-//!   4 KiB pieces ([`chunk_key`]).
+//!   4 KiB pieces ([`chunk_key`]);
+//! - `uploads`: upload id (16 bytes) -> [`Upload`] (length, day started, chunks received,
+//!   whose file it became);
+//! - `upload_chunks`: upload id + chunk + piece (22 bytes) -> a 4 KiB piece of the blob;
+//! - `files`: tip id + 0 or a follow-up's number (12 bytes) -> the upload ids of its files.
 //!
 //! sled's background flush alone would lose acknowledged writes on a crash, so every write
 //! is followed by an explicit flush before it returns (and the background flusher is off).
@@ -47,13 +51,16 @@ use super::record::{
     encode_chunked_entry, encode_entry, encode_move_entry, entry_key, ChunkOf, EntryBody, Held,
     Record, CHUNK_BYTES,
 };
+use super::uploads::{check_uploads, decode_files, encode_files, files_key, piece_key};
 use super::{
     check_sequence, month_of, move_refused, Followup, MonthCounts, MoveDecision, MoveOrder,
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
 };
+use super::{Owner, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
+use crate::domain::attachment::UploadId;
 use crate::domain::receipt::ReceiptLookup;
 use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
@@ -245,6 +252,110 @@ fn delete_chunks(chunks: &TransactionalTree, id: &[u8; 8], of: ChunkOf, len: u32
     Ok(())
 }
 
+/// The upload records of `ids`, read inside a transaction (for [`check_uploads`]).
+fn tx_uploads(
+    uploads: &TransactionalTree,
+    ids: &[UploadId],
+) -> TxResult<BTreeMap<UploadId, Upload>> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        if let Some(raw) = uploads.get(id.0)? {
+            out.insert(
+                *id,
+                Upload::decode(&raw).map_err(ConflictableTransactionError::Abort)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Makes complete, unused uploads the files of `owner`, all or nothing.
+fn tx_attach(
+    uploads: &TransactionalTree,
+    files: &TransactionalTree,
+    ids: &[UploadId],
+    owner: Owner,
+) -> TxResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let found = tx_uploads(uploads, ids)?;
+    let checked = check_uploads(ids, |id| Ok(found.get(id).cloned()))
+        .map_err(ConflictableTransactionError::Abort)?;
+    for (id, mut upload) in ids.iter().zip(checked) {
+        upload.owner = Some(owner);
+        uploads.insert(&id.0[..], upload.encode())?;
+    }
+    files.insert(&files_key(&owner.tip, owner.n)[..], encode_files(ids))?;
+    Ok(())
+}
+
+/// The pieces of 4 KiB chunk `i` of `upload` is stored in.
+fn pieces_of_chunk(upload: &Upload, i: u32) -> u16 {
+    upload
+        .chunk_len(i)
+        .map_or(0, |len| len.div_ceil(CHUNK_BYTES) as u16)
+}
+
+/// Deletes one upload and its pieces inside a transaction.
+fn tx_delete_upload(
+    uploads: &TransactionalTree,
+    pieces: &TransactionalTree,
+    id: &UploadId,
+) -> TxResult<()> {
+    let Some(raw) = uploads.remove(&id.0[..])? else {
+        return Ok(());
+    };
+    let upload = Upload::decode(&raw).map_err(ConflictableTransactionError::Abort)?;
+    for i in 0..upload.chunks() {
+        if upload.has(i) {
+            for p in 0..pieces_of_chunk(&upload, i) {
+                pieces.remove(&piece_key(id, i, p)[..])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the files of a tip (`n == 0`) or of its follow-up `n`; true if it had any.
+fn tx_drop_files(
+    files: &TransactionalTree,
+    uploads: &TransactionalTree,
+    pieces: &TransactionalTree,
+    tip: &TipId,
+    n: u32,
+) -> TxResult<bool> {
+    let Some(list) = files.remove(&files_key(tip, n)[..])? else {
+        return Ok(false);
+    };
+    for id in decode_files(&list).map_err(ConflictableTransactionError::Abort)? {
+        tx_delete_upload(uploads, pieces, &id)?;
+    }
+    Ok(true)
+}
+
+/// Deletes a tip's own files once no office may still be handed a sealed copy of it: the
+/// original is gone and no move keeps a carried copy.
+fn tx_drop_unheld_files(
+    trees: (&TransactionalTree, &TransactionalTree, &TransactionalTree),
+    moves: &TransactionalTree,
+    record: &Record,
+    rules: &Addressing,
+    id: &TipId,
+) -> TxResult<()> {
+    if record.holds_tip() {
+        return Ok(());
+    }
+    for i in 0..rules.moves().len() {
+        if moves.get(&entry_key(&id.0, i as u32)[..])?.is_some() {
+            return Ok(());
+        }
+    }
+    let (files, uploads, pieces) = trees;
+    tx_drop_files(files, uploads, pieces, id, 0)?;
+    Ok(())
+}
+
 /// Midnight (UTC) at the start of today: the only time the folder's files may show.
 fn start_of_today() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(u64::from(Day::today().0) * 86_400)
@@ -288,6 +399,9 @@ pub(super) struct Inner {
     chunks: sled::Tree,
     pub(super) addressing: sled::Tree,
     pub(super) moves: sled::Tree,
+    uploads: sled::Tree,
+    upload_chunks: sled::Tree,
+    files: sled::Tree,
 }
 
 /// What one reader is to get of one tip, found before any ciphertext is read.
@@ -341,6 +455,9 @@ impl Inner {
             chunks: db.open_tree("chunks")?,
             addressing: db.open_tree("addressing")?,
             moves: db.open_tree("moves")?,
+            uploads: db.open_tree("uploads")?,
+            upload_chunks: db.open_tree("upload_chunks")?,
+            files: db.open_tree("files")?,
             db,
         })
     }
@@ -427,6 +544,31 @@ impl Inner {
     }
 
     /// A tip's addressing; `None` for a tip the county alone reads.
+    /// The blobs of a tip's (`n == 0`) or follow-up's files, in order.
+    fn files_of(&self, tip: &TipId, n: u32) -> Result<Vec<Vec<u8>>, StoreError> {
+        let Some(list) = self.files.get(files_key(tip, n))? else {
+            return Ok(Vec::new());
+        };
+        decode_files(&list)?
+            .iter()
+            .map(|id| {
+                let upload = self
+                    .uploads
+                    .get(id.0)?
+                    .ok_or_else(|| StoreError::Corrupt("a file's upload went missing".into()))
+                    .and_then(|raw| Upload::decode(&raw))?;
+                let mut blob = Vec::with_capacity(upload.bytes as usize);
+                for item in self.upload_chunks.scan_prefix(id.0) {
+                    blob.extend_from_slice(&item?.1);
+                }
+                if blob.len() as u64 != upload.bytes {
+                    return Err(StoreError::Corrupt("a file is missing pieces".into()));
+                }
+                Ok(blob)
+            })
+            .collect()
+    }
+
     fn addressing_of(&self, id: &[u8; 8]) -> Result<Option<Addressing>, StoreError> {
         let mut bytes = Vec::new();
         let mut pieces = 0u32;
@@ -549,6 +691,9 @@ impl Inner {
             (&self.chunks, &fresh.chunks),
             (&self.addressing, &fresh.addressing),
             (&self.moves, &fresh.moves),
+            (&self.uploads, &fresh.uploads),
+            (&self.upload_chunks, &fresh.upload_chunks),
+            (&self.files, &fresh.files),
         ] {
             for item in from.iter() {
                 let (k, v) = item?;
@@ -862,6 +1007,60 @@ impl SledStore {
         Ok(())
     }
 
+    /// Evidence files: every list of files belongs to a tip and names uploads that say they
+    /// belong to it, every used upload is in its owner's list, and every stored piece
+    /// belongs to a chunk its upload marks as received.
+    fn verify_files(&self, inner: &Inner, ids: &HashSet<[u8; 8]>) -> Result<(), StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(what.into());
+        let mut listed = HashSet::new();
+        for item in inner.files.iter() {
+            let (key, list) = item?;
+            let (tip, n) = split_entry_key(&key)?;
+            if !ids.contains(&tip) {
+                return Err(corrupt("a list of files belongs to no tip"));
+            }
+            for id in decode_files(&list)? {
+                let upload = inner
+                    .uploads
+                    .get(id.0)?
+                    .ok_or_else(|| corrupt("a file's upload went missing"))
+                    .and_then(|raw| Upload::decode(&raw))?;
+                if upload.owner != Some(Owner { tip: TipId(tip), n }) || !upload.complete() {
+                    return Err(corrupt(
+                        "a file's upload belongs elsewhere or is incomplete",
+                    ));
+                }
+                listed.insert(id.0);
+            }
+        }
+        let mut uploads = std::collections::HashMap::new();
+        for item in inner.uploads.iter() {
+            let (key, raw) = item?;
+            let id: [u8; 16] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| corrupt("an upload id has the wrong length"))?;
+            let upload = Upload::decode(&raw)?;
+            if upload.owner.is_some() && !listed.contains(&id) {
+                return Err(corrupt("a used upload is in no list of files"));
+            }
+            uploads.insert(id, upload);
+        }
+        for key in inner.upload_chunks.iter().keys() {
+            let key = key?;
+            let (id, chunk) = match (key.get(..16), key.get(16..20)) {
+                (Some(id), Some(chunk)) if key.len() == 22 => (id, chunk),
+                _ => return Err(corrupt("a piece of a file has a damaged key")),
+            };
+            let id: [u8; 16] = id.try_into().expect("16 bytes");
+            let chunk = u32::from_be_bytes(chunk.try_into().expect("4 bytes"));
+            if !uploads.get(&id).is_some_and(|u| u.has(chunk)) {
+                return Err(corrupt("a piece of a file belongs to no upload"));
+            }
+        }
+        Ok(())
+    }
+
     /// What `reader` gets of a tip in its export; `None` if it may not read it or nothing
     /// is left for it.
     fn stored_tip_for(
@@ -893,7 +1092,7 @@ impl SledStore {
                     n,
                     day,
                     sealed,
-                    attachments: Vec::new(),
+                    attachments: inner.files_of(&id, n)?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -911,6 +1110,10 @@ impl SledStore {
             ),
             None => (None, None, None),
         };
+        let attachments = match sealed {
+            Some(_) => inner.files_of(&id, 0)?,
+            None => Vec::new(),
+        };
         Ok(Some(StoredTip {
             id,
             day: record.day,
@@ -919,7 +1122,7 @@ impl SledStore {
             sealed_reply_key,
             grant,
             followups,
-            attachments: Vec::new(),
+            attachments,
         }))
     }
 }
@@ -952,32 +1155,37 @@ impl TipStore for SledStore {
                 &inner.receipts,
                 &inner.chunks,
                 &inner.addressing,
+                &inner.uploads,
+                &inner.files,
             )
-                .transaction(|(tips, receipts, chunks, addressing_tree)| {
-                    if receipts.get(tip.lookup.0)?.is_some() {
-                        return abort(StoreError::LookupTaken);
-                    }
-                    let mut id = TipId::random();
-                    while tips.get(id.0)?.is_some() {
-                        id = TipId::random();
-                    }
-                    let len = put_chunks(chunks, &id.0, ChunkOf::Tip, tip.sealed.as_bytes())?;
-                    let record = Record {
-                        day: tip.day,
-                        status: Status::Received,
-                        history_count: 0,
-                        reply_count: 0,
-                        followup_count: 0,
-                        sealed_reply_key: Some(tip.sealed_reply_key.clone()),
-                        sealed: Held::Chunked(len),
-                    };
-                    tips.insert(&id.0[..], record.encode())?;
-                    receipts.insert(&tip.lookup.0[..], &id.0[..])?;
-                    if let Some(a) = &addressing {
-                        put_addressing(addressing_tree, &id.0, a, 0)?;
-                    }
-                    Ok(id)
-                })
+                .transaction(
+                    |(tips, receipts, chunks, addressing_tree, uploads, files)| {
+                        if receipts.get(tip.lookup.0)?.is_some() {
+                            return abort(StoreError::LookupTaken);
+                        }
+                        let mut id = TipId::random();
+                        while tips.get(id.0)?.is_some() {
+                            id = TipId::random();
+                        }
+                        let len = put_chunks(chunks, &id.0, ChunkOf::Tip, tip.sealed.as_bytes())?;
+                        let record = Record {
+                            day: tip.day,
+                            status: Status::Received,
+                            history_count: 0,
+                            reply_count: 0,
+                            followup_count: 0,
+                            sealed_reply_key: Some(tip.sealed_reply_key.clone()),
+                            sealed: Held::Chunked(len),
+                        };
+                        tips.insert(&id.0[..], record.encode())?;
+                        receipts.insert(&tip.lookup.0[..], &id.0[..])?;
+                        if let Some(a) = &addressing {
+                            put_addressing(addressing_tree, &id.0, a, 0)?;
+                        }
+                        tx_attach(uploads, files, &tip.uploads, Owner { tip: id, n: 0 })?;
+                        Ok(id)
+                    },
+                )
                 .map_err(tx_err)?;
             Ok(id)
         })
@@ -1019,18 +1227,25 @@ impl TipStore for SledStore {
         })
     }
 
-    fn add_followup(
+    fn add_followup_with_files(
         &self,
         lookup: &ReceiptLookup,
         day: Day,
         sealed: SealedTip,
+        uploads: &[UploadId],
     ) -> Result<Option<u32>, StoreError> {
         self.write(|inner| {
             let Some(id) = inner.tip_id_for(lookup)? else {
                 return Ok(None);
             };
-            let n = (&inner.tips, &inner.followups, &inner.chunks)
-                .transaction(|(tips, followups, chunks)| {
+            let n = (
+                &inner.tips,
+                &inner.followups,
+                &inner.chunks,
+                &inner.uploads,
+                &inner.files,
+            )
+                .transaction(|(tips, followups, chunks, upload_tree, files)| {
                     let mut record = get_record(tips, id)?;
                     record.followup_count += 1;
                     let n = record.followup_count;
@@ -1040,11 +1255,132 @@ impl TipStore for SledStore {
                         &encode_chunked_entry(day, len)[..],
                     )?;
                     tips.insert(&id.0[..], record.encode())?;
+                    tx_attach(upload_tree, files, uploads, Owner { tip: id, n })?;
                     Ok(n)
                 })
                 .map_err(tx_err)?;
             Ok(Some(n))
         })
+    }
+
+    fn create_upload(&self, bytes: u64, day: Day) -> Result<UploadId, StoreError> {
+        let upload = Upload::new(bytes, day)?;
+        self.write(|inner| {
+            let mut id = UploadId::random();
+            while inner.uploads.contains_key(id.0)? {
+                id = UploadId::random();
+            }
+            inner.uploads.insert(id.0, upload.encode())?;
+            Ok(id)
+        })
+    }
+
+    fn put_upload_chunk(
+        &self,
+        id: &UploadId,
+        index: u32,
+        data: &[u8],
+    ) -> Result<UploadState, StoreError> {
+        self.write(|inner| {
+            (&inner.uploads, &inner.upload_chunks)
+                .transaction(|(uploads, pieces)| {
+                    let Some(raw) = uploads.get(id.0)? else {
+                        return abort(StoreError::UnknownUpload);
+                    };
+                    let mut upload =
+                        Upload::decode(&raw).map_err(ConflictableTransactionError::Abort)?;
+                    upload
+                        .check_chunk(index, data.len())
+                        .map_err(ConflictableTransactionError::Abort)?;
+                    let parts = data.chunks(CHUNK_BYTES).enumerate();
+                    if upload.has(index) {
+                        for (p, part) in parts {
+                            let stored = pieces.get(&piece_key(id, index, p as u16)[..])?;
+                            if stored.as_deref() != Some(part) {
+                                return abort(StoreError::ChunkConflict);
+                            }
+                        }
+                        return Ok(upload.state());
+                    }
+                    for (p, part) in parts {
+                        pieces.insert(&piece_key(id, index, p as u16)[..], part)?;
+                    }
+                    upload.mark(index);
+                    uploads.insert(&id.0[..], upload.encode())?;
+                    Ok(upload.state())
+                })
+                .map_err(tx_err)
+        })
+    }
+
+    fn upload_state(&self, id: &UploadId) -> Result<Option<UploadState>, StoreError> {
+        self.with(|inner| {
+            inner
+                .uploads
+                .get(id.0)?
+                .map(|raw| Upload::decode(&raw).map(|u| u.state()))
+                .transpose()
+        })
+    }
+
+    fn pending_upload_bytes(&self) -> Result<u64, StoreError> {
+        self.with(|inner| {
+            let mut total = 0u64;
+            for item in inner.uploads.iter() {
+                let upload = Upload::decode(&item?.1)?;
+                if upload.owner.is_none() {
+                    total = total.saturating_add(upload.bytes);
+                }
+            }
+            Ok(total)
+        })
+    }
+
+    fn expire_uploads(&self, before: Day) -> Result<u64, StoreError> {
+        let stale = self.with(|inner| {
+            let mut stale = Vec::new();
+            for item in inner.uploads.iter() {
+                let (key, raw) = item?;
+                let upload = Upload::decode(&raw)?;
+                if upload.owner.is_none() && upload.day < before {
+                    let id: [u8; 16] = key.as_ref().try_into().map_err(|_| {
+                        StoreError::Corrupt("an upload id has the wrong length".into())
+                    })?;
+                    stale.push(UploadId(id));
+                }
+            }
+            Ok(stale)
+        })?;
+        if stale.is_empty() {
+            return Ok(0);
+        }
+        let removed = self.write(|inner| {
+            (&inner.uploads, &inner.upload_chunks)
+                .transaction(|(uploads, pieces)| {
+                    let mut removed = 0u64;
+                    for id in &stale {
+                        // Used meanwhile: it is a report's file now, and stays.
+                        let still_waiting = match uploads.get(id.0)? {
+                            Some(raw) => Upload::decode(&raw)
+                                .map_err(ConflictableTransactionError::Abort)?
+                                .owner
+                                .is_none(),
+                            None => false,
+                        };
+                        if still_waiting {
+                            tx_delete_upload(uploads, pieces, id)?;
+                            removed += 1;
+                        }
+                    }
+                    Ok(removed)
+                })
+                .map_err(tx_err)
+        })?;
+        // What expired must leave the disk too.
+        if removed > 0 {
+            self.compact()?;
+        }
+        Ok(removed)
     }
 
     fn export_ids_for(&self, reader: &Reader) -> Result<Vec<TipId>, StoreError> {
@@ -1151,54 +1487,68 @@ impl TipStore for SledStore {
                 &inner.chunks,
                 &inner.addressing,
                 &inner.moves,
+                &inner.files,
+                &inner.uploads,
+                &inner.upload_chunks,
             )
-                .transaction(|(meta, tips, followups, chunks, addressing, moves)| {
-                    check_tx_sequence(meta, reader, signed)?;
-                    let mut purged = Purged::default();
-                    for ack in acks {
-                        let id = ack.tip;
-                        let named = tx_named(tips, addressing, reader, id)?;
-                        let mut rules = named.rules();
-                        let mut record = named.record;
-                        let effect = rules
-                            .ack(
-                                reader,
-                                ack.tip_sealed,
-                                &ack.followups,
-                                record.followup_count,
-                            )
-                            .or_else(|_| abort(StoreError::NotAddressed(id)))?;
-                        if effect.original && record.holds_tip() {
-                            if let Held::Chunked(len) = record.sealed {
-                                delete_chunks(chunks, &id.0, ChunkOf::Tip, len)?;
-                            }
-                            record.sealed = Held::Nothing;
-                            record.sealed_reply_key = None;
-                            tips.insert(&id.0[..], record.encode())?;
-                            purged.tips += 1;
-                        }
-                        if let Some(index) = effect.copy {
-                            if delete_move(moves, chunks, &id.0, index as u32)? {
-                                purged.copies += 1;
-                            }
-                        }
-                        for n in effect.followups {
-                            let key = entry_key(&id.0, n);
-                            if let Some(old) = followups.remove(&key[..])? {
-                                if let Ok((_, EntryBody::Chunked(len))) = decode_box_entry(&old) {
-                                    delete_chunks(chunks, &id.0, ChunkOf::Followup(n), len)?;
+                .transaction(
+                    |(meta, tips, followups, chunks, addressing, moves, files, uploads, pieces)| {
+                        check_tx_sequence(meta, reader, signed)?;
+                        let mut purged = Purged::default();
+                        for ack in acks {
+                            let id = ack.tip;
+                            let named = tx_named(tips, addressing, reader, id)?;
+                            let mut rules = named.rules();
+                            let mut record = named.record;
+                            let effect = rules
+                                .ack(
+                                    reader,
+                                    ack.tip_sealed,
+                                    &ack.followups,
+                                    record.followup_count,
+                                )
+                                .or_else(|_| abort(StoreError::NotAddressed(id)))?;
+                            if effect.original && record.holds_tip() {
+                                if let Held::Chunked(len) = record.sealed {
+                                    delete_chunks(chunks, &id.0, ChunkOf::Tip, len)?;
                                 }
-                                purged.followups += 1;
+                                record.sealed = Held::Nothing;
+                                record.sealed_reply_key = None;
+                                tips.insert(&id.0[..], record.encode())?;
+                                purged.tips += 1;
+                            }
+                            if let Some(index) = effect.copy {
+                                if delete_move(moves, chunks, &id.0, index as u32)? {
+                                    purged.copies += 1;
+                                }
+                            }
+                            for n in effect.followups {
+                                let key = entry_key(&id.0, n);
+                                if let Some(old) = followups.remove(&key[..])? {
+                                    if let Ok((_, EntryBody::Chunked(len))) = decode_box_entry(&old)
+                                    {
+                                        delete_chunks(chunks, &id.0, ChunkOf::Followup(n), len)?;
+                                    }
+                                    tx_drop_files(files, uploads, pieces, &id, n)?;
+                                    purged.followups += 1;
+                                }
+                            }
+                            tx_drop_unheld_files(
+                                (files, uploads, pieces),
+                                moves,
+                                &record,
+                                &rules,
+                                &id,
+                            )?;
+                            // A tip the county alone reads needs no record: each of its acks
+                            // deletes at once.
+                            if named.addressing.is_some() {
+                                put_addressing(addressing, &id.0, &rules, named.pieces)?;
                             }
                         }
-                        // A tip the county alone reads needs no record: each of its acks
-                        // deletes at once.
-                        if named.addressing.is_some() {
-                            put_addressing(addressing, &id.0, &rules, named.pieces)?;
-                        }
-                    }
-                    Ok(purged)
-                })
+                        Ok(purged)
+                    },
+                )
                 .map_err(tx_err)
         })?;
         // The ack is durable; now make the deleted ciphertext leave the disk too.
@@ -1276,35 +1626,47 @@ impl TipStore for SledStore {
             let Some(id) = inner.tip_id_for(lookup)? else {
                 return Ok(None);
             };
-            (&inner.tips, &inner.addressing, &inner.moves, &inner.chunks)
-                .transaction(|(tips, addressing, moves, chunks)| {
-                    let record = get_record(tips, id)?;
-                    let (found, pieces) = tx_addressing(addressing, &id.0)?;
-                    let Some(mut rules) = found else {
-                        return abort(StoreError::NoMoveWaiting);
-                    };
-                    let (index, decision) = rules
-                        .decide(to, agree, day, record.followup_count)
-                        .or_else(|_| abort(StoreError::NoMoveWaiting))?;
-                    let index = index as u32;
-                    if !agree {
-                        delete_move(moves, chunks, &id.0, index)?;
-                    } else if let Some(grant) = &grant {
-                        let Some(entry) = moves.get(&entry_key(&id.0, index)[..])? else {
+            (
+                &inner.tips,
+                &inner.addressing,
+                &inner.moves,
+                &inner.chunks,
+                &inner.files,
+                &inner.uploads,
+                &inner.upload_chunks,
+            )
+                .transaction(
+                    |(tips, addressing, moves, chunks, files, uploads, blob_pieces)| {
+                        let record = get_record(tips, id)?;
+                        let (found, pieces) = tx_addressing(addressing, &id.0)?;
+                        let Some(mut rules) = found else {
                             return abort(StoreError::NoMoveWaiting);
                         };
-                        let (stanza_len, copy_len) = decode_move_entry(&entry)
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        delete_chunks(chunks, &id.0, ChunkOf::MoveStanza(index), stanza_len)?;
-                        let len = put_chunks(chunks, &id.0, ChunkOf::MoveStanza(index), grant)?;
-                        moves.insert(
-                            &entry_key(&id.0, index)[..],
-                            &encode_move_entry(len, copy_len)[..],
-                        )?;
-                    }
-                    put_addressing(addressing, &id.0, &rules, pieces)?;
-                    Ok(Some(decision))
-                })
+                        let (index, decision) = rules
+                            .decide(to, agree, day, record.followup_count)
+                            .or_else(|_| abort(StoreError::NoMoveWaiting))?;
+                        let index = index as u32;
+                        if !agree {
+                            delete_move(moves, chunks, &id.0, index)?;
+                            let trees = (files, uploads, blob_pieces);
+                            tx_drop_unheld_files(trees, moves, &record, &rules, &id)?;
+                        } else if let Some(grant) = &grant {
+                            let Some(entry) = moves.get(&entry_key(&id.0, index)[..])? else {
+                                return abort(StoreError::NoMoveWaiting);
+                            };
+                            let (stanza_len, copy_len) = decode_move_entry(&entry)
+                                .map_err(ConflictableTransactionError::Abort)?;
+                            delete_chunks(chunks, &id.0, ChunkOf::MoveStanza(index), stanza_len)?;
+                            let len = put_chunks(chunks, &id.0, ChunkOf::MoveStanza(index), grant)?;
+                            moves.insert(
+                                &entry_key(&id.0, index)[..],
+                                &encode_move_entry(len, copy_len)[..],
+                            )?;
+                        }
+                        put_addressing(addressing, &id.0, &rules, pieces)?;
+                        Ok(Some(decision))
+                    },
+                )
                 .map_err(tx_err)
         })?;
         // Declined: the carried copy and stanza must leave the disk too.
@@ -1423,6 +1785,7 @@ impl TipStore for SledStore {
                 }
             }
             self.verify_offices(inner, &ids)?;
+            self.verify_files(inner, &ids)?;
             Ok(StoreSummary {
                 tips: ids.len() as u64,
                 receipts,
@@ -1445,6 +1808,14 @@ impl TipStore for SledStore {
                 }
             }
             counts.followups_held = inner.followups.len() as u64;
+            for item in inner.files.iter() {
+                counts.files_held += decode_files(&item?.1)?.len() as u64;
+            }
+            for item in inner.uploads.iter() {
+                if Upload::decode(&item?.1)?.owner.is_none() {
+                    counts.uploads_pending += 1;
+                }
+            }
             Ok(counts)
         })
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::errors::{json_payload_error, FollowupError, StatusError, SubmitError};
+use super::uploads::parse_ids;
 use super::AppState;
 use crate::domain::addressing::MoveState;
 use crate::domain::office::{Directory, OfficeId};
@@ -144,6 +145,10 @@ pub struct SubmitRequest {
     /// county alone.
     #[serde(default)]
     towns: Vec<String>,
+    /// Complete uploads that are the tip's evidence files, in the order the sealed tip
+    /// names them (`docs/attachments.md`).
+    #[serde(default)]
+    uploads: Vec<String>,
 }
 
 /// Office ids as sent; a malformed one is an office the directory does not hold.
@@ -171,16 +176,17 @@ pub async fn submit_tip(
     let body = body.into_inner();
     let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
     let towns = parse_towns(&body.towns)?;
+    let uploads = parse_ids(&body.uploads)?;
     let (receipt, day) = match body.ticket.as_deref() {
         Some(ticket) => (
             None,
             state
                 .intake
-                .accept_reserved_tip(sealed, ticket, towns)
+                .accept_reserved_tip(sealed, ticket, towns, uploads)
                 .await?,
         ),
         None => {
-            let (receipt, day) = state.intake.accept_tip(sealed, towns).await?;
+            let (receipt, day) = state.intake.accept_tip(sealed, towns, uploads).await?;
             (Some(receipt), day)
         }
     };
@@ -486,6 +492,9 @@ pub struct SubmitV2Request {
     /// As in `/api/v1/tips`: the town offices a format 2 tip is sealed for.
     #[serde(default)]
     towns: Vec<String>,
+    /// As in `/api/v1/tips`: the evidence files' uploads, in order.
+    #[serde(default)]
+    uploads: Vec<String>,
 }
 
 impl Drop for SubmitV2Request {
@@ -508,9 +517,10 @@ pub async fn submit_tip_v2(
     let value = LookupValue::from_base64(&body.lookup)?;
     let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
     let towns = parse_towns(&body.towns)?;
+    let uploads = parse_ids(&body.uploads)?;
     let day = state
         .intake
-        .accept_tip_by_lookup(sealed, &value, towns)
+        .accept_tip_by_lookup(sealed, &value, towns, uploads)
         .await?;
     Ok(receipt_response(
         HttpResponse::Created(),
@@ -531,7 +541,11 @@ pub async fn followup_v2(
         &body.sealed,
         state.intake.max_sealed_bytes + crate::domain::tip::PAD_BLOCK,
     )?;
-    let day = state.intake.add_sealed_followup(&value, envelope).await?;
+    let uploads = parse_ids(&body.uploads).map_err(StatusError::from)?;
+    let day = state
+        .intake
+        .add_sealed_followup(&value, envelope, uploads)
+        .await?;
     Ok(receipt_response(
         HttpResponse::Created(),
         &ReceivedResponse {
@@ -544,6 +558,9 @@ pub async fn followup_v2(
 pub struct FollowupRequest {
     receipt: String,
     sealed: String,
+    /// The follow-up's evidence files' uploads, in order.
+    #[serde(default)]
+    uploads: Vec<String>,
 }
 
 impl Drop for FollowupRequest {
@@ -566,9 +583,10 @@ pub async fn followup(
     let body = body.into_inner();
     let receipt = Receipt::parse(&body.receipt)?;
     let sealed = SealedTip::from_base64(&body.sealed, state.intake.max_sealed_bytes)?;
+    let uploads = parse_ids(&body.uploads).map_err(StatusError::from)?;
     let day = state
         .intake
-        .add_followup(receipt, FollowupContent::Sealed(sealed))
+        .add_followup(receipt, FollowupContent::Sealed(sealed), uploads)
         .await?;
     Ok(receipt_response(
         HttpResponse::Created(),

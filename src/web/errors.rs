@@ -26,6 +26,20 @@ pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
 /// The one mapping from store failures to what a client is told. Details go to the
 /// operator's log (they never hold tip text or receipts), not to the client.
 pub fn store_error_response(e: &StoreError) -> HttpResponse {
+    let refusal = match e {
+        StoreError::NotABlobLength | StoreError::BadChunk(_) | StoreError::TooManyFiles => {
+            Some(StatusCode::BAD_REQUEST)
+        }
+        StoreError::FilesTooLarge => Some(StatusCode::PAYLOAD_TOO_LARGE),
+        StoreError::UnknownUpload => Some(StatusCode::NOT_FOUND),
+        StoreError::UploadUsed | StoreError::UploadIncomplete(_) | StoreError::ChunkConflict => {
+            Some(StatusCode::CONFLICT)
+        }
+        _ => None,
+    };
+    if let Some(status) = refusal {
+        return json_error(status, &e.to_string());
+    }
     tracing::error!(error = %e, "store failure");
     json_error(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -59,6 +73,7 @@ impl ResponseError for SubmitError {
             SubmitError::TicketUsed | SubmitError::LookupUsed => {
                 json_error(StatusCode::CONFLICT, &self.to_string())
             }
+            SubmitError::BadUpload(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             SubmitError::Internal => internal_error_response(),
         }
     }
@@ -74,6 +89,7 @@ impl ResponseError for StatusError {
             StatusError::NoQuestion | StatusError::CannotRelease => {
                 json_error(StatusCode::CONFLICT, &self.to_string())
             }
+            StatusError::BadUpload(_) => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             StatusError::Store(e) => store_error_response(e),
             StatusError::DiskFull | StatusError::QuotaFull => {
                 json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())

@@ -14,6 +14,7 @@ pub mod guards;
 pub mod i18n;
 pub mod limits;
 mod pages;
+mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -204,6 +205,23 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                         .app_data(api::tips_json_config(max_sealed_bytes))
                         .route(web::post().to(api::followup))
                         .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/uploads")
+                        .app_data(uploads::start_json_config())
+                        .route(web::post().to(uploads::start))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/uploads/{upload}")
+                        .route(web::get().to(uploads::status))
+                        .default_service(web::to(errors::method_not_allowed)),
+                )
+                .service(
+                    web::resource("/uploads/{upload}/{chunk}")
+                        .app_data(uploads::chunk_payload_config())
+                        .route(web::put().to(uploads::put_chunk))
+                        .default_service(web::to(errors::method_not_allowed)),
                 ),
         )
         .service(
@@ -275,6 +293,9 @@ pub struct Listeners {
 
 /// How often the disk watcher looks at free space.
 const DISK_WATCH_EVERY: Duration = Duration::from_secs(60);
+/// How often unfinished uploads past their time are looked for (on this clock, never on a
+/// request's, so a deletion says nothing about when anyone sent anything).
+const UPLOAD_EXPIRY_EVERY: Duration = Duration::from_secs(3600);
 
 /// Binds both listeners. Await `public` and `admin` to run them. Slow clients are cut off
 /// (request headers within `request_timeout`, the body within
@@ -290,6 +311,10 @@ pub fn start(
     let limiter = admin.limiter.clone();
     let state = web::Data::new(state);
     actix_web::rt::spawn(Intake::watch_disk(state.intake.clone(), DISK_WATCH_EVERY));
+    actix_web::rt::spawn(Intake::expire_uploads(
+        state.intake.clone(),
+        UPLOAD_EXPIRY_EVERY,
+    ));
     let admin = web::Data::new(admin);
     let cap = Arc::new(guards::ConnectionCap::new(
         options.max_connections_per_client,

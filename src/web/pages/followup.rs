@@ -69,7 +69,11 @@ pub async fn followup_submit(
         return html_response(StatusCode::BAD_REQUEST, page("followup-title", content));
     }
     let content = FollowupContent::Plain(TipPlaintext::new(body));
-    match state.intake.add_followup(receipt, content).await {
+    match state
+        .intake
+        .add_followup(receipt, content, Vec::new())
+        .await
+    {
         Ok(_) => {
             let content = html! {
                 h1 #followup-done { (t(l, "followup-done-title")) }

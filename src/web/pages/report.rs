@@ -170,7 +170,7 @@ pub async fn report_submit(
         }
         Readers::Unclear => return refuse(StatusCode::BAD_REQUEST, "report-error-town"),
     };
-    match state.intake.accept_plain_tip(tip, towns).await {
+    match state.intake.accept_plain_tip(tip, towns, Vec::new()).await {
         Ok((receipt, _day)) => {
             let page = Page {
                 lang: l,

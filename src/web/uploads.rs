@@ -1,0 +1,142 @@
+//! `/api/v1/uploads`: evidence files arrive here as encrypted blobs, in chunks, before the
+//! tip or follow-up that names them (`docs/attachments.md`). Every chunk is on disk before
+//! it is answered, so a page that lost its connection asks what is missing and sends only
+//! that.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use serde::{Deserialize, Serialize};
+
+use super::errors::{
+    internal_error_response, json_error, json_payload_error, store_error_response,
+};
+use super::AppState;
+use crate::domain::attachment::{UploadId, UPLOAD_CHUNK_BYTES};
+use crate::service::uploads::UploadError;
+use crate::store::UploadState;
+use actix_web::http::StatusCode;
+
+/// Bodies of `POST /api/v1/uploads`.
+pub fn start_json_config() -> web::JsonConfig {
+    web::JsonConfig::default().limit(256).error_handler(|e, _| {
+        json_payload_error(e, "The request must be JSON like {\"bytes\": 65572}.")
+    })
+}
+
+/// Bodies of a chunk: at most one chunk, read into memory (it is ciphertext).
+pub fn chunk_payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(UPLOAD_CHUNK_BYTES)
+}
+
+#[derive(Deserialize)]
+pub struct StartRequest {
+    bytes: u64,
+}
+
+#[derive(Serialize)]
+struct Started {
+    upload: String,
+    chunk_bytes: usize,
+    chunks: u32,
+}
+
+#[derive(Serialize)]
+struct Received {
+    received: u32,
+    chunks: u32,
+}
+
+#[derive(Serialize)]
+struct State {
+    bytes: u64,
+    chunk_bytes: usize,
+    chunks: u32,
+    missing: Vec<u32>,
+    used: bool,
+}
+
+impl From<UploadState> for State {
+    fn from(s: UploadState) -> Self {
+        Self {
+            bytes: s.bytes,
+            chunk_bytes: UPLOAD_CHUNK_BYTES,
+            chunks: s.chunks,
+            missing: s.missing,
+            used: s.used,
+        }
+    }
+}
+
+impl ResponseError for UploadError {
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            UploadError::Store(e) => store_error_response(e),
+            UploadError::DiskFull | UploadError::Busy | UploadError::QuotaFull => {
+                json_error(StatusCode::SERVICE_UNAVAILABLE, &self.to_string())
+            }
+            UploadError::BadId => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
+            UploadError::NotOctetStream => {
+                json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &self.to_string())
+            }
+            UploadError::Internal => internal_error_response(),
+        }
+    }
+}
+
+/// `POST /api/v1/uploads`: starts an upload of an encrypted file of `bytes`.
+pub async fn start(
+    state: web::Data<AppState>,
+    body: web::Json<StartRequest>,
+) -> Result<HttpResponse, UploadError> {
+    let (id, chunks) = state.intake.start_upload(body.bytes).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(Started {
+            upload: id.to_string(),
+            chunk_bytes: UPLOAD_CHUNK_BYTES,
+            chunks,
+        }))
+}
+
+/// `PUT /api/v1/uploads/{upload}/{chunk}`: one chunk of the blob, stored before the answer.
+pub async fn put_chunk(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, u32)>,
+    body: web::Bytes,
+) -> Result<HttpResponse, UploadError> {
+    let is_octets = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/octet-stream"));
+    if !is_octets {
+        return Err(UploadError::NotOctetStream);
+    }
+    let (id, index) = path.into_inner();
+    let id: UploadId = id.parse().map_err(|_| UploadError::BadId)?;
+    let state_now = state.intake.put_chunk(id, index, body.to_vec()).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(Received {
+            received: state_now.chunks - state_now.missing.len() as u32,
+            chunks: state_now.chunks,
+        }))
+}
+
+/// `GET /api/v1/uploads/{upload}`: what is stored and what is missing.
+pub async fn status(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, UploadError> {
+    let id: UploadId = path.parse().map_err(|_| UploadError::BadId)?;
+    let found = state.intake.upload_state(id).await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(State::from(found)))
+}
+
+/// Upload ids as a tip or follow-up names them.
+pub fn parse_ids(ids: &[String]) -> Result<Vec<UploadId>, crate::domain::attachment::BadUploadId> {
+    ids.iter().map(|s| s.parse()).collect()
+}
