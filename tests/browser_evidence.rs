@@ -320,6 +320,19 @@ fn a_phone_photo_loses_its_location_and_camera_in_the_browser() {
         assert_eq!(size, json!([200, 400]), "upright, as the phone was held");
         shoot_evidence(&b, "evidence-photo-zh-320", 320).await;
         shoot_evidence(&b, "evidence-photo-zh-360", 360).await;
+        // The page with the evidence bundle and a preview: still nothing from elsewhere, no
+        // cookie, no serious accessibility fault.
+        assert_eq!(b.document_status().await, 200);
+        assert!(b.displayed("img.evidence-preview").await);
+        b.assert_same_origin_no_cookies("report page with a photo")
+            .await;
+        let fetched = b.fetched().await;
+        assert!(
+            fetched.iter().any(|u| u.ends_with("/assets/attach.js")),
+            "{fetched:?}"
+        );
+        let axe = b.axe("report page with a photo (zh)").await;
+        assert!(axe.severe().is_empty(), "{}", axe.describe());
 
         let started = Instant::now();
         b.click("button#report-submit").await;
