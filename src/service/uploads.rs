@@ -47,6 +47,16 @@ pub enum UploadError {
     /// A chunk sent as something other than raw bytes.
     #[error("Send a piece of a file with the header Content-Type: application/octet-stream. Nothing was saved.")]
     NotOctetStream,
+    /// A chunk longer than any chunk.
+    #[error(
+        "This piece of the file is too large: a piece is at most 262,144 bytes. Nothing was saved."
+    )]
+    ChunkTooLarge,
+    /// The body of a chunk did not arrive whole.
+    #[error(
+        "This piece of the file did not arrive whole. Nothing was saved. The page sends it again."
+    )]
+    BodyCut,
     /// Internal failure.
     #[error("internal failure")]
     Internal,

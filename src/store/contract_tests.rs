@@ -984,6 +984,12 @@ fn unfinished_uploads_expire_and_used_ones_stay(store: &dyn TipStore) {
     assert_eq!(store.upload_state(&old).unwrap(), None);
     assert!(store.upload_state(&fresh).unwrap().is_some());
     assert!(store.upload_state(&used).unwrap().unwrap().used);
+    // Discarding leaves used and unknown uploads alone.
+    store.discard_uploads(&[used, UploadId([7; 16])]).unwrap();
+    assert!(store.upload_state(&used).unwrap().unwrap().used);
+    let waiting = store.create_upload(b.len() as u64, Day(20_300)).unwrap();
+    store.discard_uploads(&[waiting]).unwrap();
+    assert_eq!(store.upload_state(&waiting).unwrap(), None);
     assert_eq!(store.expire_uploads(Day(20_200)).unwrap(), 1);
     assert!(store.upload_state(&used).unwrap().is_some());
     assert_eq!(store.counts().unwrap().uploads_pending, 0);

@@ -361,6 +361,20 @@ impl TipStore for MemoryStore {
         Ok((n - inner.uploads.len()) as u64)
     }
 
+    fn discard_uploads(&self, ids: &[UploadId]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for id in ids {
+            if inner
+                .uploads
+                .get(id)
+                .is_some_and(|(u, _)| u.owner.is_none())
+            {
+                inner.uploads.remove(id);
+            }
+        }
+        Ok(())
+    }
+
     fn export_ids_for(&self, reader: &Reader) -> Result<Vec<TipId>, StoreError> {
         let inner = self.lock()?;
         Ok(inner

@@ -279,6 +279,10 @@ pub trait TipStore: Send + Sync + 'static {
     /// returns how many.
     fn expire_uploads(&self, before: Day) -> Result<u64, StoreError>;
 
+    /// Deletes the named uploads that are not part of a report (the files of a form the
+    /// server sealed, when its tip was then refused); used or unknown ones are left alone.
+    fn discard_uploads(&self, ids: &[UploadId]) -> Result<(), StoreError>;
+
     /// Everything the county has not acked yet, in id order (random, so no arrival order
     /// shows). Tips with nothing left to hand over are left out. Holds it all in memory:
     /// the export handler streams [`TipStore::export_ids`] and [`TipStore::export_tip`]

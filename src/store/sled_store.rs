@@ -1127,6 +1127,34 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Deletes those of `ids` that are still waiting (not part of a report); how many.
+    fn delete_waiting_uploads(&self, stale: &[UploadId]) -> Result<u64, StoreError> {
+        self.write(|inner| {
+            (&inner.uploads, &inner.upload_chunks)
+                .transaction(|(uploads, pieces)| {
+                    let mut removed = 0u64;
+                    for id in stale {
+                        // Used meanwhile: it is a report's file now, and stays.
+                        let still_waiting = match uploads.get(id.0)? {
+                            Some(raw) => Upload::decode(&raw)
+                                .map_err(ConflictableTransactionError::Abort)?
+                                .owner
+                                .is_none(),
+                            None => false,
+                        };
+                        if still_waiting {
+                            tx_delete_upload(uploads, pieces, id)?;
+                            removed += 1;
+                        }
+                    }
+                    Ok(removed)
+                })
+                .map_err(tx_err)
+        })
+    }
+}
+
 impl TipStore for SledStore {
     fn receipt_salt(&self) -> [u8; SALT_BYTES] {
         self.salt
@@ -1336,6 +1364,13 @@ impl TipStore for SledStore {
         })
     }
 
+    fn discard_uploads(&self, ids: &[UploadId]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.delete_waiting_uploads(ids).map(|_| ())
+    }
+
     fn expire_uploads(&self, before: Day) -> Result<u64, StoreError> {
         let stale = self.with(|inner| {
             let mut stale = Vec::new();
@@ -1354,35 +1389,13 @@ impl TipStore for SledStore {
         if stale.is_empty() {
             return Ok(0);
         }
-        let removed = self.write(|inner| {
-            (&inner.uploads, &inner.upload_chunks)
-                .transaction(|(uploads, pieces)| {
-                    let mut removed = 0u64;
-                    for id in &stale {
-                        // Used meanwhile: it is a report's file now, and stays.
-                        let still_waiting = match uploads.get(id.0)? {
-                            Some(raw) => Upload::decode(&raw)
-                                .map_err(ConflictableTransactionError::Abort)?
-                                .owner
-                                .is_none(),
-                            None => false,
-                        };
-                        if still_waiting {
-                            tx_delete_upload(uploads, pieces, id)?;
-                            removed += 1;
-                        }
-                    }
-                    Ok(removed)
-                })
-                .map_err(tx_err)
-        })?;
+        let removed = self.delete_waiting_uploads(&stale)?;
         // What expired must leave the disk too.
         if removed > 0 {
             self.compact()?;
         }
         Ok(removed)
     }
-
     fn export_ids_for(&self, reader: &Reader) -> Result<Vec<TipId>, StoreError> {
         self.with(|inner| {
             // The county may read every tip; a town only tips with an addressing record.

@@ -219,7 +219,6 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                 )
                 .service(
                     web::resource("/uploads/{upload}/{chunk}")
-                        .app_data(uploads::chunk_payload_config())
                         .route(web::put().to(uploads::put_chunk))
                         .default_service(web::to(errors::method_not_allowed)),
                 ),
