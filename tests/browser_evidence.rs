@@ -188,6 +188,13 @@ struct Recorder {
 
 impl Recorder {
     fn start(server: &str) -> Self {
+        Self::start_cutting(server, 0)
+    }
+
+    /// As `start`, and the connection that carries the `cut`-th chunk upload (counting
+    /// from 1; 0: none) is cut halfway through that chunk, both ways, as a phone losing its
+    /// signal would.
+    fn start_cutting(server: &str, cut: usize) -> Self {
         use std::io::{Read, Write};
         use std::net::{TcpListener, TcpStream};
         let upstream = server.trim_start_matches("http://").to_string();
@@ -195,6 +202,7 @@ impl Recorder {
         let origin = format!("http://{}", listener.local_addr().unwrap());
         let sent = Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = sent.clone();
+        let puts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(mut client) = client else { break };
@@ -204,13 +212,40 @@ impl Recorder {
                 let (mut client_r, mut server_w) =
                     (client.try_clone().unwrap(), server.try_clone().unwrap());
                 let log = log.clone();
+                let puts = puts.clone();
                 std::thread::spawn(move || {
                     let mut buf = [0u8; 65536];
+                    // Bytes left before this connection is cut, once its chunk is the one.
+                    let mut cut_in: Option<usize> = None;
                     while let Ok(n) = client_r.read(&mut buf) {
-                        if n == 0 || server_w.write_all(&buf[..n]).is_err() {
+                        if n == 0 {
                             break;
                         }
-                        log.lock().unwrap().extend_from_slice(&buf[..n]);
+                        let mut take = n;
+                        if cut > 0 && cut_in.is_none() {
+                            let starts = buf[..n]
+                                .windows(20)
+                                .filter(|w| w == b"PUT /api/v1/uploads/")
+                                .count();
+                            let before =
+                                puts.fetch_add(starts, std::sync::atomic::Ordering::SeqCst);
+                            if before < cut && before + starts >= cut {
+                                cut_in = Some(128 * 1024);
+                            }
+                        }
+                        if let Some(left) = cut_in {
+                            take = n.min(left);
+                            cut_in = Some(left - take);
+                        }
+                        if server_w.write_all(&buf[..take]).is_err() {
+                            break;
+                        }
+                        log.lock().unwrap().extend_from_slice(&buf[..take]);
+                        if cut_in == Some(0) {
+                            let _ = server_w.shutdown(std::net::Shutdown::Both);
+                            let _ = client_r.shutdown(std::net::Shutdown::Both);
+                            return;
+                        }
                     }
                     let _ = server_w.shutdown(std::net::Shutdown::Write);
                 });
@@ -666,6 +701,62 @@ fn a_follow_up_carries_a_document_sealed_as_it_is() {
             .decode(f["attachments"][0].as_str().expect("the follow-up's blob"))
             .unwrap();
         assert_eq!(&open_blob(&blob, r).unwrap()[..], &bytes[..]);
+        b.close().await;
+    });
+}
+
+/// A dropped connection in the middle of a chunk: the page waits, asks what is missing,
+/// sends it, and the report goes with the file exactly as chosen. (The upload client's
+/// retries are tested in node too, test/attach.test.mjs; this is the real browser and the
+/// real server.)
+#[test]
+fn an_upload_cut_off_mid_chunk_resumes_in_the_browser() {
+    let k = keyed();
+    let recorder = Arc::new(Recorder::start_cutting(&k.server.public, 2));
+    let origin = recorder.origin.clone();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let (kk, rec, d) = (k.clone(), recorder.clone(), dir.clone());
+    harness::run(move |wd| async move {
+        let (k, recorder, dir) = (kk, rec, d);
+        let b = Browser::open(&wd, &origin, Js::On, accept_language("en")).await;
+        b.goto("/en/report").await;
+        b.type_into("textarea#body", "The list is in the spreadsheet.")
+            .await;
+        // 700 kB of noise as a spreadsheet: three chunks, the second cut halfway.
+        let mut bytes = vec![0u8; 700_000];
+        whistlebox::crypto::random_fill(&mut bytes);
+        let sheet = dir.path().join("list.xlsx");
+        std::fs::write(&sheet, &bytes).unwrap();
+        pick_file(&b, &sheet).await;
+        b.wait_for(
+            "document.querySelector('li.evidence-item[data-kind=file]')",
+            "the spreadsheet in the list",
+            WAIT,
+        )
+        .await;
+        b.click("button#report-submit").await;
+        wait_receipt(&b, "report after a dropped connection").await;
+        let sent = recorder.sent();
+        let puts = sent
+            .windows(20)
+            .filter(|w| w == b"PUT /api/v1/uploads/")
+            .count();
+        assert!(
+            puts >= 4,
+            "three chunks and the one cut sent again: {puts} PUTs"
+        );
+        assert!(
+            contains(&sent, b"GET /api/v1/uploads/"),
+            "the page asked what was missing"
+        );
+        let tips = blocking(|| k.opened());
+        let (tip, files) = &tips[0];
+        assert_eq!(tip.attachments[0].kind, Kind::File);
+        assert_eq!(
+            tip.attachments[0].mime,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        );
+        assert_eq!(files[0], bytes, "byte for byte what was chosen");
         b.close().await;
     });
 }
