@@ -323,6 +323,10 @@ fn a_phone_photo_loses_its_location_and_camera_in_the_browser() {
             !before.to_string().contains("/assets/attach.js"),
             "the evidence bundle loads only when wanted: {before}"
         );
+        assert!(
+            !b.displayed("#evidence-nojs").await && b.displayed("#evidence-js-note").await,
+            "with JavaScript the page says photos are cleaned on the phone"
+        );
         b.type_into("textarea#body", "村会计把低保名单改了，照片是名单。")
             .await;
         pick_file(&b, &photo).await;
@@ -558,6 +562,14 @@ fn a_voice_note_is_recorded_disguised_and_arrives_as_a_wav() {
             .await
             .unwrap();
         assert!(audio_src.starts_with("blob:"), "{audio_src}");
+        // The page may play it back (media-src blob:): the browser reads its length.
+        b.wait_for(
+            "(() => { const a = document.querySelector('li.evidence-item[data-kind=voice] audio'); \
+               return a && a.readyState >= 1 && a.duration > 2; })()",
+            "the recorded note loaded for playback",
+            WAIT,
+        )
+        .await;
         shoot_evidence(&b, "evidence-voice-recorded-en-320", 320).await;
         b.click("button#report-submit").await;
         wait_receipt(&b, "report with a voice note").await;

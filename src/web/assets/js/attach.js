@@ -65,13 +65,15 @@ export function init(fieldset) {
   let working = Promise.resolve();
 
   fieldset.setAttribute('data-attach', 'on');
-  const jsNote = el('p', { class: 'note', id: 'evidence-js-note', text: w('evidence-js-note') });
   const message = el('p', { class: 'error', id: 'evidence-message', role: 'alert', hidden: true });
   const list = el('ul', { class: 'evidence-list', id: 'evidence-list', 'aria-live': 'polite' });
   const noJs = fieldset.querySelector('#evidence-nojs');
   if (noJs) noJs.hidden = true;
-  const anchor = fieldset.querySelector('#evidence-controls') || input;
-  anchor.parentNode.insertBefore(jsNote, anchor);
+  if (!fieldset.querySelector('#evidence-js-note')) {
+    const jsNote = el('p', { class: 'note', id: 'evidence-js-note', text: w('evidence-js-note') });
+    const anchor = fieldset.querySelector('#evidence-controls') || input;
+    anchor.parentNode.insertBefore(jsNote, anchor);
+  }
   fieldset.appendChild(message);
   fieldset.appendChild(list);
 

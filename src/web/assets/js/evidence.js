@@ -19,6 +19,7 @@ export function evidenceOf(form) {
   const integrity = fieldset.getAttribute('data-attach-integrity');
   const input = fieldset.querySelector('input#files');
   let loading = null;
+  const picked = () => !!(input && input.files && input.files.length > 0);
 
   function load() {
     if (!loading) {
@@ -38,6 +39,18 @@ export function evidenceOf(form) {
       });
     }
     return loading;
+  }
+  // The note for the no-JavaScript path does not apply here: say what happens instead.
+  const noJs = fieldset.querySelector('#evidence-nojs');
+  const words = fieldset.querySelector('template#evidence-words');
+  const jsWord = words && (words.content || words).querySelector('[data-key="evidence-js-note"]');
+  if (noJs && jsWord) {
+    const note = document.createElement('p');
+    note.className = 'note';
+    note.id = 'evidence-js-note';
+    note.textContent = jsWord.textContent;
+    noJs.parentNode.insertBefore(note, noJs);
+    noJs.hidden = true;
   }
   const soon = () => {
     load().catch(() => {});
@@ -71,7 +84,9 @@ export function evidenceOf(form) {
 
   return {
     /** Whether files are, or may be, part of what is sent. */
-    wanted: () => loading !== null || (input && input.files && input.files.length > 0),
+    wanted: () => loading !== null || picked(),
+    /** Whether the form's own input holds files the bundle has not taken. */
+    picked,
     controller: load,
   };
 }

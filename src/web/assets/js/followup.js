@@ -144,10 +144,12 @@ function enhance(form) {
     if (evidence && evidence.wanted()) {
       try {
         files = await evidence.controller();
-        if ((await files.ready()) === 0) files = null;
       } catch (e) {
-        return false; // the bundle did not load: the form posts the files, as without script
+        // The bundle did not load: with files in the form's input, the form posts them, as
+        // without script; without, the words are sealed here as ever.
+        if (evidence.picked()) return false;
       }
+      if (files && (await files.ready()) === 0) files = null;
     }
     let body;
     let key;

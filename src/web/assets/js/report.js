@@ -282,10 +282,16 @@ function enhance(form) {
 
   // The files to send with the tip: null when there are none. Throws when the evidence
   // bundle could not load while the form's input holds files (the plain form then posts
-  // them, and the server cleans them).
+  // them, and the server cleans them); without files the tip is sealed here as ever.
   async function filesToSend() {
     if (!evidence || !evidence.wanted()) return null;
-    const files = await evidence.controller();
+    let files;
+    try {
+      files = await evidence.controller();
+    } catch (e) {
+      if (evidence.picked()) throw e;
+      return null;
+    }
     return (await files.ready()) > 0 ? files : null;
   }
 
