@@ -155,6 +155,12 @@ export function init(fieldset) {
   async function addFile(file) {
     const name = String(file.name || '');
     if (isPhoto(file)) {
+      // A photo is made smaller by cleaning, so it may start above the limit; not far above
+      // (the whole original is read into memory).
+      if (file.size > 2 * MAX_FILE_BYTES) {
+        say(w('evidence-too-large'));
+        return;
+      }
       const busy = el('li', { class: 'evidence-item', text: w('evidence-cleaning') });
       list.appendChild(busy);
       try {

@@ -90,3 +90,19 @@ export function evidenceOf(form) {
     controller: load,
   };
 }
+
+/**
+ * Posts a report or follow-up that names uploads (`post()` resolves an answer with a
+ * `status`). A 409 may mean a file's last pieces never arrived (a lost answer to a PUT):
+ * then every upload is asked what it misses, that is sent, and the same body is posted again,
+ * at most `rounds` times. Any other answer, or a 409 with nothing missing (the tip was
+ * already filed, say), is handed back as it is for the caller's own checks.
+ */
+export async function postNamingFiles(post, files, rounds = 3) {
+  let sent = await post();
+  for (let round = 0; sent.status === 409 && files && round < rounds; round++) {
+    if ((await files.completeMissing()) !== 'resent') break;
+    sent = await post();
+  }
+  return sent;
+}

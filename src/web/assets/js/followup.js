@@ -11,7 +11,7 @@
 import { sealTip } from './sodium-compat.js';
 import { canSealHere } from './fields.js';
 import { followupEnvelope, followupEnvelopeForOffices } from './receipt.js';
-import { evidenceOf } from './evidence.js';
+import { evidenceOf, postNamingFiles } from './evidence.js';
 
 // The keys of the receipt checked on this page, when they were derived here (receipt
 // version 2): { lookup: base64, seed: Uint8Array }. Follow-ups then go to /api/v2/followups
@@ -221,12 +221,8 @@ function enhance(form) {
       );
     let response;
     try {
-      response = await post();
-      // A 409 may mean a file's last pieces never arrived: send them, try again.
-      for (let round = 0; response.status === 409 && files && round < 3; round++) {
-        if ((await files.completeMissing()) !== 'resent') break;
-        response = await post();
-      }
+      // A 409 for a file not complete sends what is missing and the same words again.
+      response = await postNamingFiles(post, files);
     } catch (e) {
       showError(unsure);
       return true;

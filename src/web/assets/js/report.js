@@ -17,7 +17,7 @@ import {
 import { checkKdf } from './receipt-derive.js';
 import { formatReceipt } from './status.js';
 import { initFollowup } from './followup.js';
-import { evidenceOf } from './evidence.js';
+import { evidenceOf, postNamingFiles } from './evidence.js';
 import { initStatusPage } from './status.js';
 
 // Used only when the server's answer carries no sentence of its own (network down, proxy
@@ -358,13 +358,8 @@ function enhance(form) {
     pending = attempt;
     let sent;
     try {
-      sent = await postJson(attempt.path, attempt.body);
-      // A 409 may mean a file's last pieces never arrived (a lost answer to a PUT): send
-      // what the server says is missing and try the same tip again, a few times at most.
-      for (let round = 0; sent.status === 409 && files && round < 3; round++) {
-        if ((await files.completeMissing()) !== 'resent') break;
-        sent = await postJson(attempt.path, attempt.body);
-      }
+      // A 409 for a file not complete sends what is missing and the same tip again.
+      sent = await postNamingFiles(() => postJson(attempt.path, attempt.body), files);
     } catch (e) {
       showError(message(form, 'network'));
       return true;

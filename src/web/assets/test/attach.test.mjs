@@ -22,6 +22,7 @@ import { disguise, encodeWav, resample, toPcm16, Vocoder, WAV_RATE } from '../js
 import { attachmentRef, base64ToBytes, bytesToBase64, sealTip } from '../js/sodium-compat.js';
 import { followupRequest, followupRequestV2, sealFollowup } from '../js/followup.js';
 import * as fx from './exif-fixture.mjs';
+import { postNamingFiles } from '../js/evidence.js';
 
 before(async () => {
   await sodium.ready;
@@ -454,4 +455,44 @@ test('follow-ups: with files the sealed words carry them and the request names t
   assert.equal(followupRequest('1234', 'S', [id]), `{"receipt":"1234","sealed":"S","uploads":["${id}"]}`);
   assert.equal(followupRequestV2('L', 'E'), '{"lookup":"L","sealed":"E"}');
   assert.equal(followupRequestV2('L', 'E', [id, id]), `{"lookup":"L","sealed":"E","uploads":["${id}","${id}"]}`);
+});
+
+test('a 409 for a file not complete: the missing pieces go, then the same body again; other answers pass through', async () => {
+  const answers = (list) => {
+    const calls = [];
+    return { calls, post: async () => (calls.push('post'), { status: list.shift() }) };
+  };
+  const filesSaying = (...outcomes) => ({
+    asked: 0,
+    async completeMissing() {
+      this.asked++;
+      return outcomes.shift();
+    },
+  });
+  // Missing once, then taken.
+  let a = answers([409, 201]);
+  let f = filesSaying('resent');
+  assert.equal((await postNamingFiles(a.post, f)).status, 201);
+  assert.equal(a.calls.length, 2);
+  assert.equal(f.asked, 1);
+  // A 409 with nothing missing (say, the tip was filed): handed back for the caller's check.
+  a = answers([409]);
+  f = filesSaying('none');
+  assert.equal((await postNamingFiles(a.post, f)).status, 409);
+  assert.equal(a.calls.length, 1);
+  // An upload the server forgot: handed back, the next press makes it again.
+  a = answers([409]);
+  assert.equal((await postNamingFiles(a.post, filesSaying('gone'))).status, 409);
+  // Never more than three rounds.
+  a = answers([409, 409, 409, 409, 409]);
+  f = filesSaying('resent', 'resent', 'resent', 'resent');
+  assert.equal((await postNamingFiles(a.post, f)).status, 409);
+  assert.equal(a.calls.length, 4);
+  // Without files, or for any other answer, one post and nothing asked.
+  a = answers([409]);
+  assert.equal((await postNamingFiles(a.post, null)).status, 409);
+  a = answers([503]);
+  f = filesSaying('resent');
+  assert.equal((await postNamingFiles(a.post, f)).status, 503);
+  assert.equal(f.asked, 0);
 });
