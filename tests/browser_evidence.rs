@@ -285,9 +285,16 @@ async fn pick_file(b: &Browser, path: &Path) {
 }
 
 async fn shoot_evidence(b: &Browser, name: &str, width: u32) {
+    let path = b.screenshot(name, width, 720).await;
+    // And what the phone's screen shows of the evidence part itself.
     b.js("const e = document.getElementById('evidence'); if (e) e.scrollIntoView(); return true;")
         .await;
-    let path = b.screenshot(name, width, 720).await;
+    let png = b.c.screenshot().await.expect("screenshot");
+    std::fs::write(
+        harness::screenshot_dir().join(format!("{name}-screen.png")),
+        png,
+    )
+    .unwrap();
     assert!(std::fs::metadata(&path).unwrap().len() > 2000, "{name}.png");
     let v = b
         .js("return [document.documentElement.scrollWidth, window.innerWidth];")
