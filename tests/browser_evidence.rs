@@ -393,6 +393,17 @@ fn a_phone_photo_loses_its_location_and_camera_in_the_browser() {
             0,
             "the files are forgotten once sent"
         );
+        // Nothing was kept on the phone: no storage of any kind holds keys or files.
+        let stored =
+            b.c.execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   const dbs = indexedDB.databases ? indexedDB.databases() : Promise.resolve([]);
+                   dbs.then((d) => done([localStorage.length, sessionStorage.length, d.length]));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(stored, json!([0, 0, 0]), "local, session, IndexedDB");
 
         // Offline: the photo, opened, carries none of it (exiftool reads it).
         let tips = blocking(|| k.opened());
