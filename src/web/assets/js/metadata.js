@@ -9,6 +9,8 @@
 // The answer uses the vocabulary of docs/attachments.md: location, camera, time, thumbnail,
 // software, xmp, comment, other.
 
+/*! exifr - MIT License (c) 2020 Mike Kovařík, Mutiny.cz: its TIFF/EXIF, XMP, IPTC and ICC
+ * readers are bundled here */
 import { Exifr } from 'exifr/src/core.mjs';
 import 'exifr/src/file-parsers/jpeg.mjs';
 import 'exifr/src/file-parsers/heif.mjs';
