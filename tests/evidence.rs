@@ -618,3 +618,246 @@ fn a_slow_line_may_send_files_while_it_keeps_up_and_a_stalled_one_is_cut() {
     let (status, _) = trickle(&server, &head, tip.as_bytes(), 40 * 1024, None);
     assert!(status.contains(" 408 "), "{status}");
 }
+
+/// A `multipart/form-data` body: text fields, then files (name, type, bytes).
+fn multipart(fields: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----whistlebox-test-7f3a9c";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        )
+        .unwrap();
+    }
+    for (filename, mime, bytes) in files {
+        write!(
+            body,
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{filename}\"\r\nContent-Type: {mime}\r\n\r\n"
+        )
+        .unwrap();
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    write!(body, "--{boundary}--\r\n").unwrap();
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn post_form(server: &Server, path: &str, content_type: &str, body: &[u8]) -> Reply {
+    reply(
+        agent()
+            .post(&format!("{}{path}", server.public))
+            .set("Content-Type", content_type)
+            .send_bytes(body),
+    )
+}
+
+/// A JPEG from a phone: a real picture, with GPS, the camera's make, model and serial and
+/// the time written into it by exiftool (an independent writer).
+fn phone_photo(dir: &std::path::Path) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(1200, 900, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let path = dir.join("IMG_20261130_091500.jpg");
+    img.save(&path).unwrap();
+    let out = std::process::Command::new("exiftool")
+        .args([
+            "-q",
+            "-overwrite_original",
+            "-GPSLatitude=24.4798",
+            "-GPSLatitudeRef=N",
+            "-GPSLongitude=118.0894",
+            "-GPSLongitudeRef=E",
+            "-Make=Huawei",
+            "-Model=P40 Pro",
+            "-SerialNumber=HW-SN-0042-7788",
+            "-DateTimeOriginal=2026:11:30 09:15:00",
+            "-Comment=taken at the village office",
+        ])
+        .arg(&path)
+        .output()
+        .expect("exiftool (Debian: libimage-exiftool-perl) runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tags = exiftool(&std::fs::read(&path).unwrap(), dir);
+    assert!(
+        tags.get("GPSLatitude").is_some(),
+        "the fixture carries GPS: {tags}"
+    );
+    assert_eq!(tags["SerialNumber"], "HW-SN-0042-7788");
+    std::fs::read(&path).unwrap()
+}
+
+/// What exiftool reads in a file: every tag, as JSON.
+fn exiftool(bytes: &[u8], dir: &std::path::Path) -> Value {
+    let path = dir.join(format!("read-{}.bin", bytes.len()));
+    std::fs::write(&path, bytes).unwrap();
+    let out = std::process::Command::new("exiftool")
+        .args(["-json", "-a", "-G0:1", "-n"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Keyed by tag name without its group, for easy checks; the full list stays in the
+    // assertion messages.
+    let mut flat = serde_json::Map::new();
+    for (k, v) in all[0].as_object().unwrap() {
+        flat.insert(k.rsplit(':').next().unwrap().to_owned(), v.clone());
+    }
+    Value::Object(flat)
+}
+
+#[test]
+fn without_javascript_the_server_cleans_photos_in_memory_and_seals_every_file() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let photo = phone_photo(work.path());
+    let pdf = b"%PDF-1.4\n% a list of names: Wang Jianguo, Li Xiulan\n%%EOF\n".to_vec();
+    let (ct, body) = multipart(
+        &[
+            ("body", "低保名单上有已经去世的人，照片是公示栏。"),
+            ("where", "东山村"),
+            ("keep_names", "1"),
+        ],
+        &[
+            ("公示栏.jpg", "image/jpeg", &photo),
+            ("名单.pdf", "application/pdf", &pdf),
+        ],
+    );
+    let r = post_form(&server, "/zh/report", &ct, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("files-cleaned"),
+        "the page says photos were cleaned"
+    );
+    assert!(r.body.contains("receipt-digits"));
+
+    // Nothing readable reached the disk: neither the photo nor the PDF's words.
+    let data = site.data();
+    assert!(!holds(&data, &photo[photo.len() / 2..photo.len() / 2 + 64]));
+    assert!(!holds(&data, b"Wang Jianguo"));
+    assert!(!holds(&data, b"HW-SN-0042-7788"));
+
+    let text = std::fs::read_to_string(inspectors.key_file()).unwrap();
+    let keys = SecretKeys::from_file_text(&text, PASSPHRASE.as_bytes()).unwrap();
+    let parsed = parse_export(&server.export(), &BundleLimits::default()).unwrap();
+    let tip = &parsed.tips[0];
+    let plain = tip.sealed.as_ref().unwrap().open(&keys.box_key).unwrap();
+    assert_eq!(plain.body, "低保名单上有已经去世的人，照片是公示栏。");
+    assert_eq!(plain.attachments.len(), 2);
+    let (p, d) = (&plain.attachments[0], &plain.attachments[1]);
+    assert_eq!((p.kind, p.mime.as_str()), (Kind::Photo, "image/jpeg"));
+    for what in ["location", "camera", "time", "comment"] {
+        assert!(
+            p.removed.iter().any(|r| r == what),
+            "{what} in {:?}",
+            p.removed
+        );
+    }
+    assert_eq!(
+        p.name.as_deref(),
+        Some("公示栏.jpg"),
+        "kept: the resident ticked the box"
+    );
+    let cleaned = open_blob(&tip.attachments[0], p).unwrap();
+    let tags = exiftool(&cleaned, work.path());
+    for tag in [
+        "GPSLatitude",
+        "GPSLongitude",
+        "GPSPosition",
+        "SerialNumber",
+        "Make",
+        "Model",
+        "DateTimeOriginal",
+        "Comment",
+    ] {
+        assert!(tags.get(tag).is_none(), "{tag} survived: {tags}");
+    }
+    assert_eq!(
+        (tags["ImageWidth"].as_u64(), tags["ImageHeight"].as_u64()),
+        (Some(1200), Some(900))
+    );
+    assert_eq!((d.kind, d.cleaned), (Kind::File, Some(false)));
+    assert_eq!(&open_blob(&tip.attachments[1], d).unwrap()[..], &pdf[..]);
+
+    // Without the box ticked, names are not kept.
+    let (ct, body) = multipart(
+        &[("body", "再补一张。")],
+        &[("IMG_1.jpg", "image/jpeg", &photo)],
+    );
+    assert_eq!(post_form(&server, "/en/report", &ct, &body).status, 200);
+    let parsed = parse_export(&server.export(), &BundleLimits::default()).unwrap();
+    let names: Vec<Option<String>> = parsed
+        .tips
+        .iter()
+        .map(|t| t.sealed.as_ref().unwrap().open(&keys.box_key).unwrap())
+        .flat_map(|p| {
+            p.attachments
+                .iter()
+                .map(|a| a.name.clone())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.iter().filter(|n| n.is_none()).count(), 1, "{names:?}");
+}
+
+#[test]
+fn without_javascript_photos_that_cannot_be_cleaned_and_too_many_files_store_nothing() {
+    let site = Site::new();
+    let server = site.start(&[]);
+    let mut heic = vec![0, 0, 0, 24];
+    heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+    heic.extend_from_slice(&[7u8; 5000]);
+    let (ct, body) = multipart(
+        &[("body", "照片是HEIC的。")],
+        &[("a.heic", "image/heic", &heic)],
+    );
+    let r = post_form(&server, "/zh/report", &ct, &body);
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("HEIC"), "the page says why");
+    assert!(
+        r.body.contains("照片是HEIC的。"),
+        "the words are kept in the form"
+    );
+    let eleven: Vec<(&str, &str, &[u8])> = (0..11)
+        .map(|_| ("x.txt", "text/plain", &b"note"[..]))
+        .collect();
+    let (ct, body) = multipart(&[("body", "很多文件。")], &eleven);
+    assert_eq!(post_form(&server, "/zh/report", &ct, &body).status, 400);
+    let big = vec![1u8; 25 * 1024 * 1024];
+    let (ct, body) = multipart(&[("body", "大文件。")], &[("v.mp4", "video/mp4", &big)]);
+    assert_eq!(post_form(&server, "/zh/report", &ct, &body).status, 413);
+    assert_eq!(server.tip_count(), 0);
+    // Nothing waits in the store either: the refused files were never stored or were
+    // deleted again (the daily metrics snapshot counts uploads still waiting).
+    assert!(!holds(&site.data(), &heic[40..104]));
+    // A follow-up of files alone, without JavaScript.
+    let receipt = server.submit_bound("村主任收钱。", &[]);
+    let (ct, body) = multipart(
+        &[("receipt", &receipt), ("body", "")],
+        &[("scan.pdf", "application/pdf", b"%PDF-1.4 receipt book")],
+    );
+    let r = post_form(&server, "/zh/followup", &ct, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("followup-done"));
+    let bundle: Value = serde_json::from_slice(&server.export()).unwrap();
+    assert_eq!(
+        bundle["tips"][0]["followups"][0]["attachments"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

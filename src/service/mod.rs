@@ -6,6 +6,7 @@
 
 pub mod acks;
 pub mod offices;
+pub mod photos;
 pub mod signed;
 pub mod uploads;
 

@@ -37,6 +37,11 @@ report-submit = Seal and send
 report-sending = Sealing and sending, please wait…
 report-error-empty = Please write what happened first, then press send.
 report-error-too-long = This is too long. Please shorten it or send it in parts.
+files-cleaned-server = The photos you attached were cleaned in the server's memory of hidden details such as where they were taken, the camera model and serial number and the time, before they were encrypted and stored. Other files (documents, videos, recordings) were encrypted as they were, and may carry names and dates.
+files-error-too-many = You can attach at most 10 files at once. Nothing was saved. Please choose fewer and send again; you can add the rest later with your receipt code.
+files-error-too-large = The files are too large: at most 24 MiB for one file and 32 MiB in all. Nothing was saved. Please choose fewer, or add them in several messages.
+files-error-photo = A photo could not be cleaned of its hidden details (such as where it was taken), so it was not sent and nothing was saved. Photos in HEIC format (iPhone) cannot be cleaned here: set the camera to "Most Compatible", or take a screenshot of the photo and attach that.
+files-error-busy = The service cannot take more files right now. Nothing was saved. Please try again in a few hours, or send without files for now.
 report-error-failed = Sending did not succeed. What you wrote is still here; please try again later.
 report-msg-network = Could not reach the server. What you wrote is still here; please try again.
 

@@ -7,6 +7,7 @@
 
 mod evidence;
 mod followup;
+mod form_files;
 mod home;
 mod numbers;
 mod poster;
