@@ -510,6 +510,28 @@ fn a_phone_photo_loses_its_location_and_camera_in_the_browser() {
             .await
             .contains("location removed"));
         shoot_evidence(&b, "evidence-photo-en-320", 320).await;
+        // A photo this browser cannot open (HEIC in Chromium) is not added: sent as it is, it
+        // would carry its location.
+        let heic = dir.path().join("IMG_0001.HEIC");
+        let mut fake = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec();
+        fake.extend_from_slice(&[7u8; 4000]);
+        std::fs::write(&heic, &fake).unwrap();
+        pick_file(&b, &heic).await;
+        b.wait_for(
+            "(() => { const m = document.getElementById('evidence-message'); return m && !m.hidden; })()",
+            "the refusal of a photo that cannot be cleaned",
+            WAIT,
+        )
+        .await;
+        assert_eq!(
+            b.text("#evidence-message").await,
+            t(lang_of("en"), "evidence-photo-failed")
+        );
+        assert_eq!(
+            b.count("li.evidence-item").await,
+            1,
+            "only the cleaned photo"
+        );
         b.close().await;
     });
 }

@@ -177,9 +177,10 @@ export function init(fieldset) {
         );
         return;
       } catch (e) {
-        // Not decodable here (HEIC outside Safari, a damaged file): offered as a file, said
-        // plainly, never passed off as cleaned.
-        await addRaw(file, name, w('evidence-photo-failed'));
+        // Not decodable here (HEIC outside Safari, a damaged file): not added at all, as the
+        // server refuses such a photo without JavaScript. Sent as it is, it would carry the
+        // very location cleaning is for.
+        say(w('evidence-photo-failed'));
         return;
       } finally {
         if (busy.parentNode) busy.parentNode.removeChild(busy);
