@@ -14,12 +14,16 @@
  */
 export function evidenceOf(form) {
   const fieldset = form.querySelector('fieldset#evidence');
-  const src = fieldset && fieldset.getAttribute('data-attach-src');
-  if (!fieldset || !src) return null;
+  if (!fieldset) return null;
+  const src = fieldset.getAttribute('data-attach-src');
   const integrity = fieldset.getAttribute('data-attach-integrity');
   const input = fieldset.querySelector('input#files');
   let loading = null;
   const picked = () => !!(input && input.files && input.files.length > 0);
+  if (!src) {
+    // A server built without the bundle: files picked go with the plain form post.
+    return { wanted: picked, picked, controller: () => Promise.reject(new Error('no bundle')) };
+  }
 
   function load() {
     if (!loading) {
