@@ -115,6 +115,21 @@ pub fn export_head(exported_on: Day, office: &OfficeId, tip_count: usize) -> Vec
     .into_bytes()
 }
 
+/// About how many bytes a tip takes in an export bundle (its ciphertexts in base64; the
+/// few hundred bytes of JSON around them aside), without writing it.
+pub fn export_entry_size(t: &StoredTip) -> u64 {
+    let b64 = |n: usize| n.div_ceil(3) as u64 * 4;
+    let blobs = |b: &[Vec<u8>]| b.iter().map(|x| 4 + b64(x.len())).sum::<u64>();
+    256 + t.sealed.as_ref().map_or(0, |s| b64(s.as_bytes().len()))
+        + t.sealed_reply_key.as_ref().map_or(0, |k| b64(k.len()))
+        + t.grant.as_ref().map_or(0, |g| b64(g.len()))
+        + blobs(&t.attachments)
+        + t.followups
+            .iter()
+            .map(|f| 64 + b64(f.sealed.as_bytes().len()) + blobs(&f.attachments))
+            .sum::<u64>()
+}
+
 /// One tip of an export bundle; `first` is true for the first tip (no comma before it).
 pub fn export_entry(first: bool, t: &StoredTip) -> Vec<u8> {
     let entry = TipOut {

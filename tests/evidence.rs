@@ -861,3 +861,40 @@ fn without_javascript_photos_that_cannot_be_cleaned_and_too_many_files_store_not
         1
     );
 }
+
+#[test]
+fn exports_stay_within_their_size_and_the_rest_comes_next() {
+    let inspectors = Inspectors::new();
+    let site = Site::new();
+    inspectors.server_keys(&site.keys());
+    let server = site.start(&[]);
+    for i in 0..3 {
+        let f = evidence(1_000_000, i, Kind::Photo, "image/jpeg");
+        let id = upload(&server, &f.blob);
+        let r = submit(&server, &seal_with_files(&server, "账本。", &[&f]), &[&id]);
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let export = |mib: u64| {
+        reply(
+            agent()
+                .get(&format!("{}/admin/v1/export?max_mib={mib}", server.admin))
+                .set("Authorization", &format!("Bearer {TOKEN}"))
+                .call(),
+        )
+    };
+    // Each tip is about 1.4 MB in base64: three MiB hold two, one MiB holds one (a tip
+    // larger than the limit still goes, alone).
+    for (mib, fit) in [(3u64, 2usize), (1, 1), (10, 3)] {
+        let r = export(mib);
+        assert_eq!(r.status, 200);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["tips"].as_array().unwrap().len(), fit, "max {mib} MiB");
+        assert_eq!(v["tip_count"], fit);
+        assert_eq!(
+            r.header("X-Whistlebox-Tips-Left"),
+            Some((3 - fit).to_string().as_str())
+        );
+        assert!(r.body.len() as u64 <= (mib * 1024 * 1024).max(1_500_000));
+    }
+    assert_eq!(opened(&inspectors, export(10).body.as_bytes()).len(), 3);
+}
