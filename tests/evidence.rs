@@ -425,10 +425,27 @@ fn refusals_are_plain_and_store_nothing() {
     let big_a = evidence(20 * 1024 * 1024, 3, Kind::File, "video/mp4");
     let big_b = evidence(14 * 1024 * 1024, 4, Kind::File, "video/mp4");
     let a = upload(&server, &big_a.blob);
-    // The pending limit (40 MB here) is reached: this start is refused, nothing stored.
+    // The pending limit (40 MB here) counts what arrived: a second 20 MiB file fills it,
+    // and the chunk that would go past it is refused and not kept.
+    let again = start(&server, big_a.blob.len());
+    let refused = (0..big_a.blob.len().div_ceil(UPLOAD_CHUNK_BYTES))
+        .find(|&i| {
+            let r = send_chunk(&server, &again, &big_a.blob, i);
+            assert!(r.status == 200 || r.status == 503, "{}", r.body);
+            r.status == 503
+        })
+        .expect("the limit is reached");
+    assert!(missing(&server, &again).contains(&refused));
+    // The resident takes it off the list: its room comes back.
+    let r = reply(
+        agent()
+            .delete(&format!("{}/api/v1/uploads/{again}", server.public))
+            .call(),
+    );
+    assert_eq!(r.status, 204);
     server
-        .post_json("/api/v1/uploads", &json!({ "bytes": big_a.blob.len() }))
-        .assert_error(503);
+        .get(&format!("/api/v1/uploads/{again}"))
+        .assert_error(404);
     // Ten small ones become reports of their own.
     for name in &eleven[1..] {
         let r = submit(
@@ -897,4 +914,43 @@ fn exports_stay_within_their_size_and_the_rest_comes_next() {
         assert!(r.body.len() as u64 <= (mib * 1024 * 1024).max(1_500_000));
     }
     assert_eq!(opened(&inspectors, export(10).body.as_bytes()).len(), 3);
+}
+
+#[test]
+fn forms_with_files_held_in_memory_are_bounded_in_all() {
+    let site = Site::new();
+    let server = site.start(&[]);
+    let boundary = "----b";
+    let len = 33 * 1024 * 1024;
+    let open = || {
+        let mut s = TcpStream::connect(host_of(&server.public)).unwrap();
+        write!(
+            s,
+            "POST /zh/report HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len}\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"body\"\r\n\r\nx\r\n"
+        )
+        .unwrap();
+        s.flush().unwrap();
+        s
+    };
+    // Eight large forms on their way in take the memory set aside for them...
+    let held: Vec<TcpStream> = (0..8).map(|_| open()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // ...so a ninth is turned away at once, before its body is read.
+    let mut ninth = open();
+    ninth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = [0u8; 64];
+    let n = std::io::Read::read(&mut ninth, &mut answer).unwrap();
+    let head = String::from_utf8_lossy(&answer[..n]);
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    // Once they are gone, forms are read again.
+    drop(held);
+    std::thread::sleep(Duration::from_millis(500));
+    let (ct, body) = multipart(
+        &[("body", "又能发了。")],
+        &[("a.txt", "text/plain", b"note")],
+    );
+    let r = post_form(&server, "/zh/report", &ct, &body);
+    assert_eq!(r.status, 200, "{}", r.body);
 }

@@ -19,7 +19,7 @@ pub const MAX_SIDE: u32 = 3000;
 /// Largest picture decoded, in pixels a side; a photo larger than any phone takes is a trap.
 const MAX_DECODED_SIDE: u32 = 16_384;
 /// Memory a decoder may take for one photo.
-const MAX_DECODE_BYTES: u64 = 384 * 1024 * 1024;
+const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
 /// JPEG quality of a cleaned photo.
 const QUALITY: u8 = 88;
 

@@ -36,6 +36,9 @@ pub struct UploadLimits {
     /// Photos from forms without JavaScript cleaned at once (each takes a core and up to a
     /// few hundred MiB while it is decoded).
     pub cleaning: Semaphore,
+    /// MiB of forms with files (posted without JavaScript) read into memory at once, all
+    /// clients together: past it such a form is turned away at once, before it is read.
+    pub form_mib: Semaphore,
 }
 
 impl UploadLimits {
@@ -46,9 +49,13 @@ impl UploadLimits {
             max_pending_bytes,
             daily_quota: DailyQuota::new(daily_bytes),
             cleaning: Semaphore::new(1),
+            form_mib: Semaphore::new(FORMS_IN_MEMORY_MIB),
         }
     }
 }
+
+/// MiB of forms with files held in memory at once (eight full ones).
+pub const FORMS_IN_MEMORY_MIB: usize = 8 * 34;
 
 /// A file from a form sent without JavaScript, in memory (wiped when dropped) until it is
 /// cleaned and sealed.
@@ -153,18 +160,36 @@ impl Intake {
         }
     }
 
-    /// The no-JavaScript follow-up with its files, like [`Intake::accept_plain_tip_with_files`].
+    /// The no-JavaScript follow-up with its files, like [`Intake::accept_plain_tip_with_files`];
+    /// the receipt is checked first, so a wrong one costs no cleaning and stores nothing.
     pub async fn add_plain_followup_with_files(
         &self,
         receipt: Receipt,
         mut words: TipPlaintext,
         files: Vec<PlainFile>,
     ) -> Result<Day, PlainError<StatusError>> {
+        if files.is_empty() {
+            let content = FollowupContent::Plain(words);
+            return self
+                .add_followup(receipt, content, Vec::new())
+                .await
+                .map_err(PlainError::Filing);
+        }
+        if self.disk_is_low() {
+            return Err(PlainError::Filing(StatusError::DiskFull));
+        }
+        let (view, unlocked) = self
+            .find_status(receipt)
+            .await
+            .map_err(PlainError::Filing)?;
         let stored = self.store_plain_files(files).await?;
         words.attachments = stored.refs;
         let uploads = stored.uploads.clone();
         let content = FollowupContent::Plain(words);
-        match self.add_followup(receipt, content, stored.uploads).await {
+        match self
+            .add_followup_unlocked(&view, &unlocked, content, stored.uploads)
+            .await
+        {
             Ok(day) => Ok(day),
             Err(e) => {
                 self.discard(uploads).await;
@@ -285,36 +310,44 @@ impl Intake {
         Ok(id)
     }
 
+    /// Whether `more` bytes fit beside the uploads waiting now. Each waiting upload counts
+    /// a piece beside the bytes it received, so that starting uploads and sending nothing
+    /// fills the limit too (and a bounded number of records), while filling it with data
+    /// costs whoever does it the bandwidth of the data.
+    async fn pending_room_for(&self, more: u64) -> Result<(), UploadError> {
+        let store = self.store.clone();
+        let pending = blocking(move || store.pending_uploads())
+            .await
+            .map_err(|()| UploadError::Internal)??;
+        let charged = pending.bytes.saturating_add(
+            pending
+                .uploads
+                .saturating_mul(attachment::PIECE_BYTES as u64),
+        );
+        if charged.saturating_add(more) > self.uploads.max_pending_bytes {
+            return Err(UploadError::Busy);
+        }
+        Ok(())
+    }
+
     /// Starts an upload of a blob of `bytes`; its id and the number of chunks to send.
+    /// Nothing of the quotas is taken until chunks arrive.
     pub async fn start_upload(&self, bytes: u64) -> Result<(UploadId, u32), UploadError> {
         if self.disk_is_low() {
             return Err(UploadError::DiskFull);
         }
+        self.pending_room_for(attachment::PIECE_BYTES as u64)
+            .await?;
         let store = self.store.clone();
-        let pending = blocking(move || store.pending_upload_bytes())
+        let id = blocking(move || store.create_upload(bytes, Day::today()))
             .await
             .map_err(|()| UploadError::Internal)??;
-        if pending.saturating_add(bytes) > self.uploads.max_pending_bytes {
-            return Err(UploadError::Busy);
-        }
-        if !self.uploads.daily_quota.take(bytes) {
-            return Err(UploadError::QuotaFull);
-        }
-        let store = self.store.clone();
-        let started = blocking(move || store.create_upload(bytes, Day::today()))
-            .await
-            .map_err(|()| UploadError::Internal)
-            .and_then(|r| r.map_err(UploadError::from));
-        match started {
-            Ok(id) => Ok((id, crate::domain::attachment::chunks_in_upload(bytes))),
-            Err(e) => {
-                self.uploads.daily_quota.give_back(bytes);
-                Err(e)
-            }
-        }
+        Ok((id, attachment::chunks_in_upload(bytes)))
     }
 
-    /// Stores one chunk, durably, and says what is still missing.
+    /// Stores one chunk, durably, and says what is still missing. A new chunk takes its
+    /// bytes from today's quota and must fit beside the uploads waiting; the same chunk
+    /// again (a retry after a lost answer) takes nothing.
     pub async fn put_chunk(
         &self,
         id: UploadId,
@@ -324,8 +357,31 @@ impl Intake {
         if self.disk_is_low() {
             return Err(UploadError::DiskFull);
         }
+        let before = self.upload_state(id).await?;
+        let fresh = before.missing.contains(&index) && !before.used;
+        let len = data.len() as u64;
+        if fresh {
+            self.pending_room_for(len).await?;
+            if !self.uploads.daily_quota.take(len) {
+                return Err(UploadError::QuotaFull);
+            }
+        }
         let store = self.store.clone();
-        blocking(move || store.put_upload_chunk(&id, index, &data))
+        let stored = blocking(move || store.put_upload_chunk(&id, index, &data))
+            .await
+            .map_err(|()| UploadError::Internal)
+            .and_then(|r| r.map_err(UploadError::from));
+        if stored.is_err() && fresh {
+            self.uploads.daily_quota.give_back(len);
+        }
+        stored
+    }
+
+    /// Deletes an upload that is not part of a report; one that is, or an unknown one, is
+    /// left as it is (the answer is the same either way, so it tells nothing).
+    pub async fn drop_upload(&self, id: UploadId) -> Result<(), UploadError> {
+        let store = self.store.clone();
+        blocking(move || store.discard_uploads(&[id]))
             .await
             .map_err(|()| UploadError::Internal)?
             .map_err(UploadError::from)

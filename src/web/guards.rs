@@ -306,7 +306,7 @@ pub async fn middleware(
         );
         return Ok(req.into_response(response).map_into_right_body());
     }
-    if (req.method() == Method::POST || req.method() == Method::PUT) && cross_site(&req) {
+    if matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) && cross_site(&req) {
         let response = refusal(
             &path,
             StatusCode::FORBIDDEN,
@@ -323,8 +323,14 @@ pub async fn middleware(
     let late = Rc::new(Cell::new(false));
     if req.method() != Method::GET && req.method() != Method::HEAD {
         let slow = file_body_time(&req, deadline);
-        if let (Some(longest), Some(lifetime)) = (slow, req.conn_data::<Lifetime>()) {
-            // The answer still needs its time once the body is in.
+        // A chunk's connection may live as long as the chunk may take; a form's only once
+        // its handler has taken it in ([`allow_slow_body`]), so that one turned away at
+        // once does not keep its connection for the time its body would have had.
+        if let (Some(longest), Some(lifetime), true) = (
+            slow,
+            req.conn_data::<Lifetime>(),
+            req.method() == Method::PUT,
+        ) {
             lifetime
                 .extend_to(actix_web::rt::time::Instant::now() + longest + Duration::from_secs(30));
         }
@@ -356,6 +362,23 @@ pub async fn middleware(
         return Ok(response.map_into_right_body());
     }
     Ok(response.map_into_left_body())
+}
+
+/// Lets the connection of a form with files live as long as its body may take (see
+/// [`file_body_time`]), once its handler has decided to read it.
+pub fn allow_slow_body(req: &actix_web::HttpRequest, deadline: Duration) {
+    let Some(lifetime) = req.conn_data::<Lifetime>() else {
+        return;
+    };
+    let len: u64 = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let longest =
+        (deadline + Duration::from_secs(len / MIN_FILE_BODY_RATE)).min(MAX_FILE_BODY_TIME);
+    lifetime.extend_to(actix_web::rt::time::Instant::now() + longest + Duration::from_secs(30));
 }
 
 /// For a body that carries files (a chunk of an upload; a form with files, posted without

@@ -215,6 +215,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                 .service(
                     web::resource("/uploads/{upload}")
                         .route(web::get().to(uploads::status))
+                        .route(web::delete().to(uploads::delete))
                         .default_service(web::to(errors::method_not_allowed)),
                 )
                 .service(

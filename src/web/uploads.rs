@@ -64,6 +64,18 @@ impl From<UploadState> for State {
 
 impl ResponseError for UploadError {
     fn error_response(&self) -> HttpResponse {
+        // Closed after: a refused chunk's body may not have been read, and a page opens a
+        // new connection for the next one anyway.
+        let mut response = self.plain_response();
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        response
+    }
+}
+
+impl UploadError {
+    fn plain_response(&self) -> HttpResponse {
         match self {
             UploadError::Store(e) => store_error_response(e),
             UploadError::DiskFull | UploadError::Busy | UploadError::QuotaFull => {
@@ -159,6 +171,19 @@ pub async fn status(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(State::from(found)))
+}
+
+/// `DELETE /api/v1/uploads/{upload}`: the resident took the file off the list before
+/// sending; its chunks are deleted (an upload already part of a report stays).
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, UploadError> {
+    let id: UploadId = path.parse().map_err(|_| UploadError::BadId)?;
+    state.intake.drop_upload(id).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish())
 }
 
 /// Upload ids as a tip or follow-up names them.

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use zeroize::Zeroize;
 
 use super::form_files;
-use super::report::{file_refusal, form_refusal};
+use super::report::{closing, file_refusal, form_refusal};
 use super::status::{status_error_kind, status_page};
 use super::{html_response, lang_of, layout, not_found, Page};
 use crate::domain::receipt::Receipt;
@@ -67,13 +67,14 @@ pub async fn followup_submit(
         &req,
         payload,
         state.intake.max_sealed_bytes,
+        &state.intake.uploads.form_mib,
     )
     .await
     {
         Ok(posted) => posted,
         Err(e) => {
             let (status, key) = form_refusal(&e);
-            return refused(status, key);
+            return closing(refused(status, key));
         }
     };
     let (form, files) = (posted.form, posted.files);

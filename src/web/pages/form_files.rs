@@ -32,24 +32,30 @@ pub enum FormError {
     TooManyFiles,
     /// Files over the size limits.
     FilesTooLarge,
+    /// Too many forms with files are being read at once.
+    Busy,
 }
 
 /// What a form posted: its text fields and its files.
-pub struct Posted<T> {
+pub struct Posted<'a, T> {
     /// The text fields.
     pub form: T,
     /// The files, in the order they came.
     pub files: Vec<PlainFile>,
+    /// The memory the form holds, given back when this drops (after its files are sealed).
+    pub _held: Option<tokio::sync::SemaphorePermit<'a>>,
 }
 
 /// Reads a report or follow-up form. `T` is built from the text fields (as from an
 /// urlencoded body); `body_limit` bounds the field named `body`. The checkbox `keep_names`
-/// says whether file names are kept.
-pub async fn read<T: DeserializeOwned + 'static>(
+/// says whether file names are kept. A form with files first takes its declared length
+/// (or the most a form may be) from `memory`, in MiB, and is turned away when that is spent.
+pub async fn read<'a, T: DeserializeOwned + 'static>(
     req: &HttpRequest,
     payload: web::Payload,
     body_limit: usize,
-) -> Result<Posted<T>, FormError> {
+    memory: &'a tokio::sync::Semaphore,
+) -> Result<Posted<'a, T>, FormError> {
     let multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -63,15 +69,22 @@ pub async fn read<T: DeserializeOwned + 'static>(
         return Ok(Posted {
             form: form.into_inner(),
             files: Vec::new(),
+            _held: None,
         });
     }
+    let most = MAX_FORM_FILE_BYTES + body_limit + 64 * 1024;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_FORM_FILE_BYTES + body_limit + 64 * 1024) {
+    if declared.is_some_and(|n| n > most) {
         return Err(FormError::FilesTooLarge);
+    }
+    let mib = declared.unwrap_or(most).div_ceil(1024 * 1024).max(1) as u32;
+    let held = memory.try_acquire_many(mib).map_err(|_| FormError::Busy)?;
+    if let Some(guards) = req.app_data::<web::Data<crate::web::guards::Guards>>() {
+        crate::web::guards::allow_slow_body(req, guards.deadline);
     }
     let mut parts = Multipart::new(req.headers(), payload.into_inner());
     let mut fields: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
@@ -139,7 +152,11 @@ pub async fn read<T: DeserializeOwned + 'static>(
             name: name.filter(|_| keep_names).map(Zeroizing::new),
         })
         .collect();
-    Ok(Posted { form, files })
+    Ok(Posted {
+        form,
+        files,
+        _held: Some(held),
+    })
 }
 
 /// `T` from text fields, through the same deserializer an urlencoded body goes through.

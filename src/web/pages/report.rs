@@ -160,17 +160,23 @@ pub async fn report_submit(
     let Some(l) = lang_of(&path) else {
         return not_found(req).await;
     };
-    let posted =
-        match form_files::read::<ReportForm>(&req, payload, state.intake.max_sealed_bytes).await {
-            Ok(posted) => posted,
-            Err(e) => {
-                let (status, key) = form_refusal(&e);
-                return html_response(
-                    status,
-                    report_page(l, &state, &ReportForm::default(), Some(key)),
-                );
-            }
-        };
+    let posted = match form_files::read::<ReportForm>(
+        &req,
+        payload,
+        state.intake.max_sealed_bytes,
+        &state.intake.uploads.form_mib,
+    )
+    .await
+    {
+        Ok(posted) => posted,
+        Err(e) => {
+            let (status, key) = form_refusal(&e);
+            return closing(html_response(
+                status,
+                report_page(l, &state, &ReportForm::default(), Some(key)),
+            ));
+        }
+    };
     let (form, files) = (posted.form, posted.files);
     let refuse = |status, key| html_response(status, report_page(l, &state, &form, Some(key)));
     let Some(mut tip) = form.to_plaintext() else {
@@ -222,6 +228,15 @@ pub async fn report_submit(
     }
 }
 
+/// A refusal of a form whose body may not have been read: the connection is closed after
+/// it rather than drained.
+pub(super) fn closing(mut response: HttpResponse) -> HttpResponse {
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    response
+}
+
 /// The status and words for a form that could not be read.
 pub(super) fn form_refusal(e: &FormError) -> (StatusCode, &'static str) {
     match e {
@@ -229,6 +244,7 @@ pub(super) fn form_refusal(e: &FormError) -> (StatusCode, &'static str) {
         FormError::TooLong => (StatusCode::PAYLOAD_TOO_LARGE, "report-error-too-long"),
         FormError::TooManyFiles => (StatusCode::BAD_REQUEST, "files-error-too-many"),
         FormError::FilesTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "files-error-too-large"),
+        FormError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "files-error-busy"),
     }
 }
 
