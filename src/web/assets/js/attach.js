@@ -11,7 +11,7 @@
 
 import { bytesToBase64 } from './sodium-compat.js';
 import { MAX_FILES, MAX_FILE_BYTES, MAX_PIECES, piecesOf, sealFile } from './blob.js';
-import { uploadBlob, missingOf, UploadError } from './upload.js';
+import { discardUpload, uploadBlob, missingOf, UploadError } from './upload.js';
 import { cleanPhoto, isPhoto } from './clean.js';
 import { canRecord, startRecording } from './voice.js';
 
@@ -93,7 +93,10 @@ export function init(fieldset) {
     return '';
   }
 
-  function forget(item) {
+  // `sent`: the file went with a report (its upload is the report's now); otherwise an
+  // upload already made is deleted on the server at once.
+  function forget(item, sent) {
+    if (item.upload && !sent) discardUpload(item.upload);
     const at = items.indexOf(item);
     if (at >= 0) items.splice(at, 1);
     if (item.url) URL.revokeObjectURL(item.url);
@@ -412,7 +415,7 @@ export function init(fieldset) {
     },
     /** Wipes every file and key (after the report or follow-up was taken). */
     clear() {
-      while (items.length) forget(items[0]);
+      while (items.length) forget(items[0], true);
       recorder.reset();
       say('');
     },

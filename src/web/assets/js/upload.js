@@ -141,3 +141,18 @@ export async function missingOf(id, options = {}) {
   if (r.status !== 200 || !a || !Array.isArray(a.missing)) throw refused(r, a);
   return a.missing;
 }
+
+/**
+ * Tells the server a file was taken off the list before sending (DELETE): its upload, not
+ * yet part of any report, is deleted then rather than two days later. Best effort: a failure
+ * leaves it to expire.
+ */
+export async function discardUpload(id, options = {}) {
+  const doFetch = options.fetch || ((...a) => fetch(...a));
+  try {
+    const r = await doFetch('/api/v1/uploads/' + id, Object.assign({ method: 'DELETE' }, FETCH_OPTIONS));
+    return r.status === 204 || r.status === 200;
+  } catch (e) {
+    return false;
+  }
+}

@@ -16,7 +16,7 @@ import {
   openBlob,
   sealFile,
 } from '../js/blob.js';
-import { uploadBlob, missingOf, UploadError, CHUNK_BYTES } from '../js/upload.js';
+import { discardUpload, uploadBlob, missingOf, UploadError, CHUNK_BYTES } from '../js/upload.js';
 import { inspectImage, imageFormat } from '../js/metadata.js';
 import { disguise, encodeWav, resample, toPcm16, Vocoder, WAV_RATE } from '../js/voice-dsp.js';
 import { attachmentRef, base64ToBytes, bytesToBase64, sealTip } from '../js/sodium-compat.js';
@@ -218,6 +218,10 @@ function fakeServer({ dropBefore = [], dropAfter = [], fail503 = [], refuse = nu
       for (let i = 0; i < u.chunks; i++) if (!u.got.has(i)) missing.push(i);
       return json(200, { bytes: u.bytes, chunk_bytes: CHUNK_BYTES, chunks: u.chunks, missing });
     }
+    if (init.method === 'DELETE') {
+      uploads.delete(m[1]);
+      return { status: 204, json: async () => null };
+    }
     if (init.method === 'PUT') {
       assert.equal(init.headers['Content-Type'], 'application/octet-stream');
       const n = puts++;
@@ -266,6 +270,10 @@ test('an upload that loses its connection again and again resumes and the server
   assert.deepEqual(server.log.slice(before), [['GET', '/api/v1/uploads/' + id]]);
   assert.deepEqual(await missingOf(id, { fetch: server.fetch }), []);
   assert.equal(await missingOf('0'.repeat(32), { fetch: server.fetch }), null);
+  // A file taken off the list: its upload is deleted, and then unknown.
+  assert.equal(await discardUpload(id, { fetch: server.fetch }), true);
+  assert.equal(await missingOf(id, { fetch: server.fetch }), null);
+  assert.equal(await discardUpload(id, { fetch: async () => { throw new TypeError('offline'); } }), false);
 });
 
 test('an upload gives up after enough failures in a row, and a refusal carries the server sentence', async () => {
