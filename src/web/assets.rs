@@ -20,6 +20,11 @@ const REPORT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/report.js"));
 /// Web Worker); empty when it was not built.
 const RECEIPT_WORKER_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/receipt-worker.js"));
 
+/// The esbuild bundle of `assets/js/attach.js` (evidence files: cleaning photos, voice
+/// notes, encrypting and uploading), loaded by the page script only when a resident opens
+/// the evidence part of a form; empty when it was not built.
+const ATTACH_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/attach.js"));
+
 /// Integrity values, computed once.
 pub struct Integrity {
     /// Of the stylesheet.
@@ -30,6 +35,8 @@ pub struct Integrity {
     pub clerk_css: String,
     /// Of the clerk's script, when there is one.
     pub clerk_js: Option<String>,
+    /// Of the evidence bundle, when there is one (the page script loads it with this value).
+    pub attach: Option<String>,
 }
 
 /// The integrity values of the embedded files.
@@ -40,6 +47,7 @@ pub fn integrity() -> &'static Integrity {
         js: (!REPORT_JS.is_empty()).then(|| crypto::sri_sha512(REPORT_JS)),
         clerk_css: crypto::sri_sha512(CLERK_CSS),
         clerk_js: (!CLERK_JS.is_empty()).then(|| crypto::sri_sha512(CLERK_JS)),
+        attach: (!ATTACH_JS.is_empty()).then(|| crypto::sri_sha512(ATTACH_JS)),
     })
 }
 
@@ -93,4 +101,15 @@ pub async fn clerk_js() -> HttpResponse {
         );
     }
     asset("text/javascript; charset=utf-8", CLERK_JS)
+}
+
+/// `GET /assets/attach.js`: the evidence bundle, loaded with its integrity value.
+pub async fn attach_js() -> HttpResponse {
+    if ATTACH_JS.is_empty() {
+        return super::errors::json_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "This server was built without the evidence script.",
+        );
+    }
+    asset("text/javascript; charset=utf-8", ATTACH_JS)
 }

@@ -280,6 +280,7 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
                 p.msg { @if let Some(key) = error { (t(l, key)) } }
             }
             form #report-form method="post" action={ "/" (l.code()) "/report" }
+                enctype="multipart/form-data"
                 data-box-key=(key)
                 data-kdf-salt=(kdf.salt) data-kdf-ops=(kdf.ops) data-kdf-mem=(kdf.mem_bytes)
                 data-msg-deriving-seconds=(t_args(l, "receipt-deriving-seconds", &[("seconds", "{seconds}".to_string())]))
@@ -308,11 +309,14 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
                         }
                     }
                 }
+                (super::evidence::evidence_fieldset(l))
                 p.note { (t(l, "report-seal-note")) }
                 button #report-submit type="submit" { (t(l, "report-submit")) }
             }
             div #report-sending role="status" hidden {
                 p { (t(l, "report-sending")) }
+                // How far the files are (js/attach.js), in plain words.
+                p #report-files-progress hidden {}
                 // While the browser makes the receipt and runs Argon2id on it (js/receipt.js).
                 div #report-deriving hidden {
                     p { (t(l, "receipt-deriving")) }
