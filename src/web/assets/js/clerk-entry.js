@@ -86,6 +86,24 @@ async function postEntry(body) {
   return { status: response.status, answer };
 }
 
+// Whether a tip is filed under this lookup value (the clerk's own status check).
+async function filed(lookup) {
+  try {
+    const response = await fetch('/api/status', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ lookup }),
+      credentials: 'same-origin',
+      referrerPolicy: 'no-referrer',
+      cache: 'no-store',
+    });
+    await response.text().catch(() => '');
+    return response.status === 200;
+  } catch (e) {
+    return false;
+  }
+}
+
 export function initEntry() {
   const form = document.getElementById('entry-form');
   if (!form) return;
@@ -145,7 +163,8 @@ export function initEntry() {
     if (!to) return showError(msg('town'));
     const fromStub = data.get('code') === 'stub';
     const key = JSON.stringify([fields, fromStub, fromStub ? codeInput.value : '']);
-    let prepared = pending && pending.key === key ? pending.prepared : null;
+    const again = pending !== null && pending.key === key;
+    let prepared = again ? pending.prepared : null;
     if (!prepared) {
       working.hidden = false;
       wait.tick(0);
@@ -173,7 +192,13 @@ export function initEntry() {
       return showError((sent.answer && sent.answer.error) || msg('failed'));
     }
     pending = null;
-    if (sent.status !== 201) return showError(refusal(sent.answer) || msg('failed'));
+    // A repeat of an entry whose answer was lost: "already taken" may mean the first one
+    // arrived. Checked, not assumed, so it is never entered twice nor reported as lost.
+    const arrived = again && sent.status === 409 && (await filed(prepared.request.lookup));
+    if (sent.status !== 201 && !arrived) {
+      return showError(refusal(sent.answer) || msg('failed'));
+    }
+    if (arrived) sent.answer = { received_on: new Date().toISOString().slice(0, 10) };
     form.hidden = true;
     errorBox.hidden = true;
     $('entry-done-text').textContent = fill(msg('entered'), { day: sent.answer.received_on });
