@@ -78,33 +78,6 @@ pub enum BundleError {
     TooManyRejected(usize),
 }
 
-#[derive(Serialize)]
-struct TipOut<'a> {
-    id: String,
-    day: String,
-    status: &'a str,
-    sealed: Option<String>,
-    reply_key: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    grant: Option<String>,
-    followups: Vec<FollowupOut>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    attachments: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct FollowupOut {
-    n: u32,
-    day: String,
-    sealed: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    attachments: Vec<String>,
-}
-
-fn blobs_out(blobs: &[Vec<u8>]) -> Vec<String> {
-    blobs.iter().map(|b| STANDARD.encode(b)).collect()
-}
-
 /// The start of an export bundle, up to the opening of the `tips` list. A bundle is
 /// `export_head`, then [`export_entry`] for each tip, then [`EXPORT_TAIL`]: the server
 /// streams it tip by tip, so its memory does not grow with the store.
@@ -132,43 +105,125 @@ pub fn export_entry_size(t: &StoredTip) -> u64 {
 
 /// One tip of an export bundle; `first` is true for the first tip (no comma before it).
 pub fn export_entry(first: bool, t: &StoredTip) -> Vec<u8> {
-    let entry = TipOut {
-        id: t.id.to_string(),
-        day: t.day.to_string(),
-        status: t.status.as_str(),
-        sealed: t.sealed.as_ref().map(SealedTip::to_base64),
-        reply_key: t.sealed_reply_key.as_ref().map(|k| STANDARD.encode(k)),
-        grant: t.grant.as_ref().map(|g| STANDARD.encode(g)),
-        followups: t
-            .followups
-            .iter()
-            .map(|f| FollowupOut {
-                n: f.n,
-                day: f.day.to_string(),
-                sealed: f.sealed.to_base64(),
-                attachments: blobs_out(&f.attachments),
-            })
-            .collect(),
-        attachments: blobs_out(&t.attachments),
-    };
-    // Sized up front: a 1 MiB tip would otherwise grow the buffer by doubling, which the
-    // streamed export pays for every tip.
-    let b64 = |n: usize| n.div_ceil(3) * 4;
-    let blobs_b64 = |blobs: &[Vec<u8>]| blobs.iter().map(|b| 4 + b64(b.len())).sum::<usize>();
-    let size = 256
-        + t.sealed.as_ref().map_or(0, |s| b64(s.as_bytes().len()))
-        + t.sealed_reply_key.as_ref().map_or(0, |k| b64(k.len()))
-        + t.followups
-            .iter()
-            .map(|f| 64 + b64(f.sealed.as_bytes().len()) + blobs_b64(&f.attachments))
-            .sum::<usize>()
-        + blobs_b64(&t.attachments);
-    let mut out = Vec::with_capacity(size);
-    if !first {
-        out.push(b',');
-    }
-    serde_json::to_writer(&mut out, &entry).expect("plain data serializes");
+    let mut out = Vec::with_capacity(export_entry_size(t) as usize);
+    write_export_entry(first, t, &mut |piece| {
+        out.extend_from_slice(&piece);
+        true
+    });
     out
+}
+
+/// Bytes of a blob encoded at once: a multiple of 3, so the pieces of base64 join up.
+const BLOB_SLICE: usize = 3 * 256 * 1024;
+/// Small parts are gathered into pieces of about this size before they go to the sink.
+const PIECE_TARGET: usize = 1024 * 1024;
+
+/// Writes one tip of an export bundle to `sink` in pieces of about a MiB, the same bytes as
+/// [`export_entry`] returns, so that a tip with many files is never a second time in
+/// memory as base64. Stops (and returns false) when `sink` does.
+pub fn write_export_entry(
+    first: bool,
+    t: &StoredTip,
+    sink: &mut dyn FnMut(Vec<u8>) -> bool,
+) -> bool {
+    let mut w = PieceWriter {
+        buf: Vec::with_capacity(PIECE_TARGET),
+        sink,
+        open: true,
+    };
+    if !first {
+        w.put(b",");
+    }
+    w.put(b"{\"id\":");
+    w.json(&t.id.to_string());
+    w.put(b",\"day\":");
+    w.json(&t.day.to_string());
+    w.put(b",\"status\":");
+    w.json(t.status.as_str());
+    w.put(b",\"sealed\":");
+    match &t.sealed {
+        Some(sealed) => w.base64(sealed.as_bytes()),
+        None => w.put(b"null"),
+    }
+    w.put(b",\"reply_key\":");
+    match &t.sealed_reply_key {
+        Some(k) => w.base64(k),
+        None => w.put(b"null"),
+    }
+    if let Some(g) = &t.grant {
+        w.put(b",\"grant\":");
+        w.base64(g);
+    }
+    w.put(b",\"followups\":[");
+    for (i, f) in t.followups.iter().enumerate() {
+        if i > 0 {
+            w.put(b",");
+        }
+        w.put(format!("{{\"n\":{},\"day\":", f.n).as_bytes());
+        w.json(&f.day.to_string());
+        w.put(b",\"sealed\":");
+        w.base64(f.sealed.as_bytes());
+        w.blobs(&f.attachments);
+        w.put(b"}");
+    }
+    w.put(b"]");
+    w.blobs(&t.attachments);
+    w.put(b"}");
+    w.flush()
+}
+
+/// Gathers an entry's parts into pieces for a sink.
+struct PieceWriter<'a> {
+    buf: Vec<u8>,
+    sink: &'a mut dyn FnMut(Vec<u8>) -> bool,
+    open: bool,
+}
+
+impl PieceWriter<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        if self.buf.len() >= PIECE_TARGET {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) -> bool {
+        if self.open && !self.buf.is_empty() {
+            let piece = std::mem::replace(&mut self.buf, Vec::with_capacity(PIECE_TARGET));
+            self.open = (self.sink)(piece);
+        }
+        self.open
+    }
+
+    fn json(&mut self, text: &str) {
+        let quoted = serde_json::to_vec(text).expect("a string serializes");
+        self.put(&quoted);
+    }
+
+    /// A JSON string of the base64 of `bytes`, encoded a slice at a time.
+    fn base64(&mut self, bytes: &[u8]) {
+        self.put(b"\"");
+        for slice in bytes.chunks(BLOB_SLICE) {
+            let encoded = STANDARD.encode(slice);
+            self.put(encoded.as_bytes());
+        }
+        self.put(b"\"");
+    }
+
+    /// `,"attachments":[...]` when there are any.
+    fn blobs(&mut self, blobs: &[Vec<u8>]) {
+        if blobs.is_empty() {
+            return;
+        }
+        self.put(b",\"attachments\":[");
+        for (i, b) in blobs.iter().enumerate() {
+            if i > 0 {
+                self.put(b",");
+            }
+            self.base64(b);
+        }
+        self.put(b"]");
+    }
 }
 
 /// The end of an export bundle.

@@ -919,33 +919,37 @@ fn exports_stay_within_their_size_and_the_rest_comes_next() {
 #[test]
 fn forms_with_files_held_in_memory_are_bounded_in_all() {
     let site = Site::new();
-    let server = site.start(&[]);
+    let server = site.start(&["--forms-in-memory-mib", "8"]);
     let boundary = "----b";
     let len = 33 * 1024 * 1024;
-    let open = || {
+    let open = |file_bytes: usize| {
         let mut s = TcpStream::connect(host_of(&server.public)).unwrap();
         write!(
             s,
-            "POST /zh/report HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len}\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"body\"\r\n\r\nx\r\n"
+            "POST /zh/report HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {len}\r\n\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"body\"\r\n\r\nx\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n"
         )
         .unwrap();
+        s.write_all(&vec![7u8; file_bytes]).unwrap();
         s.flush().unwrap();
         s
     };
-    // Eight large forms on their way in take the memory set aside for them...
-    let held: Vec<TcpStream> = (0..8).map(|_| open()).collect();
-    std::thread::sleep(Duration::from_millis(500));
-    // ...so a ninth is turned away at once, before its body is read.
-    let mut ninth = open();
-    ninth
-        .set_read_timeout(Some(Duration::from_secs(10)))
+    // Forms that only announce a large body hold nothing: many of them at once...
+    let announced: Vec<TcpStream> = (0..12).map(|_| open(0)).collect();
+    // ...while two that have sent 3.5 MiB of files each hold 8 MiB between them,
+    let full: Vec<TcpStream> = (0..2).map(|_| open(3_500_000 + 300_000)).collect();
+    std::thread::sleep(Duration::from_secs(3));
+    // so a third whose file goes past what is left is turned away, before the rest of its
+    // body is read (its 4.5 MiB do not fit beside even one of the two).
+    let mut third = open(4_700_000);
+    third
+        .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
     let mut answer = [0u8; 64];
-    let n = std::io::Read::read(&mut ninth, &mut answer).unwrap();
+    let n = std::io::Read::read(&mut third, &mut answer).unwrap();
     let head = String::from_utf8_lossy(&answer[..n]);
     assert!(head.starts_with("HTTP/1.1 503"), "{head}");
     // Once they are gone, forms are read again.
-    drop(held);
+    drop((announced, full, third));
     std::thread::sleep(Duration::from_millis(500));
     let (ct, body) = multipart(
         &[("body", "又能发了。")],

@@ -102,6 +102,16 @@ pub struct ServeArgs {
     /// Lookup-value checks per second, all clients together.
     #[arg(long, default_value_t = LimitConfig::default().global_lookup_per_second)]
     pub limit_global_lookup_per_second: u32,
+    /// MiB of files of forms posted without JavaScript held in memory at once, all clients
+    /// together (counted as the bytes arrive); past it such a form is answered 503.
+    #[arg(long, default_value_t = crate::service::uploads::FORMS_IN_MEMORY_MIB)]
+    pub forms_in_memory_mib: usize,
+    /// Uploads of evidence files one client may start per hour.
+    #[arg(long, default_value_t = LimitConfig::default().client_upload_per_hour)]
+    pub limit_client_uploads_per_hour: u32,
+    /// Uploads of evidence files started per second, all clients together.
+    #[arg(long, default_value_t = LimitConfig::default().global_upload_per_second)]
+    pub limit_global_uploads_per_second: u32,
     /// New tips are refused (503) when the data folder's disk has fewer free bytes.
     #[arg(long, default_value_t = 256 * 1024 * 1024)]
     pub min_free_bytes: u64,
@@ -239,7 +249,11 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         metrics: metrics.clone(),
         tickets: Default::default(),
         legacy_receipts: store.legacy_receipts()?,
-        uploads: UploadLimits::new(args.max_pending_upload_bytes, args.daily_upload_quota_bytes),
+        uploads: UploadLimits::new(
+            args.max_pending_upload_bytes,
+            args.daily_upload_quota_bytes,
+            args.forms_in_memory_mib,
+        ),
     };
     let contact = Arc::new(office_contact(args)?);
     let intake = Arc::new(intake);
@@ -466,6 +480,8 @@ fn limit_config(args: &ServeArgs) -> Option<LimitConfig> {
         global_receipt_per_second: args.limit_global_status_per_second,
         global_lookup_per_second: args.limit_global_lookup_per_second,
         client_lookup_per_minute: args.limit_client_lookup_per_minute,
+        client_upload_per_hour: args.limit_client_uploads_per_hour,
+        global_upload_per_second: args.limit_global_uploads_per_second,
         per_client: !args.proxied,
         shared_peers_exempt: !args.client_limits_on_loopback,
     })

@@ -39,22 +39,31 @@ pub struct UploadLimits {
     /// MiB of forms with files (posted without JavaScript) read into memory at once, all
     /// clients together: past it such a form is turned away at once, before it is read.
     pub form_mib: Semaphore,
+    /// Uploads started here that have not received a chunk yet, with when they started
+    /// (in memory only, never written down): deleted after [`IDLE_UPLOAD`].
+    idle: std::sync::Mutex<std::collections::HashMap<UploadId, std::time::Instant>>,
 }
+
+/// An upload that receives no chunk for this long after it started is deleted (on this
+/// clock, in memory; after a restart the day-based expiry takes over).
+pub const IDLE_UPLOAD: Duration = Duration::from_secs(10 * 60);
 
 impl UploadLimits {
     /// Limits of `max_pending_bytes` waiting and `daily_bytes` a day, one photo cleaned at
-    /// a time.
-    pub fn new(max_pending_bytes: u64, daily_bytes: u64) -> Self {
+    /// a time, and `form_mib` MiB of forms' files in memory at once.
+    pub fn new(max_pending_bytes: u64, daily_bytes: u64, form_mib: usize) -> Self {
         Self {
             max_pending_bytes,
             daily_quota: DailyQuota::new(daily_bytes),
             cleaning: Semaphore::new(1),
-            form_mib: Semaphore::new(FORMS_IN_MEMORY_MIB),
+            form_mib: Semaphore::new(form_mib),
+            idle: Default::default(),
         }
     }
 }
 
-/// MiB of forms with files held in memory at once (eight full ones).
+/// MiB of forms' files held in memory at once, unless the operator says otherwise (eight
+/// full forms).
 pub const FORMS_IN_MEMORY_MIB: usize = 8 * 34;
 
 /// A file from a form sent without JavaScript, in memory (wiped when dropped) until it is
@@ -342,6 +351,11 @@ impl Intake {
         let id = blocking(move || store.create_upload(bytes, Day::today()))
             .await
             .map_err(|()| UploadError::Internal)??;
+        self.uploads
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, std::time::Instant::now());
         Ok((id, attachment::chunks_in_upload(bytes)))
     }
 
@@ -374,6 +388,13 @@ impl Intake {
         if stored.is_err() && fresh {
             self.uploads.daily_quota.give_back(len);
         }
+        if stored.is_ok() {
+            self.uploads
+                .idle
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+        }
         stored
     }
 
@@ -381,10 +402,55 @@ impl Intake {
     /// left as it is (the answer is the same either way, so it tells nothing).
     pub async fn drop_upload(&self, id: UploadId) -> Result<(), UploadError> {
         let store = self.store.clone();
-        blocking(move || store.discard_uploads(&[id]))
-            .await
-            .map_err(|()| UploadError::Internal)?
-            .map_err(UploadError::from)
+        let found = blocking(move || {
+            let found = store.upload_state(&id)?;
+            store.discard_uploads(&[id])?;
+            Ok::<_, StoreError>(found)
+        })
+        .await
+        .map_err(|()| UploadError::Internal)??;
+        // What it took from today's quota comes back: taking a file off the list and
+        // sending it again must not use the day's room up.
+        if let Some(state) = found.filter(|s| !s.used && s.day == Day::today()) {
+            self.uploads.daily_quota.give_back(state.received);
+        }
+        self.uploads
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        Ok(())
+    }
+
+    /// Deletes, every `every`, the uploads that received nothing within [`IDLE_UPLOAD`] of
+    /// starting.
+    pub async fn forget_idle_uploads(state: Arc<Intake>, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let idle: Vec<UploadId> = {
+                let mut idle = state.uploads.idle.lock().unwrap_or_else(|p| p.into_inner());
+                let old: Vec<UploadId> = idle
+                    .iter()
+                    .filter(|(_, at)| at.elapsed() >= IDLE_UPLOAD)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in &old {
+                    idle.remove(id);
+                }
+                old
+            };
+            if idle.is_empty() {
+                continue;
+            }
+            let store = state.store.clone();
+            if !matches!(
+                blocking(move || store.discard_uploads(&idle)).await,
+                Ok(Ok(()))
+            ) {
+                tracing::error!("deleting uploads that received nothing failed");
+            }
+        }
     }
 
     /// Where an upload stands.

@@ -953,6 +953,9 @@ pub struct SledStore {
     salt: [u8; SALT_BYTES],
     /// Dropped with the store, which stops the thread that resets file times.
     _ticker: std::sync::mpsc::Sender<()>,
+    /// Uploads were deleted since the last rewrite: the next expiry pass rewrites the store
+    /// so that their ciphertext leaves the disk too.
+    compact_due: std::sync::atomic::AtomicBool,
 }
 
 /// How often file times are set back to the day even without a write: a file's change
@@ -1050,6 +1053,7 @@ impl SledStore {
             inner: RwLock::new(Some(inner)),
             salt,
             _ticker: spawn_times_ticker(path.to_owned()),
+            compact_due: std::sync::atomic::AtomicBool::new(false),
         };
         store.with(|inner| inner.rebuild_held())?;
         store.compact()?;
@@ -1522,7 +1526,11 @@ impl TipStore for SledStore {
         if ids.is_empty() {
             return Ok(());
         }
-        self.delete_waiting_uploads(ids).map(|_| ())
+        if self.delete_waiting_uploads(ids)? > 0 {
+            self.compact_due
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn expire_uploads(&self, before: Day) -> Result<u64, StoreError> {
@@ -1540,12 +1548,15 @@ impl TipStore for SledStore {
             }
             Ok(stale)
         })?;
-        if stale.is_empty() {
-            return Ok(0);
-        }
-        let removed = self.delete_waiting_uploads(&stale)?;
-        // What expired must leave the disk too.
-        if removed > 0 {
+        let removed = match stale.is_empty() {
+            true => 0,
+            false => self.delete_waiting_uploads(&stale)?,
+        };
+        // What expired or was taken off a list must leave the disk too.
+        let due = self
+            .compact_due
+            .swap(false, std::sync::atomic::Ordering::Relaxed);
+        if removed > 0 || due {
             self.compact()?;
         }
         Ok(removed)

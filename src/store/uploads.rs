@@ -133,6 +133,10 @@ pub struct UploadState {
     pub missing: Vec<u32>,
     /// Whether it already became part of a report.
     pub used: bool,
+    /// Bytes of the chunks stored.
+    pub received: u64,
+    /// The day it started.
+    pub day: Day,
 }
 
 impl Upload {
@@ -222,6 +226,8 @@ impl Upload {
             chunks: self.chunks(),
             missing: (0..self.chunks()).filter(|&i| !self.has(i)).collect(),
             used: self.owner.is_some(),
+            received: self.received_bytes(),
+            day: self.day,
         }
     }
 

@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::errors::AdminError;
 use super::AdminState;
-use crate::bundle::{export_entry, export_entry_size, export_head, EXPORT_TAIL};
+use crate::bundle::{export_entry_size, export_head, write_export_entry, EXPORT_TAIL};
 use crate::crypto;
 use crate::domain::addressing::MoveState;
 use crate::domain::office::{OfficeId, MAX_DIRECTORY_BYTES};
@@ -116,18 +116,22 @@ pub async fn export(
         }
         let mut first = true;
         for id in ids {
-            let chunk = match store.export_tip_for(&reader, id) {
+            let tip = match store.export_tip_for(&reader, id) {
                 Ok(None) => continue,
-                Ok(Some(tip)) => Ok(Bytes::from(export_entry(first, &tip))),
-                Err(e) => Err(e),
+                Ok(Some(tip)) => tip,
+                Err(e) => {
+                    // An error ends the body early: the client sees a cut-off file, never
+                    // a well-formed bundle missing tips.
+                    send(Err(e));
+                    return;
+                }
             };
-            first = false;
-            // An error ends the body early: the client sees a cut-off file, never a
-            // well-formed bundle missing tips.
-            let failed = chunk.is_err();
-            if !send(chunk) || failed {
+            // In pieces of about a MiB: a tip with many files is never whole in memory
+            // as base64.
+            if !write_export_entry(first, &tip, &mut |piece| send(Ok(Bytes::from(piece)))) {
                 return;
             }
+            first = false;
         }
         send(Ok(Bytes::from_static(EXPORT_TAIL)));
     });

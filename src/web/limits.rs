@@ -40,10 +40,19 @@ pub enum Class {
     /// Tests a lookup value a browser derived (`/api/v2`): one keyed BLAKE2b, so a much
     /// larger quota; guessing through it still costs the guesser one Argon2id per receipt.
     Lookup,
+    /// Starts an upload of an evidence file: a record that waits for chunks, so a global
+    /// rate keeps a flood of empty uploads from filling the room set aside for files.
+    Upload,
 }
 
 impl Class {
-    const ALL: [Class; 4] = [Class::Submit, Class::Receipt, Class::Page, Class::Lookup];
+    const ALL: [Class; 5] = [
+        Class::Submit,
+        Class::Receipt,
+        Class::Page,
+        Class::Lookup,
+        Class::Upload,
+    ];
 
     fn index(self) -> usize {
         self as usize
@@ -56,6 +65,7 @@ impl Class {
             Class::Receipt => "receipt",
             Class::Page => "page",
             Class::Lookup => "lookup",
+            Class::Upload => "upload",
         }
     }
 
@@ -75,6 +85,9 @@ impl Class {
                 "status" | "consent" => &[Class::Lookup],
                 _ => &[Class::Page],
             };
+        }
+        if path == "/api/v1/uploads" {
+            return &[Class::Upload];
         }
         match (path.starts_with("/api/v1/"), tail) {
             (true, "tips") | (false, "report") => &[Class::Submit],
@@ -103,6 +116,10 @@ pub struct LimitConfig {
     pub global_receipt_per_second: u32,
     /// Lookup-value checks per second, all clients together.
     pub global_lookup_per_second: u32,
+    /// Uploads of evidence files started per client per hour.
+    pub client_upload_per_hour: u32,
+    /// Uploads started per second, all clients together.
+    pub global_upload_per_second: u32,
     /// Whether per-client limits apply (off behind a proxy or Tor, where every client has
     /// the proxy's address).
     pub per_client: bool,
@@ -122,6 +139,11 @@ impl Default for LimitConfig {
             global_submit_per_second: 2,
             global_receipt_per_second: 5,
             global_lookup_per_second: 200,
+            // A resident with a phone full of photos sends 10 a report; a page that
+            // retries starts again. Empty uploads are forgotten after ten minutes, so at
+            // this rate they can hold at most 3,000 × 64 KiB of the waiting room.
+            client_upload_per_hour: 120,
+            global_upload_per_second: 5,
             per_client: true,
             shared_peers_exempt: true,
         }
@@ -150,16 +172,16 @@ const PRUNE_EVERY: u64 = 4096;
 struct Clients {
     key: Zeroizing<[u8; 32]>,
     born: Instant,
-    limiters: [DefaultKeyedRateLimiter<[u8; 16]>; 4],
+    limiters: [DefaultKeyedRateLimiter<[u8; 16]>; 5],
 }
 
 /// The limits of one public listener.
 pub struct Limiter {
     config: LimitConfig,
-    global: [Option<DefaultDirectRateLimiter>; 4],
+    global: [Option<DefaultDirectRateLimiter>; 5],
     clients: RwLock<Clients>,
     checks: AtomicU64,
-    refused: [AtomicU64; 4],
+    refused: [AtomicU64; 5],
     clock: DefaultClock,
 }
 
@@ -180,6 +202,10 @@ impl Limiter {
                 Some(RateLimiter::direct(
                     Quota::per_second(nz(config.global_lookup_per_second))
                         .allow_burst(nz(config.global_lookup_per_second.saturating_mul(2))),
+                )),
+                Some(RateLimiter::direct(
+                    Quota::per_second(nz(config.global_upload_per_second))
+                        .allow_burst(nz(config.global_upload_per_second.saturating_mul(4))),
                 )),
             ],
             clients: RwLock::new(Self::fresh_clients(&config)),
@@ -204,6 +230,10 @@ impl Limiter {
                 RateLimiter::keyed(Quota::per_minute(nz(config.client_receipt_per_minute))),
                 RateLimiter::keyed(Quota::per_minute(nz(config.client_page_per_minute))),
                 RateLimiter::keyed(Quota::per_minute(nz(config.client_lookup_per_minute))),
+                RateLimiter::keyed(
+                    Quota::per_hour(nz(config.client_upload_per_hour))
+                        .allow_burst(nz(config.client_upload_per_hour.div_ceil(4))),
+                ),
             ],
         }
     }

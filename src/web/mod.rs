@@ -328,6 +328,10 @@ pub fn start(
         state.intake.clone(),
         UPLOAD_EXPIRY_EVERY,
     ));
+    actix_web::rt::spawn(Intake::forget_idle_uploads(
+        state.intake.clone(),
+        Duration::from_secs(60),
+    ));
     let admin = web::Data::new(admin);
     let cap = Arc::new(guards::ConnectionCap::new(
         options.max_connections_per_client,

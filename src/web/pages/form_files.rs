@@ -48,8 +48,9 @@ pub struct Posted<'a, T> {
 
 /// Reads a report or follow-up form. `T` is built from the text fields (as from an
 /// urlencoded body); `body_limit` bounds the field named `body`. The checkbox `keep_names`
-/// says whether file names are kept. A form with files first takes its declared length
-/// (or the most a form may be) from `memory`, in MiB, and is turned away when that is spent.
+/// says whether file names are kept. The files' bytes are counted against `memory` (in
+/// MiB, all forms together) as they arrive, so a form that only announces a large body
+/// holds nothing, and one past what is left is turned away.
 pub async fn read<'a, T: DeserializeOwned + 'static>(
     req: &HttpRequest,
     payload: web::Payload,
@@ -81,11 +82,11 @@ pub async fn read<'a, T: DeserializeOwned + 'static>(
     if declared.is_some_and(|n| n > most) {
         return Err(FormError::FilesTooLarge);
     }
-    let mib = declared.unwrap_or(most).div_ceil(1024 * 1024).max(1) as u32;
-    let held = memory.try_acquire_many(mib).map_err(|_| FormError::Busy)?;
-    if let Some(guards) = req.app_data::<web::Data<crate::web::guards::Guards>>() {
-        crate::web::guards::allow_slow_body(req, guards.deadline);
-    }
+    let mut held = Held {
+        memory,
+        permit: None,
+    };
+    let mut slow_allowed = false;
     let mut parts = Multipart::new(req.headers(), payload.into_inner());
     let mut fields: BTreeMap<String, Zeroizing<String>> = BTreeMap::new();
     let mut files: Vec<(Zeroizing<Vec<u8>>, String, Option<String>)> = Vec::new();
@@ -110,6 +111,14 @@ pub async fn read<'a, T: DeserializeOwned + 'static>(
                     || file_bytes > MAX_FORM_FILE_BYTES
                 {
                     return Err(FormError::FilesTooLarge);
+                }
+                held.cover(file_bytes)?;
+                if !slow_allowed {
+                    // A form that really carries a file may take a slow line's time.
+                    if let Some(guards) = req.app_data::<web::Data<crate::web::guards::Guards>>() {
+                        crate::web::guards::allow_slow_body(req, guards.deadline);
+                    }
+                    slow_allowed = true;
                 }
                 extend_wiping(&mut bytes, &piece);
             }
@@ -155,8 +164,33 @@ pub async fn read<'a, T: DeserializeOwned + 'static>(
     Ok(Posted {
         form,
         files,
-        _held: Some(held),
+        _held: held.permit,
     })
+}
+
+/// The memory a form's files hold, taken a MiB at a time as they arrive.
+struct Held<'a> {
+    memory: &'a tokio::sync::Semaphore,
+    permit: Option<tokio::sync::SemaphorePermit<'a>>,
+}
+
+impl Held<'_> {
+    /// Holds enough MiB for `bytes`, or says the forms in memory have taken all there is.
+    fn cover(&mut self, bytes: usize) -> Result<(), FormError> {
+        let want = bytes.div_ceil(1024 * 1024);
+        let have = self.permit.as_ref().map_or(0, |p| p.num_permits());
+        if want > have {
+            let more = self
+                .memory
+                .try_acquire_many((want - have) as u32)
+                .map_err(|_| FormError::Busy)?;
+            match &mut self.permit {
+                Some(p) => p.merge(more),
+                None => self.permit = Some(more),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// `T` from text fields, through the same deserializer an urlencoded body goes through.
