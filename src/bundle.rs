@@ -277,7 +277,7 @@ impl BlobSpan {
     /// not those bytes.
     pub fn decode(&self, bundle: &[u8]) -> Option<Vec<u8>> {
         let text = bundle.get(self.range.clone())?;
-        let blob = STANDARD.decode(text).ok()?;
+        let blob = decode_blob_text(text)?;
         crate::crypto::ct_eq(&attachment::blob_digest(&blob), &self.digest).then_some(blob)
     }
 }
@@ -644,9 +644,32 @@ struct FollowupIn<'a> {
     attachments: Raw<'a>,
 }
 
+/// The base64 of a blob as it stands in a bundle's JSON: plain, or with its `/` written
+/// `\/`, as some JSON tools do (no other escape can stand for a base64 character).
+fn decode_blob_text(text: &[u8]) -> Option<Vec<u8>> {
+    if !text.contains(&b'\\') {
+        return STANDARD.decode(text).ok();
+    }
+    let mut plain = Vec::with_capacity(text.len());
+    let mut it = text.iter();
+    while let Some(&c) = it.next() {
+        match c {
+            b'\\' => match it.next() {
+                Some(b'/') => plain.push(b'/'),
+                _ => return None,
+            },
+            c => plain.push(c),
+        }
+    }
+    STANDARD.decode(&plain).ok()
+}
+
 /// The blobs of an entry's `attachments` list: at most [`attachment::MAX_ATTACHMENTS`],
 /// each standard base64 of a blob no longer than the largest file makes. Decoded and kept,
-/// or, `in_place`, decoded to be checked and dropped, with where each lies.
+/// or, `in_place`, decoded to be checked and dropped, with where each lies. A blob that is
+/// not one (damaged, cut, too long) is left out, and only it: the sealed tip names each of
+/// its files by digest, so the offline tools then report that file missing, and the tip's
+/// words and other files still open.
 fn parse_blobs(
     raw: &Raw,
     in_place: Option<Bounds>,
@@ -662,22 +685,32 @@ fn parse_blobs(
     }
     let (mut kept, mut spans) = (Vec::new(), Vec::new());
     for r in list {
-        let text: &str = serde_json::from_str(r.get()).map_err(|_| "a file is not text")?;
+        // The JSON string's text between its quotes, borrowed from the bundle.
+        let quoted = r.get();
+        let Some(text) = quoted.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
+            continue;
+        };
         if text.len() as u64 / 4 * 3 > max + 3 {
-            return Err("a file is larger than any resident can send");
+            continue;
         }
-        let blob = STANDARD.decode(text).map_err(|_| "a file is not base64")?;
-        attachment::pieces_in_blob(blob.len() as u64)
-            .ok_or("a file is not an encrypted file of the expected size")?;
+        let Some(blob) = decode_blob_text(text.as_bytes()) else {
+            continue;
+        };
+        if attachment::pieces_in_blob(blob.len() as u64).is_none() {
+            continue;
+        }
         match in_place {
             None => kept.push(blob),
-            Some(bounds) => spans.push(BlobSpan {
-                // A string without escapes is borrowed from the bundle (one with them is
-                // refused above as "not text"), so it always has a place in it.
-                range: bounds.range_of(text).ok_or("a file is not text")?,
-                digest: attachment::blob_digest(&blob),
-                len: blob.len() as u64,
-            }),
+            Some(bounds) => {
+                let Some(range) = bounds.range_of(text) else {
+                    continue;
+                };
+                spans.push(BlobSpan {
+                    range,
+                    digest: attachment::blob_digest(&blob),
+                    len: blob.len() as u64,
+                })
+            }
         }
     }
     Ok((kept, spans))
@@ -1297,12 +1330,17 @@ mod tests {
         let cut = STANDARD.encode(&t.attachments[0][..100]);
         let bad = text.replacen(&STANDARD.encode(&t.attachments[0]), &cut, 1);
         let back = parse_export(bad.as_bytes(), &BundleLimits::default()).unwrap();
-        assert_eq!(back.tips, vec![tip(2)]);
-        assert!(
-            back.rejected[0].reason.contains("not an encrypted file"),
-            "{:?}",
-            back.rejected
-        );
+        // Only the cut file is left out: the tip, its other file and its follow-up stay.
+        assert!(back.rejected.is_empty(), "{:?}", back.rejected);
+        assert_eq!(back.tips[0].attachments, t.attachments[1..].to_vec());
+        assert_eq!(back.tips[0].followups, t.followups);
+        // A `/` written `\/` by a JSON tool still reads.
+        let escaped = text.replace('/', "\\/");
+        let back = parse_export(escaped.as_bytes(), &BundleLimits::default()).unwrap();
+        assert_eq!(back.tips, vec![t.clone(), tip(2)]);
+        let back = parse_export_in_place(escaped.as_bytes(), &BundleLimits::default()).unwrap();
+        let span = &back.blobs[0].tip[0];
+        assert_eq!(span.decode(escaped.as_bytes()).unwrap(), t.attachments[0]);
     }
 
     /// Read in place, a bundle gives the same entries, and each file is where it says,
@@ -1353,7 +1391,8 @@ mod tests {
         let mut other = bundle.clone();
         other[spans.tip[0].range.start + 10] ^= 1;
         assert_eq!(spans.tip[0].decode(&other), None);
-        // A refused entry is refused in both readings, and the blobs stay beside their tips.
+        // A damaged file is left out in both readings, its tip kept, the blobs beside
+        // their tips.
         let text = String::from_utf8(bundle).unwrap();
         let cut = STANDARD.encode(&t.attachments[0][..100]);
         let bad = write_export(Day(20_002), &[t.clone(), tip(2), tip(3)]);
@@ -1365,16 +1404,20 @@ mod tests {
             parse_export(bad.as_bytes(), &BundleLimits::default()).unwrap(),
             parse_export_in_place(bad.as_bytes(), &BundleLimits::default()).unwrap(),
         ] {
-            assert_eq!(parsed.tips.len(), 2);
-            assert_eq!(parsed.rejected.len(), 1);
+            assert_eq!(parsed.tips.len(), 3);
+            assert!(parsed.rejected.is_empty());
         }
-        // JSON may escape a slash; such a file is refused as not text in both readings.
+        // JSON may escape a slash; such a file reads the same in both readings.
         let escaped = text.replacen('/', "\\/", 1);
         if escaped != text {
             let a = parse_export(escaped.as_bytes(), &BundleLimits::default()).unwrap();
             let b = parse_export_in_place(escaped.as_bytes(), &BundleLimits::default()).unwrap();
-            assert_eq!(a.rejected, b.rejected);
-            assert_eq!(a.tips.len(), b.tips.len());
+            assert!(a.rejected.is_empty() && b.rejected.is_empty());
+            assert_eq!(a.tips[1].attachments, t.attachments);
+            assert_eq!(
+                b.blobs[1].tip[0].decode(escaped.as_bytes()).unwrap(),
+                t.attachments[0]
+            );
         }
     }
 

@@ -22,6 +22,9 @@ const MAX_DECODED_SIDE: u32 = 16_384;
 const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
 /// JPEG quality of a cleaned photo.
 const QUALITY: u8 = 88;
+/// Largest picture cleaned, in pixels (50 megapixels: above any phone's usual photo; the
+/// decoded picture then takes at most 200 MB, and scaling down adds only the small copy).
+const MAX_PIXELS: u64 = 50_000_000;
 
 /// A photo once cleaned.
 pub struct Cleaned {
@@ -41,6 +44,9 @@ pub enum PhotoError {
     /// The picture does not decode, or is larger than any photo.
     #[error("a photo could not be read")]
     Unreadable,
+    /// More pixels than any phone's photo.
+    #[error("a photo has more pixels than the service cleans")]
+    TooManyPixels,
 }
 
 /// The photo formats cleaned here, by their first bytes.
@@ -57,43 +63,70 @@ pub enum PhotoFormat {
     Other,
 }
 
-/// What kind of picture a file is, by its first bytes (never by its name or declared type);
-/// `None` for a file that is not a picture.
-pub fn sniff(bytes: &[u8]) -> Option<PhotoFormat> {
+/// Brands of ISO base media files (the `ftyp` box) that hold still pictures: HEIF/HEIC and
+/// its sequences, AVIF, Canon's CR3. Video brands (isom, mp42, qt) are not among them.
+const IMAGE_BRANDS: [&[u8; 4]; 16] = [
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs", b"heif", b"mif1",
+    b"msf1", b"miaf", b"MiHE", b"avif", b"avis", b"crx ",
+];
+
+/// What kind of picture a file is, by its first bytes (never by its name); `None` for a file
+/// that does not look like a picture. `declared` is the type the browser gave it: a file
+/// declared as an image that is none of the known formats is a picture too (of a format
+/// not cleaned here), so that no image type slips through as a plain file.
+pub fn sniff(bytes: &[u8], declared: &str) -> Option<PhotoFormat> {
     let at = |i: usize, m: &[u8]| bytes.get(i..i + m.len()) == Some(m);
     if at(0, &[0xff, 0xd8, 0xff]) {
-        Some(PhotoFormat::Jpeg)
-    } else if at(0, b"\x89PNG\r\n\x1a\n") {
-        Some(PhotoFormat::Png)
-    } else if at(0, b"RIFF") && at(8, b"WEBP") {
-        Some(PhotoFormat::Webp)
-    } else if at(4, b"ftyp")
-        && bytes.get(8..12).is_some_and(|b| {
-            [
-                &b"heic"[..],
-                b"heix",
-                b"hevc",
-                b"heif",
-                b"mif1",
-                b"msf1",
-                b"avif",
-            ]
-            .contains(&b)
-        })
+        return Some(PhotoFormat::Jpeg);
+    }
+    if at(0, b"\x89PNG\r\n\x1a\n") {
+        return Some(PhotoFormat::Png);
+    }
+    if at(0, b"RIFF") && at(8, b"WEBP") {
+        return Some(PhotoFormat::Webp);
+    }
+    let bmp_len = bytes
+        .get(2..6)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+    let other = iso_image(bytes)
         || at(0, b"II*\0")
         || at(0, b"MM\0*")
-        || at(0, b"GIF8")
-        || at(0, b"BM")
-    {
-        Some(PhotoFormat::Other)
-    } else {
-        None
-    }
+        || at(0, b"IIRO")
+        || at(0, b"IIU\0")
+        || at(0, b"FUJIFILMCCD-RAW")
+        || at(0, b"GIF87a")
+        || at(0, b"GIF89a")
+        || (at(0, b"BM") && bmp_len == Some(bytes.len()))
+        || at(0, &[0xff, 0x0a])
+        || at(0, b"\0\0\0\x0cJXL \r\n\x87\n")
+        || at(0, b"\0\0\0\x0cjP  \r\n\x87\n")
+        || at(0, b"8BPS")
+        || declared.trim().to_ascii_lowercase().starts_with("image/");
+    other.then_some(PhotoFormat::Other)
 }
 
+/// Whether an ISO base media file (`ftyp` box first) names a still-picture brand, as its
+/// major brand or among the compatible ones.
+fn iso_image(bytes: &[u8]) -> bool {
+    if bytes.get(4..8) != Some(b"ftyp") {
+        return false;
+    }
+    let size = bytes
+        .get(..4)
+        .map_or(0, |b| {
+            u32::from_be_bytes(b.try_into().expect("4 bytes")) as usize
+        })
+        .clamp(16, 256)
+        .min(bytes.len());
+    // Major brand at 8, minor version at 12, compatible brands from 16.
+    let brands = std::iter::once(8).chain((16..size).step_by(4));
+    brands
+        .filter_map(|i| bytes.get(i..i + 4))
+        .any(|b| IMAGE_BRANDS.iter().any(|m| &m[..] == b))
+}
 /// Cleans a photo (see the module's comment). CPU-bound: run it on a blocking thread.
 pub fn clean(bytes: &[u8]) -> Result<Cleaned, PhotoError> {
-    let format = match sniff(bytes) {
+    let format = match sniff(bytes, "") {
         Some(PhotoFormat::Jpeg) => image::ImageFormat::Jpeg,
         Some(PhotoFormat::Png) => image::ImageFormat::Png,
         Some(PhotoFormat::Webp) => image::ImageFormat::WebP,
@@ -106,6 +139,10 @@ pub fn clean(bytes: &[u8]) -> Result<Cleaned, PhotoError> {
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|_| PhotoError::Unreadable)?;
+    let (w, h) = decoder.dimensions();
+    if u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(PhotoError::TooManyPixels);
+    }
     let mut removed = Vec::new();
     if let Ok(Some(exif)) = decoder.exif_metadata() {
         exif_findings(exif, &mut removed);
@@ -116,8 +153,10 @@ pub fn clean(bytes: &[u8]) -> Result<Cleaned, PhotoError> {
     if matches!(decoder.iptc_metadata(), Ok(Some(x)) if !x.is_empty()) {
         removed.push("other");
     }
-    if format == image::ImageFormat::Jpeg {
-        jpeg_segment_findings(bytes, &mut removed);
+    match format {
+        image::ImageFormat::Jpeg => jpeg_segment_findings(bytes, &mut removed),
+        image::ImageFormat::Png => png_chunk_findings(bytes, &mut removed),
+        _ => {}
     }
     let orientation = decoder
         .orientation()
@@ -125,7 +164,9 @@ pub fn clean(bytes: &[u8]) -> Result<Cleaned, PhotoError> {
     let mut picture = DynamicImage::from_decoder(decoder).map_err(|_| PhotoError::Unreadable)?;
     picture.apply_orientation(orientation);
     if picture.width().max(picture.height()) > MAX_SIDE {
-        picture = picture.resize(MAX_SIDE, MAX_SIDE, image::imageops::FilterType::Triangle);
+        // An area average in integers: unlike a filtered resize it needs no working copy
+        // the size of the original in floating point.
+        picture = picture.thumbnail(MAX_SIDE, MAX_SIDE);
     }
     // JPEG has no transparency: flatten onto white, as a printed page would be.
     let rgb = if picture.color().has_alpha() {
@@ -228,6 +269,26 @@ fn jpeg_segment_findings(bytes: &[u8], removed: &mut Vec<&'static str>) {
             break;
         }
         i += 2 + len;
+    }
+}
+
+/// Text and time chunks of a PNG (the EXIF chunk is read above).
+fn png_chunk_findings(bytes: &[u8], removed: &mut Vec<&'static str>) {
+    let mut i = 8;
+    while i + 8 <= bytes.len() {
+        let len = u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes")) as usize;
+        let kind = &bytes[i + 4..i + 8];
+        let body = bytes.get(i + 8..i + 8 + len).unwrap_or(&[]);
+        match kind {
+            b"tEXt" | b"zTXt" | b"iTXt" if body.starts_with(b"XML:com.adobe.xmp") => {
+                removed.push("xmp")
+            }
+            b"tEXt" | b"zTXt" | b"iTXt" => removed.push("comment"),
+            b"tIME" => removed.push("time"),
+            b"IDAT" | b"IEND" => break,
+            _ => {}
+        }
+        i += 12 + len;
     }
 }
 
@@ -345,9 +406,25 @@ mod tests {
         let mut heic = vec![0, 0, 0, 24];
         heic.extend_from_slice(b"ftypheic");
         heic.extend_from_slice(&[0; 40]);
-        assert_eq!(sniff(&heic), Some(PhotoFormat::Other));
+        assert_eq!(sniff(&heic, ""), Some(PhotoFormat::Other));
         assert_eq!(clean(&heic).err(), Some(PhotoError::Unsupported));
-        assert_eq!(sniff(b"%PDF-1.7 ..."), None);
+        assert_eq!(sniff(b"%PDF-1.7 ...", "application/pdf"), None);
+        assert_eq!(
+            sniff(b"%PDF-1.7 ...", "image/svg+xml"),
+            Some(PhotoFormat::Other)
+        );
+        // HEIF sequences, AVIF and JPEG XL, by any brand they name.
+        for brand in [&b"heis"[..], b"MiHE", b"avis"] {
+            let mut f = vec![0, 0, 0, 24];
+            f.extend_from_slice(b"ftypmp42\0\0\0\0isom");
+            f.extend_from_slice(brand);
+            assert_eq!(sniff(&f, ""), Some(PhotoFormat::Other), "{brand:?}");
+        }
+        let mut video = vec![0, 0, 0, 24];
+        video.extend_from_slice(b"ftypisom\0\0\0\0isomavc1");
+        assert_eq!(sniff(&video, "video/mp4"), None);
+        assert_eq!(sniff(&[0xff, 0x0a, 1, 2], ""), Some(PhotoFormat::Other));
+        assert_eq!(sniff(b"BMW report", "text/plain"), None);
         let mut cut = jpeg_with(Some(&exif_block()), None);
         cut.truncate(cut.len() / 2);
         assert!(clean(&cut).is_err());

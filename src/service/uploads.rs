@@ -62,6 +62,9 @@ impl UploadLimits {
     }
 }
 
+/// Longest a photo waits for its turn to be cleaned before its form is turned away.
+pub const CLEANING_WAIT: Duration = Duration::from_secs(30);
+
 /// MiB of forms' files held in memory at once, unless the operator says otherwise (eight
 /// full forms).
 pub const FORMS_IN_MEMORY_MIB: usize = 8 * 34;
@@ -263,13 +266,14 @@ impl Intake {
         &self,
         file: PlainFile,
     ) -> Result<(AttachmentRef, Vec<u8>), FileError> {
-        let format = photos::sniff(&file.bytes);
+        let format = photos::sniff(&file.bytes, &file.mime);
+        // One photo is cleaned at a time; a form does not wait for ever behind a queue of
+        // them (its connection would be cut meanwhile, and its receipt never shown).
         let _permit = match format {
             Some(_) => Some(
-                self.uploads
-                    .cleaning
-                    .acquire()
+                tokio::time::timeout(CLEANING_WAIT, self.uploads.cleaning.acquire())
                     .await
+                    .map_err(|_| UploadError::Busy)?
                     .map_err(|_| UploadError::Internal)?,
             ),
             None => None,

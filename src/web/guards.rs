@@ -364,6 +364,14 @@ pub async fn middleware(
     Ok(response.map_into_left_body())
 }
 
+/// Gives the connection of a form with files `more` time from now to be answered: its
+/// photos are cleaned and every file sealed after the body is in.
+pub fn allow_work(req: &actix_web::HttpRequest, more: Duration) {
+    if let Some(lifetime) = req.conn_data::<Lifetime>() {
+        lifetime.extend_to(actix_web::rt::time::Instant::now() + more);
+    }
+}
+
 /// Lets the connection of a form with files live as long as its body may take (see
 /// [`file_body_time`]), once its handler has decided to read it.
 pub fn allow_slow_body(req: &actix_web::HttpRequest, deadline: Duration) {

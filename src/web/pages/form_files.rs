@@ -151,6 +151,15 @@ pub async fn read<'a, T: DeserializeOwned + 'static>(
             fields.insert(name, Zeroizing::new(text));
         }
     }
+    if !files.is_empty() {
+        // Each photo may wait its turn and be cleaned; the answer must still reach the
+        // resident, with the receipt.
+        let work = crate::service::uploads::CLEANING_WAIT.as_secs() + 20;
+        crate::web::guards::allow_work(
+            req,
+            std::time::Duration::from_secs(30 + work * files.len() as u64),
+        );
+    }
     let keep_names = fields.get("keep_names").is_some_and(|v| v.as_str() == "1");
     let form = from_fields(&fields)?;
     let files = files
