@@ -434,7 +434,9 @@ fn spawn_directory_refresh(offices: Arc<OfficeBook>) {
                 "a newer directory of offices, installed through another server, is in use"
             ),
             Ok(false) => {}
-            Err(e) => tracing::warn!(error = %e, "the shared directory of offices could not be read"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared directory of offices could not be read")
+            }
         }
     });
 }

@@ -257,9 +257,9 @@ pub async fn install_offices(
             })))
         }
         Err(InstallError::Refused(e)) => Err(AdminError::Directory(e.to_string())),
-        Err(e @ (InstallError::Write(_) | InstallError::Store(StoreError::OlderDirectory { .. }))) => {
-            Err(AdminError::Directory(e.to_string()))
-        }
+        Err(
+            e @ (InstallError::Write(_) | InstallError::Store(StoreError::OlderDirectory { .. })),
+        ) => Err(AdminError::Directory(e.to_string())),
         Err(InstallError::Store(e)) => Err(AdminError::Store(e)),
     }
 }

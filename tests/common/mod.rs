@@ -4,6 +4,7 @@
 
 pub mod desk;
 pub mod offices;
+pub mod pg;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
