@@ -1105,10 +1105,10 @@ impl TipStore for PgStore {
 
     fn expire_uploads(&self, before: Day) -> Result<u64, StoreError> {
         let removed = self.write(|tx| {
-            Ok(tx.exec(
+            tx.exec(
                 "DELETE FROM uploads WHERE owner_tip IS NULL AND day < $1",
                 &[&sql_day(before)],
-            )?)
+            )
         })?;
         if removed > 0 {
             self.scrub();
