@@ -58,7 +58,7 @@ work = sys.argv[1]
 sealed = [base64.b64encode(os.urandom(1072)).decode() for _ in range(300)]
 for store in ("sled", "postgres"):
     with open(f"{work}/tips-{store}.jsonl", "w") as f:
-        for i in range(60000):
+        for i in range(30000):
             f.write(json.dumps({"sealed": sealed[i % 300], "lookup": base64.b64encode(os.urandom(32)).decode()}) + "\n")
 PY
 bash .ci/postgres.sh start "$PG_DIR" "$PG_PORT" >/dev/null
