@@ -38,11 +38,12 @@ fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/whistlebox-stores.XXXXXX")
 SERVER_PID=""
-PG_DIR="$WORK/pg"
+# Outside WORK (0700, root's when run as root): PostgreSQL's own user must reach it.
+PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/whistlebox-stores-pg.XXXXXX")
 cleanup() {
   if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
   bash .ci/postgres.sh stop "$PG_DIR" 2>/dev/null || true
-  rm -rf "$WORK"
+  rm -rf "$WORK" "$PG_DIR"
 }
 trap cleanup EXIT
 
