@@ -115,6 +115,21 @@ pub fn export_head(exported_on: Day, office: &OfficeId, tip_count: usize) -> Vec
     .into_bytes()
 }
 
+/// About how many bytes a tip takes in an export bundle (its ciphertexts in base64; the
+/// few hundred bytes of JSON around them aside), without writing it.
+pub fn export_entry_size(t: &StoredTip) -> u64 {
+    let b64 = |n: usize| n.div_ceil(3) as u64 * 4;
+    let blobs = |b: &[Vec<u8>]| b.iter().map(|x| 4 + b64(x.len())).sum::<u64>();
+    256 + t.sealed.as_ref().map_or(0, |s| b64(s.as_bytes().len()))
+        + t.sealed_reply_key.as_ref().map_or(0, |k| b64(k.len()))
+        + t.grant.as_ref().map_or(0, |g| b64(g.len()))
+        + blobs(&t.attachments)
+        + t.followups
+            .iter()
+            .map(|f| 64 + b64(f.sealed.as_bytes().len()) + blobs(&f.attachments))
+            .sum::<u64>()
+}
+
 /// One tip of an export bundle; `first` is true for the first tip (no comma before it).
 pub fn export_entry(first: bool, t: &StoredTip) -> Vec<u8> {
     let entry = TipOut {
@@ -189,6 +204,39 @@ pub struct RejectedEntry {
     pub reason: String,
 }
 
+/// Where one blob lies in the bundle, when read by [`parse_export_in_place`]: the range of
+/// its base64 text in the bundle's bytes, checked as it was read (base64 of a blob of a
+/// length a file makes), and the digest of the blob it decodes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobSpan {
+    /// The base64 text's place in the bundle.
+    pub range: std::ops::Range<usize>,
+    /// BLAKE2b-256 of the decoded blob (`attachment::blob_digest`).
+    pub digest: [u8; attachment::DIGEST_BYTES],
+    /// The decoded blob's length.
+    pub len: u64,
+}
+
+impl BlobSpan {
+    /// The blob, decoded from `bundle` (the bytes it was read from); `None` when `bundle` is
+    /// not those bytes.
+    pub fn decode(&self, bundle: &[u8]) -> Option<Vec<u8>> {
+        let text = bundle.get(self.range.clone())?;
+        let blob = STANDARD.decode(text).ok()?;
+        crate::crypto::ct_eq(&attachment::blob_digest(&blob), &self.digest).then_some(blob)
+    }
+}
+
+/// The blobs of one entry of a bundle read by [`parse_export_in_place`], in the bundle's
+/// order (which is the carrier's word: the sealed tip names each file by its digest).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EntryBlobs {
+    /// The tip's.
+    pub tip: Vec<BlobSpan>,
+    /// Each follow-up's, by its place in the entry's `followups`.
+    pub followups: Vec<Vec<BlobSpan>>,
+}
+
 /// A bundle as read: the tips that are well-formed, and the entries that are not.
 #[derive(Debug)]
 pub struct ParsedExport {
@@ -200,6 +248,9 @@ pub struct ParsedExport {
     pub tips: Vec<StoredTip>,
     /// Entries refused, with reasons.
     pub rejected: Vec<RejectedEntry>,
+    /// With [`parse_export_in_place`], the blobs of `tips[i]` are `blobs[i]` (and the tips'
+    /// own `attachments` lists are empty); empty with [`parse_export`].
+    pub blobs: Vec<EntryBlobs>,
 }
 
 /// Reads an export bundle defensively, as a stream: each entry of `tips` is judged as it is
@@ -207,6 +258,22 @@ pub struct ParsedExport {
 /// kept (well-formed tips and at most [`MAX_REJECTED_ENTRIES`] reasons), whatever the file
 /// holds.
 pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport, BundleError> {
+    parse(bytes, limits, false)
+}
+
+/// Like [`parse_export`], but the evidence files stay where they are in `bytes`: each is
+/// checked and its digest taken as it is met, then dropped, and [`ParsedExport::blobs`] says
+/// where it lies, to be decoded one at a time ([`BlobSpan::decode`]). A bundle of files is
+/// then held in memory once (its bytes) instead of once more decoded; the offline tools read
+/// bundles this way. The entries taken and refused are exactly those of [`parse_export`].
+pub fn parse_export_in_place(
+    bytes: &[u8],
+    limits: &BundleLimits,
+) -> Result<ParsedExport, BundleError> {
+    parse(bytes, limits, true)
+}
+
+fn parse(bytes: &[u8], limits: &BundleLimits, in_place: bool) -> Result<ParsedExport, BundleError> {
     if bytes.len() as u64 > limits.max_bundle_bytes {
         return Err(BundleError::TooLarge(limits.max_bundle_bytes));
     }
@@ -219,6 +286,8 @@ pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport,
         exported_on: None,
         office: None,
         unsettled: Vec::new(),
+        in_place: in_place.then(|| Bounds::of(bytes)),
+        blobs: Vec::new(),
     };
     // serde_json bounds nesting depth (128) itself, so hostile nesting cannot overflow the stack.
     let mut de = serde_json::Deserializer::from_slice(bytes);
@@ -235,7 +304,31 @@ pub fn parse_export(bytes: &[u8], limits: &BundleLimits) -> Result<ParsedExport,
         office: state.office,
         tips: state.tips,
         rejected: state.rejected,
+        blobs: state.blobs,
     })
+}
+
+/// The address range of the bundle's bytes, to tell where a borrowed piece of it lies.
+#[derive(Clone, Copy)]
+struct Bounds {
+    start: usize,
+    len: usize,
+}
+
+impl Bounds {
+    fn of(bytes: &[u8]) -> Self {
+        Self {
+            start: bytes.as_ptr() as usize,
+            len: bytes.len(),
+        }
+    }
+
+    /// Where `piece` lies in the bundle, when it was borrowed from it.
+    fn range_of(&self, piece: &str) -> Option<std::ops::Range<usize>> {
+        let at = (piece.as_ptr() as usize).checked_sub(self.start)?;
+        let end = at.checked_add(piece.len())?;
+        (end <= self.len).then_some(at..end)
+    }
 }
 
 use serde::de::{self, IgnoredAny};
@@ -253,6 +346,10 @@ struct ReadState<'l> {
     /// Tips without a sealed tip read before the version was known: (index in `tips`,
     /// position in the bundle).
     unsettled: Vec<(usize, usize)>,
+    /// Set when blobs are left in place (`parse_export_in_place`).
+    in_place: Option<Bounds>,
+    /// Their places, one for each of `tips`, when they are.
+    blobs: Vec<EntryBlobs>,
 }
 
 impl ReadState<'_> {
@@ -334,6 +431,9 @@ impl<'de> de::Visitor<'de> for TopLevel<'_, '_> {
         if version == 1 && !state.unsettled.is_empty() {
             for (index, position) in std::mem::take(&mut state.unsettled).into_iter().rev() {
                 let tip = state.tips.remove(index);
+                if state.in_place.is_some() {
+                    state.blobs.remove(index);
+                }
                 state.rejected.push(RejectedEntry {
                     position,
                     id: Some(tip.id),
@@ -392,17 +492,21 @@ impl<'de> de::Visitor<'de> for TipList<'_, '_> {
                 let max = state.limits.max_tips;
                 return Err(state.refuse(BundleError::TooManyTips(max)));
             }
-            match parse_entry(raw, self.version.unwrap_or(EXPORT_VERSION), state.limits) {
-                Ok(tip) if !state.seen.insert(tip.id) => state.rejected.push(RejectedEntry {
+            let version = self.version.unwrap_or(EXPORT_VERSION);
+            match parse_entry(raw, version, state.limits, state.in_place) {
+                Ok((tip, _)) if !state.seen.insert(tip.id) => state.rejected.push(RejectedEntry {
                     position,
                     id: Some(tip.id),
                     reason: "the same id appears twice; only the first was taken".into(),
                 }),
-                Ok(tip) => {
+                Ok((tip, blobs)) => {
                     if self.version.is_none() && tip.sealed.is_none() {
                         state.unsettled.push((state.tips.len(), position));
                     }
-                    state.tips.push(tip)
+                    state.tips.push(tip);
+                    if state.in_place.is_some() {
+                        state.blobs.push(blobs);
+                    }
                 }
                 Err((id, reason)) => state.rejected.push(RejectedEntry {
                     position,
@@ -486,10 +590,14 @@ struct FollowupIn<'a> {
 }
 
 /// The blobs of an entry's `attachments` list: at most [`attachment::MAX_ATTACHMENTS`],
-/// each standard base64 of a blob no longer than the largest file makes.
-fn parse_blobs(raw: &Raw) -> Result<Vec<Vec<u8>>, &'static str> {
+/// each standard base64 of a blob no longer than the largest file makes. Decoded and kept,
+/// or, `in_place`, decoded to be checked and dropped, with where each lies.
+fn parse_blobs(
+    raw: &Raw,
+    in_place: Option<Bounds>,
+) -> Result<(Vec<Vec<u8>>, Vec<BlobSpan>), &'static str> {
     let Some(raw) = raw.0 else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let max = attachment::blob_len(attachment::MAX_FILE_BYTES);
     let list: Vec<&RawValue> =
@@ -497,18 +605,27 @@ fn parse_blobs(raw: &Raw) -> Result<Vec<Vec<u8>>, &'static str> {
     if list.len() > attachment::MAX_ATTACHMENTS {
         return Err("it holds more than 10 files");
     }
-    list.into_iter()
-        .map(|r| {
-            let text: &str = serde_json::from_str(r.get()).map_err(|_| "a file is not text")?;
-            if text.len() as u64 / 4 * 3 > max + 3 {
-                return Err("a file is larger than any resident can send");
-            }
-            let blob = STANDARD.decode(text).map_err(|_| "a file is not base64")?;
-            attachment::pieces_in_blob(blob.len() as u64)
-                .ok_or("a file is not an encrypted file of the expected size")?;
-            Ok(blob)
-        })
-        .collect()
+    let (mut kept, mut spans) = (Vec::new(), Vec::new());
+    for r in list {
+        let text: &str = serde_json::from_str(r.get()).map_err(|_| "a file is not text")?;
+        if text.len() as u64 / 4 * 3 > max + 3 {
+            return Err("a file is larger than any resident can send");
+        }
+        let blob = STANDARD.decode(text).map_err(|_| "a file is not base64")?;
+        attachment::pieces_in_blob(blob.len() as u64)
+            .ok_or("a file is not an encrypted file of the expected size")?;
+        match in_place {
+            None => kept.push(blob),
+            Some(bounds) => spans.push(BlobSpan {
+                // A string without escapes is borrowed from the bundle (one with them is
+                // refused above as "not text"), so it always has a place in it.
+                range: bounds.range_of(text).ok_or("a file is not text")?,
+                digest: attachment::blob_digest(&blob),
+                len: blob.len() as u64,
+            }),
+        }
+    }
+    Ok((kept, spans))
 }
 
 /// The first [`MAX_FOLLOWUPS_PER_TIP`] elements of a JSON array, as raw text; the rest are
@@ -543,7 +660,8 @@ fn parse_entry(
     raw: &RawValue,
     version: u32,
     limits: &BundleLimits,
-) -> Result<StoredTip, (Option<TipId>, String)> {
+    in_place: Option<Bounds>,
+) -> Result<(StoredTip, EntryBlobs), (Option<TipId>, String)> {
     let entry: EntryIn = serde_json::from_str(raw.get())
         .map_err(|_| (None, "the id is missing or malformed".to_string()))?;
     let id = entry
@@ -591,6 +709,7 @@ fn parse_entry(
         None => None,
     };
     let mut followups = Vec::new();
+    let mut blobs = EntryBlobs::default();
     let list = entry
         .followups
         .0
@@ -615,8 +734,9 @@ fn parse_entry(
             .text()
             .and_then(|s| SealedTip::from_base64(&s, limits.max_sealed_bytes).ok())
             .ok_or_else(|| fail("a follow-up is not a valid sealed box"))?;
-        let fattachments = parse_blobs(&f.attachments)
+        let (fattachments, fspans) = parse_blobs(&f.attachments, in_place)
             .map_err(|e| fail(&format!("a follow-up's files are not valid: {e}")))?;
+        blobs.followups.push(fspans);
         followups.push(Followup {
             n,
             day: fday,
@@ -624,21 +744,25 @@ fn parse_entry(
             attachments: fattachments,
         });
     }
-    let attachments = parse_blobs(&entry.attachments)
+    let (attachments, spans) = parse_blobs(&entry.attachments, in_place)
         .map_err(|e| fail(&format!("the files are not valid: {e}")))?;
+    blobs.tip = spans;
     if sealed.is_none() && followups.is_empty() {
         return Err(fail("the entry holds nothing to open"));
     }
-    Ok(StoredTip {
-        id,
-        day,
-        status,
-        sealed,
-        sealed_reply_key,
-        grant,
-        followups,
-        attachments,
-    })
+    Ok((
+        StoredTip {
+            id,
+            day,
+            status,
+            sealed,
+            sealed_reply_key,
+            grant,
+            followups,
+            attachments,
+        },
+        blobs,
+    ))
 }
 
 /// Format name of a signed bundle (updates or ack), from the inspectors to the server.
@@ -1126,6 +1250,79 @@ mod tests {
         );
     }
 
+    /// Read in place, a bundle gives the same entries, and each file is where it says,
+    /// with its digest; the tips hold no decoded copy.
+    #[test]
+    fn files_read_in_place_are_the_same_files() {
+        crypto::init().unwrap();
+        let blob = |b: &[u8]| attachment::seal_file(b).unwrap().blob;
+        let mut t = tip(1);
+        t.attachments = vec![blob(b"photo"), blob(&[9; 70_000])];
+        t.followups = vec![Followup {
+            n: 4,
+            day: Day(20_001),
+            sealed: SealedTip::from_bytes(vec![2; SEAL_OVERHEAD + PAD_BLOCK], usize::MAX).unwrap(),
+            attachments: vec![blob(b"voice")],
+        }];
+        let bundle = write_export(Day(20_002), &[tip(2), t.clone()]);
+        let whole = parse_export(&bundle, &BundleLimits::default()).unwrap();
+        let placed = parse_export_in_place(&bundle, &BundleLimits::default()).unwrap();
+        assert!(whole.blobs.is_empty());
+        assert_eq!(placed.tips.len(), 2);
+        assert_eq!(placed.blobs.len(), 2);
+        assert!(placed
+            .tips
+            .iter()
+            .all(|t| t.attachments.is_empty()
+                && t.followups.iter().all(|f| f.attachments.is_empty())));
+        assert_eq!(placed.blobs[0], EntryBlobs::default());
+        let spans = &placed.blobs[1];
+        let decoded: Vec<Vec<u8>> = spans
+            .tip
+            .iter()
+            .map(|s| s.decode(&bundle).unwrap())
+            .collect();
+        assert_eq!(decoded, t.attachments);
+        assert_eq!(
+            spans.tip[1].digest,
+            attachment::blob_digest(&t.attachments[1])
+        );
+        assert_eq!(spans.tip[1].len, t.attachments[1].len() as u64);
+        assert_eq!(spans.followups.len(), 1);
+        assert_eq!(
+            spans.followups[0][0].decode(&bundle).unwrap(),
+            t.followups[0].attachments[0]
+        );
+        // Other bytes than the bundle's give nothing.
+        assert_eq!(spans.tip[0].decode(b"short"), None);
+        let mut other = bundle.clone();
+        other[spans.tip[0].range.start + 10] ^= 1;
+        assert_eq!(spans.tip[0].decode(&other), None);
+        // A refused entry is refused in both readings, and the blobs stay beside their tips.
+        let text = String::from_utf8(bundle).unwrap();
+        let cut = STANDARD.encode(&t.attachments[0][..100]);
+        let bad = write_export(Day(20_002), &[t.clone(), tip(2), tip(3)]);
+        let bad =
+            String::from_utf8(bad)
+                .unwrap()
+                .replacen(&STANDARD.encode(&t.attachments[0]), &cut, 1);
+        for parsed in [
+            parse_export(bad.as_bytes(), &BundleLimits::default()).unwrap(),
+            parse_export_in_place(bad.as_bytes(), &BundleLimits::default()).unwrap(),
+        ] {
+            assert_eq!(parsed.tips.len(), 2);
+            assert_eq!(parsed.rejected.len(), 1);
+        }
+        // JSON may escape a slash; such a file is refused as not text in both readings.
+        let escaped = text.replacen('/', "\\/", 1);
+        if escaped != text {
+            let a = parse_export(escaped.as_bytes(), &BundleLimits::default()).unwrap();
+            let b = parse_export_in_place(escaped.as_bytes(), &BundleLimits::default()).unwrap();
+            assert_eq!(a.rejected, b.rejected);
+            assert_eq!(a.tips.len(), b.tips.len());
+        }
+    }
+
     /// Version 2 bundles, from servers before offices, are still read.
     #[test]
     fn export_format_v2_still_reads() {
@@ -1368,7 +1565,18 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn parse_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512)) {
-            let _ = parse_export(&bytes, &BundleLimits::default());
+            let whole = parse_export(&bytes, &BundleLimits::default());
+            // Read in place, the same bytes give the same entries, or the same refusal.
+            let placed = parse_export_in_place(&bytes, &BundleLimits::default());
+            match (whole, placed) {
+                (Ok(a), Ok(b)) => {
+                    proptest::prop_assert_eq!(a.rejected, b.rejected);
+                    proptest::prop_assert_eq!(a.tips.len(), b.tips.len());
+                    proptest::prop_assert_eq!(b.blobs.len(), b.tips.len());
+                }
+                (Err(a), Err(b)) => proptest::prop_assert_eq!(a, b),
+                (a, b) => proptest::prop_assert!(false, "{:?} but {:?}", a.is_ok(), b.is_ok()),
+            }
         }
     }
 

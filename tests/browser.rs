@@ -837,14 +837,29 @@ fn every_page_keeps_to_its_origin_and_language() {
         assert_eq!(r.status, 200, "GET {path}");
         let csp = r.header("Content-Security-Policy").unwrap_or_default();
         // WebAssembly (the receipt worker's Argon2id) may be compiled; JavaScript may never
-        // be evaluated from strings, nor inline.
+        // be evaluated from strings, nor inline. Object URLs (blob:) the page made itself may
+        // be shown (a photo's preview, a voice note played back), never run.
+        let directive = |name: &str| {
+            csp.split(';')
+                .map(str::trim)
+                .find(|d| d.starts_with(&format!("{name} ")))
+                .unwrap_or_default()
+                .to_string()
+        };
         assert!(
             csp.contains("script-src 'self' 'wasm-unsafe-eval';")
                 && csp.contains("worker-src 'self';")
                 && !csp.contains("'unsafe-inline'")
                 && !csp.contains("'unsafe-eval'")
-                && !csp.contains("blob:"),
+                && directive("img-src") == "img-src 'self' blob:"
+                && directive("media-src") == "media-src blob:"
+                && csp.matches("blob:").count() == 2,
             "GET {path}: CSP {csp:?}"
+        );
+        assert_eq!(
+            r.header("Permissions-Policy").unwrap_or_default(),
+            "camera=(), microphone=(self), geolocation=(), interest-cohort=()",
+            "GET {path}: the microphone for voice notes, on this origin only"
         );
         assert!(r.header("Set-Cookie").is_none(), "GET {path} sets a cookie");
     }

@@ -305,6 +305,92 @@ fn a_tip_goes_round_the_desk_and_back_to_the_resident() {
     });
 }
 
+/// A case with a photo and a voice note, and a follow-up with a document that was not
+/// cleaned, shown by the desk in a real browser: the photo decodes (the desk served it as an
+/// image), the voice note's player reads the recording, nothing is fetched from elsewhere.
+/// Screenshots: desk-case-files-zh.png, desk-case-files-en.png.
+#[test]
+fn a_case_with_a_photo_and_a_voice_note() {
+    use common::evidence::{bundle, entry, office_key, png, Evidence, Resident};
+    let inspectors = Inspectors::new();
+    let office = office_key(&inspectors);
+    let resident = Resident::new(3);
+    let (sealed, blobs) = resident.tip(
+        &office,
+        "镇卫生院的药房把医保药卖到外面的药店，这是药房后门的照片和我录的一段话。",
+        &[Evidence::photo(png(480, 320)), Evidence::voice(3.0)],
+    );
+    let (more, more_blobs) = resident.followup(
+        &office,
+        "补充：这是药店的进货单。",
+        &[Evidence::document(
+            "application/pdf",
+            b"%PDF-1.4\n%%EOF\n".to_vec(),
+            Some("进货单.pdf"),
+        )],
+    );
+    let id = whistlebox::domain::TipId([0x5a; 8]);
+    let files = tempfile::tempdir().unwrap();
+    let bundle_path = files.path().join("export.json");
+    std::fs::write(
+        &bundle_path,
+        bundle(&[entry(id, sealed, blobs, vec![(1, more, more_blobs)])]),
+    )
+    .unwrap();
+    let desk = start_desk(
+        &inspectors.key_file(),
+        &files.path().join("workspace"),
+        Some(&inspectors.pass_file()),
+        &["--import", bundle_path.to_str().unwrap()],
+    )
+    .expect("desk");
+    let origin = desk.origin();
+    let signin = desk.signin.clone().expect("a sign-in link");
+    let _keep = (desk, files, inspectors);
+    harness::run(move |wd| async move {
+        let d = Browser::open(&wd, &origin, Js::On, ZH).await;
+        d.goto(&signin).await;
+        assert_eq!(d.path().await, "/zh/");
+        d.goto(&format!("/zh/case/{id}")).await;
+        d.wait_for(
+            "(() => { const i = document.querySelector('#files img'); \
+               return i && i.complete && i.naturalWidth === 480; })()",
+            "the photo, decoded",
+            WAIT,
+        )
+        .await;
+        d.wait_for(
+            "(() => { const a = document.querySelector('#files audio'); \
+               return a && a.readyState >= 1 && Math.round(a.duration) === 3; })()",
+            "the voice note's length, read by the player",
+            WAIT,
+        )
+        .await;
+        assert!(d.text("#files").await.contains("已去除：位置"));
+        assert!(d.text("#followups").await.contains("这个文件没有经过清理"));
+        assert_eq!(
+            d.attr("#followups article.evidence a[download]", "download")
+                .await
+                .as_deref(),
+            Some("01-进货单.pdf")
+        );
+        for url in d.fetched().await {
+            assert!(url.starts_with(&origin), "the desk fetched {url}");
+        }
+        d.screenshot("desk-case-files-zh", 1280, 900).await;
+        d.goto(&format!("/en/case/{id}")).await;
+        d.wait_for(
+            "(() => { const i = document.querySelector('#files img'); \
+               return i && i.complete && i.naturalWidth === 480; })()",
+            "the photo, decoded",
+            WAIT,
+        )
+        .await;
+        d.screenshot("desk-case-files-en", 1280, 900).await;
+        d.close().await;
+    });
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes().map(|b| format!("%{b:02X}")).collect()
 }

@@ -306,3 +306,117 @@ fn the_browser_derivation_equals_libsodiums() {
         );
     }
 }
+
+/// The browser's evidence files (src/web/assets/js/blob.js, run by node through
+/// test/attach-cli.mjs) against the Rust reference (`domain::attachment`): a blob the browser
+/// seals opens in Rust to the exact bytes, a blob Rust seals opens in the browser's code, and
+/// both agree on the Padmé buckets of docs/attachments.md.
+#[test]
+fn evidence_blobs_sealed_in_the_browser_open_in_rust_and_back() {
+    use base64::Engine;
+    use whistlebox::domain::attachment::{
+        blob_len, bucket, open_blob, seal_file, AttachmentRef, Kind,
+    };
+    crypto::init().unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let assets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/web/assets");
+    assert!(
+        assets.join("node_modules/@noble/ciphers").exists(),
+        "run `npm ci` in src/web/assets first: this test runs the browser's code in node"
+    );
+    // The table the node tests (test/attach.test.mjs, RUST_BUCKETS) hold too.
+    for (len, expected) in [
+        (0u64, 65_536u64),
+        (1, 65_536),
+        (65_535, 65_536),
+        (65_536, 131_072),
+        (100_000, 131_072),
+        (1_482_213, 1_507_328),
+        (3_000_000, 3_014_656),
+        (9_600_044, 9_699_328),
+        (25_165_824, 25_690_112),
+    ] {
+        assert_eq!(bucket(len), expected, "bucket({len})");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let node = |args: &[&str], stdin: &str| {
+        let mut child = std::process::Command::new("node")
+            .arg("test/attach-cli.mjs")
+            .args(args)
+            .current_dir(&assets)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    for len in [0usize, 1, 65_535, 65_536, 300_001] {
+        let file: Vec<u8> = (0..len).map(|i| (i * 31 % 253) as u8).collect();
+        let input = dir.path().join(format!("in-{len}"));
+        let blob_path = dir.path().join(format!("blob-{len}"));
+        std::fs::write(&input, &file).unwrap();
+
+        // Browser seals, Rust opens.
+        let out = node(
+            &["seal", input.to_str().unwrap(), blob_path.to_str().unwrap()],
+            "",
+        );
+        assert!(
+            out.status.success(),
+            "attach-cli seal: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let blob = std::fs::read(&blob_path).unwrap();
+        assert_eq!(blob.len() as u64, blob_len(len as u64));
+        let reference: AttachmentRef = serde_json::from_value(serde_json::json!({
+            "kind": "file", "type": "application/pdf", "bytes": answer["bytes"],
+            "key": answer["key"], "digest": answer["digest"], "cleaned": false,
+        }))
+        .unwrap();
+        assert_eq!(&open_blob(&blob, &reference).unwrap()[..], &file[..]);
+        let mut changed = blob.clone();
+        changed[25] ^= 1;
+        assert!(open_blob(&changed, &reference).is_err());
+
+        // Rust seals, the browser's code opens.
+        let sealed = seal_file(&file).unwrap();
+        std::fs::write(&blob_path, &sealed.blob).unwrap();
+        let ours = AttachmentRef::for_sealed(Kind::File, "application/pdf", len as u64, &sealed);
+        let opened = dir.path().join(format!("out-{len}"));
+        let reference = serde_json::json!({
+            "bytes": len, "key": ours.key, "digest": b64.encode(sealed.digest),
+        })
+        .to_string();
+        let out = node(
+            &[
+                "open",
+                blob_path.to_str().unwrap(),
+                opened.to_str().unwrap(),
+            ],
+            &reference,
+        );
+        assert!(
+            out.status.success(),
+            "attach-cli open: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&opened).unwrap(), file);
+        // And refuses a changed one.
+        let mut changed = sealed.blob.clone();
+        changed[30] ^= 1;
+        std::fs::write(&blob_path, &changed).unwrap();
+        assert!(!node(
+            &[
+                "open",
+                blob_path.to_str().unwrap(),
+                opened.to_str().unwrap()
+            ],
+            &reference
+        )
+        .status
+        .success());
+    }
+}

@@ -130,6 +130,114 @@ fn a_case_handed_to_a_town_from_the_desk_opens_there_only_after_the_resident_agr
     assert!(page.contains(WORDS), "the town reads the words");
 }
 
+/// A case handed over once the server no longer holds its files (here it never had them)
+/// reaches the town without them: the town's desk lists each by kind and size, and the
+/// county's desk said before the hand-over that the files would not go with it.
+#[test]
+fn a_case_handed_over_without_its_files_says_which_did_not_come() {
+    use common::evidence::{png, seal_files, Evidence};
+    let c = County::new();
+    let (refs, _blobs) = seal_files(&[Evidence::photo(png(40, 30)), Evidence::voice(2.0)]);
+    let (photo_bytes, voice_bytes) = (refs[0].bytes, refs[1].bytes);
+    let receipt = c.submit_with_files(WORDS, &[], refs);
+    let export = c.path("county-export.json");
+    std::fs::write(&export, c.export(None)).unwrap();
+    let directory = c.site.keys().join("offices.json");
+    let county_ws = c.path("county-desk");
+    let desk = start_desk(
+        &c.county.key(),
+        &county_ws,
+        Some(&c.county.pass),
+        &[
+            "--import",
+            export.to_str().unwrap(),
+            "--directory",
+            directory.to_str().unwrap(),
+        ],
+    )
+    .expect("the county's desk");
+    assert!(
+        desk.printed()
+            .contains("0 evidence file(s) kept, 2 not kept"),
+        "{}",
+        desk.printed()
+    );
+    let county = desk.sign_in();
+    let ids = case_ids(&desk, &county);
+    let case = format!("/en/case/{}", ids[0]);
+    let page = desk.page(&case, &county);
+    assert!(page.contains("id=\"files-missing\""), "{page}");
+    // The county goes on without them (they will not come), and hands the case over.
+    desk.submit(&format!("{case}/files/waive"), &county, &[]);
+    desk.submit(&format!("{case}/move"), &county, &[("to", "dongshan")]);
+    let r = desk.post_form("/en/outbox", &county, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut files: Vec<String> = std::fs::read_dir(county_ws.join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort_by_key(|f| f.split(['-', '.']).nth(1).unwrap().parse::<u64>().unwrap());
+    for f in &files {
+        let r = c.import(&county_ws.join("outbox").join(f));
+        assert_eq!(r.status, 200, "{f}: {}", r.body);
+    }
+    let page = desk.page(&case, &county);
+    assert!(page.contains("id=\"move-files\""), "{page}");
+    assert!(page.contains("do not go with the hand-over"), "{page}");
+    drop(desk);
+    let r = c.server.post_json(
+        "/api/v1/consent",
+        &serde_json::json!({"receipt": receipt, "to": "dongshan", "agree": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let town_export = c.path("town-export.json");
+    std::fs::write(&town_export, c.export(Some("dongshan"))).unwrap();
+    let town = start_desk(
+        &c.dongshan.key(),
+        &c.path("town-desk"),
+        Some(&c.dongshan.pass),
+        &[
+            "--import",
+            town_export.to_str().unwrap(),
+            "--directory",
+            directory.to_str().unwrap(),
+            "--root",
+            c.county.public().to_str().unwrap(),
+        ],
+    )
+    .expect("the town's desk");
+    let printed = town.printed();
+    assert!(printed.contains("1 new case(s)"), "{printed}");
+    assert!(
+        printed.contains("0 evidence file(s) kept, 2 not kept"),
+        "{printed}"
+    );
+    assert!(printed.contains("file 1 (photo, "), "{printed}");
+    assert!(printed.contains("file 2 (voice note, "), "{printed}");
+    let cookie = town.sign_in();
+    let page = town.page(&format!("/zh/case/{}", ids[0]), &cookie);
+    let missing = page.split("id=\"files-missing\"").nth(1).expect(&page);
+    let missing = &missing[..missing.find("</section>").unwrap()];
+    let size = |b: u64| {
+        if b < 1000 {
+            format!("{b} 字节")
+        } else if b < 1_000_000 {
+            format!("{} KB", b.div_ceil(1000))
+        } else {
+            format!("{:.1} MB", b as f64 / 1e6)
+        }
+    };
+    assert!(
+        missing.contains(&format!("照片 1 · {}", size(photo_bytes))),
+        "{missing}"
+    );
+    assert!(
+        missing.contains(&format!("语音 2 · {}", size(voice_bytes))),
+        "{missing}"
+    );
+    assert!(page.contains("没有随导出包送到"), "{page}");
+}
+
 /// The ids of the cases the inbox lists (every state), in its order.
 fn case_ids(desk: &DeskProc, cookie: &str) -> Vec<String> {
     desk.page("/en/?state=all", cookie)

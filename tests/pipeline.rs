@@ -66,7 +66,7 @@ fn submit_status_export_decrypt_gives_back_the_exact_text() {
     let bundle = server.export();
     let parsed: serde_json::Value = serde_json::from_slice(&bundle).unwrap();
     assert_eq!(parsed["format"], "whistlebox-export");
-    assert_eq!(parsed["version"], 3);
+    assert_eq!(parsed["version"], 4);
     assert_eq!(parsed["office"], "county");
     assert_eq!(parsed["tips"].as_array().unwrap().len(), 1);
     assert!(

@@ -9,7 +9,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{io_err, load_secret_keys, read_bounded, CliError};
-use crate::bundle::{digest_to_hex, parse_export, BundleLimits, RejectedEntry};
+use crate::bundle::{digest_to_hex, parse_export_in_place, BlobSpan, BundleLimits, RejectedEntry};
 use crate::domain::reply::sealed_digest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -17,7 +17,10 @@ use base64::Engine;
 use zeroize::Zeroizing;
 
 use crate::crypto::{self, BoxPublicKey};
-use crate::domain::exported::open_exported_tip;
+use crate::domain::attachment::{open_blob, AttachmentRef, Kind};
+use crate::domain::exported::{
+    kind_words, named_digests, open_exported_tip, pair_files, size_words, FileState, Found,
+};
 use crate::domain::followup::{open_followup, OpenedFollowup, Trust};
 use crate::domain::keys::PublicKeys;
 use crate::domain::office::{Directory, MAX_DIRECTORY_BYTES};
@@ -63,6 +66,53 @@ struct TipJson<'a> {
     /// BLAKE2b-256 (hex) of the sealed tip as first opened here. A later bundle that brings
     /// other contents under this id is refused: the folder keeps what it first opened.
     sealed_digest: String,
+    /// The evidence files the sealed tip names, in its order (left out when it names none).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    files: &'a [FileJson],
+}
+
+/// One evidence file as `tip.json` (or `followup-NNNN.files.json`) lists it: what the sealed
+/// tip says of it, the name it was written under, and whether it was. Never its key.
+#[derive(Serialize)]
+pub(crate) struct FileJson {
+    /// Its place in the sealed list, from 1.
+    pub n: usize,
+    /// photo, voice or file.
+    pub kind: Kind,
+    /// Its MIME type, as the resident's device said.
+    #[serde(rename = "type")]
+    pub mime: String,
+    /// Its length.
+    pub bytes: u64,
+    /// What cleaning removed.
+    pub removed: Vec<String>,
+    /// Whether it was cleaned at all (`false`: sealed as it was).
+    pub cleaned: Option<bool>,
+    /// A voice note's length.
+    pub seconds: Option<f64>,
+    /// Whether a voice note's voice was disguised.
+    pub disguised: Option<bool>,
+    /// Where it is (or would be) in the tip's folder, a name made by `safe_file_name`.
+    pub file: String,
+    /// opened, missing, changed or damaged.
+    pub state: FileState,
+}
+
+/// The folder of a tip's evidence files, inside the tip's folder.
+pub const TIP_FILES_DIR: &str = "files";
+
+/// The folder of follow-up `n`'s evidence files; one not verified says so in its name.
+pub fn followup_files_dir(n: u32, verified: bool) -> String {
+    if verified {
+        format!("followup-{n:04}-files")
+    } else {
+        format!("followup-{n:04}.NOT-VERIFIED-files")
+    }
+}
+
+/// The list of follow-up `n`'s evidence files.
+pub fn followup_files_list(n: u32) -> String {
+    format!("followup-{n:04}.files.json")
 }
 
 /// Runs `decrypt`.
@@ -72,8 +122,9 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
     // hostile file is refused without the passphrase and without the key's Argon2id memory.
     let limits = BundleLimits::default();
     let bytes = read_bounded(&args.bundle, limits.max_bundle_bytes)?;
-    let parsed = parse_export(&bytes, &limits)?;
-    drop(bytes);
+    // Evidence files stay in the bundle's bytes and are decoded one at a time, so a bundle
+    // of files is held in memory once.
+    let parsed = parse_export_in_place(&bytes, &limits)?;
     let keys = load_secret_keys(&args.key, &args.passphrase_file)?;
     let mine = keys.office.as_ref().map(|o| o.id.as_str());
     if let Some(office) = &parsed.office {
@@ -97,7 +148,11 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
         reason,
     };
     let mut not_verified = 0usize;
-    for tip in &parsed.tips {
+    let mut files_written = 0usize;
+    let mut files_failed: Vec<RejectedEntry> = Vec::new();
+    let no_blobs = crate::bundle::EntryBlobs::default();
+    for (index, tip) in parsed.tips.iter().enumerate() {
+        let blobs = parsed.blobs.get(index).unwrap_or(&no_blobs);
         // The reply key comes only from inside the sealed tip (now, or when an earlier
         // bundle's copy of it was opened here): the bundle's own `reply_key` field is
         // whatever the server or the carrier put there, and is never used.
@@ -106,7 +161,14 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
         let mut bound = pinned.as_ref().and_then(|p| p.bound.clone());
         if let Some(sealed) = &tip.sealed {
             let digest = digest_hex(sealed.as_bytes());
+            // Opened here before, but some of its files did not come: this bundle may
+            // bring them, so the tip is opened again (the same words, by its digest).
+            let again = pinned
+                .as_ref()
+                .is_some_and(|p| p.digest.as_deref() == Some(digest.as_str()) && p.files_left);
+            let fresh = pinned.is_none();
             match pinned {
+                Some(_) if again => {}
                 Some(p) if p.digest.as_deref() == Some(digest.as_str()) => {}
                 Some(Pinned { digest: None, .. }) => failed.push(fail(
                     tip.id,
@@ -120,7 +182,10 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                      changed on the way; nothing of it was written"
                         .into(),
                 )),
-                None => match open_exported_tip(tip, &keys, directory.as_ref()) {
+                None => {}
+            }
+            if fresh || again {
+                match open_exported_tip(tip, &keys, directory.as_ref()) {
                     Ok(plain) => {
                         bound = plain.bound_reply_key();
                         if bound.is_none() && plain.reply_key.is_some() {
@@ -131,7 +196,22 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                             );
                         }
                         let dir = tip_dir(&args.out, tip)?;
-                        write_tip(&dir, tip, &plain, digest)?;
+                        let files = write_files(
+                            &dir,
+                            TIP_FILES_DIR,
+                            &plain.attachments,
+                            &blobs.tip,
+                            &bytes,
+                        )?;
+                        for f in &files {
+                            match f.state {
+                                FileState::Opened => files_written += 1,
+                                state => {
+                                    files_failed.push(fail(tip.id, file_problem(None, f, state)))
+                                }
+                            }
+                        }
+                        write_tip(&dir, tip, &plain, digest, &files)?;
                         // Kept so that the office can hand the case on (`whistlebox move`).
                         write_replacing(&dir.join(SEALED_FILE), sealed.to_base64().as_bytes())?;
                         if let Some(grant) = &tip.grant {
@@ -140,17 +220,36 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
                                 STANDARD.encode(grant).as_bytes(),
                             )?;
                         }
-                        opened += 1;
+                        if !again {
+                            opened += 1;
+                        }
                     }
                     Err(e) => failed.push(fail(tip.id, e)),
-                },
+                }
             }
         }
-        for f in &tip.followups {
+        for (place, f) in tip.followups.iter().enumerate() {
             match open_followup(&f.sealed, &keys.box_key, bound.as_ref()) {
                 Ok(opened_followup) => {
                     let dir = tip_dir(&args.out, tip)?;
                     write_followup(&dir, f.n, &opened_followup)?;
+                    let named = &opened_followup.plain.attachments;
+                    if !named.is_empty() {
+                        let verified = opened_followup.trust == Trust::Verified;
+                        let carried = blobs.followups.get(place).map_or(&[][..], |b| &b[..]);
+                        let folder = followup_files_dir(f.n, verified);
+                        let files = write_files(&dir, &folder, named, carried, &bytes)?;
+                        for file in &files {
+                            match file.state {
+                                FileState::Opened => files_written += 1,
+                                state => files_failed
+                                    .push(fail(tip.id, file_problem(Some(f.n), file, state))),
+                            }
+                        }
+                        let json =
+                            serde_json::to_vec_pretty(&files).expect("plain data serializes");
+                        write_replacing(&dir.join(followup_files_list(f.n)), &json)?;
+                    }
                     write_replacing(
                         &dir.join(followup_digest_file(f.n)),
                         digest_hex(f.sealed.as_bytes()).as_bytes(),
@@ -171,21 +270,47 @@ pub fn run(args: &DecryptArgs) -> Result<(), CliError> {
         );
     }
     println!("opened {opened} message(s) into {}", args.out.display());
-    if failed.is_empty() {
+    if files_written > 0 {
+        println!(
+            "wrote {files_written} evidence file(s) (see each tip's files/ folder and tip.json)"
+        );
+    }
+    if failed.is_empty() && files_failed.is_empty() {
         return Ok(());
     }
+    let list = |entries: &[RejectedEntry]| {
+        let mut text = String::new();
+        for f in entries {
+            let who = match (f.id, f.position) {
+                (Some(id), _) => format!("tip {id}"),
+                (None, p) => format!("entry #{p}"),
+            };
+            text.push_str(&format!("- {who}: {}\n", f.reason));
+        }
+        text
+    };
     let mut report = String::new();
-    for f in &failed {
-        let who = match (f.id, f.position) {
-            (Some(id), _) => format!("tip {id}"),
-            (None, p) => format!("entry #{p}"),
-        };
-        report.push_str(&format!("- {who}: {}\n", f.reason));
+    if !failed.is_empty() {
+        report.push_str(&list(&failed));
+        println!(
+            "could not open {} message(s):\n{}",
+            failed.len(),
+            list(&failed)
+        );
     }
-    println!("could not open {} message(s):\n{report}", failed.len());
+    if !files_failed.is_empty() {
+        report.push_str(&list(&files_failed));
+        println!(
+            "{} evidence file(s) were not opened; `whistlebox ack` holds back the ack of their \
+             tip or follow-up, so the server keeps its copy (decrypt a later export into this \
+             folder to fetch them):\n{}",
+            files_failed.len(),
+            list(&files_failed)
+        );
+    }
     let report_path = args.out.join("not-opened.txt");
     write_replacing(&report_path, report.as_bytes())?;
-    Err(CliError::Partial(failed.len()))
+    Err(CliError::Partial(failed.len() + files_failed.len()))
 }
 
 /// The sealed tip as it arrived (base64), kept so that the office can hand the case on.
@@ -264,6 +389,8 @@ fn write_followup(dir: &Path, n: u32, followup: &OpenedFollowup) -> Result<(), C
 struct Pinned {
     digest: Option<String>,
     bound: Option<BoxPublicKey>,
+    /// Whether some of its files did not come yet.
+    files_left: bool,
 }
 
 impl Pinned {
@@ -272,7 +399,16 @@ impl Pinned {
         let raw = read_bounded(&dir.join("tip.json"), 1024 * 1024).ok()?;
         let json: serde_json::Value = serde_json::from_slice(&raw).ok()?;
         let text = |name: &str| json.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let files_left = json
+            .get("files")
+            .and_then(|f| f.as_array())
+            .is_some_and(|files| {
+                files
+                    .iter()
+                    .any(|f| f.get("state").and_then(|s| s.as_str()) != Some("opened"))
+            });
         Some(Self {
+            files_left,
             digest: text("sealed_digest"),
             bound: text("bound_reply_key")
                 .and_then(|k| STANDARD.decode(k).ok())
@@ -293,7 +429,13 @@ pub fn followup_digest_file(n: u32) -> String {
 /// `OUT/<id>`, created if needed. The name is a validated hex id, so it cannot climb out of
 /// OUT, and an existing non-folder (a planted symlink) is refused rather than followed.
 fn tip_dir(out: &Path, tip: &StoredTip) -> Result<PathBuf, CliError> {
-    let dir = out.join(tip.id.to_string());
+    private_subdir(out, &tip.id.to_string())
+}
+
+/// `parent/name`, created if needed; an existing non-folder (a planted symlink) is refused
+/// rather than followed.
+fn private_subdir(parent: &Path, name: &str) -> Result<PathBuf, CliError> {
+    let dir = parent.join(name);
     match fs::symlink_metadata(&dir) {
         Ok(meta) if meta.file_type().is_dir() => {}
         Ok(_) => {
@@ -314,6 +456,7 @@ fn write_tip(
     tip: &StoredTip,
     plain: &TipPlaintext,
     sealed_digest: String,
+    files: &[FileJson],
 ) -> Result<(), CliError> {
     write_replacing(&dir.join("message.txt"), plain.body.as_bytes())?;
     let meta = TipJson {
@@ -326,9 +469,74 @@ fn write_tip(
             .bound_reply_key()
             .map(|k| STANDARD.encode(k.as_bytes())),
         sealed_digest,
+        files,
     };
     let json = serde_json::to_vec_pretty(&meta).expect("plain data serializes");
     write_replacing(&dir.join("tip.json"), &json)
+}
+
+/// Writes the files a sealed tip (or follow-up) names into `dir/folder`, under names made by
+/// `safe_file_name` only, each opened from the blob the bundle carried with its digest
+/// (`carried`, decoded one at a time from `bundle`). Returns what became of each.
+fn write_files(
+    dir: &Path,
+    folder: &str,
+    named: &[AttachmentRef],
+    carried: &[BlobSpan],
+    bundle: &[u8],
+) -> Result<Vec<FileJson>, CliError> {
+    if named.is_empty() {
+        return Ok(Vec::new());
+    }
+    let digests: Vec<[u8; 32]> = carried.iter().map(|c| c.digest).collect();
+    let found = pair_files(&named_digests(named), &digests);
+    let mut out = Vec::with_capacity(named.len());
+    let mut target: Option<PathBuf> = None;
+    for (i, (reference, found)) in named.iter().zip(found).enumerate() {
+        let name = reference.safe_file_name(i + 1);
+        let mut state = FileState::of(found);
+        if let Found::At(at) = found {
+            match carried[at]
+                .decode(bundle)
+                .map(|blob| open_blob(&blob, reference))
+            {
+                Some(Ok(file)) => {
+                    let folder = match &target {
+                        Some(t) => t.clone(),
+                        None => target.insert(private_subdir(dir, folder)?).clone(),
+                    };
+                    write_replacing(&folder.join(&name), &file)?;
+                }
+                _ => state = FileState::Damaged,
+            }
+        }
+        out.push(FileJson {
+            n: i + 1,
+            kind: reference.kind,
+            mime: reference.mime.clone(),
+            bytes: reference.bytes,
+            removed: reference.removed.clone(),
+            cleaned: reference.cleaned,
+            seconds: reference.seconds,
+            disguised: reference.disguised,
+            file: format!("{folder}/{name}"),
+            state,
+        });
+    }
+    Ok(out)
+}
+
+/// A file that was not opened, for the summary and `not-opened.txt`: by kind and size.
+fn file_problem(followup: Option<u32>, f: &FileJson, state: FileState) -> String {
+    let whose = followup.map_or(String::new(), |n| format!("follow-up {n}, "));
+    format!(
+        "{whose}file {} ({}, {}, {}): {}",
+        f.n,
+        kind_words(f.kind),
+        size_words(f.bytes),
+        f.file,
+        state.reason()
+    )
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), CliError> {

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 use super::{read_bounded, read_passphrase, CliError};
 use crate::crypto;
 use crate::desk::{Desk, DeskConfig};
+use crate::domain::exported::{kind_words, size_words};
 use crate::domain::keys::PublicKeys;
 use crate::domain::office::MAX_DIRECTORY_BYTES;
 use crate::domain::Day;
@@ -137,6 +138,27 @@ pub fn run(args: &DeskArgs) -> Result<(), CliError> {
                     Some(id) => println!("- tip {id}: {}", r.reason),
                     None => println!("- entry #{}: {}", r.position, r.reason),
                 }
+            }
+            if report.files_kept > 0 || !report.files_not_kept.is_empty() {
+                println!(
+                    "{}: {} evidence file(s) kept, {} not kept",
+                    path.display(),
+                    report.files_kept,
+                    report.files_not_kept.len()
+                );
+            }
+            for f in &report.files_not_kept {
+                let whose = f
+                    .followup
+                    .map_or(String::new(), |m| format!("follow-up {m}, "));
+                println!(
+                    "- tip {}: {whose}file {} ({}, {}): {}",
+                    f.tip,
+                    f.n,
+                    kind_words(f.kind),
+                    size_words(f.bytes),
+                    f.state.reason()
+                );
             }
         }
         signin = Some(desk.sessions.new_signin());

@@ -80,7 +80,10 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '
 /// Reads a small file, refusing one larger than `max` bytes.
 pub(crate) fn read_bounded(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>, CliError> {
     let file = fs::File::open(path).map_err(io_err(path))?;
-    let mut buf = Zeroizing::new(Vec::new());
+    // Sized from the file's length up front: grown by doubling, reading a bundle of files
+    // would pass through copies of up to twice its size.
+    let len = file.metadata().map_or(0, |m| m.len()).min(max) as usize;
+    let mut buf = Zeroizing::new(Vec::with_capacity(len.saturating_add(1)));
     file.take(max + 1)
         .read_to_end(&mut buf)
         .map_err(io_err(path))?;

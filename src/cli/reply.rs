@@ -64,6 +64,11 @@ pub struct AckArgs {
     /// server may delete those ciphertexts.
     #[arg(long)]
     pub tips: PathBuf,
+    /// Ack tips and follow-ups even when some of their evidence files did not come or did
+    /// not open. Without it their ack is held back, so that the server keeps its copy for a
+    /// later export; once acked, the server deletes the files it holds.
+    #[arg(long)]
+    pub without_missing_files: bool,
 }
 
 #[derive(Deserialize)]
@@ -140,6 +145,7 @@ pub fn run_update(args: &UpdateArgs) -> Result<(), CliError> {
 pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
     crypto::init()?;
     let mut acks = Vec::new();
+    let mut held_back = 0usize;
     for entry in fs::read_dir(&args.tips).map_err(io_err(&args.tips))? {
         let entry = entry.map_err(io_err(&args.tips))?;
         let Some(tip) = entry
@@ -165,9 +171,25 @@ pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
         }
         followups.sort_unstable();
         followups.dedup();
+        // An ack lets the server delete the files it holds: one whose files did not all
+        // come waits, unless the inspectors say otherwise.
+        let dir = entry.path();
+        if !args.without_missing_files {
+            if tip_sealed && files_left(&dir.join("tip.json"), Some("files")) > 0 {
+                tip_sealed = false;
+                held_back += 1;
+            }
+            let before = followups.len();
+            followups.retain(|n| {
+                files_left(&dir.join(super::decrypt::followup_files_list(*n)), None) == 0
+            });
+            held_back += before - followups.len();
+        }
+        if !tip_sealed && followups.is_empty() {
+            continue;
+        }
         // What exactly was opened, so that the server deletes only that: the tip's digest
         // from tip.json, each follow-up's from its .digest file (all or none).
-        let dir = entry.path();
         let tip_digest = tip_sealed.then(|| opened_digest(&dir)).flatten();
         let followup_digests: Vec<[u8; 32]> = followups
             .iter()
@@ -190,9 +212,16 @@ pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
             followup_digests,
         });
     }
+    if held_back > 0 {
+        println!(
+            "held back the ack of {held_back} tip(s) or follow-up(s) whose evidence files did not \
+             all come (see not-opened.txt): the server keeps them for a later export; \
+             --without-missing-files acks them anyway"
+        );
+    }
     if acks.is_empty() {
         return Err(CliError::Usage(format!(
-            "{} holds no decrypted tips; run whistlebox decrypt first",
+            "{} holds no decrypted tips to ack; run whistlebox decrypt first",
             args.tips.display()
         )));
     }
@@ -204,6 +233,28 @@ pub fn run_ack(args: &AckArgs) -> Result<(), CliError> {
         args.signing.out.display()
     );
     Ok(())
+}
+
+/// How many of the files a list written by `decrypt` names were not opened: `tip.json`'s
+/// `files` (`field`), or a follow-up's list (the whole file). None when there is no list.
+fn files_left(path: &Path, field: Option<&str>) -> usize {
+    let Ok(raw) = read_bounded(path, 1024 * 1024) else {
+        return 0;
+    };
+    let Ok(json) = serde_json::from_slice::<serde_json::Value>(&raw) else {
+        // A list that does not read cannot show that the files came.
+        return 1;
+    };
+    let list = match field {
+        Some(name) => json.get(name),
+        None => Some(&json),
+    };
+    list.and_then(|l| l.as_array()).map_or(0, |files| {
+        files
+            .iter()
+            .filter(|f| f.get("state").and_then(|s| s.as_str()) != Some("opened"))
+            .count()
+    })
 }
 
 /// The digest of the sealed tip `decrypt` opened into this folder, from its tip.json.

@@ -246,10 +246,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         metrics: metrics.clone(),
         tickets: Default::default(),
         legacy_receipts: store.legacy_receipts()?,
-        uploads: UploadLimits {
-            max_pending_bytes: args.max_pending_upload_bytes,
-            daily_quota: DailyQuota::new(args.daily_upload_quota_bytes),
-        },
+        uploads: UploadLimits::new(args.max_pending_upload_bytes, args.daily_upload_quota_bytes),
     };
     let state = AppState {
         intake: Arc::new(intake),

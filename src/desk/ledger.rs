@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::RejectedEntry;
+use crate::bundle::{BlobSpan, EntryBlobs, RejectedEntry};
 use crate::crypto::BoxPublicKey;
-use crate::domain::exported::open_exported_tip;
+use crate::domain::attachment::{open_blob, AttachmentRef, Kind};
+use crate::domain::exported::{named_digests, open_exported_tip, pair_files, FileState, Found};
 use crate::domain::followup::{open_followup, Trust};
 use crate::domain::held::StoredTip;
 use crate::domain::keys::SecretKeys;
@@ -30,6 +31,47 @@ pub const MAX_NOTE_BYTES: usize = 16 * 1024;
 pub const MAX_CASE_BYTES: usize = 16 * 1024 * 1024;
 /// Most topics in the office's list.
 pub const MAX_TOPICS: usize = 40;
+/// Version of a case's record: 2 adds the evidence files (`files`, on the case and on each
+/// follow-up). A record of version 1 reads as a case without files.
+pub const CASE_VERSION: u32 = 2;
+
+fn case_version_1() -> u32 {
+    1
+}
+
+/// An evidence file of a tip or follow-up, as the desk keeps it: the sealed reference
+/// (with the file's key, so only inside the sealed record) and whether its blob is kept in
+/// the workspace's `files/` folder (named by the digest in the reference).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseFile {
+    /// What the sealed tip says of it: kind, type, length, key, digest, what cleaning
+    /// removed, the name the resident kept, a voice note's length.
+    pub file: AttachmentRef,
+    /// Opened and kept, or why not.
+    pub state: FileState,
+    /// Set when the inspectors chose to acknowledge the tip without this file (it will not
+    /// come): the server then deletes what it holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waived: bool,
+}
+
+impl CaseFile {
+    /// Whether its blob is in the workspace.
+    pub fn kept(&self) -> bool {
+        self.state == FileState::Opened
+    }
+
+    /// Whether the server may be told that this file is safe here (or that the inspectors
+    /// chose to do without it).
+    pub fn settled(&self) -> bool {
+        self.kept() || self.waived
+    }
+
+    /// The digest of its blob.
+    pub fn digest(&self) -> [u8; 32] {
+        self.file.digest_bytes().unwrap_or([0; 32])
+    }
+}
 
 /// The triage colour (红黄蓝): how urgent and serious a lead is. The office writes what each
 /// colour means to it in the settings.
@@ -81,6 +123,9 @@ pub struct CaseFollowup {
     pub verified: bool,
     /// Digest of the sealed follow-up (what the ack names).
     pub digest: [u8; 32],
+    /// Its evidence files, in the order it names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<CaseFile>,
 }
 
 /// Where an answer stands.
@@ -163,11 +208,18 @@ pub enum EventKind {
     MovesWritten(u64),
     /// Bundle `n` was refused by the server: what it held is queued again.
     Requeued(u64),
+    /// Evidence files that had not come, received with a later bundle.
+    FilesReceived(u32),
+    /// The inspectors chose to acknowledge the case without files that did not come.
+    FilesWaived(u32),
 }
 
 /// A case: one tip and the office's work on it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Case {
+    /// The record's version ([`CASE_VERSION`]; 1 when absent).
+    #[serde(default = "case_version_1")]
+    pub v: u32,
     /// The tip's id.
     pub id: TipId,
     /// Day the server received it.
@@ -181,6 +233,9 @@ pub struct Case {
     pub body: String,
     /// The optional answers of the report form, as sent.
     pub fields: BTreeMap<String, serde_json::Value>,
+    /// The tip's evidence files, in the order it names them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<CaseFile>,
     /// The reply key bound inside the sealed tip; replies are sealed to it.
     pub reply_key: Option<[u8; 32]>,
     /// Digest of the sealed tip as first opened here: a later bundle with other contents
@@ -304,6 +359,45 @@ impl Case {
 
     fn note_event(&mut self, day: Day, what: EventKind) {
         self.history.push(Event { day, what });
+    }
+
+    /// Every evidence file of the case, the tip's then each follow-up's.
+    pub fn all_files(&self) -> impl Iterator<Item = &CaseFile> {
+        self.files
+            .iter()
+            .chain(self.followups.iter().flat_map(|f| f.files.iter()))
+    }
+
+    /// Whether the tip may be acknowledged: every file it names is kept (or done without).
+    pub fn tip_settled(&self) -> bool {
+        self.files.iter().all(CaseFile::settled)
+    }
+
+    /// Whether the server has something to be told about this case: the tip or a follow-up
+    /// not yet acknowledged, whose files are all here (or done without).
+    pub fn ackable(&self) -> bool {
+        (!self.tip_acked && self.tip_settled())
+            || self.followups.iter().any(|f| {
+                !self.followups_acked.contains(&f.n) && f.files.iter().all(CaseFile::settled)
+            })
+    }
+
+    /// Marks every file that did not come as done without, so the case can be acknowledged
+    /// (the server then deletes what it holds); how many.
+    pub fn waive_missing_files(&mut self, today: Day) -> usize {
+        let mut n = 0;
+        let files = self
+            .files
+            .iter_mut()
+            .chain(self.followups.iter_mut().flat_map(|f| f.files.iter_mut()));
+        for f in files.filter(|f| !f.settled()) {
+            f.waived = true;
+            n += 1;
+        }
+        if n > 0 {
+            self.note_event(today, EventKind::FilesWaived(n as u32));
+        }
+        n
     }
 }
 
@@ -456,6 +550,160 @@ pub struct ImportReport {
     pub not_verified: usize,
     /// Entries refused, with reasons (never any of a tip's words).
     pub refused: Vec<RejectedEntry>,
+    /// Evidence files opened and kept in the workspace.
+    pub files_kept: usize,
+    /// Evidence files that did not come or did not open, by kind and size.
+    pub files_not_kept: Vec<FileNote>,
+}
+
+/// An evidence file the import could not keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileNote {
+    /// The case.
+    pub tip: TipId,
+    /// The follow-up it belongs to, if not the tip.
+    pub followup: Option<u32>,
+    /// Its place in the list, from 1.
+    pub n: usize,
+    /// What it is.
+    pub kind: Kind,
+    /// Its length.
+    pub bytes: u64,
+    /// Why it was not kept.
+    pub state: FileState,
+}
+
+/// The blobs an export bundle carried, where `parse_export_in_place` left them: `entries[i]`
+/// holds those of the bundle's `tips[i]`.
+pub struct Carried<'a> {
+    /// The bundle's bytes.
+    pub bundle: &'a [u8],
+    /// Where each entry's blobs lie.
+    pub entries: &'a [EntryBlobs],
+}
+
+/// Keeps a blob (checked already) under its digest in the workspace.
+pub type KeepBlob<'a, E> = dyn FnMut(&[u8; 32], &[u8]) -> Result<(), E> + 'a;
+
+/// One blob the bundle carried for a tip or follow-up: decoded already, or in the bundle.
+enum Blob<'a> {
+    Owned(&'a [u8]),
+    InPlace(&'a BlobSpan, &'a [u8]),
+}
+
+impl Blob<'_> {
+    fn digest(&self) -> [u8; 32] {
+        match self {
+            Blob::Owned(b) => crate::domain::attachment::blob_digest(b),
+            Blob::InPlace(span, _) => span.digest,
+        }
+    }
+
+    fn bytes(&self) -> Option<std::borrow::Cow<'_, [u8]>> {
+        match self {
+            Blob::Owned(b) => Some(std::borrow::Cow::Borrowed(b)),
+            Blob::InPlace(span, bundle) => span.decode(bundle).map(std::borrow::Cow::Owned),
+        }
+    }
+}
+
+/// The blobs carried beside tip `index` (its own with `followup` None, or those of the
+/// follow-up at that place).
+fn carried_blobs<'a>(
+    tip: &'a StoredTip,
+    index: usize,
+    followup: Option<usize>,
+    carried: Option<&Carried<'a>>,
+) -> Vec<Blob<'a>> {
+    match carried {
+        Some(c) => {
+            let Some(entry) = c.entries.get(index) else {
+                return Vec::new();
+            };
+            let spans = match followup {
+                None => Some(&entry.tip),
+                Some(p) => entry.followups.get(p),
+            };
+            spans
+                .map(|s| s.iter().map(|b| Blob::InPlace(b, c.bundle)).collect())
+                .unwrap_or_default()
+        }
+        None => {
+            let owned = match followup {
+                None => Some(&tip.attachments),
+                Some(p) => tip.followups.get(p).map(|f| &f.attachments),
+            };
+            owned
+                .map(|l| l.iter().map(|b| Blob::Owned(b)).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// Keeps the files `wanted` (those not kept yet) from the blobs carried: each blob is the
+/// one whose digest the sealed reference names, opened once to check it (and dropped), then
+/// handed to `store`. Returns how many were kept.
+fn take_files<E>(
+    files: &mut [CaseFile],
+    carried: &[Blob<'_>],
+    store: &mut KeepBlob<'_, E>,
+) -> Result<usize, E> {
+    let digests: Vec<[u8; 32]> = carried.iter().map(Blob::digest).collect();
+    let refs: Vec<[u8; 32]> = files.iter().map(CaseFile::digest).collect();
+    let found = pair_files(&refs, &digests);
+    let mut kept = 0;
+    for (f, found) in files.iter_mut().zip(found) {
+        if f.kept() {
+            continue;
+        }
+        let Found::At(at) = found else {
+            // A file that was damaged stays so; one not found in this bundle is missing or
+            // changed as this bundle shows it.
+            if f.state != FileState::Damaged {
+                f.state = FileState::of(found);
+            }
+            continue;
+        };
+        let Some(blob) = carried[at].bytes() else {
+            f.state = FileState::Damaged;
+            continue;
+        };
+        if open_blob(&blob, &f.file).is_err() {
+            f.state = FileState::Damaged;
+            continue;
+        }
+        store(&f.digest(), &blob)?;
+        f.state = FileState::Opened;
+        kept += 1;
+    }
+    Ok(kept)
+}
+
+/// The files a sealed tip or follow-up names, none kept yet.
+fn named_files(refs: &[AttachmentRef]) -> Vec<CaseFile> {
+    debug_assert_eq!(named_digests(refs).len(), refs.len());
+    refs.iter()
+        .map(|r| CaseFile {
+            file: r.clone(),
+            state: FileState::Missing,
+            waived: false,
+        })
+        .collect()
+}
+
+fn note_files(report: &mut ImportReport, tip: TipId, followup: Option<u32>, files: &[CaseFile]) {
+    for (i, f) in files.iter().enumerate() {
+        if !f.kept() {
+            report.files_not_kept.push(FileNote {
+                tip,
+                followup,
+                n: i + 1,
+                kind: f.file.kind,
+                bytes: f.file.bytes,
+                state: f.state,
+            });
+        }
+    }
 }
 
 /// Every case of the office, and its settings.
@@ -470,28 +718,40 @@ pub struct Ledger {
 impl Ledger {
     /// Opens the tips and follow-ups of a parsed export bundle into cases. A tip already
     /// here is never replaced: a bundle that brings other contents under its id is refused
-    /// for that entry, as `whistlebox decrypt` refuses it. Returns the changed cases (to be
-    /// written to the workspace) and the report.
-    pub fn import(
+    /// for that entry, as `whistlebox decrypt` refuses it. Evidence files come from
+    /// `carried` (a bundle read in place) or, without it, the tips' own lists; each kept
+    /// blob goes to `store` before anything names it, and a file that did not come before
+    /// is taken when a later bundle brings it. Returns the changed cases (to be written to
+    /// the workspace) and the report; an error of `store` stops the import.
+    pub fn import<E>(
         &mut self,
         tips: &[StoredTip],
+        carried: Option<&Carried<'_>>,
         keys: &SecretKeys,
         directory: Option<&Directory>,
         today: Day,
-    ) -> (Vec<TipId>, ImportReport) {
+        store: &mut KeepBlob<'_, E>,
+    ) -> Result<(Vec<TipId>, ImportReport), E> {
         let mut report = ImportReport::default();
         let mut changed = Vec::new();
-        for tip in tips {
+        for (index, tip) in tips.iter().enumerate() {
             let refuse = |reason: String| RejectedEntry {
                 position: 0,
                 id: Some(tip.id),
                 reason,
             };
             let mut touched = false;
+            let mut received = 0usize;
             if let Some(sealed) = &tip.sealed {
                 let digest = sealed_digest(sealed.as_bytes());
-                match self.cases.get(&tip.id) {
-                    Some(case) if crate::crypto::ct_eq(&case.digest, &digest) => {}
+                match self.cases.get_mut(&tip.id) {
+                    Some(case) if crate::crypto::ct_eq(&case.digest, &digest) => {
+                        if !case.files.iter().all(CaseFile::kept) {
+                            let blobs = carried_blobs(tip, index, None, carried);
+                            received += take_files(&mut case.files, &blobs, store)?;
+                            note_files(&mut report, tip.id, None, &case.files);
+                        }
+                    }
                     Some(_) => {
                         report.refused.push(refuse(
                             "this tip was opened here before with other contents, so the bundle \
@@ -511,6 +771,9 @@ impl Ledger {
                                 ));
                                 continue;
                             }
+                            let blobs = carried_blobs(tip, index, None, carried);
+                            report.files_kept += take_files(&mut case.files, &blobs, store)?;
+                            note_files(&mut report, tip.id, None, &case.files);
                             case.note_event(today, EventKind::Imported);
                             self.cases.insert(tip.id, case);
                             report.new_cases += 1;
@@ -539,23 +802,29 @@ impl Ledger {
             }
             let mut added = 0u32;
             let mut size: Option<usize> = None;
-            for f in &tip.followups {
+            for (place, f) in tip.followups.iter().enumerate() {
                 let digest = sealed_digest(f.sealed.as_bytes());
-                if let Some(have) = case.followups.iter().find(|h| h.n == f.n) {
+                if let Some(have) = case.followups.iter_mut().find(|h| h.n == f.n) {
                     if !crate::crypto::ct_eq(&have.digest, &digest) {
                         report.refused.push(refuse(format!(
                             "follow-up {} was opened here before with other contents; the \
                              bundle was changed on the way",
                             f.n
                         )));
+                    } else if !have.files.iter().all(CaseFile::kept) {
+                        let blobs = carried_blobs(tip, index, Some(place), carried);
+                        received += take_files(&mut have.files, &blobs, store)?;
+                        note_files(&mut report, tip.id, Some(f.n), &have.files);
                     }
                     continue;
                 }
                 let bound = case.reply_key();
                 match open_followup(&f.sealed, &keys.box_key, bound.as_ref()) {
                     Ok(opened) => {
+                        let mut files = named_files(&opened.plain.attachments);
                         let grown = size.unwrap_or_else(|| stored_len(case))
                             + serde_json::to_string(&opened.plain.body).map_or(0, |j| j.len())
+                            + serde_json::to_string(&files).map_or(0, |j| j.len())
                             + 256;
                         if grown > MAX_CASE_BYTES {
                             report.refused.push(refuse(format!(
@@ -570,12 +839,16 @@ impl Ledger {
                         if !verified {
                             report.not_verified += 1;
                         }
+                        let blobs = carried_blobs(tip, index, Some(place), carried);
+                        report.files_kept += take_files(&mut files, &blobs, store)?;
+                        note_files(&mut report, tip.id, Some(f.n), &files);
                         case.followups.push(CaseFollowup {
                             n: f.n,
                             day: f.day,
                             body: opened.plain.body.clone(),
                             verified,
                             digest,
+                            files,
                         });
                         added += 1;
                     }
@@ -592,23 +865,31 @@ impl Ledger {
                 report.new_followups += added as usize;
                 touched = true;
             }
+            if received > 0 {
+                report.files_kept += received;
+                case.note_event(today, EventKind::FilesReceived(received as u32));
+                touched = true;
+            }
             if touched {
                 changed.push(tip.id);
             } else {
                 report.unchanged += 1;
             }
         }
-        (changed, report)
+        Ok((changed, report))
     }
 
-    /// Cases the server has not been told this desk holds (tips or follow-ups).
+    /// Cases the server may be told this desk holds (tips or follow-ups not yet
+    /// acknowledged whose evidence files are all here, or done without).
     pub fn unacked(&self) -> impl Iterator<Item = &Case> {
-        self.cases.values().filter(|c| {
-            !c.tip_acked
-                || c.followups
-                    .iter()
-                    .any(|f| !c.followups_acked.contains(&f.n))
-        })
+        self.cases.values().filter(|c| c.ackable())
+    }
+
+    /// Cases whose acknowledgement waits for evidence files that did not come.
+    pub fn waiting_for_files(&self) -> impl Iterator<Item = &Case> {
+        self.cases
+            .values()
+            .filter(|c| c.all_files().any(|f| !f.settled()))
     }
 
     /// Cases with a hand-over waiting to be written.
@@ -638,6 +919,7 @@ fn new_case(
     today: Day,
 ) -> Case {
     Case {
+        v: CASE_VERSION,
         id: tip.id,
         // The day and status in an export are the server's word, under no signature: a day
         // to come is taken as today, and a new case starts as received whatever the export
@@ -648,6 +930,7 @@ fn new_case(
         moved_in: tip.grant.is_some(),
         body: plain.body.clone(),
         fields: plain.fields.clone(),
+        files: named_files(&plain.attachments),
         reply_key: plain.bound_reply_key().map(|k| *k.as_bytes()),
         digest,
         sealed: tip.sealed.as_ref().map(|s| s.to_base64()),
@@ -961,11 +1244,36 @@ impl Case {
         again
     }
 
-    /// Marks the tip and every follow-up here as acknowledged in ack bundle `sequence`.
+    /// Marks as acknowledged in ack bundle `sequence` what [`Case::ack`] named: the tip
+    /// and the follow-ups whose files are all here (or done without).
     pub fn mark_acked(&mut self, sequence: u64, today: Day) {
-        self.tip_acked = true;
-        self.followups_acked = self.followups.iter().map(|f| f.n).collect();
+        if let Some(ack) = self.ack() {
+            self.tip_acked |= ack.tip_sealed;
+            self.followups_acked.extend(ack.followups);
+        }
         self.note_event(today, EventKind::Acked(sequence));
+    }
+
+    /// What an ack bundle tells the server of this case, if anything: the tip, unless some
+    /// of its files did not come (the server keeps them for a later export until they come
+    /// or the inspectors do without them), and the follow-ups whose files all came. Each is
+    /// named by the digest of what was opened.
+    pub fn ack(&self) -> Option<crate::domain::reply::Ack> {
+        if !self.ackable() {
+            return None;
+        }
+        let followups: Vec<&CaseFollowup> = self
+            .followups
+            .iter()
+            .filter(|f| f.files.iter().all(CaseFile::settled))
+            .collect();
+        Some(crate::domain::reply::Ack {
+            tip: self.id,
+            tip_sealed: self.tip_settled(),
+            followups: followups.iter().map(|f| f.n).collect(),
+            tip_digest: Some(self.digest),
+            followup_digests: followups.iter().map(|f| f.digest).collect(),
+        })
     }
 }
 
@@ -996,6 +1304,10 @@ mod tests {
 
     fn case() -> Case {
         sample_case(1)
+    }
+
+    fn no_store(_: &[u8; 32], _: &[u8]) -> Result<(), ()> {
+        panic!("nothing to keep")
     }
 
     #[test]
@@ -1112,7 +1424,9 @@ mod tests {
             attachments: Vec::new(),
         };
         let mut ledger = Ledger::default();
-        let (changed, report) = ledger.import(&[tip], &keys, None, Day(20_001));
+        let (changed, report) = ledger
+            .import(&[tip], None, &keys, None, Day(20_001), &mut no_store)
+            .unwrap();
         assert_eq!(changed, vec![id]);
         let c = &ledger.cases[&id];
         assert_eq!(
@@ -1132,6 +1446,173 @@ mod tests {
         assert!(stored_len(c) <= MAX_CASE_BYTES);
     }
 
+    /// A tip with two files and a follow-up with one: the files are kept through `store`
+    /// (never a blob the tip does not name), one swapped on the way is not, and the ack
+    /// waits for it; a later bundle that brings it fills it in.
+    #[test]
+    fn files_are_kept_by_their_sealed_digest_and_the_ack_waits_for_them() {
+        use crate::domain::attachment::{seal_file, AttachmentRef, Kind};
+        crate::crypto::init().unwrap();
+        let keys = SecretKeys::generate();
+        let pk = keys.box_key.public_key();
+        let photo = seal_file(b"jpeg bytes").unwrap();
+        let voice = seal_file(&[7u8; 70_000]).unwrap();
+        let extra = seal_file(b"pdf").unwrap();
+        let stranger = seal_file(b"not named").unwrap();
+        let mut tip_words = crate::domain::tip::TipPlaintext::new("村会计把补助款转走了");
+        tip_words.attachments = vec![
+            AttachmentRef::for_sealed(Kind::Photo, "image/jpeg", 10, &photo),
+            AttachmentRef::for_sealed(Kind::Voice, "audio/wav", 70_000, &voice),
+        ];
+        let mut more = crate::domain::tip::TipPlaintext::new("补充一份名单");
+        more.attachments = vec![AttachmentRef::for_sealed(
+            Kind::File,
+            "application/pdf",
+            3,
+            &extra,
+        )];
+        let followup = |blobs: Vec<Vec<u8>>| crate::domain::held::Followup {
+            n: 1,
+            day: Day(20_000),
+            sealed: more.seal_to(std::slice::from_ref(&pk)).unwrap(),
+            attachments: blobs,
+        };
+        let sealed = tip_words.seal_to(std::slice::from_ref(&pk)).unwrap();
+        let id = TipId([8; 8]);
+        let entry = |tip_blobs: Vec<Vec<u8>>, f_blobs: Vec<Vec<u8>>| StoredTip {
+            id,
+            day: Day(20_000),
+            status: Status::Received,
+            sealed: Some(sealed.clone()),
+            grant: None,
+            sealed_reply_key: None,
+            followups: vec![followup(f_blobs)],
+            attachments: tip_blobs,
+        };
+        let kept: std::cell::RefCell<BTreeMap<[u8; 32], Vec<u8>>> = Default::default();
+        let mut store = |d: &[u8; 32], b: &[u8]| -> Result<(), ()> {
+            kept.borrow_mut().insert(*d, b.to_vec());
+            Ok(())
+        };
+        // The voice note swapped for a blob the tip does not name.
+        let first = entry(
+            vec![stranger.blob.clone(), photo.blob.clone()],
+            vec![extra.blob.clone()],
+        );
+        let mut ledger = Ledger::default();
+        let (_, report) = ledger
+            .import(&[first], None, &keys, None, Day(20_001), &mut store)
+            .unwrap();
+        assert_eq!(report.files_kept, 2);
+        assert_eq!(report.files_not_kept.len(), 1);
+        assert_eq!(report.files_not_kept[0].n, 2);
+        assert_eq!(report.files_not_kept[0].state, FileState::Changed);
+        assert_eq!(kept.borrow().len(), 2);
+        assert!(
+            !kept.borrow().contains_key(&stranger.digest),
+            "never a blob it does not name"
+        );
+        assert_eq!(kept.borrow()[&photo.digest], photo.blob);
+        let case = &ledger.cases[&id];
+        assert_eq!(case.v, CASE_VERSION);
+        assert!(case.files[0].kept() && !case.files[1].kept());
+        assert!(case.followups[0].files[0].kept());
+        // The tip's ack waits for its voice note; the follow-up, whole, is acked.
+        let ack = case.ack().unwrap();
+        assert!(!ack.tip_sealed);
+        assert_eq!(ack.followups, vec![1]);
+        ledger
+            .cases
+            .get_mut(&id)
+            .unwrap()
+            .mark_acked(3, Day(20_001));
+        let case = &ledger.cases[&id];
+        assert!(!case.tip_acked && case.followups_acked.contains(&1));
+        assert!(case.ack().is_none() && ledger.unacked().count() == 0);
+        assert_eq!(ledger.waiting_for_files().count(), 1);
+        // A later bundle brings it (in another order): taken, and the tip can be acked.
+        let later = entry(vec![voice.blob.clone(), photo.blob.clone()], vec![]);
+        let (changed, report) = ledger
+            .import(&[later], None, &keys, None, Day(20_002), &mut store)
+            .unwrap();
+        assert_eq!(changed, vec![id]);
+        assert_eq!(report.files_kept, 1);
+        assert!(report.files_not_kept.is_empty());
+        assert_eq!(kept.borrow()[&voice.digest], voice.blob);
+        let case = &ledger.cases[&id];
+        assert!(case.files.iter().all(CaseFile::kept));
+        assert!(case
+            .history
+            .iter()
+            .any(|e| e.what == EventKind::FilesReceived(1)));
+        assert!(case.ack().unwrap().tip_sealed);
+    }
+
+    #[test]
+    fn a_case_can_go_on_without_files_that_will_not_come() {
+        use crate::domain::attachment::{seal_file, AttachmentRef, Kind};
+        crate::crypto::init().unwrap();
+        let mut c = case();
+        let photo = seal_file(b"x").unwrap();
+        c.files = named_files(&[AttachmentRef::for_sealed(
+            Kind::Photo,
+            "image/png",
+            1,
+            &photo,
+        )]);
+        assert!(!c.tip_settled());
+        assert!(c.ack().is_none());
+        assert_eq!(c.waive_missing_files(Day(20_003)), 1);
+        assert_eq!(c.waive_missing_files(Day(20_003)), 0, "once");
+        let ack = c.ack().unwrap();
+        assert!(ack.tip_sealed);
+        assert!(!c.files[0].kept(), "waived is not kept");
+    }
+
+    /// A case record with evidence files, byte for byte (do not change this test if it
+    /// fails: workspaces on the offline machines hold records in this format). A record of
+    /// version 1 (no `v`, no `files`) still reads.
+    #[test]
+    fn case_record_with_files_is_fixed() {
+        use crate::domain::attachment::{AttachmentRef, Kind};
+        let reference = AttachmentRef {
+            kind: Kind::Voice,
+            mime: "audio/wav".into(),
+            bytes: 480_044,
+            key: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [1u8; 32]),
+            digest: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, [2u8; 32]),
+            removed: vec![],
+            cleaned: None,
+            name: None,
+            seconds: Some(15.0),
+            disguised: Some(true),
+        };
+        let file = CaseFile {
+            file: reference,
+            state: FileState::Opened,
+            waived: false,
+        };
+        assert_eq!(
+            serde_json::to_string(&file).unwrap(),
+            r#"{"file":{"kind":"voice","type":"audio/wav","bytes":480044,"key":"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=","digest":"AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=","seconds":15.0,"disguised":true},"state":"opened"}"#
+        );
+        let mut c = case();
+        c.files = vec![file];
+        let json = serde_json::to_value(&c).unwrap();
+        assert_eq!(json["v"], 2);
+        assert_eq!(json["files"][0]["state"], "opened");
+        assert!(json["followups"].as_array().unwrap().is_empty());
+        // Version 1: the same record without `v` and `files`.
+        let mut old = json.clone();
+        old.as_object_mut().unwrap().remove("v");
+        old.as_object_mut().unwrap().remove("files");
+        let back: Case = serde_json::from_value(old).unwrap();
+        assert_eq!(back.v, 1);
+        assert!(back.files.is_empty());
+        let back: Case = serde_json::from_value(json).unwrap();
+        assert_eq!(back.files[0].file.bytes, 480_044);
+    }
+
     #[test]
     fn a_follow_up_after_the_last_answer_is_new() {
         let mut c = case();
@@ -1142,6 +1623,7 @@ mod tests {
             body: "补充".into(),
             verified: true,
             digest: [1; 32],
+            files: Vec::new(),
         });
         assert!(c.has_unanswered_followup(), "no answer yet");
         c.queue_answer(Status::InReview, "", Day(20_003)).unwrap();
@@ -1152,6 +1634,7 @@ mod tests {
             body: "又补充".into(),
             verified: true,
             digest: [2; 32],
+            files: Vec::new(),
         });
         assert!(c.has_unanswered_followup(), "the same day as the answer");
     }

@@ -23,15 +23,17 @@ use actix_web::{web, App, HttpServer};
 use thiserror::Error;
 use zeroize::Zeroizing;
 
-use crate::bundle::{parse_export, BundleError, BundleLimits};
+use crate::bundle::{parse_export_in_place, BundleError, BundleLimits};
 use crate::domain::keys::{KeyFileError, PublicKeys, SecretKeys};
 use crate::domain::office::Directory;
 use crate::domain::Day;
 use ledger::{ImportReport, Ledger};
 use workspace::{Workspace, WorkspaceError, Written};
 
-/// Largest bundle the desk takes in one upload.
-pub const MAX_UPLOAD_BYTES: usize = 512 * 1024 * 1024;
+/// Largest bundle the desk takes in one upload (or `--import`): 2 GiB, what `decrypt` reads.
+/// A bundle is held in memory once while it is imported (its evidence files are decoded
+/// one at a time), so importing one takes about its size in memory, plus the ledger.
+pub const MAX_UPLOAD_BYTES: usize = 2 * 1024 * 1024 * 1024;
 
 /// How the desk was started (see `whistlebox desk --help`).
 pub struct DeskConfig {
@@ -84,6 +86,9 @@ pub enum DeskError {
     /// No such case.
     #[error("there is no case with this number here")]
     NoCase,
+    /// No such file kept under the case.
+    #[error("this case has no such file kept here")]
+    NoFile,
     /// A form was filled in wrongly.
     #[error("{0}")]
     Form(String),
@@ -226,17 +231,39 @@ impl Desk {
         self.lock_slot().is_some()
     }
 
-    /// Imports an export bundle: parsed defensively, opened, saved in one write.
+    /// Imports an export bundle: parsed defensively, opened, saved in one write. Evidence
+    /// files are left in `bytes` by the parser and decoded one at a time, each kept in the
+    /// workspace (synced) before the records that name them are written.
     pub fn import(&self, bytes: &[u8]) -> Result<ImportReport, DeskError> {
-        let parsed = parse_export(bytes, &BundleLimits::default())?;
+        let limits = BundleLimits {
+            max_bundle_bytes: MAX_UPLOAD_BYTES as u64,
+            ..BundleLimits::default()
+        };
+        let parsed = parse_export_in_place(bytes, &limits)?;
+        let carried = ledger::Carried {
+            bundle: bytes,
+            entries: &parsed.blobs,
+        };
         let today = self.today();
         self.with_open(|open| {
-            let (changed, mut report) =
-                open.ledger
-                    .import(&parsed.tips, &open.keys, open.directory.as_ref(), today);
+            let Open {
+                ledger,
+                workspace,
+                keys,
+                directory,
+                ..
+            } = open;
+            let (changed, mut report) = ledger.import(
+                &parsed.tips,
+                Some(&carried),
+                keys,
+                directory.as_ref(),
+                today,
+                &mut |digest, blob| workspace.store_blob(digest, blob),
+            )?;
             report.refused.extend(parsed.rejected.iter().cloned());
-            let cases = changed.iter().filter_map(|id| open.ledger.cases.get(id));
-            open.workspace.save_cases(cases)?;
+            let cases = changed.iter().filter_map(|id| ledger.cases.get(id));
+            workspace.save_cases(cases)?;
             Ok(report)
         })
     }

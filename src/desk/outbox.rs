@@ -88,18 +88,15 @@ pub fn write_bundles(
 ) -> Result<Outgoing, OutboxError> {
     let updates = update_groups(ledger)?;
     let moves = move_requests(ledger, keys, directory)?;
+    // A tip or follow-up whose evidence files did not all come is left out (`Case::ack`):
+    // the server keeps its copy for a later export.
     let acks: Vec<Group<Ack>> = ledger
         .unacked()
-        .map(|c| Group {
-            tip: c.id,
-            bytes: 200 + 140 * c.followups.len(),
-            items: vec![Ack {
-                tip: c.id,
-                tip_sealed: true,
-                followups: c.followups.iter().map(|f| f.n).collect(),
-                tip_digest: Some(c.digest),
-                followup_digests: c.followups.iter().map(|f| f.digest).collect(),
-            }],
+        .filter_map(|c| c.ack())
+        .map(|ack| Group {
+            tip: ack.tip,
+            bytes: 200 + 140 * ack.followups.len(),
+            items: vec![ack],
         })
         .collect();
     if updates.is_empty() && acks.is_empty() && moves.is_empty() {

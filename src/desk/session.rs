@@ -131,14 +131,15 @@ pub fn has_session(req: &HttpRequest, sessions: &Sessions) -> bool {
         .any(|value| sessions.check(value))
 }
 
-/// Headers on every answer: no scripts at all, nothing from elsewhere, no framing, no
-/// caching of case pages, no referrer.
+/// Headers on every answer: no scripts at all, nothing from elsewhere (images and sound,
+/// the residents' files, from the desk itself only), no framing, no caching of case pages
+/// or files, no referrer.
 pub fn headers() -> DefaultHeaders {
     DefaultHeaders::new()
         .add((
             "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; style-src 'self'; img-src 'self'; media-src 'self'; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ))
         .add(("Cache-Control", "no-store"))
         .add(("X-Frame-Options", "DENY"))

@@ -12,8 +12,19 @@
 //!   import); replaying the log gives the ledger. A torn last record (a crash mid-write) is
 //!   dropped; a damaged record elsewhere stops the desk with a plain error.
 //! - `desk.lock`: held while a desk runs, so two desks never write one log.
+//! - `files/` (version 2): the residents' evidence files, each exactly the encrypted blob
+//!   the bundle carried (`WBA` 1, `docs/attachments.md`), named by the lowercase hex of its
+//!   BLAKE2b-256 digest. A blob is ciphertext under a key that travels only inside the
+//!   sealed tip, and the desk keeps that key only inside the case's sealed record, so the
+//!   file needs no second layer; nor may it go into the record, which holds at most 16 MiB
+//!   a case. Each is written beside (`.partial`), synced and renamed, before the record that
+//!   names it is written; one no record names (a crash in between) is removed at opening.
 //!
 //! On opening, a log with many superseded records is rewritten as one record per case.
+//!
+//! Version 2 (evidence files) reads every version 1 workspace: its `desk.head` is rewritten
+//! as version 2 at opening, so that an older desk, which would drop the files' keys when it
+//! folds the log, refuses the workspace instead of opening it.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -27,13 +38,16 @@ use zeroize::Zeroizing;
 
 use super::ledger::{Case, Ledger, Settings};
 use crate::crypto::{self, BoxSecretKey, WorkspaceKey, WORKSPACE_SALT_BYTES};
+use crate::domain::attachment;
 
 const HEAD_FILE: &str = "desk.head";
 const LOG_FILE: &str = "ledger.log";
 const LOCK_FILE: &str = "desk.lock";
+/// The folder of evidence files.
+pub const FILES_DIR: &str = "files";
 const HEAD_FORMAT: &str = "whistlebox-desk";
-/// Version of `desk.head` and `ledger.log`.
-pub const WORKSPACE_VERSION: u32 = 1;
+/// Version of the workspace: `desk.head`, `ledger.log` and `files/`.
+pub const WORKSPACE_VERSION: u32 = 2;
 const LOG_MAGIC: &[u8; 8] = b"WBDESK1\n";
 const CHECK_TEXT: &[u8] = b"whistlebox desk workspace check v1";
 /// Records are padded to a multiple of this, so sizes say little about the words.
@@ -150,7 +164,13 @@ impl Workspace {
         let lock = lock(dir)?;
         let head_path = dir.join(HEAD_FILE);
         let key = match fs::read(&head_path) {
-            Ok(raw) => key_from_head(&raw, office)?,
+            Ok(raw) => {
+                let (key, version) = key_from_head(&raw, office)?;
+                if version < WORKSPACE_VERSION {
+                    upgrade_head(&head_path, &raw)?;
+                }
+                key
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 if dir.join(LOG_FILE).exists() {
                     return Err(WorkspaceError::Damaged("desk.head is missing"));
@@ -169,6 +189,12 @@ impl Workspace {
             }
             Err(e) => return Err(io(&head_path)(e)),
         };
+        let files = dir.join(FILES_DIR);
+        match fs::symlink_metadata(&files) {
+            Ok(meta) if meta.file_type().is_dir() => {}
+            Ok(_) => return Err(WorkspaceError::Damaged("files is not a folder")),
+            Err(_) => create_private_dir(&files)?,
+        }
         let mut workspace = Workspace {
             dir: dir.to_owned(),
             key,
@@ -177,6 +203,7 @@ impl Workspace {
             _lock: lock,
         };
         let (ledger, written) = workspace.replay()?;
+        workspace.sweep_files(&ledger)?;
         let live = ledger.cases.len() + written.len() + 1;
         if workspace.records > 2 * live + 64 {
             workspace.rewrite(&ledger, &written)?;
@@ -221,6 +248,66 @@ impl Workspace {
 
     fn log_path(&self) -> PathBuf {
         self.dir.join(LOG_FILE)
+    }
+
+    /// Where the blob with `digest` is kept.
+    pub fn blob_path(&self, digest: &[u8; 32]) -> PathBuf {
+        self.dir.join(FILES_DIR).join(blob_file_name(digest))
+    }
+
+    /// Keeps a blob (checked against `digest` by the caller): written beside, synced,
+    /// renamed into place and the folder synced, so that the record naming it, written
+    /// after, never names a file the disk may lose. A blob kept already is left as it is.
+    pub fn store_blob(&self, digest: &[u8; 32], blob: &[u8]) -> Result<(), WorkspaceError> {
+        let path = self.blob_path(digest);
+        if let Ok(have) = read_blob(&path) {
+            if crypto::ct_eq(&attachment::blob_digest(&have), digest) {
+                return Ok(());
+            }
+        }
+        let tmp = path.with_extension("partial");
+        let _ = fs::remove_file(&tmp);
+        let mut f = private_options()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        let written = f.write_all(blob).and_then(|()| f.sync_all());
+        if let Err(e) = written {
+            let _ = fs::remove_file(&tmp);
+            return Err(io(&tmp)(e));
+        }
+        // A rename over a planted symlink replaces the link; it never writes through it.
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        let files = self.dir.join(FILES_DIR);
+        fs::File::open(&files)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&files))
+    }
+
+    /// Removes the files no case names (left by a crash between a file and its record)
+    /// and half-written ones.
+    fn sweep_files(&self, ledger: &Ledger) -> Result<(), WorkspaceError> {
+        let named: std::collections::HashSet<String> = ledger
+            .cases
+            .values()
+            .flat_map(|c| c.all_files())
+            .filter_map(|f| f.file.digest_bytes().ok())
+            .map(|d| blob_file_name(&d))
+            .collect();
+        let files = self.dir.join(FILES_DIR);
+        for entry in fs::read_dir(&files).map_err(io(&files))? {
+            let entry = entry.map_err(io(&files))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = name.ends_with(".partial")
+                || (name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()));
+            if ours && !named.contains(name.as_ref()) {
+                let path = entry.path();
+                fs::remove_file(&path).map_err(io(&path))?;
+            }
+        }
+        Ok(())
     }
 
     fn seal(&self, prev: [u8; 32], item: Item) -> Vec<u8> {
@@ -398,7 +485,51 @@ impl Workspace {
     }
 }
 
-fn key_from_head(raw: &[u8], office: &BoxSecretKey) -> Result<WorkspaceKey, WorkspaceError> {
+/// The name a blob is kept under in `files/`: the lowercase hex of its digest.
+pub fn blob_file_name(digest: &[u8; 32]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a kept blob, no longer than the largest file makes.
+pub fn read_blob(path: &Path) -> Result<Vec<u8>, WorkspaceError> {
+    let f = fs::File::open(path).map_err(io(path))?;
+    let max = attachment::blob_len(attachment::MAX_FILE_BYTES);
+    let len = f.metadata().map_err(io(path))?.len();
+    if len > max {
+        return Err(WorkspaceError::Damaged(
+            "a kept file is larger than any file makes",
+        ));
+    }
+    let mut buf = Vec::with_capacity(len as usize);
+    f.take(max + 1).read_to_end(&mut buf).map_err(io(path))?;
+    Ok(buf)
+}
+
+/// Rewrites a `desk.head` of an older version as the current one (same salt and check).
+fn upgrade_head(path: &Path, raw: &[u8]) -> Result<(), WorkspaceError> {
+    let mut head: Head =
+        serde_json::from_slice(raw).map_err(|_| WorkspaceError::Damaged("desk.head"))?;
+    head.version = WORKSPACE_VERSION;
+    let json = serde_json::to_vec_pretty(&head).expect("plain data serializes");
+    let tmp = path.with_extension("head.new");
+    let _ = fs::remove_file(&tmp);
+    let mut f = private_options()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    f.write_all(&json).map_err(io(&tmp))?;
+    f.sync_all().map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))?;
+    if let Some(dir) = path.parent() {
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
+fn key_from_head(raw: &[u8], office: &BoxSecretKey) -> Result<(WorkspaceKey, u32), WorkspaceError> {
     let head: Head =
         serde_json::from_slice(raw).map_err(|_| WorkspaceError::Damaged("desk.head"))?;
     if head.format != HEAD_FORMAT {
@@ -417,7 +548,7 @@ fn key_from_head(raw: &[u8], office: &BoxSecretKey) -> Result<WorkspaceKey, Work
         .map_err(|_| WorkspaceError::Damaged("desk.head check"))?;
     let key = WorkspaceKey::derive(office, &salt);
     match key.decrypt(&check) {
-        Ok(text) if crypto::ct_eq(&text, CHECK_TEXT) => Ok(key),
+        Ok(text) if crypto::ct_eq(&text, CHECK_TEXT) => Ok((key, head.version)),
         _ => Err(WorkspaceError::WrongKey),
     }
 }
@@ -516,6 +647,100 @@ mod tests {
         assert!(matches!(
             Workspace::open(dir.path(), &BoxSecretKey::generate()),
             Err(WorkspaceError::WrongKey)
+        ));
+    }
+
+    /// The file store, version 2: a kept file is exactly the blob, named by the hex of its
+    /// BLAKE2b-256 digest, in `files/`, readable by the owner only (do not change this test
+    /// if it fails: workspaces on the offline machines hold files in this format).
+    #[test]
+    fn file_store_is_fixed() {
+        crypto::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = BoxSecretKey::generate();
+        let opened = Workspace::open(dir.path(), &key).unwrap();
+        assert_eq!(
+            blob_file_name(&[0xab; 32]),
+            "abababababababababababababababababababababababababababababababab"
+        );
+        let blob = b"WBA\x01 sixteen prefix and pieces".to_vec();
+        let digest = attachment::blob_digest(&blob);
+        opened.workspace.store_blob(&digest, &blob).unwrap();
+        let path = dir.path().join("files").join(blob_file_name(&digest));
+        assert_eq!(opened.workspace.blob_path(&digest), path);
+        assert_eq!(fs::read(&path).unwrap(), blob);
+        assert_eq!(read_blob(&path).unwrap(), blob);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            assert_eq!(mode(&dir.path().join("files")), 0o700);
+        }
+        // Kept once: storing it again changes nothing, and leaves nothing beside it.
+        opened.workspace.store_blob(&digest, &blob).unwrap();
+        assert_eq!(fs::read_dir(dir.path().join("files")).unwrap().count(), 1);
+        let head: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join(HEAD_FILE)).unwrap()).unwrap();
+        assert_eq!(head["version"], 2);
+    }
+
+    #[test]
+    fn files_no_case_names_are_removed_and_a_version_1_workspace_is_upgraded() {
+        crypto::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = BoxSecretKey::generate();
+        let named = attachment::seal_file(b"kept").unwrap();
+        let orphan = attachment::seal_file(b"orphan").unwrap();
+        {
+            let mut opened = Workspace::open(dir.path(), &key).unwrap();
+            let mut case = sample(4);
+            case.files = vec![crate::desk::ledger::CaseFile {
+                file: attachment::AttachmentRef::for_sealed(
+                    attachment::Kind::File,
+                    "application/pdf",
+                    4,
+                    &named,
+                ),
+                state: crate::domain::exported::FileState::Opened,
+                waived: false,
+            }];
+            opened
+                .workspace
+                .store_blob(&named.digest, &named.blob)
+                .unwrap();
+            opened.workspace.save_cases([&case]).unwrap();
+            // A crash between a file and its record, and one mid-write.
+            opened
+                .workspace
+                .store_blob(&orphan.digest, &orphan.blob)
+                .unwrap();
+            fs::write(dir.path().join("files/torn.partial"), b"half").unwrap();
+        }
+        // As a version 1 desk left it.
+        let head_path = dir.path().join(HEAD_FILE);
+        let mut head: serde_json::Value =
+            serde_json::from_slice(&fs::read(&head_path).unwrap()).unwrap();
+        head["version"] = 1.into();
+        fs::write(&head_path, serde_json::to_vec(&head).unwrap()).unwrap();
+        let opened = Workspace::open(dir.path(), &key).unwrap();
+        let left: Vec<String> = fs::read_dir(dir.path().join("files"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, vec![blob_file_name(&named.digest)]);
+        assert_eq!(opened.ledger.cases[&TipId([4; 8])].files.len(), 1);
+        let head: serde_json::Value =
+            serde_json::from_slice(&fs::read(&head_path).unwrap()).unwrap();
+        assert_eq!(head["version"], 2, "an older desk now refuses it");
+        drop(opened);
+        // A newer one than this is refused.
+        let mut newer = head.clone();
+        newer["version"] = 3.into();
+        fs::write(&head_path, serde_json::to_vec(&newer).unwrap()).unwrap();
+        assert!(matches!(
+            Workspace::open(dir.path(), &key),
+            Err(WorkspaceError::Newer(3))
         ));
     }
 

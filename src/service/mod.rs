@@ -6,6 +6,7 @@
 
 pub mod acks;
 pub mod offices;
+pub mod photos;
 pub mod signed;
 pub mod uploads;
 
@@ -693,6 +694,18 @@ impl Intake {
             return Err(StatusError::DiskFull);
         }
         let (view, unlocked) = self.find_status(receipt).await?;
+        self.add_followup_unlocked(&view, &unlocked, content, uploads)
+            .await
+    }
+
+    /// Files a follow-up under a tip whose receipt was already checked ([`Intake::find_status`]).
+    pub(crate) async fn add_followup_unlocked(
+        &self,
+        view: &TipView,
+        unlocked: &Unlocked,
+        content: FollowupContent,
+        uploads: Vec<UploadId>,
+    ) -> Result<Day, StatusError> {
         let keys = unlocked.keys();
         let readers = self.offices.keys_for(&view.towns);
         let inner = match content {

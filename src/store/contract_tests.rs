@@ -859,7 +859,14 @@ fn uploads_arrive_in_chunks_and_refuse_what_does_not_fit(store: &dyn TipStore) {
     ));
     assert!(store.view(&ReceiptLookup([60; 32])).unwrap().is_none());
     assert!(store.export().unwrap().is_empty());
-    assert_eq!(store.pending_upload_bytes().unwrap(), b.len() as u64);
+    // Received bytes count, not what an upload announced.
+    assert_eq!(
+        store.pending_uploads().unwrap(),
+        Pending {
+            uploads: 1,
+            bytes: (b.len() - UPLOAD_CHUNK_BYTES) as u64
+        }
+    );
 
     store
         .put_upload_chunk(&id, 1, &b[UPLOAD_CHUNK_BYTES..2 * UPLOAD_CHUNK_BYTES])
@@ -879,7 +886,7 @@ fn uploads_arrive_in_chunks_and_refuse_what_does_not_fit(store: &dyn TipStore) {
         "in the order named"
     );
     assert!(store.upload_state(&id).unwrap().unwrap().used);
-    assert_eq!(store.pending_upload_bytes().unwrap(), 0);
+    assert_eq!(store.pending_uploads().unwrap(), Pending::default());
     // A used upload takes no more chunks and no second report.
     assert!(matches!(
         store.put_upload_chunk(&id, 0, c0),

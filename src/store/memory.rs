@@ -9,7 +9,7 @@ use super::{
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView,
 };
-use super::{Owner, Upload, UploadState};
+use super::{Owner, Pending, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
 use crate::domain::attachment::UploadId;
@@ -342,14 +342,14 @@ impl TipStore for MemoryStore {
         Ok(self.lock()?.uploads.get(id).map(|(u, _)| u.state()))
     }
 
-    fn pending_upload_bytes(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .lock()?
-            .uploads
-            .values()
-            .filter(|(u, _)| u.owner.is_none())
-            .map(|(u, _)| u.bytes)
-            .sum())
+    fn pending_uploads(&self) -> Result<Pending, StoreError> {
+        let inner = self.lock()?;
+        let mut pending = Pending::default();
+        for (u, _) in inner.uploads.values().filter(|(u, _)| u.owner.is_none()) {
+            pending.uploads += 1;
+            pending.bytes += u.received_bytes();
+        }
+        Ok(pending)
     }
 
     fn expire_uploads(&self, before: Day) -> Result<u64, StoreError> {

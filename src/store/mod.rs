@@ -12,7 +12,7 @@ pub use self::postgres::{PgConfig, PgOptions, PgStore};
 pub use memory::MemoryStore;
 pub use record::{Held, Record, RECORD_VERSION};
 pub use sled_store::SledStore;
-pub use uploads::{Owner, Upload, UploadState};
+pub use uploads::{Owner, Pending, Upload, UploadState};
 
 use thiserror::Error;
 
@@ -291,8 +291,8 @@ pub trait TipStore: Send + Sync + 'static {
     /// Where an upload stands; `None` if it is unknown.
     fn upload_state(&self, id: &UploadId) -> Result<Option<UploadState>, StoreError>;
 
-    /// Bytes of uploads not (yet) part of any report.
-    fn pending_upload_bytes(&self) -> Result<u64, StoreError>;
+    /// The uploads not (yet) part of any report: how many, and the bytes of them received.
+    fn pending_uploads(&self) -> Result<Pending, StoreError>;
 
     /// Deletes the uploads that never became part of a report and started before `day`;
     /// returns how many.

@@ -57,7 +57,7 @@ use super::{
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
 };
-use super::{Owner, Upload, UploadState};
+use super::{Owner, Pending, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
 use crate::domain::attachment::UploadId;
@@ -1351,16 +1351,17 @@ impl TipStore for SledStore {
         })
     }
 
-    fn pending_upload_bytes(&self) -> Result<u64, StoreError> {
+    fn pending_uploads(&self) -> Result<Pending, StoreError> {
         self.with(|inner| {
-            let mut total = 0u64;
+            let mut pending = Pending::default();
             for item in inner.uploads.iter() {
                 let upload = Upload::decode(&item?.1)?;
                 if upload.owner.is_none() {
-                    total = total.saturating_add(upload.bytes);
+                    pending.uploads += 1;
+                    pending.bytes = pending.bytes.saturating_add(upload.received_bytes());
                 }
             }
-            Ok(total)
+            Ok(pending)
         })
     }
 

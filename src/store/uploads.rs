@@ -35,6 +35,15 @@ pub struct Upload {
     pub owner: Option<Owner>,
 }
 
+/// Uploads not (yet) part of any report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// How many.
+    pub uploads: u64,
+    /// Bytes of them received (stored).
+    pub bytes: u64,
+}
+
 /// What a page needs to resume an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadState {
@@ -89,6 +98,14 @@ impl Upload {
         if let Some(b) = self.received.get_mut(i as usize / 8) {
             *b |= 1 << (i % 8);
         }
+    }
+
+    /// Bytes of the chunks stored.
+    pub fn received_bytes(&self) -> u64 {
+        (0..self.chunks())
+            .filter(|&i| self.has(i))
+            .map(|i| self.chunk_len(i).unwrap_or(0) as u64)
+            .sum()
     }
 
     /// Whether every chunk is stored.

@@ -10,7 +10,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::errors::AdminError;
 use super::AdminState;
-use crate::bundle::{export_entry, export_head, EXPORT_TAIL};
+use crate::bundle::{export_entry, export_entry_size, export_head, EXPORT_TAIL};
 use crate::crypto;
 use crate::domain::addressing::MoveState;
 use crate::domain::office::{OfficeId, MAX_DIRECTORY_BYTES};
@@ -73,9 +73,36 @@ pub async fn export(
     let office = office.id.clone();
     let store = state.store.clone();
     let for_ids = reader.clone();
-    let ids = web::block(move || store.export_ids_for(&for_ids))
-        .await
-        .map_err(|_| AdminError::Internal)??;
+    let max_bytes = query.max_mib.unwrap_or(DEFAULT_EXPORT_MIB).max(1) * 1024 * 1024;
+    // Which tips fit, read once to be measured and dropped: memory stays one tip.
+    let (ids, left) = web::block(move || -> Result<_, StoreError> {
+        let mut sized = Vec::new();
+        for id in store.export_ids_for(&for_ids)? {
+            if let Some(tip) = store.export_tip_for(&for_ids, id)? {
+                sized.push((id, export_entry_size(&tip)));
+            }
+        }
+        // A tip larger than the limit by itself goes alone, and first, so that it is
+        // never left behind for ever by smaller ones.
+        let (fit, left) = match sized.iter().find(|(_, size)| *size > max_bytes) {
+            Some((id, _)) => (vec![*id], sized.len() - 1),
+            None => {
+                let mut fit = Vec::new();
+                let mut total = 0u64;
+                for (id, size) in &sized {
+                    if total + size <= max_bytes {
+                        total += size;
+                        fit.push(*id);
+                    }
+                }
+                let left = sized.len() - fit.len();
+                (fit, left)
+            }
+        };
+        Ok((fit, left))
+    })
+    .await
+    .map_err(|_| AdminError::Internal)??;
     let today = Day::today();
     // No count in the log: its lines carry the journal's timestamps, and a count moving
     // between two exports would date a tip.
@@ -107,6 +134,9 @@ pub async fn export(
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(("Cache-Control", "no-store"))
+        // Tips too large for this bundle: they come with the next export (after the ack of
+        // this one, or at once with a new export that leaves them out again).
+        .insert_header(("X-Whistlebox-Tips-Left", left.to_string()))
         .insert_header((
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"whistlebox-export-{today}.json\""),
@@ -119,7 +149,15 @@ pub async fn export(
 pub struct ExportQuery {
     #[serde(default)]
     office: Option<String>,
+    /// Largest bundle, in MiB: tips that would make it larger wait for the next export
+    /// (at least one tip always goes). Evidence files make bundles large, and the offline
+    /// side reads a bundle whole: the desk takes at most 512 MiB.
+    #[serde(default)]
+    max_mib: Option<u64>,
 }
+
+/// Largest export bundle unless the operator asks otherwise, in MiB.
+const DEFAULT_EXPORT_MIB: u64 = 256;
 
 /// Bundle pieces (one tip each) queued between the store and the connection.
 const EXPORT_CHUNKS_IN_FLIGHT: usize = 2;
@@ -344,6 +382,16 @@ async fn metrics_text(state: &AdminState, today: Day) -> Result<String, AdminErr
         "whistlebox_followups_held",
         "Follow-ups the server still holds.",
         counts.followups_held,
+    );
+    line(
+        "whistlebox_files_held",
+        "Evidence files of tips and follow-ups the server still holds.",
+        counts.files_held,
+    );
+    line(
+        "whistlebox_uploads_waiting",
+        "Uploads not (yet) part of any report; deleted two days after they started.",
+        counts.uploads_pending,
     );
     line(
         "whistlebox_store_bytes",

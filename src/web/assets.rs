@@ -15,12 +15,19 @@ const REPORT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/report.js"));
 /// Web Worker); empty when it was not built.
 const RECEIPT_WORKER_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/receipt-worker.js"));
 
+/// The esbuild bundle of `assets/js/attach.js` (evidence files: cleaning photos, voice
+/// notes, encrypting and uploading), loaded by the page script only when a resident opens
+/// the evidence part of a form; empty when it was not built.
+const ATTACH_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/attach.js"));
+
 /// Integrity values, computed once.
 pub struct Integrity {
     /// Of the stylesheet.
     pub css: String,
     /// Of the sealing script, when there is one.
     pub js: Option<String>,
+    /// Of the evidence bundle, when there is one (the page script loads it with this value).
+    pub attach: Option<String>,
 }
 
 /// The integrity values of the embedded files.
@@ -29,6 +36,7 @@ pub fn integrity() -> &'static Integrity {
     I.get_or_init(|| Integrity {
         css: crypto::sri_sha512(SITE_CSS),
         js: (!REPORT_JS.is_empty()).then(|| crypto::sri_sha512(REPORT_JS)),
+        attach: (!ATTACH_JS.is_empty()).then(|| crypto::sri_sha512(ATTACH_JS)),
     })
 }
 
@@ -66,4 +74,15 @@ pub async fn receipt_worker_js() -> HttpResponse {
         );
     }
     asset("text/javascript; charset=utf-8", RECEIPT_WORKER_JS)
+}
+
+/// `GET /assets/attach.js`: the evidence bundle, loaded with its integrity value.
+pub async fn attach_js() -> HttpResponse {
+    if ATTACH_JS.is_empty() {
+        return super::errors::json_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "This server was built without the evidence script.",
+        );
+    }
+    asset("text/javascript; charset=utf-8", ATTACH_JS)
 }

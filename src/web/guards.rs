@@ -6,6 +6,10 @@
 //!   from then on the body has `--request-deadline-secs` to arrive whole, so a body sent
 //!   one byte at a time, or not at all, gives its connection back. The body is not
 //!   buffered here: the handler still reads it (into its own wiped buffers) as it comes.
+//!   Bodies that carry files (a form with files posted without JavaScript, a chunk of an
+//!   upload) may take longer on a slow line, but only while they keep coming at
+//!   [`MIN_FILE_BODY_RATE`]: past the usual deadline, a body that falls behind that rate
+//!   is cut, and none may take longer than its declared length at that rate.
 
 use std::cell::Cell;
 use std::collections::HashMap;
@@ -29,6 +33,13 @@ use zeroize::Zeroizing;
 
 use super::limits::{client_key, is_shared_peer};
 use crate::crypto;
+
+/// Bytes a second a body carrying files must keep up, once the usual deadline has passed:
+/// 8 KiB/s (64 kbit/s, a weak 2G signal), so that a 20 MiB form still goes through from a
+/// village, while a connection that sends nothing is given back as quickly as any other.
+pub const MIN_FILE_BODY_RATE: u64 = 8 * 1024;
+/// Longest any body carrying files may take.
+const MAX_FILE_BODY_TIME: Duration = Duration::from_secs(90 * 60);
 
 /// What the guards need, shared by every worker of the public listener.
 pub struct Guards {
@@ -149,9 +160,20 @@ pub fn on_connect(cap: &Arc<ConnectionCap>, conn: &dyn std::any::Any, ext: &mut 
 }
 
 /// Keeps a connection's lifetime bounded: dropped with the connection's extensions when the
-/// connection closes, which ends its timer early.
+/// connection closes, which ends its timer early. A request that carries files may push
+/// the end later ([`Lifetime::extend_to`]).
 pub struct Lifetime {
     _alive: tokio::sync::oneshot::Sender<()>,
+    until: Rc<Cell<actix_web::rt::time::Instant>>,
+}
+
+impl Lifetime {
+    /// Moves the end of the connection to `at`, if that is later.
+    fn extend_to(&self, at: actix_web::rt::time::Instant) {
+        if at > self.until.get() {
+            self.until.set(at);
+        }
+    }
 }
 
 /// `HttpServer::on_connect`: gives the connection `lifetime` in all, after which its socket
@@ -166,16 +188,27 @@ pub fn limit_lifetime(conn: &dyn std::any::Any, ext: &mut Extensions, lifetime: 
     let Ok(socket) = socket2::SockRef::from(tcp).try_clone() else {
         return;
     };
-    let (alive, closed) = tokio::sync::oneshot::channel::<()>();
+    let (alive, mut closed) = tokio::sync::oneshot::channel::<()>();
+    let until = Rc::new(Cell::new(actix_web::rt::time::Instant::now() + lifetime));
+    let end = until.clone();
     actix_web::rt::spawn(async move {
-        tokio::select! {
-            _ = actix_web::rt::time::sleep(lifetime) => {
-                let _ = socket.shutdown(std::net::Shutdown::Both);
+        loop {
+            let at = end.get();
+            tokio::select! {
+                _ = actix_web::rt::time::sleep_until(at) => {
+                    if end.get() <= at {
+                        let _ = socket.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+                _ = &mut closed => return,
             }
-            _ = closed => {}
         }
     });
-    ext.insert(Lifetime { _alive: alive });
+    ext.insert(Lifetime {
+        _alive: alive,
+        until,
+    });
 }
 
 /// Whether a post comes from another website: a `Sec-Fetch-Site` other than `same-origin`
@@ -273,7 +306,7 @@ pub async fn middleware(
         );
         return Ok(req.into_response(response).map_into_right_body());
     }
-    if req.method() == Method::POST && cross_site(&req) {
+    if matches!(*req.method(), Method::POST | Method::PUT | Method::DELETE) && cross_site(&req) {
         let response = refusal(
             &path,
             StatusCode::FORBIDDEN,
@@ -289,12 +322,29 @@ pub async fn middleware(
         .unwrap_or(Duration::from_secs(30));
     let late = Rc::new(Cell::new(false));
     if req.method() != Method::GET && req.method() != Method::HEAD {
+        let slow = file_body_time(&req, deadline);
+        // A chunk's connection may live as long as the chunk may take; a form's only once
+        // its handler has taken it in ([`allow_slow_body`]), so that one turned away at
+        // once does not keep its connection for the time its body would have had.
+        if let (Some(longest), Some(lifetime), true) = (
+            slow,
+            req.conn_data::<Lifetime>(),
+            req.method() == Method::PUT,
+        ) {
+            lifetime
+                .extend_to(actix_web::rt::time::Instant::now() + longest + Duration::from_secs(30));
+        }
+        let now = actix_web::rt::time::Instant::now();
         let (_, payload) = req.parts_mut();
         let inner = std::mem::replace(payload, Payload::None);
         let body: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(Deadline {
             inner,
             timer: Box::pin(actix_web::rt::time::sleep(deadline)),
             late: late.clone(),
+            started: now,
+            grace: deadline,
+            received: 0,
+            longest: slow.map(|l| now + l),
         });
         req.set_payload(Payload::from(body));
     }
@@ -314,11 +364,78 @@ pub async fn middleware(
     Ok(response.map_into_left_body())
 }
 
-/// A request body that fails once its deadline has passed.
+/// Lets the connection of a form with files live as long as its body may take (see
+/// [`file_body_time`]), once its handler has decided to read it.
+pub fn allow_slow_body(req: &actix_web::HttpRequest, deadline: Duration) {
+    let Some(lifetime) = req.conn_data::<Lifetime>() else {
+        return;
+    };
+    let len: u64 = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let longest =
+        (deadline + Duration::from_secs(len / MIN_FILE_BODY_RATE)).min(MAX_FILE_BODY_TIME);
+    lifetime.extend_to(actix_web::rt::time::Instant::now() + longest + Duration::from_secs(30));
+}
+
+/// For a body that carries files (a chunk of an upload; a form with files, posted without
+/// JavaScript), the longest it may take: the usual deadline plus its declared length at
+/// [`MIN_FILE_BODY_RATE`]. `None` for every other body, and for one whose length is not
+/// declared.
+fn file_body_time(req: &ServiceRequest, deadline: Duration) -> Option<Duration> {
+    let path = req.path();
+    let carries_files = match *req.method() {
+        Method::PUT => path.starts_with("/api/v1/uploads/"),
+        Method::POST => {
+            let multipart = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim_start().starts_with("multipart/form-data"));
+            multipart && (path.ends_with("/report") || path.ends_with("/followup"))
+        }
+        _ => false,
+    };
+    if !carries_files {
+        return None;
+    }
+    let len: u64 = req
+        .headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    let time = deadline + Duration::from_secs(len / MIN_FILE_BODY_RATE);
+    Some(time.min(MAX_FILE_BODY_TIME).max(deadline))
+}
+
+/// A request body that fails once its deadline has passed. A body with files (`longest`)
+/// may go on past the deadline for as long as it keeps up [`MIN_FILE_BODY_RATE`] since the
+/// grace period ended, up to `longest`.
 struct Deadline {
     inner: Payload,
     timer: Pin<Box<actix_web::rt::time::Sleep>>,
     late: Rc<Cell<bool>>,
+    started: actix_web::rt::time::Instant,
+    grace: Duration,
+    received: u64,
+    longest: Option<actix_web::rt::time::Instant>,
+}
+
+impl Deadline {
+    /// Whether a body with files is still on time: under its longest time, and at least
+    /// [`MIN_FILE_BODY_RATE`] a second since the grace period.
+    fn keeps_up(&self, now: actix_web::rt::time::Instant) -> bool {
+        let Some(longest) = self.longest else {
+            return false;
+        };
+        let past = now.saturating_duration_since(self.started + self.grace);
+        now < longest && self.received >= MIN_FILE_BODY_RATE * past.as_secs()
+    }
 }
 
 impl Stream for Deadline {
@@ -329,9 +446,18 @@ impl Stream for Deadline {
             return Poll::Ready(None);
         }
         if let Poll::Ready(item) = Pin::new(&mut self.inner).poll_next(cx) {
+            if let Some(Ok(bytes)) = &item {
+                self.received += bytes.len() as u64;
+            }
             return Poll::Ready(item);
         }
-        if self.timer.as_mut().poll(cx).is_ready() {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let now = actix_web::rt::time::Instant::now();
+            if self.keeps_up(now) {
+                // Look again in a second; the timer is polled once more, to register.
+                self.timer.as_mut().reset(now + Duration::from_secs(1));
+                continue;
+            }
             self.late.set(true);
             return Poll::Ready(Some(Err(PayloadError::Io(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,

@@ -104,25 +104,35 @@ pub struct ServerOptions {
     pub limits_on_shared_peers: bool,
 }
 
-/// Headers on every response of both listeners.
-fn security_headers() -> DefaultHeaders {
+/// Headers on every response of a listener. The public one differs in two things only: a
+/// page may show what the resident picked or recorded before it is sent (`img-src blob:`,
+/// `media-src blob:`; object URLs the page itself made, never another origin), and may ask
+/// for the microphone for a voice note (`microphone=(self)`). The admin listener keeps both
+/// shut.
+fn security_headers(public: bool) -> DefaultHeaders {
+    let csp = if public {
+        // 'wasm-unsafe-eval' lets the receipt worker compile its Argon2id WebAssembly;
+        // it allows no eval of JavaScript and no inline script.
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+         style-src 'self'; img-src 'self' blob:; media-src blob:; connect-src 'self'; \
+         form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    } else {
+        "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
+         style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    };
+    let permissions = if public {
+        "camera=(), microphone=(self), geolocation=(), interest-cohort=()"
+    } else {
+        "camera=(), microphone=(), geolocation=(), interest-cohort=()"
+    };
     DefaultHeaders::new()
-        .add((
-            "Content-Security-Policy",
-            // 'wasm-unsafe-eval' lets the receipt worker compile its Argon2id WebAssembly;
-            // it allows no eval of JavaScript and no inline script.
-            "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; \
-             style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        ))
+        .add(("Content-Security-Policy", csp))
         .add(("Referrer-Policy", "no-referrer"))
         .add(("X-Content-Type-Options", "nosniff"))
         .add(("X-Frame-Options", "DENY"))
         .add(("Cross-Origin-Resource-Policy", "same-origin"))
-        .add((
-            "Permissions-Policy",
-            "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-        ))
+        .add(("Permissions-Policy", permissions))
 }
 
 /// The public route table.
@@ -135,6 +145,7 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
             web::resource("/assets/receipt-worker.js")
                 .route(web::get().to(assets::receipt_worker_js)),
         )
+        .service(web::resource("/assets/attach.js").route(web::get().to(assets::attach_js)))
         .service(web::resource(["/{lang}", "/{lang}/"]).route(web::get().to(pages::home)))
         .service(
             web::resource("/{lang}/report")
@@ -204,11 +215,11 @@ pub fn public_routes(cfg: &mut web::ServiceConfig, max_sealed_bytes: usize) {
                 .service(
                     web::resource("/uploads/{upload}")
                         .route(web::get().to(uploads::status))
+                        .route(web::delete().to(uploads::delete))
                         .default_service(web::to(errors::method_not_allowed)),
                 )
                 .service(
                     web::resource("/uploads/{upload}/{chunk}")
-                        .app_data(uploads::chunk_payload_config())
                         .route(web::put().to(uploads::put_chunk))
                         .default_service(web::to(errors::method_not_allowed)),
                 ),
@@ -320,7 +331,7 @@ pub fn start(
         }
         app.wrap(from_fn(limits::middleware))
             .wrap(from_fn(guards::middleware))
-            .wrap(security_headers())
+            .wrap(security_headers(true))
             .wrap(from_fn(forget::middleware))
             .configure(|cfg| public_routes(cfg, max_sealed_bytes))
             .default_service(web::to(pages::not_found))
@@ -340,7 +351,7 @@ pub fn start(
     let public_addrs = public.addrs();
     let admin_server = HttpServer::new(move || {
         App::new()
-            .wrap(security_headers())
+            .wrap(security_headers(false))
             .wrap(from_fn(forget::middleware))
             .app_data(admin.clone())
             .configure(admin_routes)

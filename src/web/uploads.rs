@@ -23,11 +23,6 @@ pub fn start_json_config() -> web::JsonConfig {
     })
 }
 
-/// Bodies of a chunk: at most one chunk, read into memory (it is ciphertext).
-pub fn chunk_payload_config() -> web::PayloadConfig {
-    web::PayloadConfig::new(UPLOAD_CHUNK_BYTES)
-}
-
 #[derive(Deserialize)]
 pub struct StartRequest {
     bytes: u64,
@@ -69,6 +64,18 @@ impl From<UploadState> for State {
 
 impl ResponseError for UploadError {
     fn error_response(&self) -> HttpResponse {
+        // Closed after: a refused chunk's body may not have been read, and a page opens a
+        // new connection for the next one anyway.
+        let mut response = self.plain_response();
+        response
+            .head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
+        response
+    }
+}
+
+impl UploadError {
+    fn plain_response(&self) -> HttpResponse {
         match self {
             UploadError::Store(e) => store_error_response(e),
             UploadError::DiskFull | UploadError::Busy | UploadError::QuotaFull => {
@@ -78,6 +85,10 @@ impl ResponseError for UploadError {
             UploadError::NotOctetStream => {
                 json_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &self.to_string())
             }
+            UploadError::ChunkTooLarge => {
+                json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string())
+            }
+            UploadError::BodyCut => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
             UploadError::Internal => internal_error_response(),
         }
     }
@@ -102,8 +113,8 @@ pub async fn start(
 pub async fn put_chunk(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, u32)>,
-    body: web::Bytes,
+    path: web::Path<(String, String)>,
+    body: web::Payload,
 ) -> Result<HttpResponse, UploadError> {
     let is_octets = req
         .headers()
@@ -115,13 +126,39 @@ pub async fn put_chunk(
     }
     let (id, index) = path.into_inner();
     let id: UploadId = id.parse().map_err(|_| UploadError::BadId)?;
-    let state_now = state.intake.put_chunk(id, index, body.to_vec()).await?;
+    let index: u32 = match index.parse() {
+        Ok(i) if index.bytes().all(|b| b.is_ascii_digit()) => i,
+        _ => {
+            return Err(UploadError::Store(crate::store::StoreError::BadChunk(
+                "the piece's number is not a number",
+            )))
+        }
+    };
+    let body = read_chunk(body).await?;
+    let state_now = state.intake.put_chunk(id, index, body).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(Received {
             received: state_now.chunks - state_now.missing.len() as u32,
             chunks: state_now.chunks,
         }))
+}
+
+/// A chunk's bytes, at most one chunk: a body that does not end, or ends too long, is
+/// refused before anything is stored (it is ciphertext, so no wiping is needed).
+async fn read_chunk(mut body: web::Payload) -> Result<Vec<u8>, UploadError> {
+    use futures_core::Stream;
+    let mut out = Vec::with_capacity(UPLOAD_CHUNK_BYTES);
+    while let Some(piece) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await
+    {
+        let piece = piece.map_err(|_| UploadError::BodyCut)?;
+        if out.len() + piece.len() > UPLOAD_CHUNK_BYTES {
+            return Err(UploadError::ChunkTooLarge);
+        }
+        out.extend_from_slice(&piece);
+    }
+    Ok(out)
 }
 
 /// `GET /api/v1/uploads/{upload}`: what is stored and what is missing.
@@ -134,6 +171,19 @@ pub async fn status(
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(State::from(found)))
+}
+
+/// `DELETE /api/v1/uploads/{upload}`: the resident took the file off the list before
+/// sending; its chunks are deleted (an upload already part of a report stays).
+pub async fn delete(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, UploadError> {
+    let id: UploadId = path.parse().map_err(|_| UploadError::BadId)?;
+    state.intake.drop_upload(id).await?;
+    Ok(HttpResponse::NoContent()
+        .insert_header(("Cache-Control", "no-store"))
+        .finish())
 }
 
 /// Upload ids as a tip or follow-up names them.

@@ -175,13 +175,24 @@ pub fn screenshot_dir() -> PathBuf {
 impl Browser {
     /// Opens a browser with a fresh profile; `accept_language` becomes its Accept-Language.
     pub async fn open(driver: &str, origin: &str, js: Js, accept_language: &str) -> Self {
+        Self::open_with(driver, origin, js, accept_language, &[]).await
+    }
+
+    /// As `open`, with more Chromium flags (a fake microphone, for instance).
+    pub async fn open_with(
+        driver: &str,
+        origin: &str,
+        js: Js,
+        accept_language: &str,
+        extra_args: &[&str],
+    ) -> Self {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut prefs = json!({ "intl.accept_languages": accept_language });
         if js == Js::Off {
             // Content setting 2 = block, as a managed policy: pages run no script at all.
             prefs["profile.managed_default_content_settings.javascript"] = json!(2);
         }
-        let options = json!({
+        let mut options = json!({
             "binary": CHROMIUM,
             "args": [
                 "--headless",
@@ -203,6 +214,9 @@ impl Browser {
             ],
             "prefs": prefs,
         });
+        if let Some(args) = options["args"].as_array_mut() {
+            args.extend(extra_args.iter().map(|a| json!(a)));
+        }
         let mut caps = serde_json::Map::new();
         caps.insert("browserName".into(), json!("chrome"));
         caps.insert("goog:chromeOptions".into(), options);
@@ -382,8 +396,11 @@ impl Browser {
             .await;
         for r in refs.as_array().expect("array") {
             let abs = r[3].as_str().unwrap_or_default();
-            // tel: and mailto: open the phone or mail program; they fetch nothing.
-            let harmless = abs.starts_with("tel:") || abs.starts_with("mailto:");
+            // tel: and mailto: open the phone or mail program; they fetch nothing. A blob: URL
+            // of this origin is something the page itself made (a photo's preview).
+            let harmless = abs.starts_with("tel:")
+                || abs.starts_with("mailto:")
+                || abs.starts_with(&format!("blob:{prefix}"));
             assert!(
                 harmless || abs.starts_with(&prefix),
                 "{label}: <{} {}=\"{}\"> points outside {}",

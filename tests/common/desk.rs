@@ -157,6 +157,22 @@ impl Drop for DeskProc {
     }
 }
 
+/// An answer whose body is bytes.
+pub struct BytesReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl BytesReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A request's extra headers.
 pub type Headers<'a> = &'a [(&'a str, &'a str)];
 
@@ -167,6 +183,11 @@ impl DeskProc {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// The desk's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     pub fn printed(&self) -> String {
@@ -200,6 +221,34 @@ impl DeskProc {
             self.get_with(path, &[])
         } else {
             self.get_with(path, &[("Cookie", cookie)])
+        }
+    }
+
+    /// A GET whose body is bytes (an evidence file), whatever the status.
+    pub fn get_bytes(&self, path: &str, headers: Headers<'_>) -> BytesReply {
+        let resp = match self.request("GET", path, headers).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("transport error: {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = resp.header(&n).unwrap_or("").to_string();
+                (n, v)
+            })
+            .collect();
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(64 * 1024 * 1024)
+            .read_to_end(&mut body)
+            .unwrap();
+        BytesReply {
+            status,
+            headers,
+            body,
         }
     }
 

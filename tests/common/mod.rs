@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod desk;
+pub mod evidence;
 pub mod offices;
 pub mod pg;
 

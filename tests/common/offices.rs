@@ -170,6 +170,17 @@ impl County {
     /// Files a tip as the report page's script does, sealed for the county and `towns`.
     /// Returns the receipt.
     pub fn submit(&self, body: &str, towns: &[&str]) -> String {
+        self.submit_with_files(body, towns, Vec::new())
+    }
+
+    /// [`County::submit`] of a tip that names evidence files (their blobs are not uploaded:
+    /// the server holds none of them).
+    pub fn submit_with_files(
+        &self,
+        body: &str,
+        towns: &[&str],
+        files: Vec<whistlebox::domain::attachment::AttachmentRef>,
+    ) -> String {
         let r = self
             .server
             .post_json("/api/v1/receipts", &serde_json::json!({}));
@@ -180,6 +191,7 @@ impl County {
             .unwrap();
         let mut tip = TipPlaintext::new(body);
         tip.bind_reply_key(&BoxPublicKey::from_bytes(&reply).unwrap());
+        tip.attachments = files;
         let mut keys = vec![self.office_key("county")];
         keys.extend(towns.iter().map(|t| self.office_key(t)));
         let sealed = tip.seal_to(&keys).unwrap();

@@ -6,6 +6,7 @@ use actix_web::{web, HttpResponse};
 use maud::{html, Markup};
 use serde::Deserialize;
 
+use super::files::{files_markup, kind_words};
 use super::{colour_chip, layout, see_other, status_words, Menu, Page};
 use crate::desk::ledger::{AnswerState, Case, Colour, EventKind, Settings, Triage, TriageForm};
 use crate::desk::{DeskData, DeskError, Open};
@@ -113,6 +114,17 @@ pub async fn answer(
     })
 }
 
+/// `POST /{lang}/case/{id}/files/waive`: acknowledge the case without the files that did
+/// not come.
+pub async fn waive_files(
+    desk: DeskData,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, DeskError> {
+    edit(&desk, &path, |case, _, today| {
+        Ok(case.waive_missing_files(today) > 0)
+    })
+}
+
 /// `POST /{lang}/case/{id}/withdraw`.
 pub async fn withdraw(
     desk: DeskData,
@@ -143,9 +155,16 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
             @if !c.tags.is_empty() { dt { (l.pick("标签", "Tags")) } dd { @for t in &c.tags { span.tag { (t) } " " } } }
             @if let Some(a) = &c.assignee { dt { (l.pick("承办人", "Assigned to")) } dd { (a) } }
         }
+        (files_notice(l, c, &base))
         section #words {
             h2 { (l.pick("反映内容", "The report")) }
             div.words { (c.body) }
+            @if !c.files.is_empty() {
+                section #files {
+                    h3 { (l.pick("群众附上的文件", "Files the resident attached")) " (" (c.files.len()) ")" }
+                    (files_markup(l, c, None, &c.files))
+                }
+            }
             @if !c.fields.is_empty() {
                 dl.fields {
                     @for (k, v) in &c.fields {
@@ -168,6 +187,10 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
                             @if !f.verified { " " strong.warning { (l.pick("未能核实来自回执持有人", "NOT VERIFIED: may not come from the resident")) } }
                         }
                         div.words { (f.body) }
+                        @if !f.files.is_empty() {
+                            @if !f.verified { p.warning { strong { (l.pick("以下文件也未能核实来自回执持有人。", "NOT VERIFIED: these files may not come from the resident either.")) } } }
+                            (files_markup(l, c, Some(f.n), &f.files))
+                        }
                     }
                 }
             }
@@ -229,6 +252,58 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
     )
 }
 
+/// What the inspectors must know of the case's files before they acknowledge it: which did
+/// not come (their ack waits, so the server keeps its copy), and that once acknowledged the
+/// desk holds the only copy of those kept.
+fn files_notice(l: Lang, c: &Case, base: &str) -> Markup {
+    let missing: Vec<(Option<u32>, usize, &crate::desk::ledger::CaseFile)> = c
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (None, i + 1, f))
+        .chain(c.followups.iter().flat_map(|fu| {
+            fu.files
+                .iter()
+                .enumerate()
+                .map(move |(i, f)| (Some(fu.n), i + 1, f))
+        }))
+        .filter(|(_, _, f)| !f.kept())
+        .collect();
+    let waiting = missing.iter().any(|(_, _, f)| !f.settled());
+    let kept = c.all_files().filter(|f| f.kept()).count();
+    html! {
+        @if !missing.is_empty() {
+            section #files-missing role="status" {
+                h2.warning { (l.pick("没有收到的文件", "Files that did not come")) " (" (missing.len()) ")" }
+                ul {
+                    @for (followup, n, f) in &missing {
+                        li {
+                            @if let Some(m) = followup { (l.pick("补充 #", "Follow-up #")) (m) " · " }
+                            (kind_words(l, f.file.kind)) " " (n) " · " (super::files::size_text(l, f.file.bytes))
+                            @if f.waived { " · " (l.pick("已决定不等", "gone on without")) }
+                        }
+                    }
+                }
+                @if waiting {
+                    p { (l.pick(
+                        "在这些文件收到之前，办案台不向服务器确认收到这件线索（或这条补充），服务器会保留它的副本；以后的导出包带来时会自动补上。如果文件不会再来（例如线索是在别的办公室确认收到之后才移送过来的），可以不再等它：",
+                        "Until these files come, the desk does not acknowledge this report (or follow-up) to the server, which keeps its copy; a later export that brings them fills them in. If they will not come (for example, a case moved here after another office acknowledged it), you can go on without them:"
+                    )) }
+                    form autocomplete="off" method="post" action={ (base) "/files/waive" } {
+                        button.secondary type="submit" { (l.pick("不等这些文件，照常确认收到（服务器随后删除它保存的副本）", "Go on without them and acknowledge (the server then deletes what it holds)")) }
+                    }
+                }
+            }
+        }
+        @if kept > 0 {
+            p.hint #files-only-copy { (l.pick(
+                "群众的文件加密保存在本机的工作区里。确认收到后服务器会删除它的副本，这里就是唯一的一份：请备份工作区文件夹。",
+                "The resident's files are kept encrypted in this machine's workspace. Once acknowledged, the server deletes its copy and this is the only one: back up the workspace folder."
+            )) }
+        }
+    }
+}
+
 fn answer_form(l: Lang, c: &Case, base: &str) -> Markup {
     html! {
         form #answer autocomplete="off" method="post" action={ (base) "/answer" } {
@@ -273,6 +348,19 @@ fn move_form(l: Lang, c: &Case, directory: &Directory, me: Option<&str>, base: &
                 } }
             }
             p.hint { (l.pick("移送到镇纪委，要先经群众在查询页同意；群众不同意，镇里什么都拿不到。", "A town office gets the case only once the resident agrees on the status page; if the resident says no, the town gets nothing.")) }
+            @if c.all_files().next().is_some() {
+                @if c.tip_acked {
+                    p.warning #move-files { (l.pick(
+                        "这件线索的文件不随移送走：本办公室已确认收到，服务器已删除它保存的文件。对方的办案台会列出没收到的文件，请另行移交（例如拷到U盘当面交接）。",
+                        "The files of this case do not go with the hand-over: this office acknowledged it, so the server deleted the files it held. The other office's desk will list them as missing: hand them over another way (in person, on a stick)."
+                    )) }
+                } @else {
+                    p.hint #move-files { (l.pick(
+                        "文件由服务器随移送交给对方，前提是服务器还保存着它们。这件线索还没有确认收到，所以移送包写在确认收到包之前，文件会随线索过去：请按包号顺序在服务器上导入。",
+                        "The server hands the files over with the case while it still holds them. This case is not acknowledged yet, so its hand-over is written before its acknowledgement and the files go with it: import the bundles on the server in number order."
+                    )) }
+                }
+            }
             form autocomplete="off" method="post" action={ (base) "/move" } {
                 label for="move-to" { (l.pick("移送给", "Hand over to")) }
                 select #move-to name="to" {
@@ -416,6 +504,17 @@ fn event_words(l: Lang, e: &EventKind) -> String {
             l.pick(
                 "服务器拒收后重新待发，原包号",
                 "queued again after the server refused bundle no."
+            )
+        ),
+        EventKind::FilesReceived(n) => format!(
+            "{} {n}",
+            l.pick("补收到的文件：", "files that had not come received:")
+        ),
+        EventKind::FilesWaived(n) => format!(
+            "{} {n}",
+            l.pick(
+                "不再等没收到的文件：",
+                "gone on without files that did not come:"
             )
         ),
         EventKind::Acked(n) => format!(

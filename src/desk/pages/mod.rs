@@ -3,6 +3,7 @@
 //! the keyboard (Tab, Enter, the access keys in the menu) does everything.
 
 mod case;
+mod files;
 mod import;
 mod inbox;
 mod outbox;
@@ -30,6 +31,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/", web::get().to(root))
         .route("/signin/{token}", web::get().to(unlock::signin))
         .route("/outbox/{file}", web::get().to(outbox::download))
+        .route("/case/{id}/file/{n}", web::get().to(files::tip_file))
+        .route(
+            "/case/{id}/followup/{m}/file/{n}",
+            web::get().to(files::followup_file),
+        )
         .route("/report.csv", web::get().to(report::csv))
         .service(
             web::scope("/{lang}")
@@ -44,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route("/case/{id}/answer", web::post().to(case::answer))
                 .route("/case/{id}/withdraw", web::post().to(case::withdraw))
                 .route("/case/{id}/move", web::post().to(case::hand_over))
+                .route("/case/{id}/files/waive", web::post().to(case::waive_files))
                 .route("/import", web::get().to(import::form))
                 .route("/import", web::post().to(import::upload))
                 .route("/outbox", web::get().to(outbox::page))
@@ -180,7 +187,7 @@ pub(crate) fn error_page(status: StatusCode, text: &str) -> HttpResponse {
 impl ResponseError for DeskError {
     fn status_code(&self) -> StatusCode {
         match self {
-            DeskError::NoCase => StatusCode::NOT_FOUND,
+            DeskError::NoCase | DeskError::NoFile => StatusCode::NOT_FOUND,
             DeskError::Locked | DeskError::WrongPassphrase => StatusCode::UNAUTHORIZED,
             DeskError::Workspace(_) | DeskError::Unsaved(_) | DeskError::KeyFile(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -45,6 +45,7 @@ fn render(
             })
             .collect();
         let unacked = open.ledger.unacked().count();
+        let waiting: Vec<_> = open.ledger.waiting_for_files().map(|c| c.id).collect();
         let moving: Vec<_> = open
             .ledger
             .moving()
@@ -78,7 +79,13 @@ fn render(
                 } }
             }
             h2 { (l.pick("待确认收到的线索", "Cases to acknowledge to the server")) " (" span #unacked-count { (unacked) } ")" }
-            p.hint { (l.pick("确认后，服务器删除这些线索的密文；它们已安全保存在本机的加密工作区。", "Once acknowledged, the server deletes their ciphertext; they are safe in this machine's encrypted workspace.")) }
+            p.hint { (l.pick("确认后，服务器删除这些线索的密文和文件；它们已安全保存在本机的加密工作区。", "Once acknowledged, the server deletes their ciphertext and files; they are safe in this machine's encrypted workspace.")) }
+            @if !waiting.is_empty() {
+                p.warning #waiting-files {
+                    (l.pick("等没收到的文件、暂不确认的线索：", "Waiting for files that did not come, so not acknowledged yet: "))
+                    @for id in &waiting { a href={ "/" (l.code()) "/case/" (id) } { code { (id) } } " " }
+                }
+            }
             form autocomplete="off" method="post" action={ "/" (l.code()) "/outbox" } {
                 button #write-bundles type="submit" { (l.pick("签名并写入U盘文件", "Sign and write the files for the USB stick")) }
             }

@@ -40,7 +40,7 @@ use super::{
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView,
 };
-use super::{Owner, Upload, UploadState};
+use super::{Owner, Pending, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
 use crate::domain::attachment::UploadId;
@@ -1090,16 +1090,20 @@ impl TipStore for PgStore {
         })
     }
 
-    fn pending_upload_bytes(&self) -> Result<u64, StoreError> {
+    fn pending_uploads(&self) -> Result<Pending, StoreError> {
         self.read(|tx| {
-            let total: i64 = tx
-                .one(
-                    "SELECT CAST(COALESCE(sum(bytes), 0) AS bigint) FROM uploads \
-                     WHERE owner_tip IS NULL",
-                    &[],
-                )?
-                .get(0);
-            Ok(total as u64)
+            // The chunks' lengths come from their TOAST headers: no ciphertext is read.
+            let row = tx.one(
+                "SELECT (SELECT count(*) FROM uploads WHERE owner_tip IS NULL), \
+                 (SELECT CAST(COALESCE(sum(octet_length(c.data)), 0) AS bigint) \
+                  FROM upload_chunks c JOIN uploads u ON u.id = c.upload \
+                  WHERE u.owner_tip IS NULL)",
+                &[],
+            )?;
+            Ok(Pending {
+                uploads: row.get::<_, i64>(0) as u64,
+                bytes: row.get::<_, i64>(1) as u64,
+            })
         })
     }
 

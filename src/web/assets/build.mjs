@@ -1,4 +1,4 @@
-// Bundles the page script and the receipt worker into self-contained files served from 'self'
+// Bundles the page script, the receipt worker and the evidence bundle into self-contained files served from 'self'
 // (the pages' CSP is script-src 'self' 'wasm-unsafe-eval', worker-src 'self'): no source maps,
 // so nothing about our build leaks to a visitor.
 import { build } from 'esbuild';
@@ -10,6 +10,9 @@ const bundles = [
   // Argon2id (hash-wasm's WebAssembly) runs in a worker, so the page stays responsive and
   // can say how long the wait is.
   ['js/receipt-worker.js', process.env.WHISTLEBOX_WORKER_OUT || 'dist/receipt-worker.js'],
+  // Evidence files (cleaning photos, voice notes, encrypting and uploading files): loaded by
+  // the page only when a resident opens that part of the form, so most never download it.
+  ['js/attach.js', process.env.WHISTLEBOX_ATTACH_OUT || 'dist/attach.js'],
 ];
 for (const [entry, outfile] of bundles) {
   await build({
@@ -19,7 +22,8 @@ for (const [entry, outfile] of bundles) {
     format: 'iife',
     minify: true,
     sourcemap: false,
-    // Keep the MIT notices of the bundled noble and hash-wasm libraries, as their licences ask.
+    // Keep the MIT notices of the bundled noble, hash-wasm and exifr libraries, as their
+    // licences ask.
     legalComments: 'eof',
     target: ['es2017'],
     platform: 'browser',

@@ -5,7 +5,9 @@
 //! built) seals the tip in the browser and posts only the sealed box to `/api/v1/tips`;
 //! without it, the form posts here and the server seals the words in memory at once.
 
+mod evidence;
 mod followup;
+mod form_files;
 mod home;
 mod numbers;
 mod poster;

@@ -9,9 +9,12 @@ use maud::{html, Markup};
 use serde::Deserialize;
 use zeroize::Zeroize;
 
+use super::form_files::{self, FormError};
 use super::{html_response, lang_of, layout, not_found, Page};
 use crate::domain::office::OfficeId;
 use crate::domain::tip::{SealedTipError, TipPlaintext};
+use crate::service::uploads::{FileError, PlainError, UploadError};
+use crate::store::StoreError;
 use crate::web::errors::SubmitError;
 use crate::web::i18n::{t, t_args, Lang};
 use crate::web::AppState;
@@ -146,17 +149,35 @@ pub async fn report_form(
 }
 
 /// `POST /{lang}/report`: the no-JavaScript path. The words are sealed at once, in memory,
-/// and wiped; only the sealed box goes to the store.
+/// and wiped; photos are cleaned and every file sealed the same way; only sealed boxes go
+/// to the store.
 pub async fn report_submit(
     req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
-    form: web::Form<ReportForm>,
+    payload: web::Payload,
 ) -> HttpResponse {
     let Some(l) = lang_of(&path) else {
         return not_found(req).await;
     };
-    let form = form.into_inner();
+    let posted = match form_files::read::<ReportForm>(
+        &req,
+        payload,
+        state.intake.max_sealed_bytes,
+        &state.intake.uploads.form_mib,
+    )
+    .await
+    {
+        Ok(posted) => posted,
+        Err(e) => {
+            let (status, key) = form_refusal(&e);
+            return closing(html_response(
+                status,
+                report_page(l, &state, &ReportForm::default(), Some(key)),
+            ));
+        }
+    };
+    let (form, files) = (posted.form, posted.files);
     let refuse = |status, key| html_response(status, report_page(l, &state, &form, Some(key)));
     let Some(mut tip) = form.to_plaintext() else {
         return refuse(StatusCode::BAD_REQUEST, "report-error-empty");
@@ -170,7 +191,12 @@ pub async fn report_submit(
         }
         Readers::Unclear => return refuse(StatusCode::BAD_REQUEST, "report-error-town"),
     };
-    match state.intake.accept_plain_tip(tip, towns, Vec::new()).await {
+    let with_files = !files.is_empty();
+    match state
+        .intake
+        .accept_plain_tip_with_files(tip, towns, files)
+        .await
+    {
         Ok((receipt, _day)) => {
             let page = Page {
                 lang: l,
@@ -180,16 +206,61 @@ pub async fn report_submit(
                 body_class: "receipt-page",
                 script: false,
             };
-            html_response(
-                StatusCode::OK,
-                layout(page, receipt_view(l, &state, Some(&receipt))),
-            )
+            let content = html! {
+                @if with_files { p #files-cleaned .note { (t(l, "files-cleaned-server")) } }
+                (receipt_view(l, &state, Some(&receipt)))
+            };
+            html_response(StatusCode::OK, layout(page, content))
         }
-        Err(SubmitError::Sealed(SealedTipError::TooLarge { .. })) => {
+        Err(PlainError::Files(e)) => {
+            let (status, key) = file_refusal(&e);
+            refuse(status, key)
+        }
+        Err(PlainError::Filing(SubmitError::Sealed(SealedTipError::TooLarge { .. }))) => {
             refuse(StatusCode::PAYLOAD_TOO_LARGE, "report-error-too-long")
         }
-        Err(SubmitError::Sealed(_)) => refuse(StatusCode::BAD_REQUEST, "report-error-failed"),
-        Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "report-error-failed"),
+        Err(PlainError::Filing(SubmitError::Sealed(_))) => {
+            refuse(StatusCode::BAD_REQUEST, "report-error-failed")
+        }
+        Err(PlainError::Filing(_)) => {
+            refuse(StatusCode::SERVICE_UNAVAILABLE, "report-error-failed")
+        }
+    }
+}
+
+/// A refusal of a form whose body may not have been read: the connection is closed after
+/// it rather than drained.
+pub(super) fn closing(mut response: HttpResponse) -> HttpResponse {
+    response
+        .head_mut()
+        .set_connection_type(actix_web::http::ConnectionType::Close);
+    response
+}
+
+/// The status and words for a form that could not be read.
+pub(super) fn form_refusal(e: &FormError) -> (StatusCode, &'static str) {
+    match e {
+        FormError::Unreadable => (StatusCode::BAD_REQUEST, "report-error-failed"),
+        FormError::TooLong => (StatusCode::PAYLOAD_TOO_LARGE, "report-error-too-long"),
+        FormError::TooManyFiles => (StatusCode::BAD_REQUEST, "files-error-too-many"),
+        FormError::FilesTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "files-error-too-large"),
+        FormError::Busy => (StatusCode::SERVICE_UNAVAILABLE, "files-error-busy"),
+    }
+}
+
+/// The status and words for files that were refused.
+pub(super) fn file_refusal(e: &FileError) -> (StatusCode, &'static str) {
+    match e {
+        FileError::TooMany => (StatusCode::BAD_REQUEST, "files-error-too-many"),
+        FileError::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "files-error-too-large"),
+        FileError::Photo(_) => (StatusCode::UNPROCESSABLE_ENTITY, "files-error-photo"),
+        FileError::Upload(UploadError::Store(StoreError::FilesTooLarge)) => {
+            (StatusCode::PAYLOAD_TOO_LARGE, "files-error-too-large")
+        }
+        FileError::Upload(UploadError::Busy | UploadError::QuotaFull | UploadError::DiskFull) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "files-error-busy")
+        }
+        FileError::Upload(_) => (StatusCode::SERVICE_UNAVAILABLE, "report-error-failed"),
     }
 }
 
@@ -209,6 +280,7 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
                 p.msg { @if let Some(key) = error { (t(l, key)) } }
             }
             form #report-form method="post" action={ "/" (l.code()) "/report" }
+                enctype="multipart/form-data"
                 data-box-key=(key)
                 data-kdf-salt=(kdf.salt) data-kdf-ops=(kdf.ops) data-kdf-mem=(kdf.mem_bytes)
                 data-msg-deriving-seconds=(t_args(l, "receipt-deriving-seconds", &[("seconds", "{seconds}".to_string())]))
@@ -237,11 +309,14 @@ fn report_page(l: Lang, state: &AppState, form: &ReportForm, error: Option<&str>
                         }
                     }
                 }
+                (super::evidence::evidence_fieldset(l))
                 p.note { (t(l, "report-seal-note")) }
                 button #report-submit type="submit" { (t(l, "report-submit")) }
             }
             div #report-sending role="status" hidden {
                 p { (t(l, "report-sending")) }
+                // How far the files are (js/attach.js), in plain words.
+                p #report-files-progress hidden {}
                 // While the browser makes the receipt and runs Argon2id on it (js/receipt.js).
                 div #report-deriving hidden {
                     p { (t(l, "receipt-deriving")) }

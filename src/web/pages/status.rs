@@ -388,6 +388,7 @@ fn followup_section(l: Lang, receipt: &str, hidden: bool, readers: &[String]) ->
         section #followup hidden[hidden] {
             h2 { (t(l, "followup-title")) }
             form #followup-form method="post" action={ "/" (l.code()) "/followup" } autocomplete="off"
+                enctype="multipart/form-data"
                 data-box-keys=(keys)
                 data-msg-unsure=(t(l, "followup-msg-unsure")) {
                 // The receipt travels in the form body (never a URL), as it came.
@@ -395,11 +396,14 @@ fn followup_section(l: Lang, receipt: &str, hidden: bool, readers: &[String]) ->
                 label for="followup-body" { (t(l, "followup-label"))
                     span.hint #followup-hint { (t(l, "followup-hint")) } }
                 textarea #followup-body name="body" rows="5" required aria-describedby="followup-hint" {}
+                (super::evidence::evidence_fieldset(l))
                 button #followup-submit type="submit" { (t(l, "followup-submit")) }
             }
             // What the follow-up script (js/followup.js) shows once it has sealed the words
             // here and the server took them; the same words as the server's own answer page.
             div #followup-error .error role="alert" hidden { p.msg {} }
+            // How far the files are (js/attach.js), in plain words.
+            p #followup-files-progress role="status" hidden {}
             div #followup-done role="status" hidden {
                 h3 { (t(l, "followup-done-title")) }
                 p { (t(l, "followup-done")) }

@@ -11,6 +11,7 @@
 import { sealTip } from './sodium-compat.js';
 import { canSealHere } from './fields.js';
 import { followupEnvelope, followupEnvelopeForOffices } from './receipt.js';
+import { evidenceOf, postNamingFiles } from './evidence.js';
 
 // The keys of the receipt checked on this page, when they were derived here (receipt
 // version 2): { lookup: base64, seed: Uint8Array }. Follow-ups then go to /api/v2/followups
@@ -25,24 +26,34 @@ export function useReceiptKeys(keys) {
   receiptKeys = keys;
 }
 
-/** The JSON body of POST /api/v2/followups. */
-export function followupRequestV2(lookup, envelope) {
-  return JSON.stringify({ lookup: String(lookup), sealed: String(envelope) });
+/**
+ * The JSON body of POST /api/v2/followups; `uploads`, the ids of the files uploaded for it,
+ * only when there are any (without, the body is what it always was).
+ */
+export function followupRequestV2(lookup, envelope, uploads) {
+  const body = { lookup: String(lookup), sealed: String(envelope) };
+  if (uploads && uploads.length > 0) body.uploads = uploads.map(String);
+  return JSON.stringify(body);
 }
 
 /**
  * Seals follow-up words exactly as a tip without optional fields: `{"v":1,"body":text}`,
  * `sodium_pad` to 1024, sealed to the inspectors' key (or, given the keys of the offices that
- * read the report, once for all of them: format 2). Returns standard base64.
+ * read the report, once for all of them: format 2), with the files' references when there
+ * are `attachments`. Returns standard base64.
  * Throws when the words are blank or the key is unusable.
  */
-export function sealFollowup(text, boxPublicKeyBase64) {
-  return sealTip({ body: String(text) }, boxPublicKeyBase64);
+export function sealFollowup(text, boxPublicKeyBase64, attachments) {
+  const fields = { body: String(text) };
+  if (attachments && attachments.length > 0) fields.attachments = attachments;
+  return sealTip(fields, boxPublicKeyBase64);
 }
 
-/** The JSON body of POST /api/v1/followups. */
-export function followupRequest(receipt, sealed) {
-  return JSON.stringify({ receipt: String(receipt), sealed: String(sealed) });
+/** The JSON body of POST /api/v1/followups (with `uploads` as for v2). */
+export function followupRequest(receipt, sealed, uploads) {
+  const body = { receipt: String(receipt), sealed: String(sealed) };
+  if (uploads && uploads.length > 0) body.uploads = uploads.map(String);
+  return JSON.stringify(body);
 }
 
 /**
@@ -101,13 +112,20 @@ function enhance(form) {
   if (!section || !textarea || !receipt || !done || !errorText || !unsure) return;
 
   let busy = false;
+  const evidence = evidenceOf(form);
+  const progressText = document.getElementById('followup-files-progress');
+  // Files uploaded for words not yet taken: kept with the words, so pressing send again
+  // sends the same sealed follow-up rather than a second copy of the files.
+  let prepared = null;
 
   function showError(text) {
     errorText.textContent = text;
     errorBox.hidden = false;
   }
 
-  function showDone() {
+  function showDone(files) {
+    if (files) files.clear();
+    prepared = null;
     textarea.value = '';
     form.hidden = true;
     errorBox.hidden = true;
@@ -122,26 +140,75 @@ function enhance(form) {
   // server could then file the same words twice.
   async function send() {
     const keys = receiptKeys;
+    let files = null;
+    if (evidence && evidence.wanted()) {
+      try {
+        files = await evidence.controller();
+      } catch (e) {
+        // The bundle did not load: with files in the form's input, the form posts them, as
+        // without script; without, the words are sealed here as ever.
+        if (evidence.picked()) return false;
+      }
+      if (files && (await files.ready()) === 0) files = null;
+    }
     let body;
+    let key;
     try {
-      const key = await boxKey(form);
-      const sealed = sealFollowup(textarea.value, key);
-      // For the offices that read the report now (the status answer named them), else
-      // for the county's key alone.
-      const envelope = (inner) =>
-        Array.isArray(key)
-          ? followupEnvelopeForOffices(inner, keys.seed, key)
-          : followupEnvelope(inner, keys.seed, key);
-      body = keys
-        ? followupRequestV2(keys.lookup, envelope(sealed))
-        : followupRequest(receipt.value, sealed);
+      key = await boxKey(form);
     } catch (e) {
-      // Nothing left: the form posts the receipt to the server path, as without JavaScript.
+      if (files) {
+        showError(unsure);
+        return true;
+      }
       return false;
     }
-    let response;
-    try {
-      response = await fetch(
+    // The same words with the same files go as the same sealed follow-up.
+    const words = textarea.value + (files ? '\n' + files.signature() : '');
+    if (prepared && prepared.words === words && prepared.keys === keys) {
+      body = prepared.body;
+    } else {
+      let uploads = null;
+      let attachments = null;
+      if (files) {
+        try {
+          const up = await files.upload((text) => {
+            if (progressText) {
+              progressText.textContent = text;
+              progressText.hidden = false;
+            }
+          });
+          attachments = up.attachments;
+          uploads = up.uploads;
+        } catch (e) {
+          showError((e && e.message) || unsure);
+          return true;
+        } finally {
+          if (progressText) progressText.hidden = true;
+        }
+      }
+      try {
+        const sealed = sealFollowup(textarea.value, key, attachments);
+        // For the offices that read the report now (the status answer named them), else
+        // for the county's key alone.
+        const envelope = (inner) =>
+          Array.isArray(key)
+            ? followupEnvelopeForOffices(inner, keys.seed, key)
+            : followupEnvelope(inner, keys.seed, key);
+        body = keys
+          ? followupRequestV2(keys.lookup, envelope(sealed), uploads)
+          : followupRequest(receipt.value, sealed, uploads);
+      } catch (e) {
+        if (files) {
+          showError(unsure);
+          return true;
+        }
+        // Nothing left: the form posts the receipt to the server path, as without JavaScript.
+        return false;
+      }
+      if (files) prepared = { words, keys, body };
+    }
+    const post = () =>
+      fetch(
         keys ? '/api/v2/followups' : '/api/v1/followups',
         Object.assign(
           {
@@ -152,6 +219,10 @@ function enhance(form) {
           FETCH_OPTIONS,
         ),
       );
+    let response;
+    try {
+      // A 409 for a file not complete sends what is missing and the same words again.
+      response = await postNamingFiles(post, files);
     } catch (e) {
       showError(unsure);
       return true;
@@ -164,8 +235,10 @@ function enhance(form) {
     }
     const outcome = followupOutcome(response.status, answer);
     if (outcome.done) {
-      showDone();
+      showDone(files);
     } else {
+      // A refusal (4xx) stored nothing: the next press seals afresh.
+      if (response.status >= 400 && response.status < 500) prepared = null;
       // The words stay in the field; the resident decides whether to send them again.
       showError(outcome.error || unsure);
     }

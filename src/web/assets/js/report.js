@@ -17,6 +17,7 @@ import {
 import { checkKdf } from './receipt-derive.js';
 import { formatReceipt } from './status.js';
 import { initFollowup } from './followup.js';
+import { evidenceOf, postNamingFiles } from './evidence.js';
 import { initStatusPage } from './status.js';
 
 // Used only when the server's answer carries no sentence of its own (network down, proxy
@@ -112,6 +113,10 @@ function enhance(form) {
   if (!boxKey || !sending || !errorText || !receiptView || !receiptDigits) return;
 
   let busy = false;
+  // Photos, files and a voice note (js/evidence.js; the bundle that handles them is loaded
+  // only when the resident opens that part of the form).
+  const evidence = evidenceOf(form);
+  const progressText = document.getElementById('report-files-progress');
 
   // Receipt version 2: the receipt is made and hashed here (js/receipt.js). The derivation is
   // started as soon as the resident starts writing, so on an old phone the Argon2id wait
@@ -167,7 +172,8 @@ function enhance(form) {
     errorBox.hidden = false;
   }
 
-  function showReceipt(receipt) {
+  function showReceipt(receipt, files) {
+    if (files) files.clear(); // the keys are inside the sealed tip now; wipe our copies
     receiptDigits.textContent = receipt;
     receiptView.setAttribute('data-mode', 'browser');
     form.reset();
@@ -227,7 +233,7 @@ function enhance(form) {
 
   // A new attempt with a receipt made here: only the lookup value and the sealed tip (which
   // binds the reply public key) go to the server. null when this browser cannot derive.
-  async function attemptHere(key, fields, to) {
+  async function attemptHere(key, fields, to, uploads) {
     const made = await preparedKeys();
     if (!made) return null;
     let sealed;
@@ -247,13 +253,13 @@ function enhance(form) {
       receipt: formatReceipt(made.digits),
       path: '/api/v2/tips',
       lookup,
-      body: { sealed, lookup, towns: to.towns },
+      body: withUploads({ sealed, lookup, towns: to.towns }, uploads),
     };
   }
 
   // A new attempt with a receipt from the server (POST /api/v1/receipts), for browsers that
   // cannot run the derivation here (no WebAssembly or no workers).
-  async function attemptFromServer(key, fields, to) {
+  async function attemptFromServer(key, fields, to, uploads) {
     const reserved = await postJson('/api/v1/receipts', {});
     const r = reserved.answer;
     if (reserved.status !== 200 || !r || typeof r.receipt !== 'string' || !r.ticket) {
@@ -270,13 +276,35 @@ function enhance(form) {
       key,
       receipt: r.receipt,
       path: '/api/v1/tips',
-      body: { sealed, ticket: r.ticket, towns: to.towns },
+      body: withUploads({ sealed, ticket: r.ticket, towns: to.towns }, uploads),
     };
+  }
+
+  // The files to send with the tip: null when there are none. Throws when the evidence
+  // bundle could not load while the form's input holds files (the plain form then posts
+  // them, and the server cleans them); without files the tip is sealed here as ever.
+  async function filesToSend() {
+    if (!evidence || !evidence.wanted()) return null;
+    let files;
+    try {
+      files = await evidence.controller();
+    } catch (e) {
+      if (evidence.picked()) throw e;
+      return null;
+    }
+    return (await files.ready()) > 0 ? files : null;
   }
 
   // Resolves false when nothing was sent and the plain form should post instead.
   async function send(fields) {
-    const key = JSON.stringify(fields);
+    let files;
+    try {
+      files = await filesToSend();
+    } catch (e) {
+      return false; // nothing has left the page; the files are still in the form's input
+    }
+    // The same words with the same files is the same tip (see `pending`).
+    const key = JSON.stringify(fields) + (files ? '\n' + files.signature() : '');
     const again = pending !== null && pending.key === key;
     let attempt = again ? pending : null;
     const to = recipients(form, boxKey, fields);
@@ -285,11 +313,38 @@ function enhance(form) {
       return true;
     }
     if (!attempt) {
+      // 1. Every file encrypted here and uploaded, before the tip that names them is sealed.
+      // An upload alone is not a report: if this fails, nothing was filed (the pieces
+      // expire), and the resident can press send again; what did arrive is not sent again.
+      let uploads = null;
+      if (files) {
+        try {
+          const up = await files.upload((text) => {
+            if (progressText) {
+              progressText.textContent = text;
+              progressText.hidden = false;
+            }
+          });
+          fields = Object.assign({}, fields, { attachments: up.attachments });
+          uploads = up.uploads;
+        } catch (e) {
+          showError((e && e.message) || message(form, 'network'));
+          return true;
+        } finally {
+          if (progressText) progressText.hidden = true;
+        }
+      }
       try {
-        attempt = await attemptHere(key, fields, to);
-        if (attempt === null) attempt = await attemptFromServer(key, fields, to);
+        attempt = await attemptHere(key, fields, to, uploads);
+        if (attempt === null) attempt = await attemptFromServer(key, fields, to, uploads);
       } catch (e) {
         showError(message(form, 'network'));
+        return true;
+      }
+      // With files the script has taken them from the form's input: the plain form would
+      // post none, so it is not a way out here.
+      if (attempt === false && files) {
+        showError(message(form, 'failed'));
         return true;
       }
       if (attempt === false) return false;
@@ -303,7 +358,8 @@ function enhance(form) {
     pending = attempt;
     let sent;
     try {
-      sent = await postJson(attempt.path, attempt.body);
+      // A 409 for a file not complete sends what is missing and the same tip again.
+      sent = await postNamingFiles(() => postJson(attempt.path, attempt.body), files);
     } catch (e) {
       showError(message(form, 'network'));
       return true;
@@ -312,12 +368,12 @@ function enhance(form) {
       attempt.lookup ? arrivedByLookup(attempt.lookup) : arrivedByReceipt(attempt.receipt);
     if (sent.status === 201) {
       pending = null;
-      showReceipt(attempt.receipt);
+      showReceipt(attempt.receipt, files);
     } else if (again && (sent.status === 409 || sent.status === 400) && (await arrived())) {
       // "Already used": the first try did arrive (checked, not assumed). For a ticket, a 400
       // means it died with a restart, which may also have come after the first try arrived.
       pending = null;
-      showReceipt(attempt.receipt);
+      showReceipt(attempt.receipt, files);
     } else {
       if (sent.status < 500) pending = null; // refused: nothing stored, start afresh
       showAnswerError(sent.answer);
@@ -347,6 +403,13 @@ function enhance(form) {
         if (!shown) form.submit();
       });
   });
+}
+
+// The request body, with the files' upload ids when there are any (and exactly as before
+// when there are none).
+function withUploads(body, uploads) {
+  if (uploads && uploads.length > 0) body.uploads = uploads;
+  return body;
 }
 
 function init() {

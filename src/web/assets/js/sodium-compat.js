@@ -232,6 +232,45 @@ export function base64ToBytes(text) {
 
 const isBlank = (s) => s.trim() === '';
 
+/** Most files under one report or follow-up (a voice note counts as one). */
+export const MAX_ATTACHMENTS = 10;
+const ATTACHMENT_KINDS = ['photo', 'voice', 'file'];
+const REMOVED_WORDS = ['location', 'camera', 'time', 'thumbnail', 'software', 'xmp', 'comment', 'other'];
+
+/**
+ * One file as the sealed tip names it (src/domain/attachment.rs `AttachmentRef`), checked and
+ * written in a fixed key order: kind, type, bytes, key, digest, then what applies of
+ * removed, cleaned, name, seconds, disguised.
+ */
+export function attachmentRef(a) {
+  if (!a || ATTACHMENT_KINDS.indexOf(a.kind) < 0) throw new TypeError('unknown kind of file');
+  if (typeof a.type !== 'string' || a.type === '' || a.type.length > 100) {
+    throw new TypeError('a file needs a type');
+  }
+  if (!Number.isSafeInteger(a.bytes) || a.bytes < 0 || a.bytes > 24 * 1024 * 1024) {
+    throw new RangeError('bad file length');
+  }
+  checkBytes(base64ToBytes(a.key), 'file key', 32);
+  checkBytes(base64ToBytes(a.digest), 'file digest', 32);
+  const out = { kind: a.kind, type: a.type, bytes: a.bytes, key: a.key, digest: a.digest };
+  if (a.removed !== undefined && a.removed.length > 0) {
+    if (!a.removed.every((w) => REMOVED_WORDS.indexOf(w) >= 0)) throw new TypeError('bad removed');
+    out.removed = a.removed.slice();
+  }
+  if (a.cleaned !== undefined) out.cleaned = !!a.cleaned;
+  // By code point, so a name is never cut inside a character (200 of them fit the 1000 bytes
+  // the offline tools allow).
+  if (typeof a.name === 'string' && a.name !== '') out.name = Array.from(a.name).slice(0, 200).join('');
+  if (a.seconds !== undefined) {
+    if (typeof a.seconds !== 'number' || !isFinite(a.seconds) || a.seconds < 0 || a.seconds > 600) {
+      throw new RangeError('bad seconds');
+    }
+    out.seconds = a.seconds;
+  }
+  if (a.disguised !== undefined) out.disguised = !!a.disguised;
+  return out;
+}
+
 /**
  * Seals a tip into the wire format of `POST /api/v1/tips` ({"sealed": <this>}): the UTF-8
  * JSON {"v":1,"body":...,"reply_key":...,optional fields} padded with sodium_pad to a multiple
@@ -240,6 +279,8 @@ const isBlank = (s) => s.trim() === '';
  * receipt's reply public key from POST /api/v1/receipts, goes inside the seal so that nobody
  * can swap it on the way; without it the tip gets a status but no replies. Empty optional
  * fields are left out so that an unanswered question looks the same as an absent one.
+ * `fields.attachments`, when a non-empty array, becomes the tip's "attachments" (the
+ * references of the files uploaded for it, see attachmentRef).
  */
 export function sealTip(fields, boxPublicKeyBase64, replyKeyBase64) {
   // One key: format 1, a plain sealed box (as v1 clients make). A list of keys, the county's
@@ -262,6 +303,15 @@ export function sealTip(fields, boxPublicKeyBase64, replyKeyBase64) {
     if (value === undefined || value === null) continue;
     if (typeof value !== 'string') throw new TypeError(name + ' must be a string');
     if (!isBlank(value)) tip[name] = value;
+  }
+  // Evidence files (docs/attachments.md), in upload order. Absent when there are none, so
+  // a tip without files is byte for byte what it was before attachments existed.
+  const files = fields.attachments;
+  if (files !== undefined && files !== null) {
+    if (!Array.isArray(files) || files.length > MAX_ATTACHMENTS) {
+      throw new RangeError('at most ' + MAX_ATTACHMENTS + ' files');
+    }
+    if (files.length > 0) tip.attachments = files.map(attachmentRef);
   }
   const json = new TextEncoder().encode(JSON.stringify(tip));
   const padded = sodiumPad(json, TIP_PAD_BLOCK);
