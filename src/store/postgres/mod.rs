@@ -87,6 +87,9 @@ impl Default for PgOptions {
 pub struct Conn {
     client: postgres::Client,
     statements: HashMap<&'static str, Statement>,
+    /// Set when the server behind it cannot take the store's work (read-only after a
+    /// failover, shutting down): the pool then drops it rather than hand it out again.
+    unusable: bool,
 }
 
 /// Opens connections for the pool, each set up for durability.
@@ -111,6 +114,7 @@ impl r2d2::ManageConnection for Manager {
         Ok(Conn {
             client,
             statements: HashMap::new(),
+            unusable: false,
         })
     }
 
@@ -119,7 +123,7 @@ impl r2d2::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.client.is_closed()
+        conn.unusable || conn.client.is_closed()
     }
 }
 
@@ -701,7 +705,21 @@ impl PgStore {
             .pool
             .get()
             .map_err(|e| Attempt::Unreachable(e.to_string()))?;
-        let Conn { client, statements } = &mut *conn;
+        let result = Self::attempt_on(&mut conn, mode, body);
+        if matches!(result, Err(Attempt::Unreachable(_) | Attempt::InDoubt(_))) {
+            conn.unusable = true;
+        }
+        result
+    }
+
+    fn attempt_on<T>(
+        conn: &mut Conn,
+        mode: Mode,
+        body: &mut impl FnMut(&mut Tx<'_>) -> Tr<T>,
+    ) -> Result<T, Attempt> {
+        let Conn {
+            client, statements, ..
+        } = conn;
         let tx = match mode {
             Mode::Write => client
                 .build_transaction()
