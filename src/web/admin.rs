@@ -151,7 +151,7 @@ pub struct ExportQuery {
     office: Option<String>,
     /// Largest bundle, in MiB: tips that would make it larger wait for the next export
     /// (at least one tip always goes). Evidence files make bundles large, and the offline
-    /// side reads a bundle whole: the desk takes at most 512 MiB.
+    /// side reads a bundle whole (the desk and `decrypt` take at most 2 GiB).
     #[serde(default)]
     max_mib: Option<u64>,
 }
