@@ -191,9 +191,15 @@ impl OfficeBook {
         let newer = Directory::verify(bytes, &current.root.keys)?;
         current.check_newer(&newer)?;
         if let Some(store) = &self.shared {
+            // The shared store is the record every server reads; the keys folder's copy is
+            // for the operator, and may be read-only (the shipped unit makes it so).
             store.record_directory(newer.sequence, bytes)?;
-        }
-        if let Some(path) = &self.file {
+            if let Some(path) = &self.file {
+                if let Err(e) = write_atomically(path, bytes) {
+                    tracing::warn!(error = %e, "the directory of offices is recorded in the database but could not be copied into the keys folder");
+                }
+            }
+        } else if let Some(path) = &self.file {
             write_atomically(path, bytes).map_err(|e| InstallError::Write(e.to_string()))?;
         }
         if let Some(path) = &self.seen {
