@@ -1684,6 +1684,80 @@ mod tests {
         out
     }
 
+    /// Races that two frontends on one database run into, run for real on two pooled
+    /// connections at once: two tips under one receipt lookup (one is filed, the other
+    /// told the lookup is taken), and one signed bundle imported twice at the same moment
+    /// (applied once, the other a replay), twenty times each.
+    #[test]
+    fn concurrent_frontends_come_out_one_after_the_other() {
+        crypto::init().unwrap();
+        let Some((store, _schema)) =
+            testing::store("concurrent_frontends_come_out_one_after_the_other")
+        else {
+            return;
+        };
+        let tip = |lookup: u8| NewTip {
+            lookup: ReceiptLookup([lookup; 32]),
+            day: Day(20_100),
+            sealed: random_sealed(1),
+            sealed_reply_key: vec![lookup; 80],
+            towns: vec![],
+            uploads: vec![],
+        };
+        let target = store.insert(tip(0)).unwrap();
+        for round in 1..=20u8 {
+            let barrier = std::sync::Barrier::new(2);
+            let results: Vec<_> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            store.insert(tip(round))
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let filed = results.iter().filter(|r| r.is_ok()).count();
+            let taken = results
+                .iter()
+                .filter(|r| matches!(r, Err(StoreError::LookupTaken)))
+                .count();
+            assert_eq!((filed, taken), (1, 1), "round {round}: {results:?}");
+
+            let signed = Signed {
+                sequence: u64::from(round),
+                digest: [round; 32],
+            };
+            let update = [Update {
+                tip: target,
+                status: Status::InReview,
+                reply: None,
+            }];
+            let barrier = std::sync::Barrier::new(2);
+            let results: Vec<_> = std::thread::scope(|s| {
+                let racers: Vec<_> = (0..2)
+                    .map(|_| {
+                        s.spawn(|| {
+                            barrier.wait();
+                            store.apply_updates(signed, &Reader::Root, Day(20_101), &update)
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            let applied = results.iter().filter(|r| r.is_ok()).count();
+            let replayed = results
+                .iter()
+                .filter(|r| matches!(r, Err(StoreError::Replayed(n)) if *n == u64::from(round)))
+                .count();
+            assert_eq!((applied, replayed), (1, 1), "round {round}: {results:?}");
+        }
+        let view = store.view(&ReceiptLookup([0; 32])).unwrap().unwrap();
+        assert_eq!(view.history.len(), 20, "each bundle applied once");
+        assert_eq!(store.verify().unwrap().tips, 21);
+    }
+
     /// An acked tip's ciphertext leaves every table file of the database (VACUUM FULL of
     /// the ciphertext tables, then a checkpoint), while the other tip's stays; the WAL still
     /// holds it, as the README says.
