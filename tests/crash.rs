@@ -261,7 +261,8 @@ fn answered_receipts_survive_sigkill_of_two_frontends_on_postgres() {
     assert_eq!(found, answered.len(), "an answered tip does not decrypt");
     println!(
         "crash test, PostgreSQL, two frontends: {} SIGKILLs, {} receipts answered, all {found} \
-         found and decrypted; {stored_count} tips stored in all; {cut} requests cut off",
+         found and decrypted; {stored_count} tips stored in all; {cut} requests cut off or \
+         refused while a frontend was down",
         2 * ROUNDS,
         answered.len()
     );
