@@ -40,7 +40,7 @@ enum Command {
     /// resident agrees.
     Move(MoveArgs),
     /// Run the online service.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Open an export bundle into one folder per tip (on the offline machine).
     Decrypt(DecryptArgs),
     /// The inspectors' desk: the case ledger in the browser, on the offline machine.

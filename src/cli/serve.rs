@@ -22,8 +22,9 @@ use crate::service::offices::{OfficeBook, Seen, DIRECTORY_FILE, SEEN_FILE};
 use crate::service::uploads::UploadLimits;
 use crate::service::{DailyQuota, Intake, Metrics};
 use crate::store::{PgConfig, PgOptions, PgStore, SledStore, TipStore};
+use crate::web::clerk::ClerkState;
 use crate::web::limits::{LimitConfig, Limiter};
-use crate::web::{self, AdminState, AppState, ServerOptions};
+use crate::web::{self, AdminState, AppState, OfficeContact, ServerOptions};
 
 /// Flags of `serve`.
 #[derive(Debug, Args)]
@@ -162,10 +163,28 @@ pub struct ServeArgs {
     /// [default: http://BIND/].
     #[arg(long)]
     pub public_url: Option<String>,
+    /// Address of the clerk's listener (printing report forms, entering letters, calls and
+    /// visits, status by phone): one address, on loopback or the office network, never
+    /// 0.0.0.0. Without it there is no clerk's listener.
+    #[arg(long)]
+    pub clerk_bind: Option<String>,
+    /// File whose first line is the clerk token, typed to sign in on the clerk's listener; it
+    /// must differ from the admin and metrics tokens [default: KEYS/clerk-token.secret,
+    /// created if missing].
+    #[arg(long, requires = "clerk_bind")]
+    pub clerk_token_file: Option<PathBuf>,
+    /// The office's postal address for letters, printed on the poster and the report forms.
+    #[arg(long)]
+    pub office_postal_address: Option<String>,
+    /// The office's phone number for reports and status by phone, printed on the poster,
+    /// the report forms and their stubs.
+    #[arg(long)]
+    pub office_phone: Option<String>,
 }
 
 const PEPPER_FILE: &str = "receipt-pepper.secret";
 const TOKEN_FILE: &str = "admin-token.secret";
+const CLERK_TOKEN_FILE: &str = "clerk-token.secret";
 const DEMO_DIR: &str = "demo-keys";
 const DEMO_PASSPHRASE: &str = "demo passphrase - not secret";
 
@@ -248,11 +267,28 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         legacy_receipts: store.legacy_receipts()?,
         uploads: UploadLimits::new(args.max_pending_upload_bytes, args.daily_upload_quota_bytes),
     };
+    let contact = Arc::new(office_contact(args)?);
+    let intake = Arc::new(intake);
+    let clerk = match &args.clerk_bind {
+        Some(bind) => Some((
+            bind.clone(),
+            ClerkState {
+                intake: intake.clone(),
+                token_hash: clerk_token_hash(args, token)?,
+                sessions: Default::default(),
+                demo,
+                public_url: public_url.clone(),
+                contact: contact.clone(),
+            },
+        )),
+        None => None,
+    };
     let state = AppState {
-        intake: Arc::new(intake),
+        intake,
         demo,
         public_url: public_url.clone(),
         numbers_cache: Default::default(),
+        contact,
     };
     let limiter = limit_config(args).map(|c| Arc::new(Limiter::new(c)));
     let admin = AdminState {
@@ -287,6 +323,13 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     system.block_on(async move {
         let listeners = web::start(state, admin, &options)
             .map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
+        let clerk = match clerk {
+            Some((bind, state)) => Some(
+                web::clerk::start(state, &bind)
+                    .map_err(|e| CliError::Usage(format!("cannot listen on --clerk-bind: {e}")))?,
+            ),
+            None => None,
+        };
         // Before the listener lines, which tell whoever waits for them that it is up.
         println!("whistlebox: {}", limits_mode(args));
         if demo {
@@ -307,9 +350,22 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         for addr in &listeners.admin_addrs {
             println!("whistlebox: admin listener on http://{addr}");
         }
+        let clerk = clerk.map(|c| {
+            for addr in &c.addrs {
+                println!("whistlebox: clerk listener on http://{addr}");
+            }
+            c.server
+        });
         tracing::info!(fingerprint = %keys.fingerprint(), demo, "whistlebox is serving");
-        let (a, b) = tokio::join!(listeners.public, listeners.admin);
+        let clerk = async move {
+            match clerk {
+                Some(server) => server.await,
+                None => Ok(()),
+            }
+        };
+        let (a, b, c) = tokio::join!(listeners.public, listeners.admin, clerk);
         a.and(b)
+            .and(c)
             .map_err(|e| CliError::Usage(format!("the server stopped: {e}")))
     })
 }
@@ -335,6 +391,71 @@ fn limits_mode(args: &ServeArgs) -> &'static str {
              this machine speaks for everyone: run behind them with --proxied)"
         }
     }
+}
+
+/// The office's address and phone, as given; blank ones are not shown.
+fn office_contact(args: &ServeArgs) -> Result<OfficeContact, CliError> {
+    let given = |v: &Option<String>, what: &str| -> Result<Option<String>, CliError> {
+        match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some(v) if v.chars().count() > 200 || v.chars().any(char::is_control) => Err(
+                CliError::Usage(format!("--{what}: at most 200 characters on one line")),
+            ),
+            Some(v) => Ok(Some(v.to_owned())),
+        }
+    };
+    Ok(OfficeContact {
+        postal_address: given(&args.office_postal_address, "office-postal-address")?,
+        phone: given(&args.office_phone, "office-phone")?,
+    })
+}
+
+/// The clerk token's hash, from `--clerk-token-file` (created when missing). It opens the
+/// clerk's pages only, so it must be neither the admin token (which exports every tip) nor
+/// the metrics token. The clerk's listener must name one address: bound to every address,
+/// its pages would face whatever network the server faces.
+fn clerk_token_hash(args: &ServeArgs, admin_token: &[u8]) -> Result<[u8; 32], CliError> {
+    if let Some(bind) = &args.clerk_bind {
+        use std::net::ToSocketAddrs;
+        let addrs: Vec<_> = bind
+            .to_socket_addrs()
+            .map_err(|e| CliError::Usage(format!("--clerk-bind {bind}: {e}")))?
+            .collect();
+        if addrs.iter().any(|a| a.ip().is_unspecified()) {
+            return Err(CliError::Usage(format!(
+                "--clerk-bind {bind}: name one address (127.0.0.1:PORT, or the office network \
+                 interface's own address), not every address"
+            )));
+        }
+        if !binds_loopback_only(bind) {
+            tracing::warn!(
+                clerk_bind = %bind,
+                "the clerk's listener is not on loopback; make sure only the office network reaches it"
+            );
+        }
+    }
+    let path = args
+        .clerk_token_file
+        .clone()
+        .unwrap_or_else(|| args.keys.join(CLERK_TOKEN_FILE));
+    let token = load_or_create_secret(&path, "clerk token")?;
+    let token = token.trim_ascii();
+    if token.len() < 16 {
+        return Err(CliError::Usage(format!(
+            "{}: the clerk token must be at least 16 characters",
+            path.display()
+        )));
+    }
+    let hash = crypto::blake2b(None, &[token]);
+    let metrics = metrics_token_hash(args)?;
+    if crypto::ct_eq(token, admin_token) || metrics.is_some_and(|m| crypto::ct_eq(&m, &hash)) {
+        return Err(CliError::Usage(format!(
+            "{}: the clerk token must differ from the admin and metrics tokens (the admin \
+             token exports every tip)",
+            path.display()
+        )));
+    }
+    Ok(hash)
 }
 
 /// The metrics token's hash, from `--metrics-token-file`; it must differ from the admin
@@ -721,7 +842,7 @@ fn load_or_create_secret(path: &Path, what: &str) -> Result<Zeroizing<Vec<u8>>, 
         // The pepper is stored in standard base64, the token URL-safe so it pastes into a
         // header cleanly; both are 32 random bytes.
         let text = Zeroizing::new(
-            if what == "admin token" {
+            if what.ends_with("token") {
                 URL_SAFE_NO_PAD.encode(&raw[..])
             } else {
                 STANDARD.encode(&raw[..])

@@ -1,7 +1,8 @@
 //! The monthly meeting sheet and the quarterly report (月调度、季通报): counts of the
 //! office's cases for a period. Nothing in them names or quotes a resident: no words,
 //! follow-ups, notes, tags, inspectors' names or case numbers, only how many cases fall
-//! under each topic, colour, status, supervision mark and way of reaching the office. (Tags
+//! under each topic, colour, status, supervision mark, way of reaching the office and
+//! channel (online, or a letter, call or visit a clerk entered: read from inside the seal). (Tags
 //! and the inspector in charge are left out on purpose: a tag can be a name or a village,
 //! and a count per inspector is a count of people, not of work.)
 //!
@@ -50,6 +51,7 @@
 //! ...,status,received,已收到,... (every status, open ones first)
 //! ...,supervised,yes,挂牌督办,... (yes, no)
 //! ...,route,chosen,群众选择本单位,... (chosen, moved_in)
+//! ...,channel,letter,来信,...   (online, letter, phone, visit)
 //! ```
 //!
 //! `section` and `key` are stable codes (a topic's key is its name in the office's list);
@@ -63,6 +65,7 @@ use thiserror::Error;
 use time::{Date, Month};
 
 use super::ledger::{Case, Colour, Ledger, Settings};
+pub use crate::domain::intake::Channel;
 use crate::domain::{Day, Status};
 
 /// The first year a period may be in (days are counted from 1970).
@@ -319,6 +322,14 @@ impl Tally {
     }
 }
 
+/// How the resident reported: the `channel` sealed inside the tip by the office's intake, or
+/// online when there is none (a report made online, or before channels existed). A name the
+/// desk does not know counts as online too: every case is counted once.
+pub fn channel_of(case: &Case) -> Channel {
+    Channel::of_field(case.fields.get("channel").and_then(|v| v.as_str()))
+        .unwrap_or(Channel::Online)
+}
+
 /// Whether `case` had been received and was not closed on `day` (see the module doc).
 pub fn open_on(case: &Case, day: Day) -> bool {
     let closed = match case.closed_on {
@@ -354,16 +365,19 @@ pub enum Dimension {
     Supervised,
     /// How the case reached this office.
     Route,
+    /// How the resident reported: online, by letter, by phone or in person.
+    Channel,
 }
 
 impl Dimension {
     /// Every dimension, in the order of the sheet.
-    pub const ALL: [Dimension; 5] = [
+    pub const ALL: [Dimension; 6] = [
         Dimension::Topic,
         Dimension::Colour,
         Dimension::Status,
         Dimension::Supervised,
         Dimension::Route,
+        Dimension::Channel,
     ];
 
     /// The stable code (CSV `section`).
@@ -374,6 +388,7 @@ impl Dimension {
             Dimension::Status => "status",
             Dimension::Supervised => "supervised",
             Dimension::Route => "route",
+            Dimension::Channel => "channel",
         }
     }
 }
@@ -401,6 +416,8 @@ pub enum Key {
     Supervised(bool),
     /// The way in.
     Route(Route),
+    /// The channel.
+    Channel(Channel),
 }
 
 impl Key {
@@ -416,6 +433,7 @@ impl Key {
             Key::Supervised(false) => "no",
             Key::Route(Route::Chosen) => "chosen",
             Key::Route(Route::MovedIn) => "moved_in",
+            Key::Channel(c) => c.as_str(),
         }
     }
 }
@@ -523,6 +541,7 @@ impl Report {
                 Dimension::Route,
                 [Route::Chosen, Route::MovedIn].map(Key::Route),
             ),
+            Section::seeded(Dimension::Channel, Channel::ALL.map(Key::Channel)),
         ];
 
         let mut totals = Counts::default();
@@ -538,6 +557,7 @@ impl Report {
                 } else {
                     Route::Chosen
                 }),
+                Key::Channel(channel_of(case)),
             ];
             for (section, key) in sections.iter_mut().zip(&keys) {
                 section.add(key, t);
@@ -674,8 +694,9 @@ mod tests {
         answer(&mut a, "2026-11-30", Status::ClosedSubstantiated);
         a.topic = Some(topics[0].clone());
         a.colour = Some(Colour::Red);
-        // B: received on the first day of November, never answered, no triage.
-        let b = case(2, "2026-11-01");
+        // B: received on the first day of November, never answered, no triage; a letter.
+        let mut b = case(2, "2026-11-01");
+        b.fields.insert("channel".into(), "letter".into());
         // C: received mid-November, answered the next day, closed on 1 December (a later
         // period), under supervision.
         let mut c = case(3, "2026-11-15");
@@ -701,6 +722,7 @@ mod tests {
         // G: received 29 November, asked for more the same day; answer-by day 29 December.
         let mut g = case(7, "2026-11-29");
         answer(&mut g, "2026-11-29", Status::NeedInfo);
+        g.fields.insert("channel".into(), "phone".into());
         g.colour = Some(Colour::Blue);
         for x in [a, b, c, d, e, f, g] {
             l.cases.insert(x.id, x);
@@ -851,6 +873,16 @@ mod tests {
         let route = by_key(&r, Dimension::Route);
         assert_eq!(route["chosen"], r.totals);
         assert_eq!(route["moved_in"], Counts::default());
+        // B came by letter and G by phone (entered at the office); the rest online.
+        let channel = by_key(&r, Dimension::Channel);
+        assert_eq!(channel["letter"], counts(1, 0, 1, 1), "B");
+        assert_eq!(channel["phone"], counts(1, 0, 1, 0), "G");
+        assert_eq!(channel["visit"], Counts::default());
+        assert_eq!(
+            channel["online"],
+            counts(2, 1, 2, 1),
+            "C and F new, A closed, C and E open"
+        );
     }
 
     #[test]
@@ -948,6 +980,7 @@ mod tests {
         assert!(csv.contains(",colour,red,L:red,0,1,1,1\r\n"));
         assert!(csv.contains(",topic,none,L:none,3,0,2,1\r\n"));
         assert!(csv.contains(",route,moved_in,L:moved_in,0,0,0,0\r\n"));
+        assert!(csv.contains(",channel,letter,L:letter,1,0,1,1\r\n"));
         assert!(csv.contains(
             ",topic,\"'=HYPERLINK(\"\"x\"\"), 养老\",\"L:=HYPERLINK(\"\"x\"\"), 养老\",0,0,0,0"
         ));

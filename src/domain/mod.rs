@@ -6,6 +6,7 @@ pub mod attachment;
 pub mod exported;
 pub mod followup;
 pub mod held;
+pub mod intake;
 pub mod keys;
 pub mod office;
 pub mod receipt;

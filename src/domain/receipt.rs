@@ -15,6 +15,7 @@ use rand::rngs::SysRng;
 use thiserror::Error;
 use zeroize::Zeroizing;
 
+use super::intake::StubKey;
 use crate::crypto::{self, Argon2Params, CryptoError, SALT_BYTES};
 
 /// Random digits in a receipt.
@@ -215,6 +216,8 @@ const REPLY_V2_LABEL: &[u8] = b"whistlebox reply key v2";
 const INDEX_V2_LABEL: &[u8] = b"whistlebox receipt v2";
 const INDEX_V1_LABEL: &[u8] = b"whistlebox receipt v1";
 const REPLY_V1_LABEL: &[u8] = b"whistlebox reply key v1";
+/// Label of the stub key of a printed form's receipt (`domain::intake`).
+const STUB_V1_LABEL: &[u8] = b"whistlebox stub v1";
 
 /// What a resident's browser derives from a receipt (version 2), and the server derives for
 /// a resident without JavaScript: the lookup value, which is sent, and the reply key seed,
@@ -288,6 +291,8 @@ pub struct DerivedReceipt {
     pub current: ReceiptKeys,
     /// Version 1: both keyed with the pepper.
     pub legacy: ReceiptKeys,
+    /// Where a printed form's stub with this receipt is filed (`domain::intake`).
+    pub stub: StubKey,
 }
 
 impl DerivedReceipt {
@@ -345,6 +350,16 @@ impl ReceiptHasher {
         ))
     }
 
+    /// Where a printed form with the receipt of this lookup value is filed before its
+    /// letter is entered (`domain::intake`): another keyed hash of the same value, so the
+    /// two cannot be linked without it.
+    pub fn stub_key(&self, value: &LookupValue) -> StubKey {
+        StubKey(crypto::blake2b::<32>(
+            Some(&self.pepper[..]),
+            &[STUB_V1_LABEL, &value.0[..]],
+        ))
+    }
+
     /// The version 2 index of a receipt. Slow on purpose: see [`ReceiptHasher::derive`].
     pub fn lookup(&self, receipt: &Receipt) -> Result<ReceiptLookup, CryptoError> {
         Ok(self.derive(receipt)?.current.lookup)
@@ -372,6 +387,7 @@ impl ReceiptHasher {
                 reply_seed: client.reply_seed,
             },
             legacy,
+            stub: self.stub_key(&client.lookup_value),
         })
     }
 
@@ -550,6 +566,34 @@ mod tests {
                 String::from("93eaff6244652dfe3e82c9f9679c0496f8f4f7d4f00ea73292267042ac7aa795"),
                 String::from("bf9ddfb685591d8717404e857b6c6b9f4098643c4eb6cb6ef8b59ed94287ec2c"),
             )
+        );
+    }
+
+    /// Fixed output: stub keys are what stores hold for printed forms. Do not change this
+    /// test if it fails: the change would orphan every printed form not yet entered.
+    #[test]
+    fn stub_key_fixed_output() {
+        crypto::init().unwrap();
+        let p = Argon2Params {
+            ops: 1,
+            mem_bytes: 8 * 1024,
+        };
+        let r = Receipt::parse(FIXTURE_RECEIPT).unwrap();
+        let client = client_derivation(&r, &[1; 16], p).unwrap();
+        let hasher = ReceiptHasher::new([1; 16], Zeroizing::new([7; 32]), p);
+        let stub = hasher.stub_key(&client.lookup_value);
+        assert_eq!(hasher.derive(&r).unwrap().stub, stub);
+        assert_ne!(stub.0, hasher.index(&client.lookup_value).0);
+        let other = ReceiptHasher::new([1; 16], Zeroizing::new([8; 32]), p);
+        assert_ne!(
+            other.stub_key(&client.lookup_value),
+            stub,
+            "keyed with the pepper"
+        );
+        let hex: String = stub.0.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(
+            hex,
+            "f07c02ca7fb82f3c1c3823f492ffd06fe309a2f3f55e61b1a5ebec97e0263feb"
         );
     }
 

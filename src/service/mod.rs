@@ -5,6 +5,7 @@
 //! above `store` and `domain`; nothing here knows about HTTP.
 
 pub mod acks;
+pub mod clerk;
 pub mod offices;
 pub mod photos;
 pub mod signed;
@@ -90,6 +91,12 @@ pub enum StatusError {
     /// No tip has this receipt.
     #[error("No report has this receipt code. Please check it against your paper. If it is right, the report may not have been sent: you can report again.")]
     Unknown,
+    /// The code is on a printed form whose letter has not been entered yet.
+    #[error("No letter with this code has been entered yet. A letter takes some days to arrive and be entered; please look again in a few days.")]
+    NotEntered,
+    /// The code is on a printed form of a batch the office withdrew.
+    #[error("This code is on a form the office withdrew because the forms were lost. If you wrote a letter on this form, please call or visit the office.")]
+    Withdrawn,
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -491,14 +498,16 @@ impl Intake {
             }
             derived = unlocked.derived;
         }
-        Err(StatusError::Unknown)
+        Err(self.no_tip_under(derived.stub).await?)
     }
 
-    /// What a lookup value unlocks (receipt version 2). One keyed BLAKE2b and a store read.
+    /// What a lookup value unlocks (receipt version 2). One keyed BLAKE2b and a store read
+    /// (two for a code no tip has: it may be on a printed form not entered yet).
     pub async fn find_status_by_lookup(&self, value: &LookupValue) -> Result<TipView, StatusError> {
-        self.view(self.hasher.index(value))
-            .await?
-            .ok_or(StatusError::Unknown)
+        match self.view(self.hasher.index(value)).await? {
+            Some(view) => Ok(view),
+            None => Err(self.no_tip_under(self.hasher.stub_key(value)).await?),
+        }
     }
 
     async fn view(&self, lookup: ReceiptLookup) -> Result<Option<TipView>, StatusError> {

@@ -1003,6 +1003,144 @@ fn unfinished_uploads_expire_and_used_ones_stay(store: &dyn TipStore) {
     store.verify().unwrap();
 }
 
+fn stub(n: u8) -> StubKey {
+    StubKey([n; 32])
+}
+
+fn printed_forms_are_registered_all_or_nothing(store: &dyn TipStore) {
+    let first = store
+        .register_batch(Day(20_100), &[stub(1), stub(2), stub(3)])
+        .unwrap();
+    assert_eq!(
+        first,
+        Batch {
+            number: 1,
+            made_on: Day(20_100),
+            forms: 3,
+            voided_on: None
+        }
+    );
+    for n in 1..=3 {
+        assert_eq!(store.stub_batch(&stub(n)).unwrap(), Some(first));
+    }
+    assert_eq!(store.stub_batch(&stub(9)).unwrap(), None);
+    // A code already on a form, within the batch or from an earlier one: nothing is kept.
+    for bad in [vec![stub(7), stub(7)], vec![stub(8), stub(2)]] {
+        assert!(matches!(
+            store.register_batch(Day(20_101), &bad),
+            Err(StoreError::StubTaken)
+        ));
+    }
+    assert_eq!(store.stub_batch(&stub(8)).unwrap(), None);
+    assert_eq!(store.stub_batch(&stub(7)).unwrap(), None);
+    let too_many: Vec<StubKey> = (0..=MAX_BATCH_FORMS as u32)
+        .map(|i| {
+            let mut key = [0xee; 32];
+            key[..4].copy_from_slice(&i.to_be_bytes());
+            StubKey(key)
+        })
+        .collect();
+    for bad in [&[][..], &too_many[..]] {
+        assert!(matches!(
+            store.register_batch(Day(20_101), bad),
+            Err(StoreError::BatchSize)
+        ));
+    }
+    assert_eq!(store.batches().unwrap(), vec![first]);
+    let second = store.register_batch(Day(20_102), &too_many[1..]).unwrap();
+    assert_eq!((second.number, second.forms), (2, MAX_BATCH_FORMS as u32));
+    assert_eq!(store.batches().unwrap(), vec![first, second]);
+    // Registering forms files no tip.
+    assert!(store.export().unwrap().is_empty());
+    assert_eq!(store.verify().unwrap().tips, 0);
+}
+
+fn a_letter_is_entered_once_under_its_stub(store: &dyn TipStore) {
+    store
+        .register_batch(Day(20_100), &[stub(1), stub(2)])
+        .unwrap();
+    let id = store
+        .insert_entered(new_tip(1, 0x11), Channel::Letter, Some(&stub(1)))
+        .unwrap();
+    let view = store.view(&ReceiptLookup([1; 32])).unwrap().unwrap();
+    assert_eq!((view.day, view.status), (Day(20_100), Status::Received));
+    let before = (store.export().unwrap(), store.monthly_counts().unwrap());
+    assert_eq!(before.0.len(), 1);
+    assert_eq!(before.0[0].id, id);
+    // The same letter again (same code, so the same lookup), even with other words.
+    assert!(matches!(
+        store.insert_entered(new_tip(1, 0x22), Channel::Letter, Some(&stub(1))),
+        Err(StoreError::LookupTaken)
+    ));
+    // A code no form carries.
+    assert!(matches!(
+        store.insert_entered(new_tip(5, 0x55), Channel::Letter, Some(&stub(9))),
+        Err(StoreError::UnknownStub)
+    ));
+    assert_eq!(
+        (store.export().unwrap(), store.monthly_counts().unwrap()),
+        before,
+        "a refused entry changes nothing"
+    );
+    assert!(store.view(&ReceiptLookup([5; 32])).unwrap().is_none());
+    // A call and a visit, with new receipts.
+    store
+        .insert_entered(new_tip(2, 0x33), Channel::Phone, None)
+        .unwrap();
+    let mut visit = new_tip(3, 0x44);
+    visit.day = Day(20_140);
+    store.insert_entered(visit, Channel::Visit, None).unwrap();
+    store.insert(new_tip(4, 0x66)).unwrap();
+    let months = store.monthly_counts().unwrap();
+    let first = &months[&month_of(Day(20_100))];
+    assert_eq!(first.received, 3);
+    assert_eq!(
+        first.entered,
+        [(Channel::Letter, 1), (Channel::Phone, 1)]
+            .into_iter()
+            .collect()
+    );
+    assert_eq!(first.by_channel()[&Channel::Online], 1);
+    let later = &months[&month_of(Day(20_140))];
+    assert_eq!(later.by_channel()[&Channel::Visit], 1);
+    assert_eq!(later.by_channel()[&Channel::Online], 0);
+    assert_eq!(store.verify().unwrap().tips, 4);
+}
+
+fn a_withdrawn_batch_takes_no_letter(store: &dyn TipStore) {
+    let batch = store
+        .register_batch(Day(20_100), &[stub(1), stub(2)])
+        .unwrap();
+    store
+        .insert_entered(new_tip(1, 0x11), Channel::Letter, Some(&stub(1)))
+        .unwrap();
+    let voided = store
+        .void_batch(batch.number, Day(20_105))
+        .unwrap()
+        .unwrap();
+    assert_eq!(voided.voided_on, Some(Day(20_105)));
+    assert_eq!(
+        store.void_batch(batch.number, Day(20_109)).unwrap(),
+        Some(voided),
+        "withdrawn once"
+    );
+    assert_eq!(store.void_batch(99, Day(20_105)).unwrap(), None);
+    assert_eq!(store.stub_batch(&stub(2)).unwrap(), Some(voided));
+    let before = (store.export().unwrap(), store.monthly_counts().unwrap());
+    assert!(matches!(
+        store.insert_entered(new_tip(2, 0x22), Channel::Letter, Some(&stub(2))),
+        Err(StoreError::BatchVoided(label)) if label == "0001"
+    ));
+    assert_eq!(
+        (store.export().unwrap(), store.monthly_counts().unwrap()),
+        before
+    );
+    // The letter entered before the batch was withdrawn keeps its code.
+    assert!(store.view(&ReceiptLookup([1; 32])).unwrap().is_some());
+    assert_eq!(store.batches().unwrap(), vec![voided]);
+    store.verify().unwrap();
+}
+
 macro_rules! store_suite {
     ($name:ident, |$test_name:ident| $make:expr, [$($test:ident),* $(,)?]) => {
         mod $name {
@@ -1060,7 +1198,46 @@ store_suites!(
     files_follow_their_tip_and_followup_through_acks,
     a_town_tips_files_stay_until_every_reader_acked,
     unfinished_uploads_expire_and_used_ones_stay,
+    printed_forms_are_registered_all_or_nothing,
+    a_letter_is_entered_once_under_its_stub,
+    a_withdrawn_batch_takes_no_letter,
 );
+
+#[test]
+fn sled_keeps_batches_and_counts_across_a_reopen_and_verify_checks_them() {
+    crate::crypto::init().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let s = SledStore::open(&path).unwrap();
+        let b = s.register_batch(Day(20_100), &[stub(1), stub(2)]).unwrap();
+        s.insert_entered(new_tip(1, 0x11), Channel::Letter, Some(&stub(1)))
+            .unwrap();
+        s.void_batch(b.number, Day(20_101)).unwrap();
+    }
+    let s = reopen(&path);
+    s.verify().unwrap();
+    assert_eq!(s.batches().unwrap()[0].voided_on, Some(Day(20_101)));
+    assert_eq!(
+        s.monthly_counts().unwrap()[&month_of(Day(20_100))].entered[&Channel::Letter],
+        1
+    );
+    assert_eq!(s.register_batch(Day(20_102), &[stub(3)]).unwrap().number, 2);
+    // A form whose batch is gone is damage, and so is a batch that counts other forms.
+    s.with(|inner| {
+        inner.stubs.insert([9u8; 32], &7u32.to_be_bytes()[..])?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(matches!(s.verify(), Err(StoreError::Corrupt(_))));
+    s.with(|inner| {
+        inner.stubs.remove([9u8; 32])?;
+        inner.stubs.remove([3u8; 32])?;
+        Ok(())
+    })
+    .unwrap();
+    assert!(matches!(s.verify(), Err(StoreError::Corrupt(_))));
+}
 
 /// sled's flusher thread lets go of the folder lock a moment after the last handle drops.
 fn reopen(path: &std::path::Path) -> SledStore {

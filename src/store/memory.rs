@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 
 use super::uploads::check_uploads;
+use super::{check_batch, stub_refusal, Batch, Channel, StubKey};
 use super::{
     check_sequence, month_of, move_refused, Followup, MonthCounts, MoveDecision, MoveOrder,
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
@@ -126,6 +127,12 @@ struct Inner {
     /// Every upload, with the chunks of those not yet part of a report (a used one's blob
     /// lives with its tip).
     uploads: BTreeMap<UploadId, (Upload, BTreeMap<u32, Vec<u8>>)>,
+    /// The printed forms: each stub key's batch number.
+    stubs: BTreeMap<StubKey, u32>,
+    /// The batches of printed forms, by number.
+    batches: BTreeMap<u32, Batch>,
+    /// Tips entered by a clerk, by month and channel.
+    entered: BTreeMap<(String, Channel), u64>,
 }
 
 impl Inner {
@@ -147,6 +154,43 @@ impl Inner {
                 )
             })
             .collect())
+    }
+
+    /// Stores a tip (see `TipStore::insert`).
+    fn insert(&mut self, tip: NewTip) -> Result<TipId, StoreError> {
+        let addressing = match tip.towns.is_empty() {
+            true => None,
+            false => Some(Addressing::new(tip.towns).map_err(StoreError::TooManyTowns)?),
+        };
+        if self.receipts.contains_key(&tip.lookup) {
+            return Err(StoreError::LookupTaken);
+        }
+        let mut id = TipId::random();
+        while self.tips.contains_key(&id) {
+            id = TipId::random();
+        }
+        let files = self.take_uploads(&tip.uploads, Owner { tip: id, n: 0 })?;
+        self.receipts.insert(tip.lookup, id);
+        self.tips.insert(
+            id,
+            Tip {
+                day: tip.day,
+                status: Status::Received,
+                sealed: Some(tip.sealed),
+                sealed_reply_key: Some(tip.sealed_reply_key),
+                history: vec![],
+                replies: vec![],
+                followups: BTreeMap::new(),
+                followup_count: 0,
+                addressing,
+                moves: BTreeMap::new(),
+                files: match files.is_empty() {
+                    true => BTreeMap::new(),
+                    false => BTreeMap::from([(0, files)]),
+                },
+            },
+        );
+        Ok(id)
     }
 
     /// Forgets the uploads whose files were dropped.
@@ -233,40 +277,7 @@ impl TipStore for MemoryStore {
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
-        let addressing = match tip.towns.is_empty() {
-            true => None,
-            false => Some(Addressing::new(tip.towns).map_err(StoreError::TooManyTowns)?),
-        };
-        let mut inner = self.lock()?;
-        if inner.receipts.contains_key(&tip.lookup) {
-            return Err(StoreError::LookupTaken);
-        }
-        let mut id = TipId::random();
-        while inner.tips.contains_key(&id) {
-            id = TipId::random();
-        }
-        let files = inner.take_uploads(&tip.uploads, Owner { tip: id, n: 0 })?;
-        inner.receipts.insert(tip.lookup, id);
-        inner.tips.insert(
-            id,
-            Tip {
-                day: tip.day,
-                status: Status::Received,
-                sealed: Some(tip.sealed),
-                sealed_reply_key: Some(tip.sealed_reply_key),
-                history: vec![],
-                replies: vec![],
-                followups: BTreeMap::new(),
-                followup_count: 0,
-                addressing,
-                moves: BTreeMap::new(),
-                files: match files.is_empty() {
-                    true => BTreeMap::new(),
-                    false => BTreeMap::from([(0, files)]),
-                },
-            },
-        );
-        Ok(id)
+        self.lock()?.insert(tip)
     }
 
     fn view(&self, lookup: &ReceiptLookup) -> Result<Option<TipView>, StoreError> {
@@ -543,6 +554,66 @@ impl TipStore for MemoryStore {
             .map(|(stanza, _)| stanza.clone()))
     }
 
+    fn register_batch(&self, day: Day, stubs: &[StubKey]) -> Result<Batch, StoreError> {
+        check_batch(stubs)?;
+        let mut inner = self.lock()?;
+        if stubs.iter().any(|s| inner.stubs.contains_key(s)) {
+            return Err(StoreError::StubTaken);
+        }
+        let number = inner.batches.keys().next_back().map_or(1, |n| n + 1);
+        let batch = Batch {
+            number,
+            made_on: day,
+            forms: stubs.len() as u32,
+            voided_on: None,
+        };
+        inner.batches.insert(number, batch);
+        inner.stubs.extend(stubs.iter().map(|s| (*s, number)));
+        Ok(batch)
+    }
+
+    fn stub_batch(&self, stub: &StubKey) -> Result<Option<Batch>, StoreError> {
+        let inner = self.lock()?;
+        Ok(inner
+            .stubs
+            .get(stub)
+            .and_then(|n| inner.batches.get(n))
+            .copied())
+    }
+
+    fn batches(&self) -> Result<Vec<Batch>, StoreError> {
+        Ok(self.lock()?.batches.values().copied().collect())
+    }
+
+    fn void_batch(&self, number: u32, day: Day) -> Result<Option<Batch>, StoreError> {
+        let mut inner = self.lock()?;
+        Ok(inner.batches.get_mut(&number).map(|b| {
+            b.voided_on.get_or_insert(day);
+            *b
+        }))
+    }
+
+    fn insert_entered(
+        &self,
+        tip: NewTip,
+        channel: Channel,
+        stub: Option<&StubKey>,
+    ) -> Result<TipId, StoreError> {
+        let mut inner = self.lock()?;
+        if let Some(stub) = stub {
+            let batch = inner
+                .stubs
+                .get(stub)
+                .and_then(|n| inner.batches.get(n))
+                .copied();
+            stub_refusal(batch)?;
+        }
+        let month = month_of(tip.day);
+        let id = inner.insert(tip)?;
+        *inner.entered.entry((month, channel)).or_default() += 1;
+        Ok(id)
+    }
+
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {
         let inner = self.lock()?;
         let mut months: BTreeMap<String, MonthCounts> = BTreeMap::new();
@@ -556,6 +627,13 @@ impl TipStore for MemoryStore {
                     .entry(status.as_str())
                     .or_default() += 1;
             }
+        }
+        for ((month, channel), n) in &inner.entered {
+            months
+                .entry(month.clone())
+                .or_default()
+                .entered
+                .insert(*channel, *n);
         }
         Ok(months)
     }

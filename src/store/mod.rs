@@ -20,6 +20,7 @@ use crate::crypto::SALT_BYTES;
 pub use crate::domain::addressing::{AddressingError, MoveDecision, MoveState, MoveView};
 use crate::domain::attachment::UploadId;
 pub use crate::domain::held::{Followup, StoredTip};
+pub use crate::domain::intake::{Batch, Channel, StubKey, StubState, MAX_BATCH_FORMS};
 pub use crate::domain::office::{OfficeId, Reader};
 use crate::domain::receipt::ReceiptLookup;
 pub use crate::domain::reply::Signed;
@@ -34,8 +35,10 @@ use crate::domain::{Day, Status, TipId};
 /// because an older build would misread a version 3 folder: it would hand town tips to the
 /// county alone and delete them on the county's ack. Version 4 adds evidence files (the
 /// trees `uploads`, `upload_chunks` and `files`): an older build would drop them at its
-/// first rewrite, so it must refuse the folder.
-pub const STORE_FORMAT_VERSION: u32 = 4;
+/// first rewrite, so it must refuse the folder. Version 5 adds office intake (the trees
+/// `stubs`, `batches` and `intake_counts`: printed forms and the monthly counts by channel),
+/// which an older build would drop the same way.
+pub const STORE_FORMAT_VERSION: u32 = 5;
 
 /// What the store can go wrong with. Messages never hold tip text or receipts.
 #[derive(Debug, Error)]
@@ -129,6 +132,18 @@ pub enum StoreError {
         /// The one offered.
         offered: u64,
     },
+    /// A batch of printed forms with no form, or more than a batch may hold.
+    #[error("A batch holds 1 to {MAX_BATCH_FORMS} forms. Nothing was saved.")]
+    BatchSize,
+    /// A printed form's code is already registered (a receipt drawn twice).
+    #[error("One of the codes is already on a printed form. Nothing was saved. Please make the forms again.")]
+    StubTaken,
+    /// No printed form has this code.
+    #[error("This code is not on any form this office printed. Nothing was saved. Check it against the letter digit by digit, or enter the letter without a code.")]
+    UnknownStub,
+    /// The code's batch of forms was withdrawn.
+    #[error("This code is on a form of batch {0}, which the office withdrew. Nothing was saved. Enter the letter without a code: it gets a new one.")]
+    BatchVoided(String),
     /// An older signed bundle than one already applied.
     #[error("bundle number {sequence} is older than number {last}, which was already applied; nothing was changed")]
     Stale {
@@ -221,6 +236,24 @@ pub struct MonthCounts {
     pub received: u64,
     /// Status changes made that month, by status.
     pub reached: std::collections::BTreeMap<&'static str, u64>,
+    /// Tips a clerk entered that month, by channel (letter, phone, visit; the rest of
+    /// `received` came online). Kept as these counts only, never per tip.
+    pub entered: std::collections::BTreeMap<Channel, u64>,
+}
+
+impl MonthCounts {
+    /// Tips of the month by every channel, online included (what was not entered came
+    /// online).
+    pub fn by_channel(&self) -> std::collections::BTreeMap<Channel, u64> {
+        let entered: u64 = self.entered.values().sum();
+        Channel::ALL
+            .into_iter()
+            .map(|c| match c {
+                Channel::Online => (c, self.received.saturating_sub(entered)),
+                c => (c, self.entered.get(&c).copied().unwrap_or(0)),
+            })
+            .collect()
+    }
 }
 
 /// Facts about the store, read at startup.
@@ -404,7 +437,39 @@ pub trait TipStore: Send + Sync + 'static {
         to: &OfficeId,
     ) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Monthly counts ("YYYY-MM" -> counts), from days and status changes only.
+    /// Registers a batch of printed forms made on `day`, one stub key per form, under the
+    /// next batch number, all or nothing. Refuses an empty batch or one over
+    /// [`MAX_BATCH_FORMS`] ([`StoreError::BatchSize`]) and a stub key already registered
+    /// ([`StoreError::StubTaken`]), storing nothing.
+    fn register_batch(&self, day: Day, stubs: &[StubKey]) -> Result<Batch, StoreError>;
+
+    /// The batch a printed form's stub key belongs to, as it stands now; `None` if no form
+    /// has it.
+    fn stub_batch(&self, stub: &StubKey) -> Result<Option<Batch>, StoreError>;
+
+    /// Every batch of printed forms, in the order they were made.
+    fn batches(&self) -> Result<Vec<Batch>, StoreError>;
+
+    /// Withdraws a batch of printed forms on `day` (it was lost): its codes take no letter
+    /// from now on; letters already entered keep theirs. A batch withdrawn already keeps its
+    /// first day. `None` if there is no such batch.
+    fn void_batch(&self, number: u32, day: Day) -> Result<Option<Batch>, StoreError>;
+
+    /// Stores a tip a clerk entered and counts it under `channel` (one of
+    /// [`Channel::OFFICE`]) for the month of its day, in one write. With `stub`, the code of
+    /// a printed form: refused unless a batch holds it ([`StoreError::UnknownStub`]) and that
+    /// batch is not withdrawn ([`StoreError::BatchVoided`]). A lookup already filed (the same
+    /// letter entered twice) is refused with [`StoreError::LookupTaken`]. A refusal stores
+    /// and counts nothing.
+    fn insert_entered(
+        &self,
+        tip: NewTip,
+        channel: Channel,
+        stub: Option<&StubKey>,
+    ) -> Result<TipId, StoreError>;
+
+    /// Monthly counts ("YYYY-MM" -> counts), from days, status changes and the counts of
+    /// entered tips by channel only.
     fn monthly_counts(&self)
         -> Result<std::collections::BTreeMap<String, MonthCounts>, StoreError>;
 
@@ -475,6 +540,27 @@ pub fn check_sequence(
             sequence: signed.sequence,
             last,
         }),
+    }
+}
+
+/// Checks the size of a batch of printed forms and that its stub keys are distinct.
+fn check_batch(stubs: &[StubKey]) -> Result<(), StoreError> {
+    if stubs.is_empty() || stubs.len() > MAX_BATCH_FORMS {
+        return Err(StoreError::BatchSize);
+    }
+    let distinct: std::collections::BTreeSet<&StubKey> = stubs.iter().collect();
+    if distinct.len() != stubs.len() {
+        return Err(StoreError::StubTaken);
+    }
+    Ok(())
+}
+
+/// The refusal of a stub whose batch cannot take a letter (withdrawn), or none.
+fn stub_refusal(batch: Option<Batch>) -> Result<(), StoreError> {
+    match batch.map(StubState::of) {
+        None => Err(StoreError::UnknownStub),
+        Some(StubState::Voided(b)) => Err(StoreError::BatchVoided(b.label())),
+        Some(StubState::Waiting(_)) => Ok(()),
     }
 }
 

@@ -16,7 +16,11 @@
 //! - `uploads`: upload id (16 bytes) -> [`Upload`] (length, day started, chunks received,
 //!   whose file it became);
 //! - `upload_chunks`: upload id + chunk + piece (22 bytes) -> a 4 KiB piece of the blob;
-//! - `files`: tip id + 0 or a follow-up's number (12 bytes) -> the upload ids of its files.
+//! - `files`: tip id + 0 or a follow-up's number (12 bytes) -> the upload ids of its files;
+//! - `stubs`: stub key of a printed form (32 bytes) -> its batch number (4 bytes);
+//! - `batches`: batch number (4 bytes) -> [`Batch`] record;
+//! - `intake_counts`: `"YYYY-MM"` + channel byte (8 bytes) -> how many tips clerks entered
+//!   that month by that channel (u64); never a tip's own channel.
 //!
 //! sled's background flush alone would lose acknowledged writes on a crash, so every write
 //! is followed by an explicit flush before it returns (and the background flusher is off).
@@ -52,6 +56,7 @@ use super::record::{
     Record, CHUNK_BYTES,
 };
 use super::uploads::{check_uploads, decode_files, encode_files, files_key, piece_key};
+use super::{check_batch, stub_refusal, Batch, Channel, StubKey};
 use super::{
     check_sequence, month_of, move_refused, Followup, MonthCounts, MoveDecision, MoveOrder,
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
@@ -61,6 +66,7 @@ use super::{Owner, Pending, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
 use crate::domain::attachment::UploadId;
+use crate::domain::intake::{count_key, split_count_key};
 use crate::domain::receipt::ReceiptLookup;
 use crate::domain::reply::{Ack, Update};
 use crate::domain::tip::SealedTip;
@@ -402,6 +408,9 @@ pub(super) struct Inner {
     uploads: sled::Tree,
     upload_chunks: sled::Tree,
     files: sled::Tree,
+    pub(super) stubs: sled::Tree,
+    batches: sled::Tree,
+    intake_counts: sled::Tree,
 }
 
 /// What one reader is to get of one tip, found before any ciphertext is read.
@@ -458,6 +467,9 @@ impl Inner {
             uploads: db.open_tree("uploads")?,
             upload_chunks: db.open_tree("upload_chunks")?,
             files: db.open_tree("files")?,
+            stubs: db.open_tree("stubs")?,
+            batches: db.open_tree("batches")?,
+            intake_counts: db.open_tree("intake_counts")?,
             db,
         })
     }
@@ -664,6 +676,78 @@ impl Inner {
             .collect()
     }
 
+    /// Stores a tip in one transaction (see `TipStore::insert`), and with `count` adds one
+    /// to that month's count of that channel in the same transaction.
+    fn insert(&self, tip: &NewTip, count: Option<&[u8]>) -> Result<TipId, StoreError> {
+        let addressing = match tip.towns.is_empty() {
+            true => None,
+            false => Some(Addressing::new(tip.towns.clone()).map_err(StoreError::TooManyTowns)?),
+        };
+        (
+            &self.tips,
+            &self.receipts,
+            &self.chunks,
+            &self.addressing,
+            &self.uploads,
+            &self.files,
+            &self.intake_counts,
+        )
+            .transaction(
+                |(tips, receipts, chunks, addressing_tree, uploads, files, counts)| {
+                    if receipts.get(tip.lookup.0)?.is_some() {
+                        return abort(StoreError::LookupTaken);
+                    }
+                    let mut id = TipId::random();
+                    while tips.get(id.0)?.is_some() {
+                        id = TipId::random();
+                    }
+                    let len = put_chunks(chunks, &id.0, ChunkOf::Tip, tip.sealed.as_bytes())?;
+                    let record = Record {
+                        day: tip.day,
+                        status: Status::Received,
+                        history_count: 0,
+                        reply_count: 0,
+                        followup_count: 0,
+                        sealed_reply_key: Some(tip.sealed_reply_key.clone()),
+                        sealed: Held::Chunked(len),
+                    };
+                    tips.insert(&id.0[..], record.encode())?;
+                    receipts.insert(&tip.lookup.0[..], &id.0[..])?;
+                    if let Some(a) = &addressing {
+                        put_addressing(addressing_tree, &id.0, a, 0)?;
+                    }
+                    tx_attach(uploads, files, &tip.uploads, Owner { tip: id, n: 0 })?;
+                    if let Some(key) = count {
+                        let n = decode_count(counts.get(key)?.as_deref())
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        counts.insert(key, &(n + 1).to_be_bytes()[..])?;
+                    }
+                    Ok(id)
+                },
+            )
+            .map_err(tx_err)
+    }
+
+    /// The batch a stub key belongs to.
+    fn stub_batch(&self, stub: &StubKey) -> Result<Option<Batch>, StoreError> {
+        let Some(number) = self.stubs.get(stub.0)? else {
+            return Ok(None);
+        };
+        let number = <[u8; 4]>::try_from(number.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("a printed form's entry is damaged".into()))?;
+        self.batch(number)?
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt("a printed form belongs to no batch".into()))
+    }
+
+    fn batch(&self, number: u32) -> Result<Option<Batch>, StoreError> {
+        self.batches
+            .get(number.to_be_bytes())?
+            .map(|v| Batch::decode(number, &v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
     /// Copies the live content into `fresh`, an empty database, in the current format:
     /// records of version 3, every sealed box in pieces.
     fn copy_into(&self, fresh: &Inner) -> Result<(), StoreError> {
@@ -694,6 +778,9 @@ impl Inner {
             (&self.uploads, &fresh.uploads),
             (&self.upload_chunks, &fresh.upload_chunks),
             (&self.files, &fresh.files),
+            (&self.stubs, &fresh.stubs),
+            (&self.batches, &fresh.batches),
+            (&self.intake_counts, &fresh.intake_counts),
         ] {
             for item in from.iter() {
                 let (k, v) = item?;
@@ -747,6 +834,16 @@ impl Inner {
             }
         }
         Ok(())
+    }
+}
+
+/// A month's count of one channel as stored: a big-endian u64 (none yet: 0).
+fn decode_count(value: Option<&[u8]>) -> Result<u64, StoreError> {
+    match value {
+        None => Ok(0),
+        Some(v) => <[u8; 8]>::try_from(v)
+            .map(u64::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("a count of entered tips is damaged".into())),
     }
 }
 
@@ -1173,50 +1270,7 @@ impl TipStore for SledStore {
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
-        let addressing = match tip.towns.is_empty() {
-            true => None,
-            false => Some(Addressing::new(tip.towns.clone()).map_err(StoreError::TooManyTowns)?),
-        };
-        self.write(|inner| {
-            let id = (
-                &inner.tips,
-                &inner.receipts,
-                &inner.chunks,
-                &inner.addressing,
-                &inner.uploads,
-                &inner.files,
-            )
-                .transaction(
-                    |(tips, receipts, chunks, addressing_tree, uploads, files)| {
-                        if receipts.get(tip.lookup.0)?.is_some() {
-                            return abort(StoreError::LookupTaken);
-                        }
-                        let mut id = TipId::random();
-                        while tips.get(id.0)?.is_some() {
-                            id = TipId::random();
-                        }
-                        let len = put_chunks(chunks, &id.0, ChunkOf::Tip, tip.sealed.as_bytes())?;
-                        let record = Record {
-                            day: tip.day,
-                            status: Status::Received,
-                            history_count: 0,
-                            reply_count: 0,
-                            followup_count: 0,
-                            sealed_reply_key: Some(tip.sealed_reply_key.clone()),
-                            sealed: Held::Chunked(len),
-                        };
-                        tips.insert(&id.0[..], record.encode())?;
-                        receipts.insert(&tip.lookup.0[..], &id.0[..])?;
-                        if let Some(a) = &addressing {
-                            put_addressing(addressing_tree, &id.0, a, 0)?;
-                        }
-                        tx_attach(uploads, files, &tip.uploads, Owner { tip: id, n: 0 })?;
-                        Ok(id)
-                    },
-                )
-                .map_err(tx_err)?;
-            Ok(id)
-        })
+        self.write(|inner| inner.insert(&tip, None))
     }
 
     fn legacy_receipts(&self) -> Result<bool, StoreError> {
@@ -1715,6 +1769,92 @@ impl TipStore for SledStore {
         })
     }
 
+    fn register_batch(&self, day: Day, stubs: &[StubKey]) -> Result<Batch, StoreError> {
+        check_batch(stubs)?;
+        self.write(|inner| {
+            // Writes run one at a time, so the next number cannot be taken meanwhile.
+            let number = match inner.batches.last()? {
+                Some((key, _)) => <[u8; 4]>::try_from(key.as_ref())
+                    .map(u32::from_be_bytes)
+                    .map_err(|_| StoreError::Corrupt("a batch number is damaged".into()))?
+                    .checked_add(1)
+                    .ok_or_else(|| StoreError::Corrupt("too many batches".into()))?,
+                None => 1,
+            };
+            let batch = Batch {
+                number,
+                made_on: day,
+                forms: stubs.len() as u32,
+                voided_on: None,
+            };
+            (&inner.stubs, &inner.batches)
+                .transaction(|(stub_tree, batch_tree)| {
+                    for stub in stubs {
+                        if stub_tree
+                            .insert(&stub.0[..], &number.to_be_bytes()[..])?
+                            .is_some()
+                        {
+                            return abort(StoreError::StubTaken);
+                        }
+                    }
+                    batch_tree.insert(&number.to_be_bytes()[..], batch.encode())?;
+                    Ok(())
+                })
+                .map_err(tx_err)?;
+            Ok(batch)
+        })
+    }
+
+    fn stub_batch(&self, stub: &StubKey) -> Result<Option<Batch>, StoreError> {
+        self.with(|inner| inner.stub_batch(stub))
+    }
+
+    fn batches(&self) -> Result<Vec<Batch>, StoreError> {
+        self.with(|inner| {
+            inner
+                .batches
+                .iter()
+                .map(|item| {
+                    let (key, value) = item?;
+                    let number = <[u8; 4]>::try_from(key.as_ref())
+                        .map(u32::from_be_bytes)
+                        .map_err(|_| StoreError::Corrupt("a batch number is damaged".into()))?;
+                    Batch::decode(number, &value).map_err(|e| StoreError::Corrupt(e.to_string()))
+                })
+                .collect()
+        })
+    }
+
+    fn void_batch(&self, number: u32, day: Day) -> Result<Option<Batch>, StoreError> {
+        self.write(|inner| {
+            let Some(mut batch) = inner.batch(number)? else {
+                return Ok(None);
+            };
+            if batch.voided_on.is_none() {
+                batch.voided_on = Some(day);
+                inner.batches.insert(number.to_be_bytes(), batch.encode())?;
+            }
+            Ok(Some(batch))
+        })
+    }
+
+    fn insert_entered(
+        &self,
+        tip: NewTip,
+        channel: Channel,
+        stub: Option<&StubKey>,
+    ) -> Result<TipId, StoreError> {
+        self.write(|inner| {
+            // Writes run one at a time: the batch cannot be withdrawn between this look and
+            // the insert.
+            if let Some(stub) = stub {
+                stub_refusal(inner.stub_batch(stub)?)?;
+            }
+            let key = count_key(&month_of(tip.day), channel);
+            inner.insert(&tip, Some(&key))
+        })
+    }
+
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {
         self.with(|inner| {
             let mut months: BTreeMap<String, MonthCounts> = BTreeMap::new();
@@ -1736,6 +1876,13 @@ impl TipStore for SledStore {
                         .entry(status.as_str())
                         .or_default() += 1;
                 }
+            }
+            for item in inner.intake_counts.iter() {
+                let (key, value) = item?;
+                let (month, channel) = split_count_key(&key)
+                    .ok_or_else(|| StoreError::Corrupt("a count key is damaged".into()))?;
+                let n = decode_count(Some(&value))?;
+                months.entry(month).or_default().entered.insert(channel, n);
             }
             Ok(months)
         })
@@ -1800,6 +1947,7 @@ impl TipStore for SledStore {
             }
             self.verify_offices(inner, &ids)?;
             self.verify_files(inner, &ids)?;
+            verify_intake(inner)?;
             Ok(StoreSummary {
                 tips: ids.len() as u64,
                 receipts,
@@ -1837,6 +1985,42 @@ impl TipStore for SledStore {
     fn bytes_on_disk(&self) -> Result<u64, StoreError> {
         self.with(|inner| Ok(inner.db.size_on_disk()?))
     }
+}
+
+/// Checks that every batch record decodes, every printed form belongs to a batch that counts
+/// it, and every count of entered tips decodes.
+fn verify_intake(inner: &Inner) -> Result<(), StoreError> {
+    let mut forms: BTreeMap<u32, u32> = BTreeMap::new();
+    for item in inner.stubs.iter() {
+        let (key, _) = item?;
+        let stub = <[u8; 32]>::try_from(key.as_ref())
+            .map(StubKey)
+            .map_err(|_| StoreError::Corrupt("a printed form's key is damaged".into()))?;
+        let batch = inner.stub_batch(&stub)?.expect("the key was just read");
+        *forms.entry(batch.number).or_default() += 1;
+    }
+    for item in inner.batches.iter() {
+        let (key, value) = item?;
+        let number = <[u8; 4]>::try_from(key.as_ref())
+            .map(u32::from_be_bytes)
+            .map_err(|_| StoreError::Corrupt("a batch number is damaged".into()))?;
+        let batch =
+            Batch::decode(number, &value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if forms.get(&number).copied().unwrap_or(0) != batch.forms {
+            return Err(StoreError::Corrupt(format!(
+                "batch {} does not hold the forms it counts",
+                batch.label()
+            )));
+        }
+    }
+    for item in inner.intake_counts.iter() {
+        let (key, value) = item?;
+        if split_count_key(&key).is_none() {
+            return Err(StoreError::Corrupt("a count key is damaged".into()));
+        }
+        decode_count(Some(&value))?;
+    }
+    Ok(())
 }
 
 /// fsyncs what sled's flush leaves unsynced: its log file (sled uses `sync_file_range`, which

@@ -436,22 +436,22 @@ pub async fn consent_v2(
         .intake
         .decide_move_by_lookup(&value, to, body.agree, stanza)
         .await?;
-    status_v2_answer(&state, &value, &view).await
+    status_v2_answer(&state.intake, &value, &view).await
 }
 
 /// The `/api/v2/status` answer: no reply key; for each move waiting for the resident, the
 /// town's key sealed to the resident's reply key, for the browser to open on "agree".
-async fn status_v2_answer(
-    state: &AppState,
+pub(crate) async fn status_v2_answer(
+    intake: &crate::service::Intake,
     value: &LookupValue,
     view: &TipView,
 ) -> Result<HttpResponse, StatusError> {
-    let directory = state.intake.offices.directory();
+    let directory = intake.offices.directory();
     let mut body = serde_json::to_value(StatusResponse::of(view, None, &directory))
         .map_err(|_| StatusError::Internal)?;
     for (i, m) in view.moves.iter().enumerate() {
         if let (MoveState::Waiting, Some(town)) = (m.state, m.to.town()) {
-            if let Some(wrapped) = state.intake.waiting_key(value, town).await? {
+            if let Some(wrapped) = intake.waiting_key(value, town).await? {
                 body["moves"][i]["sealed_for_you"] = STANDARD.encode(wrapped).into();
             }
         }
@@ -482,7 +482,7 @@ pub async fn status_v2(
 ) -> Result<HttpResponse, StatusError> {
     let value = LookupValue::from_base64(&body.lookup)?;
     let view = state.intake.find_status_by_lookup(&value).await?;
-    status_v2_answer(&state, &value, &view).await
+    status_v2_answer(&state.intake, &value, &view).await
 }
 
 #[derive(Deserialize)]

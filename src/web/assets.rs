@@ -8,6 +8,11 @@ use actix_web::HttpResponse;
 use crate::crypto;
 
 const SITE_CSS: &[u8] = include_bytes!("assets/site.css");
+/// The clerk's pages' own rules (and the printed forms' layout).
+const CLERK_CSS: &[u8] = include_bytes!("assets/clerk.css");
+/// The esbuild bundle of `assets/js/clerk.js` (the clerk's pages only); empty when it was
+/// not built.
+const CLERK_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/clerk.js"));
 /// The esbuild bundle of `assets/js/report.js`; empty when it was not built.
 const REPORT_JS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/report.js"));
 
@@ -26,6 +31,10 @@ pub struct Integrity {
     pub css: String,
     /// Of the sealing script, when there is one.
     pub js: Option<String>,
+    /// Of the clerk's stylesheet.
+    pub clerk_css: String,
+    /// Of the clerk's script, when there is one.
+    pub clerk_js: Option<String>,
     /// Of the evidence bundle, when there is one (the page script loads it with this value).
     pub attach: Option<String>,
 }
@@ -36,6 +45,8 @@ pub fn integrity() -> &'static Integrity {
     I.get_or_init(|| Integrity {
         css: crypto::sri_sha512(SITE_CSS),
         js: (!REPORT_JS.is_empty()).then(|| crypto::sri_sha512(REPORT_JS)),
+        clerk_css: crypto::sri_sha512(CLERK_CSS),
+        clerk_js: (!CLERK_JS.is_empty()).then(|| crypto::sri_sha512(CLERK_JS)),
         attach: (!ATTACH_JS.is_empty()).then(|| crypto::sri_sha512(ATTACH_JS)),
     })
 }
@@ -74,6 +85,22 @@ pub async fn receipt_worker_js() -> HttpResponse {
         );
     }
     asset("text/javascript; charset=utf-8", RECEIPT_WORKER_JS)
+}
+
+/// `GET /assets/clerk.css` (clerk's listener only).
+pub async fn clerk_css() -> HttpResponse {
+    asset("text/css; charset=utf-8", CLERK_CSS)
+}
+
+/// `GET /assets/clerk.js` (clerk's listener only).
+pub async fn clerk_js() -> HttpResponse {
+    if CLERK_JS.is_empty() {
+        return super::errors::json_error(
+            actix_web::http::StatusCode::NOT_FOUND,
+            "This server was built without the clerk's script.",
+        );
+    }
+    asset("text/javascript; charset=utf-8", CLERK_JS)
 }
 
 /// `GET /assets/attach.js`: the evidence bundle, loaded with its integrity value.

@@ -14,13 +14,49 @@ use crate::store::StoreError;
 #[derive(Serialize)]
 struct ErrorBody<'a> {
     error: &'a str,
+    /// For a code on a printed form that finds no tip: `waiting` (its letter is not entered
+    /// yet) or `withdrawn` (its batch was), so that a page can say so in its own words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stub: Option<&'static str>,
+    /// For a refusal a page words itself (the clerk's pages, in the clerk's language): a
+    /// stable name of what was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refused: Option<&'static str>,
 }
 
 /// A JSON error response.
 pub fn json_error(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header(("Cache-Control", "no-store"))
-        .json(ErrorBody { error: message })
+        .json(ErrorBody {
+            error: message,
+            stub: None,
+            refused: None,
+        })
+}
+
+/// A JSON error that also names what was refused (`refused`), for pages that say it in
+/// their own words.
+pub fn json_refusal(status: StatusCode, message: &str, refused: &'static str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ErrorBody {
+            error: message,
+            stub: None,
+            refused: Some(refused),
+        })
+}
+
+/// The 404 for a printed form's code under which no tip is filed: the sentence and the
+/// form's state (`waiting` or `withdrawn`).
+fn stub_error(message: &str, stub: &'static str) -> HttpResponse {
+    HttpResponse::build(StatusCode::NOT_FOUND)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(ErrorBody {
+            error: message,
+            stub: Some(stub),
+            refused: None,
+        })
 }
 
 /// The one mapping from store failures to what a client is told. Details go to the
@@ -85,6 +121,8 @@ impl ResponseError for StatusError {
             StatusError::Receipt(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Lookup(e) => json_error(StatusCode::BAD_REQUEST, &e.to_string()),
             StatusError::Unknown => json_error(StatusCode::NOT_FOUND, &self.to_string()),
+            StatusError::NotEntered => stub_error(&self.to_string(), "waiting"),
+            StatusError::Withdrawn => stub_error(&self.to_string(), "withdrawn"),
             StatusError::TooLong => json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string()),
             StatusError::NoQuestion | StatusError::CannotRelease => {
                 json_error(StatusCode::CONFLICT, &self.to_string())

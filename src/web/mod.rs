@@ -8,12 +8,13 @@
 mod admin;
 pub(crate) mod api;
 mod assets;
+pub mod clerk;
 pub mod errors;
 mod forget;
 pub mod guards;
 pub mod i18n;
 pub mod limits;
-mod pages;
+pub(crate) mod pages;
 mod uploads;
 
 use std::net::SocketAddr;
@@ -40,6 +41,18 @@ pub struct AppState {
     pub public_url: Arc<std::sync::OnceLock<String>>,
     /// The public numbers, computed at most once an hour.
     pub numbers_cache: NumbersCache,
+    /// Where residents may post a letter or call (on the poster and the printed forms).
+    pub contact: Arc<OfficeContact>,
+}
+
+/// How to reach the office without the web: shown on the poster and the printed forms only
+/// when the operator set them (`--office-postal-address`, `--office-phone`).
+#[derive(Debug, Clone, Default)]
+pub struct OfficeContact {
+    /// Where letters are posted.
+    pub postal_address: Option<String>,
+    /// The number residents call to report or to hear their status.
+    pub phone: Option<String>,
 }
 
 /// When the public numbers were computed, and what they were.

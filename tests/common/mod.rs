@@ -104,6 +104,8 @@ pub struct Server {
     child: Option<Child>,
     pub public: String,
     pub admin: String,
+    /// The clerk's listener, when started with `--clerk-bind`.
+    pub clerk: Option<String>,
     pub output: Arc<Mutex<String>>,
 }
 
@@ -187,7 +189,9 @@ impl Site {
         }
         let mut public = None;
         let mut admin = None;
-        while public.is_none() || admin.is_none() {
+        let mut clerk = None;
+        let wants_clerk = extra.contains(&"--clerk-bind");
+        while public.is_none() || admin.is_none() || (wants_clerk && clerk.is_none()) {
             match rx.recv_timeout(Duration::from_secs(60)) {
                 Ok(line) => {
                     if let Some(a) = line.strip_prefix("whistlebox: public listener on ") {
@@ -195,6 +199,9 @@ impl Site {
                     }
                     if let Some(a) = line.strip_prefix("whistlebox: admin listener on ") {
                         admin = Some(a.to_string());
+                    }
+                    if let Some(a) = line.strip_prefix("whistlebox: clerk listener on ") {
+                        clerk = Some(a.to_string());
                     }
                 }
                 Err(_) => {
@@ -209,6 +216,7 @@ impl Site {
             child: Some(child),
             public: public.unwrap(),
             admin: admin.unwrap(),
+            clerk,
             output,
         })
     }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 
 use super::{colour_chip, colour_words, layout, status_words, Menu, Page};
 use crate::desk::report::{
-    choose_period, section_sum, Counts, Dimension, Key, Period, PeriodError, Report, Route, Span,
+    choose_period, section_sum, Channel, Counts, Dimension, Key, Period, PeriodError, Report,
+    Route, Span,
 };
 use crate::desk::{DeskData, DeskError};
 use crate::domain::Day;
@@ -128,6 +129,13 @@ fn key_words(l: Lang, key: &Key) -> String {
         Key::Route(Route::MovedIn) => l
             .pick("其他单位移来", "moved here by another office")
             .into(),
+        Key::Channel(c) => match c {
+            Channel::Online => l.pick("网上举报", "online"),
+            Channel::Letter => l.pick("来信", "letter"),
+            Channel::Phone => l.pick("来电", "phone call"),
+            Channel::Visit => l.pick("来访", "visit"),
+        }
+        .into(),
     }
 }
 
@@ -150,6 +158,13 @@ fn dimension_words(l: Lang, d: Dimension) -> (&'static str, &'static str) {
         Dimension::Route => (
             l.pick("按线索来源", "By how the case came to this office"),
             l.pick("来源", "Came"),
+        ),
+        Dimension::Channel => (
+            l.pick(
+                "按举报方式（网上、来信、来电、来访）",
+                "By channel (online, letter, phone, visit)",
+            ),
+            l.pick("方式", "Channel"),
         ),
     }
 }

@@ -35,6 +35,7 @@ use postgres::types::ToSql;
 use postgres::{IsolationLevel, NoTls, Row, Statement};
 
 use super::uploads::check_uploads;
+use super::{check_batch, stub_refusal, Batch, Channel, StubKey};
 use super::{
     check_sequence, month_of, move_refused, Followup, MonthCounts, MoveDecision, MoveOrder,
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
@@ -51,11 +52,16 @@ use crate::domain::{Day, Status, TipId};
 
 pub use postgres::Config as PgConfig;
 
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: i32 = 1;
+/// The schema version this build writes and reads: 1, the records of sled's format 4;
+/// 2 adds office intake (sled's format 5).
+pub const SCHEMA_VERSION: i32 = 2;
 
-/// Every migration, in order: version, SQL.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+/// Every migration, in order: version, SQL. Applied files are never edited; a change is a
+/// new file.
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_intake.sql")),
+];
 
 /// Most follow-ups, replies or history entries read back for one tip (as the sled store).
 const MAX_ENTRIES: i64 = 1000;
@@ -603,6 +609,66 @@ fn stored_tip_for(tx: &mut Tx<'_>, reader: &Reader, id: TipId) -> Tr<Option<Stor
     }))
 }
 
+/// The addressing record of a new tip (`None`: the county alone).
+fn addressing_of_new(tip: &NewTip) -> Result<Option<Vec<u8>>, StoreError> {
+    match tip.towns.is_empty() {
+        true => Ok(None),
+        false => Ok(Some(
+            Addressing::new(tip.towns.clone())
+                .map_err(StoreError::TooManyTowns)?
+                .encode(),
+        )),
+    }
+}
+
+/// Stores a tip under a fresh random id (see `TipStore::insert`).
+fn insert_tip(tx: &mut Tx<'_>, tip: &NewTip, addressing: &Option<Vec<u8>>) -> Tr<TipId> {
+    if tx
+        .opt(
+            "SELECT 1 FROM receipts WHERE lookup = $1",
+            &[&&tip.lookup.0[..]],
+        )?
+        .is_some()
+    {
+        return Err(StoreError::LookupTaken.into());
+    }
+    let id = loop {
+        let id = TipId::random();
+        let made = tx.exec(
+            "INSERT INTO tips (id, day, status, followup_count, addressing) \
+             VALUES ($1, $2, $3, 0, $4) ON CONFLICT (id) DO NOTHING",
+            &[
+                &&id.0[..],
+                &sql_day(tip.day),
+                &i16::from(Status::Received.code()),
+                addressing,
+            ],
+        )?;
+        if made == 1 {
+            break id;
+        }
+    };
+    tx.exec(
+        "INSERT INTO receipts (lookup, tip) VALUES ($1, $2)",
+        &[&&tip.lookup.0[..], &&id.0[..]],
+    )?;
+    tx.exec(
+        "INSERT INTO sealed_tips (tip, sealed, sealed_reply_key) VALUES ($1, $2, $3)",
+        &[&&id.0[..], &tip.sealed.as_bytes(), &tip.sealed_reply_key],
+    )?;
+    attach(tx, &tip.uploads, Owner { tip: id, n: 0 })?;
+    Ok(id)
+}
+
+fn batch_of(row: &Row) -> Batch {
+    Batch {
+        number: row.get::<_, i32>(0) as u32,
+        made_on: day_of(row.get(1)),
+        forms: row.get::<_, i32>(2) as u32,
+        voided_on: row.get::<_, Option<i32>>(3).map(day_of),
+    }
+}
+
 /// A store on a PostgreSQL database (or one that speaks its protocol and SQL).
 pub struct PgStore {
     pool: r2d2::Pool<Manager>,
@@ -917,49 +983,107 @@ impl TipStore for PgStore {
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
-        let addressing = match tip.towns.is_empty() {
-            true => None,
-            false => Some(
-                Addressing::new(tip.towns.clone())
-                    .map_err(StoreError::TooManyTowns)?
-                    .encode(),
-            ),
-        };
+        let addressing = addressing_of_new(&tip)?;
+        self.write(|tx| insert_tip(tx, &tip, &addressing))
+    }
+
+    fn register_batch(&self, day: Day, stubs: &[StubKey]) -> Result<Batch, StoreError> {
+        check_batch(stubs)?;
+        let keys: Vec<&[u8]> = stubs.iter().map(|s| &s.0[..]).collect();
         self.write(|tx| {
             if tx
-                .opt(
-                    "SELECT 1 FROM receipts WHERE lookup = $1",
-                    &[&&tip.lookup.0[..]],
-                )?
+                .opt("SELECT 1 FROM stubs WHERE stub = ANY($1) LIMIT 1", &[&keys])?
                 .is_some()
             {
-                return Err(StoreError::LookupTaken.into());
+                return Err(StoreError::StubTaken.into());
             }
-            let id = loop {
-                let id = TipId::random();
-                let made = tx.exec(
-                    "INSERT INTO tips (id, day, status, followup_count, addressing) \
-                     VALUES ($1, $2, $3, 0, $4) ON CONFLICT (id) DO NOTHING",
-                    &[
-                        &&id.0[..],
-                        &sql_day(tip.day),
-                        &i16::from(Status::Received.code()),
-                        &addressing,
-                    ],
+            // Two frontends numbering at once collide on the key and one tries again.
+            let number: i32 = tx
+                .one("SELECT COALESCE(max(number), 0) + 1 FROM batches", &[])?
+                .get(0);
+            tx.exec(
+                "INSERT INTO batches (number, made_on, forms) VALUES ($1, $2, $3)",
+                &[&number, &sql_day(day), &(stubs.len() as i32)],
+            )?;
+            for key in &keys {
+                tx.exec(
+                    "INSERT INTO stubs (stub, batch) VALUES ($1, $2)",
+                    &[key, &number],
                 )?;
-                if made == 1 {
-                    break id;
-                }
-            };
+            }
+            Ok(Batch {
+                number: number as u32,
+                made_on: day,
+                forms: stubs.len() as u32,
+                voided_on: None,
+            })
+        })
+    }
+
+    fn stub_batch(&self, stub: &StubKey) -> Result<Option<Batch>, StoreError> {
+        self.read(|tx| {
+            tx.opt(
+                "SELECT b.number, b.made_on, b.forms, b.voided_on FROM stubs s \
+                 JOIN batches b ON b.number = s.batch WHERE s.stub = $1",
+                &[&&stub.0[..]],
+            )?
+            .map(|r| Ok(batch_of(&r)))
+            .transpose()
+        })
+    }
+
+    fn batches(&self) -> Result<Vec<Batch>, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT number, made_on, forms, voided_on FROM batches ORDER BY number",
+                    &[],
+                )?
+                .iter()
+                .map(batch_of)
+                .collect())
+        })
+    }
+
+    fn void_batch(&self, number: u32, day: Day) -> Result<Option<Batch>, StoreError> {
+        self.write(|tx| {
+            tx.opt(
+                "UPDATE batches SET voided_on = COALESCE(voided_on, $2) WHERE number = $1 \
+                 RETURNING number, made_on, forms, voided_on",
+                &[&(number as i32), &sql_day(day)],
+            )?
+            .map(|r| Ok(batch_of(&r)))
+            .transpose()
+        })
+    }
+
+    fn insert_entered(
+        &self,
+        tip: NewTip,
+        channel: Channel,
+        stub: Option<&StubKey>,
+    ) -> Result<TipId, StoreError> {
+        let addressing = addressing_of_new(&tip)?;
+        let month = month_of(tip.day);
+        self.write(|tx| {
+            if let Some(stub) = stub {
+                // The batch's row is held, so a withdrawal at the same moment comes first or
+                // after, never in between.
+                let batch = tx
+                    .opt(
+                        "SELECT b.number, b.made_on, b.forms, b.voided_on FROM stubs s \
+                         JOIN batches b ON b.number = s.batch WHERE s.stub = $1 FOR UPDATE",
+                        &[&&stub.0[..]],
+                    )?
+                    .map(|r| batch_of(&r));
+                stub_refusal(batch)?;
+            }
+            let id = insert_tip(tx, &tip, &addressing)?;
             tx.exec(
-                "INSERT INTO receipts (lookup, tip) VALUES ($1, $2)",
-                &[&&tip.lookup.0[..], &&id.0[..]],
+                "INSERT INTO intake_counts (month, channel, n) VALUES ($1, $2, 1) \
+                 ON CONFLICT (month, channel) DO UPDATE SET n = intake_counts.n + 1",
+                &[&month, &i16::from(channel.code())],
             )?;
-            tx.exec(
-                "INSERT INTO sealed_tips (tip, sealed, sealed_reply_key) VALUES ($1, $2, $3)",
-                &[&&id.0[..], &tip.sealed.as_bytes(), &tip.sealed_reply_key],
-            )?;
-            attach(tx, &tip.uploads, Owner { tip: id, n: 0 })?;
             Ok(id)
         })
     }
@@ -1415,6 +1539,17 @@ impl TipStore for PgStore {
                     .reached
                     .entry(status.as_str())
                     .or_default() += row.get::<_, i64>(2) as u64;
+            }
+            for row in tx.query("SELECT month, channel, n FROM intake_counts", &[])? {
+                let channel = u8::try_from(row.get::<_, i16>(1))
+                    .ok()
+                    .and_then(Channel::from_code)
+                    .ok_or_else(|| corrupt("holds a count of an unknown channel"))?;
+                months
+                    .entry(row.get(0))
+                    .or_default()
+                    .entered
+                    .insert(channel, row.get::<_, i64>(2) as u64);
             }
             Ok(months)
         })

@@ -10,6 +10,9 @@ const bundles = [
   // Argon2id (hash-wasm's WebAssembly) runs in a worker, so the page stays responsive and
   // can say how long the wait is.
   ['js/receipt-worker.js', process.env.WHISTLEBOX_WORKER_OUT || 'dist/receipt-worker.js'],
+  // The clerk's pages (printing forms, entering letters, status by phone): served only on
+  // the clerk's listener, so residents' pages never carry it.
+  ['js/clerk.js', process.env.WHISTLEBOX_CLERK_OUT || 'dist/clerk.js'],
   // Evidence files (cleaning photos, voice notes, encrypting and uploading files): loaded by
   // the page only when a resident opens that part of the form, so most never download it.
   ['js/attach.js', process.env.WHISTLEBOX_ATTACH_OUT || 'dist/attach.js'],

@@ -79,6 +79,8 @@ status-error-unknown = No report has this code. Please check it again; if it is 
 status-error-format = A receipt code has only digits: 20 of them, in five groups. Please check that none is missing or extra.
 status-error-empty = Please type your receipt code.
 status-error-busy = This cannot be checked right now. Please try again later.
+status-error-not-entered = No letter with this code has been entered yet. A letter takes some days to arrive and be entered; please look again in a few days.
+status-error-withdrawn = This code is on a batch of forms the office withdrew because the forms were lost. If you wrote a letter on this form, please call or visit the office.
 status-again = Check another
 
 status-step = { $day }: { $status }
@@ -98,9 +100,13 @@ followup-msg-unsure = We could not tell whether your addition arrived. It may ha
 followup-error-empty = Please write what you want to add first, then press send.
 followup-back = Back to the start
 numbers-title = Public figures
-numbers-intro = How many reports arrived each month, and how far they have gone. Numbers from 1 to 4 are shown as "fewer than 5", so that no one can single out a report.
+numbers-intro = How many reports arrived each month, and how far they have gone. Letters, calls and visits are counted like reports made online once entered. Numbers from 1 to 4 are shown as "fewer than 5", so that no one can single out a report.
 numbers-month = Month
 numbers-received = Reports received
+numbers-channel-online = of which online
+numbers-channel-letter = of which by letter
+numbers-channel-phone = of which by phone
+numbers-channel-visit = of which by visit
 numbers-few = fewer than 5
 numbers-none = No figures yet.
 home-numbers = Public figures: reports received and closed each month
@@ -112,6 +118,11 @@ poster-step-2 = Write what happened in your own words. No name, no account.
 poster-step-3 = Copy the receipt code onto paper to check progress later.
 poster-safe = Only the inspectors can read your report: the county office, and your town office only if you choose so. The website does not record who you are.
 poster-paper = You can also send a letter.
+poster-offline-title = Not online? Write, call or come to the office
+poster-offline-how = Letters, calls and visits are entered and sealed like a report made online, and handled the same way. No name needed.
+poster-letters-to = Post letters to:
+poster-phone = Phone for reports and status:
+poster-offline-receipt = Each one gets a code to follow it with. On the office's printed form, the stub you tear off is your code.
 
 date = { $day } { $monthname } { $year }
 

@@ -79,6 +79,8 @@ status-error-unknown = 没有找到这个查询码的举报。请再核对一遍
 status-error-format = 查询码只有数字，一共20位，分成5组。请检查是否多了或少了。
 status-error-empty = 请输入您的查询码。
 status-error-busy = 现在查不了，请稍后再试。
+status-error-not-entered = 这个查询码的信还没有登记。信寄到办公室、登记好要几天时间，请过几天再查。
+status-error-withdrawn = 这个查询码所在的那一批举报表已经作废了（表丢失了）。如果您用这张表写了信，请打电话或者到办公室说明。
 status-again = 再查一个
 
 status-step = { $day }：{ $status }
@@ -98,9 +100,13 @@ followup-msg-unsure = 我们无法确认您补充的内容是否已经送达，�
 followup-error-empty = 请先写下要补充的内容，再点发送。
 followup-back = 回到首页
 numbers-title = 公开数字
-numbers-intro = 每个月收到多少举报，处理到了哪一步。1到4的数字只写“少于5”，以免有人从数字猜出某一件举报。
+numbers-intro = 每个月收到多少举报，处理到了哪一步。来信、来电、来访登记以后，和网上举报一样计数。1到4的数字只写“少于5”，以免有人从数字猜出某一件举报。
 numbers-month = 月份
 numbers-received = 收到的举报
+numbers-channel-online = 网上举报
+numbers-channel-letter = 来信
+numbers-channel-phone = 来电
+numbers-channel-visit = 来访
 numbers-few = 少于5
 numbers-none = 现在还没有数字。
 home-numbers = 公开数字：每月收到和办结多少举报
@@ -112,6 +118,11 @@ poster-step-2 = 用自己的话写下发生了什么。不用写名字，不用�
 poster-step-3 = 把显示的查询码抄在纸上，以后凭它查看进展。
 poster-safe = 只有纪检监察的工作人员能看到您的举报：县纪委监委，以及您选了的镇纪委。网站不记录您是谁。
 poster-paper = 不方便上网，也可以写信。
+poster-offline-title = 不方便上网？写信、打电话、来办公室都可以
+poster-offline-how = 来信、来电、来访都会登记，和网上的举报一样加密、一样处理。不用写名字。
+poster-letters-to = 来信请寄：
+poster-phone = 举报和查询电话：
+poster-offline-receipt = 登记时会给您一个查询码，凭它查看进展。用办公室印的举报表写信，表下面撕下来的存根就是您的查询码。
 
 date = { $year }年{ $month }月{ $day }日
 

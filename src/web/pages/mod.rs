@@ -19,6 +19,8 @@ pub use home::{home, home_negotiated};
 pub use numbers::numbers;
 pub use poster::poster;
 pub use report::{report_form, report_submit};
+pub(crate) use report::{OPTIONAL_FIELDS, TOPICS};
+pub(crate) use status::status_script_words;
 pub use status::{consent_submit, status_form, status_submit};
 
 use actix_web::http::header::{self, ContentType};

@@ -11,8 +11,9 @@ use crate::store::MonthCounts;
 use crate::web::i18n::{t, Lang};
 use crate::web::AppState;
 
-/// `GET /{lang}/numbers`: monthly counts for the public, from coarse days and signed status
-/// changes only. Only finished months are shown (live counts would let someone watching the
+/// `GET /{lang}/numbers`: monthly counts for the public, from coarse days, signed status
+/// changes and the monthly counts of letters, calls and visits entered at the office only
+/// (a letter is counted like any report; the rest came online). Only finished months are shown (live counts would let someone watching the
 /// page and the network tie a tip to the hour it arrived), counts from 1 to 4 are not shown,
 /// and the figures are computed at most once an hour.
 pub async fn numbers(
@@ -87,6 +88,12 @@ fn numbers_content(l: Lang, months: &BTreeMap<String, MonthCounts>) -> Markup {
                 h2 { (month) }
                 table #{ "numbers-" (month) } {
                     tr { th scope="row" { (t(l, "numbers-received")) } td { (published(l, counts.received)) } }
+                    @for (channel, n) in counts.by_channel() {
+                        tr.channel data-channel=(channel.as_str()) {
+                            th scope="row" { (t(l, &format!("numbers-channel-{}", channel.as_str()))) }
+                            td { (published(l, n)) }
+                        }
+                    }
                     @for status in reached {
                         tr { th scope="row" { (status_words(l, status)) }
                              td { (published(l, counts.reached.get(status.as_str()).copied().unwrap_or(0))) } }
@@ -114,6 +121,25 @@ mod tests {
         assert!(html.contains("<td>fewer than 5</td>"));
         assert!(html.contains("<td>7</td>"));
         assert!(!html.contains("<td>3</td>"));
+        let mut counts = MonthCounts {
+            received: 20,
+            ..Default::default()
+        };
+        counts
+            .entered
+            .insert(crate::domain::intake::Channel::Letter, 9);
+        counts
+            .entered
+            .insert(crate::domain::intake::Channel::Phone, 2);
+        months.insert("2026-11".to_string(), counts);
+        let html = numbers_content(Lang::Zh, &months).into_string();
+        assert!(
+            html.contains(r#"data-channel="online"><th scope="row">网上举报</th><td>9</td>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-channel="letter"><th scope="row">来信</th><td>9</td>"#));
+        assert!(html.contains(r#"data-channel="phone"><th scope="row">来电</th><td>少于5</td>"#));
+        assert!(html.contains(r#"data-channel="visit"><th scope="row">来访</th><td>0</td>"#));
         assert!(numbers_content(Lang::En, &BTreeMap::new())
             .into_string()
             .contains("numbers-none"));

@@ -1,4 +1,5 @@
-//! The poster for village notice boards.
+//! The poster for village notice boards: the address, and how to report by letter, phone
+//! or visit (the office's address and phone when the operator set them).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -35,7 +36,17 @@ pub async fn poster(state: web::Data<AppState>) -> HttpResponse {
                 li { (t(l, "poster-step-3")) }
             }
             p { strong { (t(l, "poster-safe")) } }
-            p { (t(l, "poster-paper")) }
+            section #poster-offline {
+                h2 { (t(l, "poster-offline-title")) }
+                p { (t(l, "poster-offline-how")) }
+                @if let Some(address) = &state.contact.postal_address {
+                    p #poster-address { (t(l, "poster-letters-to")) " " strong { (address) } }
+                }
+                @if let Some(phone) = &state.contact.phone {
+                    p #poster-phone { (t(l, "poster-phone")) " " strong { (phone) } }
+                }
+                p { (t(l, "poster-offline-receipt")) }
+            }
             (super::offices_list(l, &state))
         }
     };

@@ -20,9 +20,9 @@ use crate::web::i18n::{t, t_args, Lang};
 use crate::web::AppState;
 
 /// Optional questions of the report form, in order.
-const OPTIONAL_FIELDS: [&str; 5] = ["where", "who", "when", "amount", "proof"];
+pub(crate) const OPTIONAL_FIELDS: [&str; 5] = ["where", "who", "when", "amount", "proof"];
 /// Topics, in plain words; the last is the default.
-const TOPICS: [&str; 6] = [
+pub(crate) const TOPICS: [&str; 6] = [
     "pensions", "village", "clinics", "schools", "police", "unsure",
 ];
 /// Longest answer to one optional question, in characters.

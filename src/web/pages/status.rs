@@ -79,6 +79,8 @@ pub(super) fn status_error_kind(e: &StatusError) -> (StatusCode, Option<&'static
         StatusError::Receipt(ReceiptError::Empty) => (StatusCode::BAD_REQUEST, Some("empty")),
         StatusError::Receipt(_) => (StatusCode::BAD_REQUEST, Some("format")),
         StatusError::Unknown => (StatusCode::NOT_FOUND, Some("unknown")),
+        StatusError::NotEntered => (StatusCode::NOT_FOUND, Some("not-entered")),
+        StatusError::Withdrawn => (StatusCode::NOT_FOUND, Some("withdrawn")),
         _ => (StatusCode::SERVICE_UNAVAILABLE, Some("busy")),
     }
 }
@@ -145,7 +147,7 @@ pub(super) fn status_page(
 /// The words the status script needs, from the same Fluent messages as the server's answer
 /// page, with `{day}`, `{status}`, `{year}`, `{month}` and `{monthname}` left for it to fill.
 /// A `<template>`: inert, never shown, and not read out by screen readers.
-fn status_script_words(l: Lang) -> Markup {
+pub(crate) fn status_script_words(l: Lang) -> Markup {
     let ph = |name: &str| format!("{{{name}}}");
     let mut words: Vec<(String, String)> = [
         "status-result-title",
@@ -158,6 +160,8 @@ fn status_script_words(l: Lang) -> Markup {
         "status-error-format",
         "status-error-empty",
         "status-error-busy",
+        "status-error-not-entered",
+        "status-error-withdrawn",
         "status-error-consent",
         "status-legacy",
     ]

@@ -17,8 +17,11 @@ const MAC_BYTES = 16;
 export const SEAL_OVERHEAD = PUBLIC_KEY_BYTES + MAC_BYTES;
 /** Plaintexts are padded to a multiple of this, so a sealed tip shows only its 1 KiB bucket. */
 export const TIP_PAD_BLOCK = 1024;
-/** Optional tip fields, in the order they are written into the JSON. */
-export const OPTIONAL_FIELDS = ['where', 'who', 'when', 'amount', 'proof', 'topic', 'town'];
+/**
+ * Optional tip fields, in the order they are written into the JSON. `channel` (letter, phone,
+ * visit) is set only by the office's intake page: a report made online carries none.
+ */
+export const OPTIONAL_FIELDS = ['where', 'who', 'when', 'amount', 'proof', 'topic', 'town', 'channel'];
 
 // "expand 32-byte k": the Salsa20 constant that crypto_box's HSalsa20 step keys with.
 const SIGMA = new Uint8Array([

@@ -89,6 +89,23 @@ export function parseReceipt(text) {
   return { digits: digits.join('') };
 }
 
+/**
+ * The kind of error the page names for a 404 whose JSON says the code is on a printed form
+ * (`"stub"`): 'not-entered' while its letter is not entered, 'withdrawn' for a withdrawn
+ * batch; null for any other answer.
+ */
+export function stubError(text) {
+  let answer;
+  try {
+    answer = JSON.parse(text);
+  } catch (e) {
+    return null;
+  }
+  if (answer && answer.stub === 'waiting') return 'not-entered';
+  if (answer && answer.stub === 'withdrawn') return 'withdrawn';
+  return null;
+}
+
 /** "12345678901234567890" -> "1234 5678 9012 3456 7890", as receipts are shown. */
 export function formatReceipt(digits) {
   return String(digits).replace(/(\d{4})(?=\d)/g, '$1 ');
@@ -275,6 +292,8 @@ const NEEDED = [
   'status-error-format',
   'status-error-empty',
   'status-error-busy',
+  'status-error-not-entered',
+  'status-error-withdrawn',
   'move-step-waiting',
   'move-step-agreed',
   'move-step-declined',
@@ -532,8 +551,15 @@ function enhance(form, words) {
       return true;
     }
     keys.seed.fill(0);
-    await response.text().catch(() => '');
+    const text = await response.text().catch(() => '');
     if (response.status === 404) {
+      // A printed form's code whose letter is not entered yet (or whose batch was
+      // withdrawn) is no older receipt: the server path would say the same.
+      const stub = stubError(text);
+      if (stub) {
+        showError(stub);
+        return true;
+      }
       if (legacy) return false;
       showError('unknown');
     } else if (response.status === 429 || response.status >= 500) {
@@ -581,9 +607,9 @@ function enhance(form, words) {
     }
     // Read the JSON error to its end (the words come from the page, not from it), so the
     // request completes and the connection can be reused.
-    await response.text().catch(() => '');
+    const text = await response.text().catch(() => '');
     if (response.status === 404) {
-      showError('unknown');
+      showError(stubError(text) || 'unknown');
     } else if (response.status === 400) {
       showError(parsed.error || 'format');
     } else if (response.status === 429 || response.status >= 500) {

@@ -15,6 +15,7 @@ import {
   openReplies,
   openRepliesWithSeed,
   describeAnswer,
+  stubError,
   REPLY_PAD_BLOCK,
 } from '../js/status.js';
 
@@ -278,5 +279,13 @@ test('describeAnswer gives the timeline, the question and the opened replies', (
     { ...answer, reply_key: undefined },
   ]) {
     assert.throws(() => describeAnswer(bad, ZH), JSON.stringify(bad));
+  }
+});
+
+test('a 404 naming a printed form is told apart from an unknown code', () => {
+  assert.equal(stubError('{"error":"No letter ...","stub":"waiting"}'), 'not-entered');
+  assert.equal(stubError('{"error":"This code ...","stub":"withdrawn"}'), 'withdrawn');
+  for (const other of ['{"error":"No report has this receipt code."}', '', 'not json', 'null', '{"stub":"other"}']) {
+    assert.equal(stubError(other), null, other);
   }
 });
