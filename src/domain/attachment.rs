@@ -33,6 +33,12 @@ pub const MAX_ATTACHMENTS: usize = 10;
 pub const MAX_FILE_BYTES: u64 = 24 * 1024 * 1024;
 /// Most pieces one report's or follow-up's files may take in all (32 MiB padded).
 pub const MAX_PIECES_PER_REPORT: usize = 512;
+/// Most bytes of encrypted files (blobs) one tip and its follow-ups may hold on the server
+/// until the offices collect them: four full reports' worth (about 134 MB), so that an
+/// export entry stays well under what the offline tools read.
+pub const MAX_HELD_FILE_BYTES: u64 = 4
+    * (MAX_PIECES_PER_REPORT as u64 * SEALED_PIECE_BYTES as u64
+        + (MAX_ATTACHMENTS * BLOB_HEAD) as u64);
 /// Longest voice note, in seconds.
 pub const MAX_VOICE_SECONDS: f64 = 300.0;
 /// Size of one upload chunk (the last chunk of an upload may be shorter).

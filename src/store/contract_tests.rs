@@ -1141,6 +1141,42 @@ fn a_withdrawn_batch_takes_no_letter(store: &dyn TipStore) {
     store.verify().unwrap();
 }
 
+fn a_tip_holds_a_bounded_number_of_followups_until_acked(store: &dyn TipStore) {
+    let id = store.insert(new_tip(67, 1)).unwrap();
+    let lookup = ReceiptLookup([67; 32]);
+    for _ in 0..MAX_HELD_FOLLOWUPS {
+        store.add_followup(&lookup, Day(20_101), sealed(2)).unwrap();
+    }
+    let file = upload(store, &blob(1000, 3));
+    assert!(matches!(
+        store.add_followup_with_files(&lookup, Day(20_101), sealed(3), &[file]),
+        Err(StoreError::TooManyFollowupsHeld)
+    ));
+    assert!(
+        !store.upload_state(&file).unwrap().unwrap().used,
+        "nothing was taken"
+    );
+    assert_eq!(
+        store.export_tip(id).unwrap().unwrap().followups.len(),
+        MAX_HELD_FOLLOWUPS as usize
+    );
+    store.verify().unwrap();
+    // Once the office has collected some, there is room again.
+    store
+        .apply_ack(signed(1), &Reader::Root, &[ack(id, false, &[1, 2])])
+        .unwrap();
+    store
+        .add_followup_with_files(&lookup, Day(20_102), sealed(3), &[file])
+        .unwrap()
+        .unwrap();
+    store.add_followup(&lookup, Day(20_102), sealed(4)).unwrap();
+    assert!(matches!(
+        store.add_followup(&lookup, Day(20_102), sealed(4)),
+        Err(StoreError::TooManyFollowupsHeld)
+    ));
+    store.verify().unwrap();
+}
+
 macro_rules! store_suite {
     ($name:ident, |$test_name:ident| $make:expr, [$($test:ident),* $(,)?]) => {
         mod $name {
@@ -1198,6 +1234,7 @@ store_suites!(
     files_follow_their_tip_and_followup_through_acks,
     a_town_tips_files_stay_until_every_reader_acked,
     unfinished_uploads_expire_and_used_ones_stay,
+    a_tip_holds_a_bounded_number_of_followups_until_acked,
     printed_forms_are_registered_all_or_nothing,
     a_letter_is_entered_once_under_its_stub,
     a_withdrawn_batch_takes_no_letter,

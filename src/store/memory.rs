@@ -10,7 +10,7 @@ use super::{
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView,
 };
-use super::{Owner, Pending, Upload, UploadState};
+use super::{Holding, Owner, Pending, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
 use crate::domain::attachment::UploadId;
@@ -92,6 +92,19 @@ impl Tip {
             followups,
             sealed,
         })
+    }
+
+    /// What the tip holds until it is acked.
+    fn holding(&self) -> Holding {
+        Holding {
+            file_bytes: self
+                .files
+                .values()
+                .flatten()
+                .map(|(_, b)| b.len() as u64)
+                .sum(),
+            followups: self.followups.len() as u32,
+        }
     }
 
     /// The blobs of the tip's (0) or a follow-up's files, in order.
@@ -191,6 +204,13 @@ impl Inner {
             },
         );
         Ok(id)
+    }
+
+    /// Checks `ids` as [`check_uploads`] does, and that their bytes fit beside `holding`.
+    fn check_room(&self, ids: &[UploadId], holding: Holding) -> Result<(), StoreError> {
+        let checked = check_uploads(ids, |id| Ok(self.uploads.get(id).map(|(u, _)| u.clone())))?;
+        holding.with_file_bytes(checked.iter().map(|u| u.bytes).sum())?;
+        Ok(())
     }
 
     /// Forgets the uploads whose files were dropped.
@@ -305,12 +325,13 @@ impl TipStore for MemoryStore {
         let Some(id) = inner.receipts.get(lookup).copied() else {
             return Ok(None);
         };
-        let n = inner
+        let tip = inner
             .tips
             .get(&id)
-            .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?
-            .followup_count
-            + 1;
+            .ok_or_else(|| StoreError::Corrupt("a receipt points at a missing tip".into()))?;
+        let n = tip.followup_count + 1;
+        let holding = tip.holding().with_followup()?;
+        inner.check_room(uploads, holding)?;
         let files = inner.take_uploads(uploads, Owner { tip: id, n })?;
         let tip = inner.tips.get_mut(&id).expect("found above");
         tip.followup_count = n;

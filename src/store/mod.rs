@@ -12,7 +12,7 @@ pub use self::postgres::{PgConfig, PgOptions, PgStore};
 pub use memory::MemoryStore;
 pub use record::{Held, Record, RECORD_VERSION};
 pub use sled_store::SledStore;
-pub use uploads::{Owner, Pending, Upload, UploadState};
+pub use uploads::{Holding, Owner, Pending, Upload, UploadState, MAX_HELD_FOLLOWUPS};
 
 use thiserror::Error;
 
@@ -112,6 +112,12 @@ pub enum StoreError {
     /// A chunk that does not fit its upload.
     #[error("This piece of the file was refused: {0}. Nothing was saved.")]
     BadChunk(&'static str),
+    /// The tip already holds as many files as one tip may until the offices collect them.
+    #[error("This report already carries as many files as the service keeps for one report before the office collects them (about 128 MiB). Nothing was saved. Please send the rest after the office has answered, or bring it to the office.")]
+    TipFilesFull,
+    /// The tip already has as many follow-ups waiting as one tip may.
+    #[error("Many messages under this receipt code are already waiting for the office to collect them (at most 50). Nothing was saved. Please wait until the office has answered, then write again.")]
+    TooManyFollowupsHeld,
     /// A chunk already stored with other bytes.
     #[error("This piece of the file was already received with different content. Nothing was changed. Please add the file again.")]
     ChunkConflict,

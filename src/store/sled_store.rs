@@ -17,6 +17,8 @@
 //!   whose file it became);
 //! - `upload_chunks`: upload id + chunk + piece (22 bytes) -> a 4 KiB piece of the blob;
 //! - `files`: tip id + 0 or a follow-up's number (12 bytes) -> the upload ids of its files;
+//! - `held`: tip id (8 bytes) -> [`Holding`]: bytes of files and follow-ups the tip holds until
+//!   acked, bounded per tip (rebuilt from the trees above at every start);
 //! - `stubs`: stub key of a printed form (32 bytes) -> its batch number (4 bytes);
 //! - `batches`: batch number (4 bytes) -> [`Batch`] record;
 //! - `intake_counts`: `"YYYY-MM"` + channel byte (8 bytes) -> how many tips clerks entered
@@ -62,7 +64,7 @@ use super::{
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView, STORE_FORMAT_VERSION,
 };
-use super::{Owner, Pending, Upload, UploadState};
+use super::{Holding, Owner, Pending, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
 use crate::domain::attachment::UploadId;
@@ -275,25 +277,54 @@ fn tx_uploads(
     Ok(out)
 }
 
-/// Makes complete, unused uploads the files of `owner`, all or nothing.
+/// What a tip holds on the server until it is acked: bytes of evidence files (of the tip
+/// and its follow-ups) and follow-ups, from the `held` tree.
+fn tx_held(held: &TransactionalTree, tip: &TipId) -> TxResult<Holding> {
+    match held.get(tip.0)? {
+        None => Ok(Holding::default()),
+        Some(raw) => Holding::decode(&raw).map_err(ConflictableTransactionError::Abort),
+    }
+}
+
+fn tx_set_held(held: &TransactionalTree, tip: &TipId, h: Holding) -> TxResult<()> {
+    if h == Holding::default() {
+        held.remove(&tip.0[..])?;
+    } else {
+        held.insert(&tip.0[..], &h.encode()[..])?;
+    }
+    Ok(())
+}
+
+/// Makes complete, unused uploads the files of `owner`, all or nothing, and counts what the
+/// tip then holds (a follow-up, and the files' bytes) against what one tip may hold.
 fn tx_attach(
     uploads: &TransactionalTree,
     files: &TransactionalTree,
+    held: &TransactionalTree,
     ids: &[UploadId],
     owner: Owner,
 ) -> TxResult<()> {
-    if ids.is_empty() {
-        return Ok(());
+    let mut holding = tx_held(held, &owner.tip)?;
+    if owner.n > 0 {
+        holding = holding
+            .with_followup()
+            .map_err(ConflictableTransactionError::Abort)?;
     }
-    let found = tx_uploads(uploads, ids)?;
-    let checked = check_uploads(ids, |id| Ok(found.get(id).cloned()))
-        .map_err(ConflictableTransactionError::Abort)?;
-    for (id, mut upload) in ids.iter().zip(checked) {
-        upload.owner = Some(owner);
-        uploads.insert(&id.0[..], upload.encode())?;
+    if !ids.is_empty() {
+        let found = tx_uploads(uploads, ids)?;
+        let checked = check_uploads(ids, |id| Ok(found.get(id).cloned()))
+            .map_err(ConflictableTransactionError::Abort)?;
+        let bytes: u64 = checked.iter().map(|u| u.bytes).sum();
+        holding = holding
+            .with_file_bytes(bytes)
+            .map_err(ConflictableTransactionError::Abort)?;
+        for (id, mut upload) in ids.iter().zip(checked) {
+            upload.owner = Some(owner);
+            uploads.insert(&id.0[..], upload.encode())?;
+        }
+        files.insert(&files_key(&owner.tip, owner.n)[..], encode_files(ids))?;
     }
-    files.insert(&files_key(&owner.tip, owner.n)[..], encode_files(ids))?;
-    Ok(())
+    tx_set_held(held, &owner.tip, holding)
 }
 
 /// The pieces of 4 KiB chunk `i` of `upload` is stored in.
@@ -308,9 +339,9 @@ fn tx_delete_upload(
     uploads: &TransactionalTree,
     pieces: &TransactionalTree,
     id: &UploadId,
-) -> TxResult<()> {
+) -> TxResult<u64> {
     let Some(raw) = uploads.remove(&id.0[..])? else {
-        return Ok(());
+        return Ok(0);
     };
     let upload = Upload::decode(&raw).map_err(ConflictableTransactionError::Abort)?;
     for i in 0..upload.chunks() {
@@ -320,30 +351,36 @@ fn tx_delete_upload(
             }
         }
     }
-    Ok(())
+    Ok(upload.bytes)
 }
 
 /// Deletes the files of a tip (`n == 0`) or of its follow-up `n`; true if it had any.
-fn tx_drop_files(
-    files: &TransactionalTree,
-    uploads: &TransactionalTree,
-    pieces: &TransactionalTree,
-    tip: &TipId,
-    n: u32,
-) -> TxResult<bool> {
-    let Some(list) = files.remove(&files_key(tip, n)[..])? else {
+fn tx_drop_files(trees: FileTrees<'_>, tip: &TipId, n: u32) -> TxResult<bool> {
+    let Some(list) = trees.files.remove(&files_key(tip, n)[..])? else {
         return Ok(false);
     };
+    let mut dropped = 0u64;
     for id in decode_files(&list).map_err(ConflictableTransactionError::Abort)? {
-        tx_delete_upload(uploads, pieces, &id)?;
+        dropped += tx_delete_upload(trees.uploads, trees.pieces, &id)?;
     }
+    let holding = tx_held(trees.held, tip)?.without_file_bytes(dropped);
+    tx_set_held(trees.held, tip, holding)?;
     Ok(true)
+}
+
+/// The trees that hold evidence files, inside a transaction.
+#[derive(Clone, Copy)]
+struct FileTrees<'a> {
+    files: &'a TransactionalTree,
+    uploads: &'a TransactionalTree,
+    pieces: &'a TransactionalTree,
+    held: &'a TransactionalTree,
 }
 
 /// Deletes a tip's own files once no office may still be handed a sealed copy of it: the
 /// original is gone and no move keeps a carried copy.
 fn tx_drop_unheld_files(
-    trees: (&TransactionalTree, &TransactionalTree, &TransactionalTree),
+    trees: FileTrees<'_>,
     moves: &TransactionalTree,
     record: &Record,
     rules: &Addressing,
@@ -357,8 +394,7 @@ fn tx_drop_unheld_files(
             return Ok(());
         }
     }
-    let (files, uploads, pieces) = trees;
-    tx_drop_files(files, uploads, pieces, id, 0)?;
+    tx_drop_files(trees, id, 0)?;
     Ok(())
 }
 
@@ -408,6 +444,8 @@ pub(super) struct Inner {
     uploads: sled::Tree,
     upload_chunks: sled::Tree,
     files: sled::Tree,
+    /// Tip id -> [`Holding`]: what the tip holds until it is acked.
+    held: sled::Tree,
     pub(super) stubs: sled::Tree,
     batches: sled::Tree,
     intake_counts: sled::Tree,
@@ -467,6 +505,7 @@ impl Inner {
             uploads: db.open_tree("uploads")?,
             upload_chunks: db.open_tree("upload_chunks")?,
             files: db.open_tree("files")?,
+            held: db.open_tree("held")?,
             stubs: db.open_tree("stubs")?,
             batches: db.open_tree("batches")?,
             intake_counts: db.open_tree("intake_counts")?,
@@ -555,7 +594,42 @@ impl Inner {
             .collect()
     }
 
-    /// A tip's addressing; `None` for a tip the county alone reads.
+    /// What each tip holds, counted from its follow-ups and its lists of files.
+    fn holdings(&self) -> Result<BTreeMap<[u8; 8], Holding>, StoreError> {
+        let mut out: BTreeMap<[u8; 8], Holding> = BTreeMap::new();
+        for key in self.followups.iter().keys() {
+            let (id, _) = split_entry_key(&key?)?;
+            out.entry(id).or_default().followups += 1;
+        }
+        for item in self.files.iter() {
+            let (key, list) = item?;
+            let (id, _) = split_entry_key(&key)?;
+            for upload in decode_files(&list)? {
+                let bytes = match self.uploads.get(upload.0)? {
+                    Some(raw) => Upload::decode(&raw)?.bytes,
+                    None => 0,
+                };
+                out.entry(id).or_default().file_bytes += bytes;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Makes the `held` tree say what the tips hold (folders of format 4 and older have
+    /// none; a crash cannot leave it wrong, but this costs one pass at start).
+    fn rebuild_held(&self) -> Result<(), StoreError> {
+        let expected = self.holdings()?;
+        let mut batch = sled::Batch::default();
+        for key in self.held.iter().keys() {
+            batch.remove(key?);
+        }
+        for (id, h) in &expected {
+            batch.insert(&id[..], &h.encode()[..]);
+        }
+        self.held.apply_batch(batch)?;
+        self.durable(&mut self.begin_write())
+    }
+
     /// The blobs of a tip's (`n == 0`) or follow-up's files, in order.
     fn files_of(&self, tip: &TipId, n: u32) -> Result<Vec<Vec<u8>>, StoreError> {
         let Some(list) = self.files.get(files_key(tip, n))? else {
@@ -581,6 +655,7 @@ impl Inner {
             .collect()
     }
 
+    /// A tip's addressing; `None` for a tip the county alone reads.
     fn addressing_of(&self, id: &[u8; 8]) -> Result<Option<Addressing>, StoreError> {
         let mut bytes = Vec::new();
         let mut pieces = 0u32;
@@ -691,9 +766,10 @@ impl Inner {
             &self.uploads,
             &self.files,
             &self.intake_counts,
+            &self.held,
         )
             .transaction(
-                |(tips, receipts, chunks, addressing_tree, uploads, files, counts)| {
+                |(tips, receipts, chunks, addressing_tree, uploads, files, counts, held)| {
                     if receipts.get(tip.lookup.0)?.is_some() {
                         return abort(StoreError::LookupTaken);
                     }
@@ -716,7 +792,7 @@ impl Inner {
                     if let Some(a) = &addressing {
                         put_addressing(addressing_tree, &id.0, a, 0)?;
                     }
-                    tx_attach(uploads, files, &tip.uploads, Owner { tip: id, n: 0 })?;
+                    tx_attach(uploads, files, held, &tip.uploads, Owner { tip: id, n: 0 })?;
                     if let Some(key) = count {
                         let n = decode_count(counts.get(key)?.as_deref())
                             .map_err(ConflictableTransactionError::Abort)?;
@@ -778,6 +854,7 @@ impl Inner {
             (&self.uploads, &fresh.uploads),
             (&self.upload_chunks, &fresh.upload_chunks),
             (&self.files, &fresh.files),
+            (&self.held, &fresh.held),
             (&self.stubs, &fresh.stubs),
             (&self.batches, &fresh.batches),
             (&self.intake_counts, &fresh.intake_counts),
@@ -974,6 +1051,7 @@ impl SledStore {
             salt,
             _ticker: spawn_times_ticker(path.to_owned()),
         };
+        store.with(|inner| inner.rebuild_held())?;
         store.compact()?;
         Ok(store)
     }
@@ -1100,6 +1178,26 @@ impl SledStore {
                     "a moved copy belongs to no move".into(),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that every tip's holding record says what its follow-ups and files are.
+    fn verify_held(&self, inner: &Inner) -> Result<(), StoreError> {
+        let expected = inner.holdings()?;
+        let mut found = BTreeMap::new();
+        for item in inner.held.iter() {
+            let (key, raw) = item?;
+            let id: [u8; 8] = key
+                .as_ref()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("a holding record has a damaged key".into()))?;
+            found.insert(id, Holding::decode(&raw)?);
+        }
+        if found != expected {
+            return Err(StoreError::Corrupt(
+                "a tip's count of held files or follow-ups is wrong".into(),
+            ));
         }
         Ok(())
     }
@@ -1326,8 +1424,9 @@ impl TipStore for SledStore {
                 &inner.chunks,
                 &inner.uploads,
                 &inner.files,
+                &inner.held,
             )
-                .transaction(|(tips, followups, chunks, upload_tree, files)| {
+                .transaction(|(tips, followups, chunks, upload_tree, files, held)| {
                     let mut record = get_record(tips, id)?;
                     record.followup_count += 1;
                     let n = record.followup_count;
@@ -1337,7 +1436,7 @@ impl TipStore for SledStore {
                         &encode_chunked_entry(day, len)[..],
                     )?;
                     tips.insert(&id.0[..], record.encode())?;
-                    tx_attach(upload_tree, files, uploads, Owner { tip: id, n })?;
+                    tx_attach(upload_tree, files, held, uploads, Owner { tip: id, n })?;
                     Ok(n)
                 })
                 .map_err(tx_err)?;
@@ -1558,9 +1657,27 @@ impl TipStore for SledStore {
                 &inner.files,
                 &inner.uploads,
                 &inner.upload_chunks,
+                &inner.held,
             )
                 .transaction(
-                    |(meta, tips, followups, chunks, addressing, moves, files, uploads, pieces)| {
+                    |(
+                        meta,
+                        tips,
+                        followups,
+                        chunks,
+                        addressing,
+                        moves,
+                        files,
+                        uploads,
+                        pieces,
+                        held,
+                    )| {
+                        let trees = FileTrees {
+                            files,
+                            uploads,
+                            pieces,
+                            held,
+                        };
                         check_tx_sequence(meta, reader, signed)?;
                         let mut purged = Purged::default();
                         for ack in acks {
@@ -1597,17 +1714,13 @@ impl TipStore for SledStore {
                                     {
                                         delete_chunks(chunks, &id.0, ChunkOf::Followup(n), len)?;
                                     }
-                                    tx_drop_files(files, uploads, pieces, &id, n)?;
+                                    tx_drop_files(trees, &id, n)?;
+                                    let holding = tx_held(held, &id)?.without_followup();
+                                    tx_set_held(held, &id, holding)?;
                                     purged.followups += 1;
                                 }
                             }
-                            tx_drop_unheld_files(
-                                (files, uploads, pieces),
-                                moves,
-                                &record,
-                                &rules,
-                                &id,
-                            )?;
+                            tx_drop_unheld_files(trees, moves, &record, &rules, &id)?;
                             // A tip the county alone reads needs no record: each of its acks
                             // deletes at once.
                             if named.addressing.is_some() {
@@ -1702,9 +1815,10 @@ impl TipStore for SledStore {
                 &inner.files,
                 &inner.uploads,
                 &inner.upload_chunks,
+                &inner.held,
             )
                 .transaction(
-                    |(tips, addressing, moves, chunks, files, uploads, blob_pieces)| {
+                    |(tips, addressing, moves, chunks, files, uploads, blob_pieces, held)| {
                         let record = get_record(tips, id)?;
                         let (found, pieces) = tx_addressing(addressing, &id.0)?;
                         let Some(mut rules) = found else {
@@ -1716,7 +1830,12 @@ impl TipStore for SledStore {
                         let index = index as u32;
                         if !agree {
                             delete_move(moves, chunks, &id.0, index)?;
-                            let trees = (files, uploads, blob_pieces);
+                            let trees = FileTrees {
+                                files,
+                                uploads,
+                                pieces: blob_pieces,
+                                held,
+                            };
                             tx_drop_unheld_files(trees, moves, &record, &rules, &id)?;
                         } else if let Some(grant) = &grant {
                             let Some(entry) = moves.get(&entry_key(&id.0, index)[..])? else {
@@ -1947,6 +2066,7 @@ impl TipStore for SledStore {
             }
             self.verify_offices(inner, &ids)?;
             self.verify_files(inner, &ids)?;
+            self.verify_held(inner)?;
             verify_intake(inner)?;
             Ok(StoreSummary {
                 tips: ids.len() as u64,

@@ -68,9 +68,11 @@ pub fn store_error_response(e: &StoreError) -> HttpResponse {
         }
         StoreError::FilesTooLarge => Some(StatusCode::PAYLOAD_TOO_LARGE),
         StoreError::UnknownUpload => Some(StatusCode::NOT_FOUND),
-        StoreError::UploadUsed | StoreError::UploadIncomplete(_) | StoreError::ChunkConflict => {
-            Some(StatusCode::CONFLICT)
-        }
+        StoreError::UploadUsed
+        | StoreError::UploadIncomplete(_)
+        | StoreError::ChunkConflict
+        | StoreError::TipFilesFull
+        | StoreError::TooManyFollowupsHeld => Some(StatusCode::CONFLICT),
         _ => None,
     };
     if let Some(status) = refusal {
