@@ -41,7 +41,7 @@ use super::{
     MoveState, NewTip, OfficeId, Purged, Reader, Signed, StoreCounts, StoreError, StoreSummary,
     StoredTip, TipStore, TipView,
 };
-use super::{Owner, Pending, Upload, UploadState};
+use super::{Holding, Owner, Pending, Upload, UploadState};
 use crate::crypto::{self, SALT_BYTES};
 use crate::domain::addressing::Addressing;
 use crate::domain::attachment::UploadId;
@@ -413,6 +413,16 @@ fn upload_of(row: &Row) -> Result<(UploadId, Upload), StoreError> {
 
 /// Makes complete, unused uploads the files of `owner`, all or nothing, holding their rows.
 fn attach(tx: &mut Tx<'_>, ids: &[UploadId], owner: Owner) -> Tr<()> {
+    attach_within(tx, ids, owner, None)
+}
+
+/// [`attach`], refusing uploads whose bytes do not fit beside what the tip holds.
+fn attach_within(
+    tx: &mut Tx<'_>,
+    ids: &[UploadId],
+    owner: Owner,
+    holding: Option<Holding>,
+) -> Tr<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -426,7 +436,10 @@ fn attach(tx: &mut Tx<'_>, ids: &[UploadId], owner: Owner) -> Tr<()> {
         let (id, upload) = upload_of(&row)?;
         found.insert(id, upload);
     }
-    check_uploads(ids, |id| Ok(found.get(id).cloned()))?;
+    let checked = check_uploads(ids, |id| Ok(found.get(id).cloned()))?;
+    if let Some(holding) = holding {
+        holding.with_file_bytes(checked.iter().map(|u| u.bytes).sum())?;
+    }
     for (pos, id) in ids.iter().enumerate() {
         tx.exec(
             "UPDATE uploads SET owner_tip = $2, owner_n = $3, owner_pos = $4 WHERE id = $1",
@@ -1147,6 +1160,18 @@ impl TipStore for PgStore {
             };
             let row = lock_tip(tx, id)?.ok_or_else(|| corrupt("has a receipt of no tip"))?;
             let n = row.followup_count + 1;
+            // What the tip holds until acked is bounded; counted here under the tip's lock.
+            let held = tx.one(
+                "SELECT (SELECT count(*) FROM followups WHERE tip = $1), \
+                 (SELECT CAST(COALESCE(sum(bytes), 0) AS bigint) FROM uploads \
+                  WHERE owner_tip = $1)",
+                &[&&id.0[..]],
+            )?;
+            let holding = Holding {
+                followups: held.get::<_, i64>(0) as u32,
+                file_bytes: held.get::<_, i64>(1) as u64,
+            }
+            .with_followup()?;
             tx.exec(
                 "UPDATE tips SET followup_count = $2 WHERE id = $1",
                 &[&&id.0[..], &(n as i32)],
@@ -1155,7 +1180,7 @@ impl TipStore for PgStore {
                 "INSERT INTO followups (tip, n, day, sealed) VALUES ($1, $2, $3, $4)",
                 &[&&id.0[..], &(n as i32), &sql_day(day), &sealed.as_bytes()],
             )?;
-            attach(tx, uploads, Owner { tip: id, n })?;
+            attach_within(tx, uploads, Owner { tip: id, n }, Some(holding))?;
             Ok(Some(n))
         })
     }
