@@ -105,3 +105,165 @@ fn answered_receipts_survive_sigkill() {
         answered.len()
     );
 }
+
+/// Posts tips to `urls` from `CLIENTS` threads (client c to `urls[c % len]`) until `stop`;
+/// every 201 goes into `answered`. Returns the requests cut off (no answer, or 5xx).
+fn post_tips_until(
+    urls: &[String],
+    key: [u8; 32],
+    label: &str,
+    stop: &Arc<AtomicBool>,
+    answered: &Arc<Mutex<Vec<(String, String)>>>,
+) -> Vec<std::thread::JoinHandle<usize>> {
+    (0..CLIENTS)
+        .map(|c| {
+            let url = urls[c % urls.len()].clone();
+            let (stop, answered, label) = (stop.clone(), answered.clone(), label.to_owned());
+            std::thread::spawn(move || {
+                let mut cut = 0usize;
+                let agent = agent();
+                for n in 0.. {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let body = format!("{label} client {c} tip {n}: 村卫生室的药品回扣。");
+                    let sealed = seal_tip(&key, &body, &[]);
+                    let req = serde_json::json!({ "sealed": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sealed) });
+                    match agent
+                        .post(&format!("{url}/api/v1/tips"))
+                        .set("Content-Type", "application/json")
+                        .send_string(&req.to_string())
+                    {
+                        Ok(r) if r.status() == 201 => {
+                            let v: serde_json::Value = r.into_json().unwrap();
+                            let receipt = v["receipt"].as_str().unwrap().to_string();
+                            answered.lock().unwrap().push((receipt, body));
+                        }
+                        Ok(r) => panic!("unexpected status {}", r.status()),
+                        // Killed mid-request, or the store failed (500): no receipt shown.
+                        Err(ureq::Error::Status(code, _)) if code >= 500 => cut += 1,
+                        Err(ureq::Error::Status(code, r)) => {
+                            panic!("unexpected status {code}: {}", r.into_string().unwrap())
+                        }
+                        Err(_) => {
+                            cut += 1;
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                    }
+                }
+                cut
+            })
+        })
+        .collect()
+}
+
+fn random_ms(below: u64) -> u64 {
+    whistlebox::crypto::init().unwrap();
+    let mut b = [0u8; 2];
+    whistlebox::crypto::random_fill(&mut b);
+    u64::from(u16::from_le_bytes(b)) % below
+}
+
+/// Two `whistlebox serve` on one PostgreSQL database, residents posting to both, each
+/// killed with SIGKILL at its own random moment and restarted, six times: every answered
+/// receipt is found (through either) and its tip decrypts.
+#[test]
+fn answered_receipts_survive_sigkill_of_two_frontends_on_postgres() {
+    let Some(db) =
+        common::pg::Database::new("answered_receipts_survive_sigkill_of_two_frontends_on_postgres")
+    else {
+        return;
+    };
+    let inspectors = Inspectors::new();
+    let (a, b) = (Site::new(), Site::new());
+    inspectors.server_keys(&a.keys());
+    inspectors.server_keys(&b.keys());
+    // One pepper for both, as the deployment copies it to every frontend.
+    let pepper = a.root.path().join("pepper.secret");
+    let mut secret = [0u8; 32];
+    whistlebox::crypto::init().unwrap();
+    whistlebox::crypto::random_fill(&mut secret);
+    std::fs::write(
+        &pepper,
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, secret) + "\n",
+    )
+    .unwrap();
+    let flags: Vec<String> = vec![
+        "--store".into(),
+        db.url.clone(),
+        "--pepper-file".into(),
+        pepper.display().to_string(),
+    ];
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let answered: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let mut cut = 0usize;
+    for round in 0..ROUNDS {
+        // Started together: on the first round they race to set the schema up.
+        let (mut sa, mut sb) = std::thread::scope(|s| {
+            let ta = s.spawn(|| a.start(&flags));
+            let tb = s.spawn(|| b.start(&flags));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        let key = sa.box_key();
+        let stop = Arc::new(AtomicBool::new(false));
+        let workers = post_tips_until(
+            &[sa.public.clone(), sb.public.clone()],
+            key,
+            &format!("第{round}轮"),
+            &stop,
+            &answered,
+        );
+        let (first, second) = (400 + random_ms(1200), random_ms(800));
+        std::thread::sleep(Duration::from_millis(first));
+        if round % 2 == 0 {
+            sa.kill9();
+        } else {
+            sb.kill9();
+        }
+        std::thread::sleep(Duration::from_millis(second));
+        if round % 2 == 0 {
+            sb.kill9();
+        } else {
+            sa.kill9();
+        }
+        stop.store(true, Ordering::SeqCst);
+        for w in workers {
+            cut += w.join().unwrap();
+        }
+    }
+    let answered = answered.lock().unwrap().clone();
+    assert!(
+        answered.len() >= ROUNDS,
+        "too few answered: {}",
+        answered.len()
+    );
+    let (sa, sb) = (a.start(&flags), b.start(&flags));
+    for (i, (receipt, _)) in answered.iter().enumerate() {
+        let st = if i % 2 == 0 {
+            sa.status(receipt)
+        } else {
+            sb.status(receipt)
+        };
+        assert_eq!(st.status, 200, "an answered receipt was lost: {}", st.body);
+    }
+    let bundle = sb.export();
+    let stored: serde_json::Value = serde_json::from_slice(&bundle).unwrap();
+    let stored_count = stored["tips"].as_array().unwrap().len();
+    let out = tempfile::tempdir().unwrap();
+    let d = inspectors.decrypt(&bundle, out.path());
+    assert!(d.status.success(), "{}", String::from_utf8_lossy(&d.stdout));
+    let opened: std::collections::HashSet<String> =
+        read_decrypted(out.path()).into_values().collect();
+    let found = answered
+        .iter()
+        .filter(|(_, body)| opened.contains(body))
+        .count();
+    assert_eq!(found, answered.len(), "an answered tip does not decrypt");
+    println!(
+        "crash test, PostgreSQL, two frontends: {} SIGKILLs, {} receipts answered, all {found} \
+         found and decrypted; {stored_count} tips stored in all; {cut} requests cut off or \
+         refused while a frontend was down",
+        2 * ROUNDS,
+        answered.len()
+    );
+}

@@ -21,7 +21,7 @@ use crate::domain::tip::DEFAULT_MAX_SEALED_BYTES;
 use crate::service::offices::{OfficeBook, Seen, DIRECTORY_FILE, SEEN_FILE};
 use crate::service::uploads::UploadLimits;
 use crate::service::{DailyQuota, Intake, Metrics};
-use crate::store::{SledStore, TipStore};
+use crate::store::{PgConfig, PgOptions, PgStore, SledStore, TipStore};
 use crate::web::clerk::ClerkState;
 use crate::web::limits::{LimitConfig, Limiter};
 use crate::web::{self, AdminState, AppState, OfficeContact, ServerOptions};
@@ -32,6 +32,23 @@ pub struct ServeArgs {
     /// Data folder (the sled store, and demo keys in demo mode).
     #[arg(long, default_value = "./data")]
     pub data: PathBuf,
+    /// Where tips are kept: `sled` (an embedded store in DATA/store, for one server) or a
+    /// PostgreSQL connection string that several servers share, as a URL
+    /// (`postgres://whistlebox@db1,db2/whistlebox?target_session_attrs=read-write`) or as
+    /// `key=value` words (`host=db1,db2 dbname=whistlebox target_session_attrs=read-write`).
+    /// Put no password in it (command lines are visible): see --store-password-file.
+    #[arg(long, default_value = "sled")]
+    pub store: String,
+    /// File whose first line is the PostgreSQL password (for --store postgres://...).
+    #[arg(long)]
+    pub store_password_file: Option<PathBuf>,
+    /// Connections this server keeps to PostgreSQL at most.
+    #[arg(long, default_value_t = PgOptions::default().pool_size)]
+    pub store_pool_size: u32,
+    /// Seconds a request keeps trying while PostgreSQL is unreachable (a failover to the
+    /// standby) before it fails with 500.
+    #[arg(long, default_value_t = PgOptions::default().reconnect_for.as_secs())]
+    pub store_reconnect_secs: u64,
     /// Folder holding inspectors.pub. Without it the server refuses to start, unless its
     /// public listener is on loopback (and neither --proxied nor --public-url says it faces
     /// the public through a proxy) or --demo is given: then it runs in DEMO MODE.
@@ -186,7 +203,14 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     crypto::init()?;
     create_private_dir(&args.data)?;
     let (keys, demo) = load_or_make_keys(args)?;
-    let offices = Arc::new(load_directory(args, &keys, demo)?);
+    if demo && args.store != "sled" {
+        return Err(CliError::Usage(
+            "demo mode keeps its throwaway key in this server's data folder, so it cannot \
+             share a PostgreSQL store with other servers: put the inspectors' inspectors.pub \
+             in the keys folder, or use --store sled"
+                .into(),
+        ));
+    }
     let pepper = load_or_create_secret(
         &args
             .pepper_file
@@ -215,8 +239,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             token_path.display()
         )));
     }
-    let store_dir = args.data.join("store");
-    let store = SledStore::open(&store_dir)?;
+    let store = open_store(args)?;
     let summary = store.verify()?;
     tracing::info!(
         tips = summary.tips,
@@ -225,12 +248,15 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
     );
     let hasher = ReceiptHasher::new(store.receipt_salt(), pepper, Argon2Params::RECEIPT);
     store.check_pepper(&hasher.pepper_check())?;
+    let offices = Arc::new(load_directory(args, &keys, demo, &store)?);
+    if store.shares_directory() {
+        spawn_directory_refresh(offices.clone());
+    }
 
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
     let argon_threads = args.argon2_threads.unwrap_or(cores).max(1);
-    let store: Arc<dyn TipStore> = Arc::new(store);
     let public_url = Arc::new(std::sync::OnceLock::new());
     if let Some(url) = &args.public_url {
         let _ = public_url.set(with_slash(url));
@@ -505,11 +531,139 @@ fn create_private_dir(path: &Path) -> Result<(), CliError> {
     Ok(())
 }
 
+/// The store `--store` names: sled in DATA/store, or a PostgreSQL database.
+fn open_store(args: &ServeArgs) -> Result<Arc<dyn TipStore>, CliError> {
+    if args.store == "sled" {
+        return Ok(Arc::new(SledStore::open(&args.data.join("store"))?));
+    }
+    let mut config: PgConfig = args.store.parse().map_err(|e| {
+        CliError::Usage(format!(
+            "--store: neither `sled` nor a PostgreSQL connection string ({e})"
+        ))
+    })?;
+    if let Some(path) = &args.store_password_file {
+        let raw = Zeroizing::new(read_bounded(path, 4096)?);
+        let line = raw.split(|&b| b == b'\n').next().unwrap_or(&[]);
+        config.password(line.strip_suffix(b"\r").unwrap_or(line));
+    }
+    let store = PgStore::open(
+        config,
+        PgOptions {
+            pool_size: args.store_pool_size.max(1),
+            reconnect_for: std::time::Duration::from_secs(args.store_reconnect_secs.max(1)),
+        },
+    )?;
+    tracing::info!("PostgreSQL store opened");
+    Ok(Arc::new(store))
+}
+
+/// Every 15 s, takes up a newer directory of offices that another server sharing the
+/// store installed.
+fn spawn_directory_refresh(offices: Arc<OfficeBook>) {
+    std::thread::spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(15));
+        match offices.refresh() {
+            Ok(true) => tracing::info!(
+                sequence = offices.directory().sequence,
+                "a newer directory of offices, installed through another server, is in use"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "the shared directory of offices could not be read")
+            }
+        }
+    });
+}
+
+/// Reads and checks KEYS/offices.json, if there is one: its directory and bytes.
+fn read_directory_file(
+    path: &Path,
+    root: &PublicKeys,
+) -> Result<Option<(Directory, Vec<u8>)>, CliError> {
+    match fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() || meta.len() > MAX_DIRECTORY_BYTES as u64 => {
+            Err(CliError::Usage(format!(
+                "{}: not a directory of offices (not a plain file, or over {MAX_DIRECTORY_BYTES} bytes)",
+                path.display()
+            )))
+        }
+        Ok(_) => {
+            let bytes = read_bounded(path, MAX_DIRECTORY_BYTES as u64)?;
+            let directory = Directory::verify(&bytes, root)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            Ok(Some((directory, bytes.to_vec())))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
+/// For a store that several servers share: the newest of KEYS/offices.json and the
+/// directory recorded in the store (a newer file is recorded for all; an older one is
+/// passed over, since another server installed a newer one). The store takes the place of
+/// `offices.seen`: a file under the recorded number with other contents is refused.
+fn load_shared_directory(
+    args: &ServeArgs,
+    root: &PublicKeys,
+    store: &Arc<dyn TipStore>,
+) -> Result<OfficeBook, CliError> {
+    let path = args.keys.join(DIRECTORY_FILE);
+    let file = read_directory_file(&path, root)?;
+    let recorded = match store.shared_directory()? {
+        Some(bytes) => Some(Directory::verify(&bytes, root).map_err(|e| {
+            CliError::Usage(format!(
+                "the directory of offices recorded in the database does not check against \
+                 inspectors.pub: {e}"
+            ))
+        })?),
+        None => None,
+    };
+    let file_is_newest = match (&file, &recorded) {
+        (Some((file, _)), Some(recorded)) => file.sequence >= recorded.sequence,
+        (file, None) => file.is_some(),
+        (None, Some(_)) => false,
+    };
+    let directory = match (file, recorded) {
+        (Some((file, bytes)), _) if file_is_newest => {
+            store
+                .record_directory(file.sequence, &bytes)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            file
+        }
+        (file, Some(recorded)) => {
+            if let Some((file, _)) = file {
+                tracing::warn!(
+                    file = file.sequence,
+                    recorded = recorded.sequence,
+                    "keys/offices.json is older than the directory of offices another server \
+                     installed; the newer one is used"
+                );
+            }
+            recorded
+        }
+        (_, None) => Directory::root_only(root.clone()),
+    };
+    tracing::info!(
+        towns = directory.towns.len(),
+        sequence = directory.sequence,
+        "directory of offices loaded"
+    );
+    Ok(OfficeBook::new(directory, Some(path), None).shared_through(store.clone()))
+}
+
 /// The signed directory of offices in KEYS/offices.json, checked against the county's key;
 /// without that file, the county alone reads every report. A directory the county did not
 /// sign stops the server: sealing reports to an office the county never named is exactly
 /// what it is there to prevent.
-fn load_directory(args: &ServeArgs, root: &PublicKeys, demo: bool) -> Result<OfficeBook, CliError> {
+fn load_directory(
+    args: &ServeArgs,
+    root: &PublicKeys,
+    demo: bool,
+    store: &Arc<dyn TipStore>,
+) -> Result<OfficeBook, CliError> {
+    if store.shares_directory() {
+        return load_shared_directory(args, root, store);
+    }
     // In demo mode, the demo directory made beside the demo key (one demo town office).
     let path = if demo {
         args.data.join(DEMO_DIR).join(DIRECTORY_FILE)

@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::crypto::BoxPublicKey;
 use crate::domain::office::{Directory, DirectoryError, OfficeId};
+use crate::store::{StoreError, TipStore};
 
 /// File name of the signed directory in the server's keys folder.
 pub const DIRECTORY_FILE: &str = "offices.json";
@@ -28,6 +29,8 @@ pub struct OfficeBook {
     current: RwLock<Arc<Directory>>,
     file: Option<PathBuf>,
     seen: Option<PathBuf>,
+    /// A store several servers share, which keeps the newest directory for all of them.
+    shared: Option<Arc<dyn TipStore>>,
 }
 
 /// File in the data folder that keeps the number and digest of the newest directory this
@@ -103,7 +106,37 @@ impl OfficeBook {
             current: RwLock::new(Arc::new(directory)),
             file,
             seen,
+            shared: None,
         }
+    }
+
+    /// The same book, keeping the newest directory in `store`, which other servers share:
+    /// one installed on any of them reaches the others at their next [`OfficeBook::refresh`].
+    pub fn shared_through(mut self, store: Arc<dyn TipStore>) -> Self {
+        self.shared = Some(store);
+        self
+    }
+
+    /// Takes up a newer directory that another server recorded in the shared store, checked
+    /// against the county key in use; true if it did. Blocks on the store.
+    pub fn refresh(&self) -> Result<bool, InstallError> {
+        let Some(store) = &self.shared else {
+            return Ok(false);
+        };
+        let Some(bytes) = store.shared_directory()? else {
+            return Ok(false);
+        };
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let recorded = Directory::verify(&bytes, &current.root.keys)?;
+        if recorded.sequence <= current.sequence {
+            return Ok(false);
+        }
+        if let Some(path) = &self.file {
+            // Best effort: the store is the record; the file is a copy for the operator.
+            let _ = write_atomically(path, &bytes);
+        }
+        *current = Arc::new(recorded);
+        Ok(true)
     }
 
     /// The directory in use.
@@ -157,7 +190,16 @@ impl OfficeBook {
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         let newer = Directory::verify(bytes, &current.root.keys)?;
         current.check_newer(&newer)?;
-        if let Some(path) = &self.file {
+        if let Some(store) = &self.shared {
+            // The shared store is the record every server reads; the keys folder's copy is
+            // for the operator, and may be read-only (the shipped unit makes it so).
+            store.record_directory(newer.sequence, bytes)?;
+            if let Some(path) = &self.file {
+                if let Err(e) = write_atomically(path, bytes) {
+                    tracing::warn!(error = %e, "the directory of offices is recorded in the database but could not be copied into the keys folder");
+                }
+            }
+        } else if let Some(path) = &self.file {
             write_atomically(path, bytes).map_err(|e| InstallError::Write(e.to_string()))?;
         }
         if let Some(path) = &self.seen {
@@ -179,6 +221,9 @@ pub enum InstallError {
     /// Could not be written to the keys folder.
     #[error("the directory could not be saved in the keys folder ({0}); nothing was changed")]
     Write(String),
+    /// The shared store refused it (another server used a newer one) or failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -3,10 +3,12 @@
 //! receipt lookups (never receipts) and coarse days.
 
 mod memory;
+pub mod postgres;
 mod record;
 mod sled_store;
 mod uploads;
 
+pub use self::postgres::{PgConfig, PgOptions, PgStore};
 pub use memory::MemoryStore;
 pub use record::{Held, Record, RECORD_VERSION};
 pub use sled_store::SledStore;
@@ -119,6 +121,23 @@ pub enum StoreError {
     /// A chunk already stored with other bytes.
     #[error("This piece of the file was already received with different content. Nothing was changed. Please add the file again.")]
     ChunkConflict,
+    /// The database's schema is newer than this build knows.
+    #[error("the PostgreSQL database has whistlebox schema version {found}, newer than this build knows ({known}); run the whistlebox version that upgraded it")]
+    SchemaTooNew {
+        /// Found in the database.
+        found: i32,
+        /// The newest this build knows.
+        known: i32,
+    },
+    /// A directory of offices older than (or other than, under the same number) the newest
+    /// one recorded in a shared store.
+    #[error("this service has used directory of offices number {recorded}; the one offered (number {offered}) is older or another one, so it was not used (install the newest directory the county signed)")]
+    OlderDirectory {
+        /// The newest recorded.
+        recorded: u64,
+        /// The one offered.
+        offered: u64,
+    },
     /// A batch of printed forms with no form, or more than a batch may hold.
     #[error("A batch holds 1 to {MAX_BATCH_FORMS} forms. Nothing was saved.")]
     BatchSize,
@@ -469,6 +488,26 @@ pub trait TipStore: Send + Sync + 'static {
 
     /// Bytes the store occupies on disk (0 for a store in memory).
     fn bytes_on_disk(&self) -> Result<u64, StoreError>;
+
+    /// Whether several servers share this store, so that the newest directory of offices
+    /// must be kept in it ([`TipStore::record_directory`]) rather than beside one server's
+    /// data folder (`offices.seen`, as the sled store does).
+    fn shares_directory(&self) -> bool {
+        false
+    }
+
+    /// The newest signed directory of offices recorded (the file's bytes), if any.
+    fn shared_directory(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(None)
+    }
+
+    /// Records `bytes`, the signed directory numbered `sequence` (checked by the caller),
+    /// as the newest; refuses ([`StoreError::OlderDirectory`]) an older one or another one
+    /// under the number recorded; the same one again changes nothing.
+    fn record_directory(&self, sequence: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        let _ = (sequence, bytes);
+        Ok(())
+    }
 }
 
 /// Counts for the operators' metrics: nothing about any single tip.

@@ -210,9 +210,14 @@ pub async fn import(
         .map_err(|_| AdminError::TooLarge)?
         .map_err(|_| AdminError::BadBody)?;
     let store = state.store.clone();
-    let directory = state.offices.directory();
+    let offices = state.offices.clone();
     let max_sealed_bytes = state.max_sealed_bytes;
     let outcome = web::block(move || {
+        // Servers sharing a store: a directory installed on another one counts at once.
+        if let Err(e) = offices.refresh() {
+            tracing::warn!(error = %e, "the shared directory of offices could not be read");
+        }
+        let directory = offices.directory();
         apply_signed_bundle(
             store.as_ref(),
             &directory,
@@ -294,7 +299,10 @@ pub async fn install_offices(
             })))
         }
         Err(InstallError::Refused(e)) => Err(AdminError::Directory(e.to_string())),
-        Err(e @ InstallError::Write(_)) => Err(AdminError::Directory(e.to_string())),
+        Err(
+            e @ (InstallError::Write(_) | InstallError::Store(StoreError::OlderDirectory { .. })),
+        ) => Err(AdminError::Directory(e.to_string())),
+        Err(InstallError::Store(e)) => Err(AdminError::Store(e)),
     }
 }
 

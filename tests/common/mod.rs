@@ -5,6 +5,7 @@
 pub mod desk;
 pub mod evidence;
 pub mod offices;
+pub mod pg;
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
