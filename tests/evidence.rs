@@ -958,3 +958,24 @@ fn forms_with_files_held_in_memory_are_bounded_in_all() {
     let r = post_form(&server, "/zh/report", &ct, &body);
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[test]
+fn a_body_that_never_begins_gives_its_connection_back_early() {
+    let site = Site::new();
+    let server = site.start(&[]);
+    let file = evidence(1000, 1, Kind::Photo, "image/jpeg");
+    let id = start(&server, file.blob.len());
+    let head = format!(
+        "PUT /api/v1/uploads/{id}/0 HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+        file.blob.len()
+    );
+    // The head, and not one byte of the body: cut after ten seconds, not the thirty a body
+    // that has begun gets.
+    let (status, took) = trickle(&server, &head, &file.blob, 1024, Some(0));
+    assert!(status.contains(" 408 "), "{status}");
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+    assert_eq!(missing(&server, &id), vec![0]);
+}

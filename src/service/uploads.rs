@@ -39,6 +39,9 @@ pub struct UploadLimits {
     /// MiB of forms with files (posted without JavaScript) read into memory at once, all
     /// clients together: past it such a form is turned away at once, before it is read.
     pub form_mib: Semaphore,
+    /// KiB of chunk bodies being read at once, all clients together: a chunk past it is
+    /// turned away (503) before its body is read.
+    pub chunk_kib: Semaphore,
     /// Uploads started here that have not received a chunk yet, with when they started
     /// (in memory only, never written down): deleted after [`IDLE_UPLOAD`].
     idle: std::sync::Mutex<std::collections::HashMap<UploadId, std::time::Instant>>,
@@ -57,10 +60,15 @@ impl UploadLimits {
             daily_quota: DailyQuota::new(daily_bytes),
             cleaning: Semaphore::new(1),
             form_mib: Semaphore::new(form_mib),
+            chunk_kib: Semaphore::new(CHUNKS_IN_MEMORY_KIB),
             idle: Default::default(),
         }
     }
 }
+
+/// KiB of chunk bodies read into memory at once (256 chunks of 256 KiB: many residents
+/// sending at once, while a flood of chunk bodies takes at most this).
+pub const CHUNKS_IN_MEMORY_KIB: usize = 64 * 1024;
 
 /// Longest a photo waits for its turn to be cleaned before its form is turned away.
 pub const CLEANING_WAIT: Duration = Duration::from_secs(30);
@@ -123,6 +131,11 @@ pub enum UploadError {
         "This piece of the file is too large: a piece is at most 262,144 bytes. Nothing was saved."
     )]
     ChunkTooLarge,
+    /// A chunk sent without its length.
+    #[error(
+        "Send a piece of a file with its length (the header Content-Length). Nothing was saved."
+    )]
+    NoLength,
     /// The body of a chunk did not arrive whole.
     #[error(
         "This piece of the file did not arrive whole. Nothing was saved. The page sends it again."
@@ -297,12 +310,14 @@ impl Intake {
                     (Kind::File, mime, file.bytes, Vec::new(), Some(false))
                 }
             };
+            let len = bytes.len() as u64;
             let sealed = attachment::seal_file(&bytes).map_err(|_| FileError::TooLarge)?;
-            let mut reference = AttachmentRef::for_sealed(kind, &mime, bytes.len() as u64, &sealed);
+            drop(bytes);
+            let mut reference = AttachmentRef::for_sealed(kind, &mime, len, &sealed);
             reference.removed = removed;
             reference.cleaned = cleaned;
             reference.name = file.name.as_ref().map(|n| n.chars().take(200).collect());
-            Ok((reference, sealed.blob.clone()))
+            Ok((reference, sealed.blob))
         })
         .await
         .map_err(|()| FileError::Upload(UploadError::Internal))?

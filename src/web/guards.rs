@@ -38,6 +38,9 @@ use crate::crypto;
 /// 8 KiB/s (64 kbit/s, a weak 2G signal), so that a 20 MiB form still goes through from a
 /// village, while a connection that sends nothing is given back as quickly as any other.
 pub const MIN_FILE_BODY_RATE: u64 = 8 * 1024;
+/// A body whose first byte has not come this long after its head is cut: a connection
+/// that sent a head and nothing more holds its slot a third as long as one that trickles.
+const FIRST_BODY_BYTE: Duration = Duration::from_secs(10);
 /// Longest any body carrying files may take.
 const MAX_FILE_BODY_TIME: Duration = Duration::from_secs(90 * 60);
 
@@ -339,7 +342,7 @@ pub async fn middleware(
         let inner = std::mem::replace(payload, Payload::None);
         let body: Pin<Box<dyn Stream<Item = Result<Bytes, PayloadError>>>> = Box::pin(Deadline {
             inner,
-            timer: Box::pin(actix_web::rt::time::sleep(deadline)),
+            timer: Box::pin(actix_web::rt::time::sleep(deadline.min(FIRST_BODY_BYTE))),
             late: late.clone(),
             started: now,
             grace: deadline,
@@ -461,7 +464,13 @@ impl Stream for Deadline {
         }
         while self.timer.as_mut().poll(cx).is_ready() {
             let now = actix_web::rt::time::Instant::now();
-            if self.keeps_up(now) {
+            let deadline = self.started + self.grace;
+            if self.received > 0 && now < deadline {
+                // The body has begun: the usual deadline now.
+                self.timer.as_mut().reset(deadline);
+                continue;
+            }
+            if self.received > 0 && self.keeps_up(now) {
                 // Look again in a second; the timer is polled once more, to register.
                 self.timer.as_mut().reset(now + Duration::from_secs(1));
                 continue;

@@ -89,6 +89,7 @@ impl UploadError {
                 json_error(StatusCode::PAYLOAD_TOO_LARGE, &self.to_string())
             }
             UploadError::BodyCut => json_error(StatusCode::BAD_REQUEST, &self.to_string()),
+            UploadError::NoLength => json_error(StatusCode::LENGTH_REQUIRED, &self.to_string()),
             UploadError::Internal => internal_error_response(),
         }
     }
@@ -134,7 +135,24 @@ pub async fn put_chunk(
             )))
         }
     };
-    let body = read_chunk(body).await?;
+    // The chunk's declared length is taken from the memory for chunks before its body is
+    // read; a chunk that does not say its length, or says more than a chunk, is refused.
+    let declared: usize = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or(UploadError::NoLength)?;
+    if declared > UPLOAD_CHUNK_BYTES {
+        return Err(UploadError::ChunkTooLarge);
+    }
+    let _held = state
+        .intake
+        .uploads
+        .chunk_kib
+        .try_acquire_many(declared.div_ceil(1024).max(1) as u32)
+        .map_err(|_| UploadError::Busy)?;
+    let body = read_chunk(body, declared).await?;
     let state_now = state.intake.put_chunk(id, index, body).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
@@ -146,14 +164,14 @@ pub async fn put_chunk(
 
 /// A chunk's bytes, at most one chunk: a body that does not end, or ends too long, is
 /// refused before anything is stored (it is ciphertext, so no wiping is needed).
-async fn read_chunk(mut body: web::Payload) -> Result<Vec<u8>, UploadError> {
+async fn read_chunk(mut body: web::Payload, declared: usize) -> Result<Vec<u8>, UploadError> {
     use futures_core::Stream;
-    let mut out = Vec::with_capacity(UPLOAD_CHUNK_BYTES);
+    let mut out = Vec::with_capacity(declared);
     while let Some(piece) =
         std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_next(cx)).await
     {
         let piece = piece.map_err(|_| UploadError::BodyCut)?;
-        if out.len() + piece.len() > UPLOAD_CHUNK_BYTES {
+        if out.len() + piece.len() > declared {
             return Err(UploadError::ChunkTooLarge);
         }
         out.extend_from_slice(&piece);
