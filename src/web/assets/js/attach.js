@@ -12,7 +12,7 @@
 import { bytesToBase64 } from './sodium-compat.js';
 import { MAX_FILES, MAX_FILE_BYTES, MAX_PIECES, piecesOf, sealFile } from './blob.js';
 import { discardUpload, uploadBlob, missingOf, UploadError } from './upload.js';
-import { cleanPhoto, isPhoto } from './clean.js';
+import { cleanPhoto, isPicture } from './clean.js';
 import { canRecord, startRecording } from './voice.js';
 
 function wordsOf(fieldset) {
@@ -157,7 +157,9 @@ export function init(fieldset) {
 
   async function addFile(file) {
     const name = String(file.name || '');
-    if (isPhoto(file)) {
+    // Any picture, known by its type, its name or its first bytes, is cleaned or refused:
+    // sent as it is, it could carry the very place cleaning is for.
+    if (await isPicture(file)) {
       // A photo is made smaller by cleaning, so it may start above the limit; not far above
       // (the whole original is read into memory).
       if (file.size > 2 * MAX_FILE_BYTES) {

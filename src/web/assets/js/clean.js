@@ -13,12 +13,72 @@ const JPEG_QUALITY = 0.88;
 // Types a browser may decode; HEIC only where it can (Safari), which decode() finds out.
 const PHOTO_TYPES = ['image/jpeg', 'image/png', 'image/webp', 'image/heic', 'image/heif'];
 
-/** Whether a file is a photo this page tries to clean. */
+/** Whether a file is a photo this page tries to clean, by its declared type and name. */
 export function isPhoto(file) {
   const type = String(file.type || '').toLowerCase();
-  if (PHOTO_TYPES.indexOf(type) >= 0) return true;
+  if (PHOTO_TYPES.indexOf(type) >= 0 || type.indexOf('image/') === 0) return true;
   // Some phones give no type: go by the name's ending, never kept.
-  return type === '' && /\.(jpe?g|png|webp|hei[cf])$/i.test(String(file.name || ''));
+  return /\.(jpe?g|png|webp|hei[cfs]|avif|gif|bmp|tiff?|dng|jxl|jp2|psd|cr[23w]|nef|arw|orf|rw2|raf)$/i.test(
+    String(file.name || ''),
+  );
+}
+
+// Still-picture brands of ISO base media files (HEIF/HEIC and its sequences, AVIF, Canon
+// CR3), as the server knows them (src/service/photos.rs); video brands are not among them.
+const IMAGE_BRANDS = [
+  'heic', 'heix', 'heim', 'heis', 'hevc', 'hevx', 'hevm', 'hevs', 'heif', 'mif1', 'msf1',
+  'miaf', 'MiHE', 'avif', 'avis', 'crx ',
+];
+
+function startsWith(b, at, magic) {
+  if (b.length < at + magic.length) return false;
+  for (let i = 0; i < magic.length; i++) {
+    const m = typeof magic === 'string' ? magic.charCodeAt(i) : magic[i];
+    if (b[at + i] !== m) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether the first bytes of a file are those of a picture, of any format (the same table
+ * as the server's): such a file is cleaned, or refused if it cannot be, and never sent as
+ * it is, whatever its name or type say.
+ */
+export function looksLikePicture(b, size) {
+  if (startsWith(b, 0, [0xff, 0xd8, 0xff])) return true;
+  if (startsWith(b, 0, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return true;
+  if (startsWith(b, 0, 'RIFF') && startsWith(b, 8, 'WEBP')) return true;
+  if (startsWith(b, 4, 'ftyp')) {
+    const box = Math.min(Math.max(((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0, 16), 256, b.length);
+    const at = [8];
+    for (let i = 16; i + 4 <= box; i += 4) at.push(i);
+    for (const i of at) {
+      const brand = String.fromCharCode(b[i], b[i + 1], b[i + 2], b[i + 3]);
+      if (IMAGE_BRANDS.indexOf(brand) >= 0) return true;
+    }
+  }
+  const bmpLen = b.length >= 6 ? (b[2] | (b[3] << 8) | (b[4] << 16) | (b[5] << 24)) >>> 0 : -1;
+  return (
+    startsWith(b, 0, 'II*\0') ||
+    startsWith(b, 0, 'MM\0*') ||
+    startsWith(b, 0, 'IIRO') ||
+    startsWith(b, 0, 'IIU\0') ||
+    startsWith(b, 0, 'FUJIFILMCCD-RAW') ||
+    startsWith(b, 0, 'GIF87a') ||
+    startsWith(b, 0, 'GIF89a') ||
+    (startsWith(b, 0, 'BM') && bmpLen === size) ||
+    startsWith(b, 0, [0xff, 0x0a]) ||
+    startsWith(b, 0, [0, 0, 0, 0x0c, 0x4a, 0x58, 0x4c, 0x20, 0x0d, 0x0a, 0x87, 0x0a]) ||
+    startsWith(b, 0, [0, 0, 0, 0x0c, 0x6a, 0x50, 0x20, 0x20, 0x0d, 0x0a, 0x87, 0x0a]) ||
+    startsWith(b, 0, '8BPS')
+  );
+}
+
+/** Whether a file is a picture, by what it says of itself or by its first bytes. */
+export async function isPicture(file) {
+  if (isPhoto(file)) return true;
+  const head = new Uint8Array(await file.slice(0, 256).arrayBuffer());
+  return looksLikePicture(head, file.size);
 }
 
 async function decodeWithBitmap(file) {

@@ -504,3 +504,32 @@ test('a 409 for a file not complete: the missing pieces go, then the same body a
   assert.equal((await postNamingFiles(a.post, f)).status, 503);
   assert.equal(f.asked, 0);
 });
+
+test('every picture is known, by type, name or first bytes, and other files are not', async () => {
+  const { looksLikePicture, isPicture } = await import('../js/clean.js');
+  const bytes = (...parts) =>
+    new Uint8Array(parts.flatMap((p) => (typeof p === 'string' ? [...p].map((c) => c.charCodeAt(0)) : p)));
+  const ftyp = (major, ...compatible) => bytes([0, 0, 0, 16 + 4 * compatible.length], 'ftyp', major, [0, 0, 0, 0], ...compatible);
+  for (const [what, b] of [
+    ['HEIF sequence', ftyp('mp42', 'isom', 'heis')],
+    ['HEIC', ftyp('heic', 'mif1')],
+    ['AVIF sequence', ftyp('avis')],
+    ['Xiaomi HEIF', ftyp('MiHE')],
+    ['JPEG XL', bytes([0xff, 0x0a, 1, 2])],
+    ['JPEG XL box', bytes([0, 0, 0, 0x0c], 'JXL ', [0x0d, 0x0a, 0x87, 0x0a])],
+    ['DNG', bytes('II*', [0], [8, 0, 0, 0])],
+    ['GIF', bytes('GIF89a')],
+    ['Photoshop', bytes('8BPS')],
+  ]) {
+    assert.equal(looksLikePicture(b, b.length), true, what);
+  }
+  assert.equal(looksLikePicture(ftyp('isom', 'avc1', 'mp41'), 24), false, 'an MP4 video is not');
+  assert.equal(looksLikePicture(bytes('%PDF-1.7'), 8), false);
+  assert.equal(looksLikePicture(bytes('BMW report'), 10), false, 'BM not followed by its length');
+  // By name when the type says nothing, by bytes when neither does.
+  assert.equal(await isPicture(new File([bytes('data')], 'IMG_0001.JPG', { type: 'application/octet-stream' })), true);
+  assert.equal(await isPicture(new File([bytes([0xff, 0xd8, 0xff, 0xe0])], 'x.bin', { type: '' })), true);
+  assert.equal(await isPicture(new File([bytes('data')], 'x.tif', { type: '' })), true);
+  assert.equal(await isPicture(new File([bytes('%PDF-1.7')], 'list.pdf', { type: 'application/pdf' })), false);
+  assert.equal(await isPicture(new File([bytes('<svg/>')], 'a.svg', { type: 'image/svg+xml' })), true);
+});
