@@ -14,6 +14,7 @@ pub mod desk;
 pub mod domain;
 pub mod lang;
 pub mod service;
+pub mod session;
 pub mod signing;
 pub mod store;
 pub mod web;

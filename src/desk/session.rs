@@ -8,7 +8,7 @@
 //!   desk prints when it was started with `--passphrase-file`), compared in constant time.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -18,6 +18,9 @@ use actix_web::{HttpRequest, HttpResponse};
 use zeroize::Zeroizing;
 
 use crate::crypto;
+use crate::session::{
+    cookie_of, hex, host_matches, plain, same_origin, set_cookie, unhex, SessionTable,
+};
 
 /// Name of the session cookie.
 pub const COOKIE: &str = "desk_session";
@@ -30,63 +33,34 @@ pub const IDLE: Duration = Duration::from_secs(30 * 60);
 
 /// The live sessions (with when each was last used, in this process's memory only) and the
 /// one-time sign-in token.
-#[derive(Default)]
 pub struct Sessions {
-    live: Mutex<Vec<(Zeroizing<[u8; 32]>, Instant)>>,
+    table: SessionTable,
     signin: Mutex<Option<Zeroizing<[u8; 32]>>>,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Zeroizing<[u8; 32]>> {
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return None;
+impl Default for Sessions {
+    fn default() -> Self {
+        Self {
+            table: SessionTable::new(MAX_SESSIONS, IDLE),
+            signin: Mutex::new(None),
+        }
     }
-    let mut out = Zeroizing::new([0u8; 32]);
-    for (i, pair) in bytes.chunks(2).enumerate() {
-        let s = std::str::from_utf8(pair).ok()?;
-        out[i] = u8::from_str_radix(s, 16).ok()?;
-    }
-    Some(out)
 }
 
 impl Sessions {
     /// A new session; its cookie value.
     pub fn start(&self) -> String {
-        let mut token = Zeroizing::new([0u8; 32]);
-        crypto::random_fill(&mut token[..]);
-        let value = hex(&token[..]);
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        if live.len() >= MAX_SESSIONS {
-            live.remove(0);
-        }
-        live.push((token, Instant::now()));
-        value
+        self.table.start()
     }
 
     /// Whether `value` is a live session.
     pub fn check(&self, value: &str) -> bool {
-        let Some(token) = unhex(value) else {
-            return false;
-        };
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
-        live.retain(|(_, used)| used.elapsed() < IDLE);
-        let mut hit = false;
-        for (t, used) in live.iter_mut() {
-            if crypto::ct_eq(&t[..], &token[..]) {
-                *used = Instant::now();
-                hit = true;
-            }
-        }
-        hit
+        self.table.check(value)
     }
 
     /// Ends every session and the sign-in link.
     pub fn clear(&self) {
-        self.live.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.table.clear();
         *self.signin.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
@@ -117,18 +91,12 @@ impl Sessions {
 
 /// The `Set-Cookie` value for a session.
 pub fn cookie(value: &str) -> String {
-    format!("{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict")
+    set_cookie(COOKIE, value)
 }
 
 /// Whether the request carries a live session.
 pub fn has_session(req: &HttpRequest, sessions: &Sessions) -> bool {
-    // Parsed by hand: actix-web is built without its cookie feature.
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
-        .any(|value| sessions.check(value))
+    cookie_of(req, COOKIE).is_some_and(|value| sessions.check(&value))
 }
 
 /// Headers on every answer: no scripts at all, nothing from elsewhere (images and sound,
@@ -158,51 +126,10 @@ fn is_open_path(path: &str) -> bool {
 
 /// Whether the Host header names this desk on loopback.
 fn loopback_host(req: &ServiceRequest) -> bool {
-    let Some(host) = req
-        .headers()
+    req.headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-    else {
-        return false;
-    };
-    let bound = req.app_config().local_addr();
-    let port = bound.port();
-    // The address it was started on (`--bind 127.0.0.2:PORT` is loopback too).
-    let own = match bound.ip() {
-        std::net::IpAddr::V4(ip) => ip.to_string(),
-        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-    };
-    ["127.0.0.1", "localhost", "[::1]", own.as_str()]
-        .iter()
-        .any(|name| host == format!("{name}:{port}"))
-}
-
-/// Whether a post comes from one of the desk's own pages. A browser's `Sec-Fetch-Site`
-/// settles it (no page can change it). Without it, an `Origin` must be this desk's; the
-/// pages send no referrer, so a browser without `Sec-Fetch-Site` sends `Origin: null`, which
-/// is refused too: the desk is for a current browser on the inspectors' machine.
-fn same_origin(req: &ServiceRequest) -> bool {
-    let headers = req.headers();
-    if let Some(site) = headers.get("Sec-Fetch-Site") {
-        let site = site.to_str().unwrap_or("").trim();
-        return site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none");
-    }
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
-        Some(origin) => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("");
-            origin == format!("http://{host}")
-        }
-    }
-}
-
-fn plain(status: StatusCode, text: &'static str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(text)
+        .is_some_and(|host| host_matches(host, req.app_config().local_addr()))
 }
 
 /// The guard around every request (see the module's notes).
@@ -217,7 +144,7 @@ pub async fn guard(
         );
         return Ok(req.into_response(res));
     }
-    if req.method() != Method::GET && req.method() != Method::HEAD && !same_origin(&req) {
+    if req.method() != Method::GET && req.method() != Method::HEAD && !same_origin(req.headers()) {
         let res = plain(
             StatusCode::FORBIDDEN,
             "另一个网页发来的请求被拒绝。 A request sent by another website was refused.",
@@ -273,6 +200,6 @@ mod tests {
         }
         let last = s.start();
         assert!(s.check(&last));
-        assert_eq!(s.live.lock().unwrap().len(), MAX_SESSIONS);
+        assert_eq!(s.table.len(), MAX_SESSIONS);
     }
 }
