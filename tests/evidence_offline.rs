@@ -597,7 +597,7 @@ fn the_desk_keeps_shows_and_serves_the_files() {
 /// another build, measures it too. Asserts that each peak stays under the bundle's size
 /// plus the fixed costs (the key's Argon2id 256 MiB for `decrypt`), as reading it in place
 /// promises; a reader that decodes every blob beside the bundle fails it. Slow and large:
-/// `cargo test --test evidence -- --ignored --nocapture`.
+/// `cargo test --test evidence_offline -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn a_county_bundle_with_files_fits_in_memory() {

@@ -312,16 +312,17 @@ fn the_export_streams_in_bounded_memory() {
     assert!(total > TIPS as u64 * MIB, "the whole bundle came through");
     // Before the export was streamed it grew by about 5 times the ciphertext (324 MiB here).
     // Streamed, the first export still raises the peak, by 11-53 MiB for this store (82 MiB
-    // for 160 tips): what sled reads is kept by the allocator in the export threads' arenas
-    // (with MALLOC_ARENA_MAX=2 the growth is 0.2 MiB; a smaller sled cache or mimalloc do
-    // not remove it). A bundle held whole, or in base64 beside its tips, would take more
-    // than the bundle's size: that is the bound.
+    // for 160 tips): glibc keeps what the export thread freed in that thread's arena (with
+    // MALLOC_ARENA_MAX=2 the growth is 0.2 MiB; a smaller sled cache or mimalloc do not
+    // remove it). A bundle held whole, or in base64 beside its tips, would take more than
+    // the bundle's size: that is the bound.
     let bundle_mib = total as f64 / MIB as f64;
     assert!(
         growth_mib < bundle_mib,
         "the export grew the server's memory by {growth_mib:.1} MiB for a bundle of {bundle_mib:.1} MiB"
     );
-    // A second export of the same store reuses that memory: nothing piles up per export.
+    // A second export reuses that memory, because exports run on one thread: on the shared
+    // pool of blocking threads, one that landed on another thread grew it by 44 MiB more.
     let again = agent()
         .get(&format!("{}/admin/v1/export", server.admin))
         .set("Authorization", &format!("Bearer {TOKEN}"))
@@ -333,7 +334,7 @@ fn the_export_streams_in_bounded_memory() {
     let second_growth_mib = after_second.saturating_sub(after) as f64 / 1024.0;
     println!("a second export raised the peak by {second_growth_mib:.1} MiB more");
     assert!(
-        second_growth_mib < 16.0,
+        second_growth_mib < 8.0,
         "a second export grew the server's memory by {second_growth_mib:.1} MiB more"
     );
 }

@@ -315,6 +315,8 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         metrics,
         limiter,
         metrics_snapshot: Default::default(),
+        exports: web::ExportThread::start()
+            .map_err(|e| CliError::Usage(format!("the export thread could not start: {e}")))?,
     };
     warn_if_admin_public(&args.admin_bind);
     let options = ServerOptions {

@@ -2,6 +2,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::header;
@@ -13,11 +14,13 @@ use super::AdminState;
 use crate::bundle::{export_entry_size, export_head, write_export_entry, EXPORT_TAIL};
 use crate::crypto;
 use crate::domain::addressing::MoveState;
+use crate::domain::office::Reader;
 use crate::domain::office::{OfficeId, MAX_DIRECTORY_BYTES};
 use crate::domain::Day;
+use crate::domain::TipId;
 use crate::service::offices::InstallError;
 use crate::service::signed::{apply_signed_bundle, Applied, ImportError};
-use crate::store::StoreError;
+use crate::store::{StoreError, TipStore};
 
 /// Checks `Authorization: Bearer <token>` in constant time (both sides hashed first, so
 /// neither the length nor the content of the token leaks through timing).
@@ -50,9 +53,9 @@ fn authorize_with(req: &HttpRequest, token_hash: &[u8; 32]) -> Result<(), AdminE
 }
 
 /// `GET /admin/v1/export`: every tip the server holds, as an export bundle, streamed tip
-/// by tip from a blocking thread through a small channel, so the memory it takes does not
-/// grow with the store. The count at the top is taken first; a tip acked meanwhile is
-/// left out (readers do not rely on the count).
+/// by tip through a small channel, so the memory it takes does not grow with the store.
+/// The work is done on the one export thread ([`ExportThread`]). The count at the top is
+/// taken first; a tip acked meanwhile is left out (readers do not rely on the count).
 pub async fn export(
     req: HttpRequest,
     state: web::Data<AdminState>,
@@ -72,45 +75,22 @@ pub async fn export(
         .ok_or(AdminError::UnknownOffice)?;
     let office = office.id.clone();
     let store = state.store.clone();
-    let for_ids = reader.clone();
     let max_bytes = query.max_mib.unwrap_or(DEFAULT_EXPORT_MIB).max(1) * 1024 * 1024;
-    // Which tips fit, read once to be measured and dropped: memory stays one tip.
-    let (ids, left) = web::block(move || -> Result<_, StoreError> {
-        let mut sized = Vec::new();
-        for id in store.export_ids_for(&for_ids)? {
-            if let Some(tip) = store.export_tip_for(&for_ids, id)? {
-                sized.push((id, export_entry_size(&tip)));
-            }
-        }
-        // A tip larger than the limit by itself goes alone, and first, so that it is
-        // never left behind for ever by smaller ones.
-        let (fit, left) = match sized.iter().find(|(_, size)| *size > max_bytes) {
-            Some((id, _)) => (vec![*id], sized.len() - 1),
-            None => {
-                let mut fit = Vec::new();
-                let mut total = 0u64;
-                for (id, size) in &sized {
-                    if total + size <= max_bytes {
-                        total += size;
-                        fit.push(*id);
-                    }
-                }
-                let left = sized.len() - fit.len();
-                (fit, left)
+    let today = Day::today();
+    let (sized_tx, sized_rx) = tokio::sync::oneshot::channel();
+    let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);
+    let queued = state.exports.run(Box::new(move || {
+        let (ids, left) = match export_fit(&*store, &reader, max_bytes) {
+            Ok(fit) => fit,
+            Err(e) => {
+                let _ = sized_tx.send(Err(e));
+                return;
             }
         };
-        Ok((fit, left))
-    })
-    .await
-    .map_err(|_| AdminError::Internal)??;
-    let today = Day::today();
-    // No count in the log: its lines carry the journal's timestamps, and a count moving
-    // between two exports would date a tip.
-    tracing::info!("export bundle written");
-    let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);
-    let store = state.store.clone();
-    actix_web::rt::task::spawn_blocking(move || {
-        let send = |chunk| tx.blocking_send(chunk).is_ok();
+        if sized_tx.send(Ok(left)).is_err() {
+            return;
+        }
+        let send = |chunk| send_piece(&tx, chunk);
         if !send(Ok(Bytes::from(export_head(today, &office, ids.len())))) {
             return;
         }
@@ -134,7 +114,14 @@ pub async fn export(
             first = false;
         }
         send(Ok(Bytes::from_static(EXPORT_TAIL)));
-    });
+    }));
+    if !queued {
+        return Err(AdminError::Internal);
+    }
+    let left = sized_rx.await.map_err(|_| AdminError::Internal)??;
+    // No count in the log: its lines carry the journal's timestamps, and a count moving
+    // between two exports would date a tip.
+    tracing::info!("export bundle written");
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .insert_header(("Cache-Control", "no-store"))
@@ -146,6 +133,98 @@ pub async fn export(
             format!("attachment; filename=\"whistlebox-export-{today}.json\""),
         ))
         .body(ExportBody(rx)))
+}
+
+/// Which tips fit in a bundle of `max_bytes`, each read once to be measured and dropped
+/// (memory stays one tip), and how many are left for the next one.
+fn export_fit(
+    store: &dyn TipStore,
+    reader: &Reader,
+    max_bytes: u64,
+) -> Result<(Vec<TipId>, usize), StoreError> {
+    let mut sized = Vec::new();
+    for id in store.export_ids_for(reader)? {
+        if let Some(tip) = store.export_tip_for(reader, id)? {
+            sized.push((id, export_entry_size(&tip)));
+        }
+    }
+    // A tip larger than the limit by itself goes alone, and first, so that it is never
+    // left behind for ever by smaller ones.
+    if let Some((id, _)) = sized.iter().find(|(_, size)| *size > max_bytes) {
+        return Ok((vec![*id], sized.len() - 1));
+    }
+    let mut fit = Vec::new();
+    let mut total = 0u64;
+    for (id, size) in &sized {
+        if total + size <= max_bytes {
+            total += size;
+            fit.push(*id);
+        }
+    }
+    let left = sized.len() - fit.len();
+    Ok((fit, left))
+}
+
+/// Hands a piece of the bundle to the connection, waiting while the channel is full; false
+/// when the connection is gone, or has taken nothing for [`EXPORT_PATIENCE`] (the bundle
+/// is then cut off, and the export thread free for the next one).
+fn send_piece(
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, StoreError>>,
+    mut piece: Result<Bytes, StoreError>,
+) -> bool {
+    use tokio::sync::mpsc::error::TrySendError;
+    let deadline = Instant::now() + EXPORT_PATIENCE;
+    loop {
+        match tx.try_send(piece) {
+            Ok(()) => return true,
+            Err(TrySendError::Closed(_)) => return false,
+            Err(TrySendError::Full(back)) => {
+                if Instant::now() >= deadline {
+                    return false;
+                }
+                piece = back;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    }
+}
+
+/// How long the export thread waits for a connection that takes no piece of its bundle.
+const EXPORT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Work for the export thread.
+pub type ExportJob = Box<dyn FnOnce() + Send>;
+
+/// The one thread that reads the store for exports, one export after another.
+///
+/// Not the shared pool of blocking threads: the C library's allocator gives a thread an
+/// arena of its own and keeps there what the thread freed, so an export on a fresh pool
+/// thread left the server about 50 MiB larger each time it landed on another thread (up to
+/// one arena per thread). On one thread, every export reuses the same memory
+/// (tests/storage.rs exports twice and prints both figures). Exports are rare and made by
+/// the operator; a second one waits for the first.
+pub struct ExportThread {
+    jobs: std::sync::mpsc::Sender<ExportJob>,
+}
+
+impl ExportThread {
+    /// Starts the thread; it ends when this is dropped.
+    pub fn start() -> std::io::Result<Self> {
+        let (jobs, queue) = std::sync::mpsc::channel::<ExportJob>();
+        std::thread::Builder::new()
+            .name("export".into())
+            .spawn(move || {
+                for job in queue {
+                    job();
+                }
+            })?;
+        Ok(Self { jobs })
+    }
+
+    /// Queues `job`; false when the thread is gone.
+    fn run(&self, job: ExportJob) -> bool {
+        self.jobs.send(job).is_ok()
+    }
 }
 
 /// `?office=ID`: whose export (the county's when absent).

@@ -6,6 +6,7 @@
 //! recorded anywhere.
 
 mod admin;
+pub use admin::ExportThread;
 pub(crate) mod api;
 mod assets;
 pub mod clerk;
@@ -90,6 +91,8 @@ pub struct AdminState {
     pub limiter: Option<Arc<limits::Limiter>>,
     /// The metrics as published today: the day they were taken, and the text.
     pub metrics_snapshot: std::sync::Mutex<Option<(Day, String)>>,
+    /// The thread exports are read on.
+    pub exports: ExportThread,
 }
 
 /// How the listeners run.
