@@ -280,9 +280,11 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
             args.daily_upload_quota_bytes,
             args.forms_in_memory_mib,
         ),
+        entered: Default::default(),
     };
     let contact = Arc::new(office_contact(args)?);
     let intake = Arc::new(intake);
+    let counts_of = intake.clone();
     let clerk = match &args.clerk_bind {
         Some(bind) => Some((
             bind.clone(),
@@ -336,7 +338,7 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         limits_on_shared_peers: args.client_limits_on_loopback,
     };
     let system = actix_web::rt::System::new();
-    system.block_on(async move {
+    let served = system.block_on(async move {
         let listeners = web::start(state, admin, &options)
             .map_err(|e| CliError::Usage(format!("cannot listen: {e}")))?;
         let clerk = match clerk {
@@ -383,7 +385,16 @@ pub fn run(args: &ServeArgs) -> Result<(), CliError> {
         a.and(b)
             .and(c)
             .map_err(|e| CliError::Usage(format!("the server stopped: {e}")))
-    })
+    });
+    // Stopped: today's counts of entered tips go to the store now, or they would be lost.
+    if let Err(e) = counts_of.write_entered_counts(true) {
+        tracing::error!(
+            error = %e,
+            pending = counts_of.entered.pending(),
+            "the counts of entered tips could not be written"
+        );
+    }
+    served
 }
 
 /// The startup line that says how clients are told apart.
@@ -450,10 +461,19 @@ fn clerk_token_hash(args: &ServeArgs, admin_token: &[u8]) -> Result<[u8; 32], Cl
             );
         }
     }
-    let path = args
-        .clerk_token_file
-        .clone()
-        .unwrap_or_else(|| args.keys.join(CLERK_TOKEN_FILE));
+    // Only the default file is made when missing: a file named on the command line that is
+    // not there is a typo, and a fresh token in its place would lock the clerks out.
+    let path = match &args.clerk_token_file {
+        Some(path) if !path.exists() => {
+            return Err(CliError::Usage(format!(
+                "--clerk-token-file {}: no such file (leave the flag out to have a token made \
+                 in the keys folder)",
+                path.display()
+            )))
+        }
+        Some(path) => path.clone(),
+        None => args.keys.join(CLERK_TOKEN_FILE),
+    };
     let token = load_or_create_secret(&path, "clerk token")?;
     let token = token.trim_ascii();
     if token.len() < 16 {
@@ -536,6 +556,13 @@ fn create_private_dir(path: &Path) -> Result<(), CliError> {
 /// The store `--store` names: sled in DATA/store, or a PostgreSQL database.
 fn open_store(args: &ServeArgs) -> Result<Arc<dyn TipStore>, CliError> {
     if args.store == "sled" {
+        if let Some(path) = &args.store_password_file {
+            return Err(CliError::Usage(format!(
+                "--store-password-file {}: only a PostgreSQL store takes a password (--store \
+                 is sled)",
+                path.display()
+            )));
+        }
         return Ok(Arc::new(SledStore::open(&args.data.join("store"))?));
     }
     let mut config: PgConfig = args.store.parse().map_err(|e| {

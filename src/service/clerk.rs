@@ -8,6 +8,10 @@
 //! (`domain::intake`) and a letter entered under it as a tip under the usual index, and
 //! counts entered tips by month and channel only.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
 use thiserror::Error;
 
 use super::{blocking, Intake, Metrics, StatusError, SubmitError};
@@ -17,7 +21,54 @@ use crate::domain::office::OfficeId;
 use crate::domain::receipt::LookupValue;
 use crate::domain::tip::SealedTip;
 use crate::domain::Day;
-use crate::store::{NewTip, StoreError};
+use crate::store::{month_of, NewTip, StoreError};
+
+/// Tips clerks entered, counted by day and channel in memory until the day is over, then
+/// written to the store together ([`Intake::write_entered_counts`]).
+///
+/// A count written with its tip would tie the tip to its channel: sled's log holds the two
+/// writes side by side, and in PostgreSQL the count's row carries the tip's transaction id.
+/// Written the next day, a count says how many letters, calls and visits came that day,
+/// no more than the day the tips themselves carry. The price: the counts of a day are lost
+/// if the server is killed before they are written (a clean stop writes them); those tips
+/// then count as online in the public numbers.
+#[derive(Default)]
+pub struct EnteredCounts(Mutex<BTreeMap<(Day, Channel), u64>>);
+
+impl EnteredCounts {
+    fn add(&self, day: Day, channel: Channel) {
+        if let Ok(mut counts) = self.0.lock() {
+            *counts.entry((day, channel)).or_default() += 1;
+        }
+    }
+
+    /// Takes the counts of the days before `today` (every count with `None`).
+    fn take(&self, today: Option<Day>) -> BTreeMap<(Day, Channel), u64> {
+        let Ok(mut counts) = self.0.lock() else {
+            return BTreeMap::new();
+        };
+        match today {
+            None => std::mem::take(&mut *counts),
+            Some(today) => {
+                let kept = counts.split_off(&(today, Channel::Online));
+                std::mem::replace(&mut *counts, kept)
+            }
+        }
+    }
+
+    fn put_back(&self, taken: BTreeMap<(Day, Channel), u64>) {
+        if let Ok(mut counts) = self.0.lock() {
+            for (key, n) in taken {
+                *counts.entry(key).or_default() += n;
+            }
+        }
+    }
+
+    /// Entered tips counted and not yet written.
+    pub fn pending(&self) -> u64 {
+        self.0.lock().map(|c| c.values().sum()).unwrap_or(0)
+    }
+}
 
 /// Why the office's intake refused something. None of these says anything about a receipt.
 #[derive(Debug, Error)]
@@ -90,9 +141,10 @@ impl Intake {
     }
 
     /// Files a letter, call or visit the clerk's browser sealed, under its receipt's lookup
-    /// value, and counts it for this month and its channel, in one write. A letter under a
-    /// printed form's code is taken only once, and only if the form's batch was not
-    /// withdrawn; every refusal stores and counts nothing.
+    /// value, and counts it for today and its channel in memory ([`EnteredCounts`]: the
+    /// count reaches the store once the day is over). A letter under a printed form's code
+    /// is taken only once, and only if the form's batch was not withdrawn; every refusal
+    /// stores and counts nothing.
     pub async fn enter(&self, entry: Entry) -> Result<Day, ClerkError> {
         if entry.channel == Channel::Online {
             return Err(ClerkError::Channel);
@@ -115,7 +167,7 @@ impl Intake {
         };
         let store = self.store.clone();
         let channel = entry.channel;
-        let stored = blocking(move || store.insert_entered(tip, channel, stub.as_ref()))
+        let stored = blocking(move || store.insert_entered(tip, stub.as_ref()))
             .await
             .map_err(|()| ClerkError::Internal)
             .and_then(|r| match r {
@@ -128,8 +180,45 @@ impl Intake {
             self.daily_quota.give_back(size);
             return Err(e);
         }
+        self.entered.add(day, channel);
         Metrics::bump(&self.metrics.tips_accepted);
         Ok(day)
+    }
+
+    /// Writes the counts of entered tips to the store: those of the days that are over, or
+    /// with `all` (when the server stops) every one. On failure they are kept for the next
+    /// try.
+    pub fn write_entered_counts(&self, all: bool) -> Result<(), StoreError> {
+        let taken = self
+            .entered
+            .take(if all { None } else { Some(Day::today()) });
+        if taken.is_empty() {
+            return Ok(());
+        }
+        let mut by_month: BTreeMap<(String, Channel), u64> = BTreeMap::new();
+        for ((day, channel), n) in &taken {
+            *by_month.entry((month_of(*day), *channel)).or_default() += n;
+        }
+        let counts: Vec<_> = by_month.into_iter().map(|((m, c), n)| (m, c, n)).collect();
+        self.store.add_intake_counts(&counts).inspect_err(|_| {
+            self.entered.put_back(taken);
+        })
+    }
+
+    /// Every `every`, writes the counts of entered tips of the days that are over.
+    pub async fn write_entered_counts_daily(state: Arc<Intake>, every: Duration) {
+        let mut ticks = tokio::time::interval(every);
+        loop {
+            ticks.tick().await;
+            let intake = state.clone();
+            match blocking(move || intake.write_entered_counts(false)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "the counts of entered tips could not be written; kept for the next try")
+                }
+                Err(()) => tracing::error!("the counts of entered tips could not be written"),
+            }
+        }
     }
 
     /// Why a lookup value that finds no tip finds none: a printed form whose letter is not

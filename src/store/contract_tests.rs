@@ -1060,7 +1060,7 @@ fn a_letter_is_entered_once_under_its_stub(store: &dyn TipStore) {
         .register_batch(Day(20_100), &[stub(1), stub(2)])
         .unwrap();
     let id = store
-        .insert_entered(new_tip(1, 0x11), Channel::Letter, Some(&stub(1)))
+        .insert_entered(new_tip(1, 0x11), Some(&stub(1)))
         .unwrap();
     let view = store.view(&ReceiptLookup([1; 32])).unwrap().unwrap();
     assert_eq!((view.day, view.status), (Day(20_100), Status::Received));
@@ -1069,12 +1069,12 @@ fn a_letter_is_entered_once_under_its_stub(store: &dyn TipStore) {
     assert_eq!(before.0[0].id, id);
     // The same letter again (same code, so the same lookup), even with other words.
     assert!(matches!(
-        store.insert_entered(new_tip(1, 0x22), Channel::Letter, Some(&stub(1))),
+        store.insert_entered(new_tip(1, 0x22), Some(&stub(1))),
         Err(StoreError::LookupTaken)
     ));
     // A code no form carries.
     assert!(matches!(
-        store.insert_entered(new_tip(5, 0x55), Channel::Letter, Some(&stub(9))),
+        store.insert_entered(new_tip(5, 0x55), Some(&stub(9))),
         Err(StoreError::UnknownStub)
     ));
     assert_eq!(
@@ -1084,13 +1084,24 @@ fn a_letter_is_entered_once_under_its_stub(store: &dyn TipStore) {
     );
     assert!(store.view(&ReceiptLookup([5; 32])).unwrap().is_none());
     // A call and a visit, with new receipts.
-    store
-        .insert_entered(new_tip(2, 0x33), Channel::Phone, None)
-        .unwrap();
+    store.insert_entered(new_tip(2, 0x33), None).unwrap();
     let mut visit = new_tip(3, 0x44);
     visit.day = Day(20_140);
-    store.insert_entered(visit, Channel::Visit, None).unwrap();
+    store.insert_entered(visit, None).unwrap();
     store.insert(new_tip(4, 0x66)).unwrap();
+    // Entering counts nothing by channel: the counts come later, in a write of their own.
+    assert!(store.monthly_counts().unwrap()[&month_of(Day(20_100))]
+        .entered
+        .is_empty());
+    store
+        .add_intake_counts(&[
+            (month_of(Day(20_100)), Channel::Letter, 1),
+            (month_of(Day(20_100)), Channel::Phone, 1),
+        ])
+        .unwrap();
+    store
+        .add_intake_counts(&[(month_of(Day(20_140)), Channel::Visit, 1)])
+        .unwrap();
     let months = store.monthly_counts().unwrap();
     let first = &months[&month_of(Day(20_100))];
     assert_eq!(first.received, 3);
@@ -1112,7 +1123,7 @@ fn a_withdrawn_batch_takes_no_letter(store: &dyn TipStore) {
         .register_batch(Day(20_100), &[stub(1), stub(2)])
         .unwrap();
     store
-        .insert_entered(new_tip(1, 0x11), Channel::Letter, Some(&stub(1)))
+        .insert_entered(new_tip(1, 0x11), Some(&stub(1)))
         .unwrap();
     let voided = store
         .void_batch(batch.number, Day(20_105))
@@ -1128,7 +1139,7 @@ fn a_withdrawn_batch_takes_no_letter(store: &dyn TipStore) {
     assert_eq!(store.stub_batch(&stub(2)).unwrap(), Some(voided));
     let before = (store.export().unwrap(), store.monthly_counts().unwrap());
     assert!(matches!(
-        store.insert_entered(new_tip(2, 0x22), Channel::Letter, Some(&stub(2))),
+        store.insert_entered(new_tip(2, 0x22), Some(&stub(2))),
         Err(StoreError::BatchVoided(label)) if label == "0001"
     ));
     assert_eq!(
@@ -1248,7 +1259,8 @@ fn sled_keeps_batches_and_counts_across_a_reopen_and_verify_checks_them() {
     {
         let s = SledStore::open(&path).unwrap();
         let b = s.register_batch(Day(20_100), &[stub(1), stub(2)]).unwrap();
-        s.insert_entered(new_tip(1, 0x11), Channel::Letter, Some(&stub(1)))
+        s.insert_entered(new_tip(1, 0x11), Some(&stub(1))).unwrap();
+        s.add_intake_counts(&[(month_of(Day(20_100)), Channel::Letter, 1)])
             .unwrap();
         s.void_batch(b.number, Day(20_101)).unwrap();
     }

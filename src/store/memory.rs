@@ -614,12 +614,7 @@ impl TipStore for MemoryStore {
         }))
     }
 
-    fn insert_entered(
-        &self,
-        tip: NewTip,
-        channel: Channel,
-        stub: Option<&StubKey>,
-    ) -> Result<TipId, StoreError> {
+    fn insert_entered(&self, tip: NewTip, stub: Option<&StubKey>) -> Result<TipId, StoreError> {
         let mut inner = self.lock()?;
         if let Some(stub) = stub {
             let batch = inner
@@ -629,10 +624,15 @@ impl TipStore for MemoryStore {
                 .copied();
             stub_refusal(batch)?;
         }
-        let month = month_of(tip.day);
-        let id = inner.insert(tip)?;
-        *inner.entered.entry((month, channel)).or_default() += 1;
-        Ok(id)
+        inner.insert(tip)
+    }
+
+    fn add_intake_counts(&self, counts: &[(String, Channel, u64)]) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        for (month, channel, n) in counts {
+            *inner.entered.entry((month.clone(), *channel)).or_default() += n;
+        }
+        Ok(())
     }
 
     fn monthly_counts(&self) -> Result<BTreeMap<String, MonthCounts>, StoreError> {

@@ -461,18 +461,20 @@ pub trait TipStore: Send + Sync + 'static {
     /// first day. `None` if there is no such batch.
     fn void_batch(&self, number: u32, day: Day) -> Result<Option<Batch>, StoreError>;
 
-    /// Stores a tip a clerk entered and counts it under `channel` (one of
-    /// [`Channel::OFFICE`]) for the month of its day, in one write. With `stub`, the code of
-    /// a printed form: refused unless a batch holds it ([`StoreError::UnknownStub`]) and that
-    /// batch is not withdrawn ([`StoreError::BatchVoided`]). A lookup already filed (the same
-    /// letter entered twice) is refused with [`StoreError::LookupTaken`]. A refusal stores
-    /// and counts nothing.
-    fn insert_entered(
-        &self,
-        tip: NewTip,
-        channel: Channel,
-        stub: Option<&StubKey>,
-    ) -> Result<TipId, StoreError>;
+    /// Stores a tip a clerk entered. With `stub`, the code of a printed form: refused
+    /// unless a batch holds it ([`StoreError::UnknownStub`]) and that batch is not withdrawn
+    /// ([`StoreError::BatchVoided`]). A lookup already filed (the same letter entered twice)
+    /// is refused with [`StoreError::LookupTaken`]. A refusal stores nothing. The tip is not
+    /// counted by channel here: a count written with the tip would tie the tip to its
+    /// channel (in sled's log, and in PostgreSQL's row headers, where the count's row would
+    /// carry the tip's transaction id); the service adds a day's counts later, together,
+    /// with [`TipStore::add_intake_counts`]. Nothing of the stub's row or its batch's is
+    /// written either.
+    fn insert_entered(&self, tip: NewTip, stub: Option<&StubKey>) -> Result<TipId, StoreError>;
+
+    /// Adds `n` to the count of tips clerks entered in `month` ("YYYY-MM") under `channel`,
+    /// for each entry, in one write of its own (never in a tip's).
+    fn add_intake_counts(&self, counts: &[(String, Channel, u64)]) -> Result<(), StoreError>;
 
     /// Monthly counts ("YYYY-MM" -> counts), from days, status changes and the counts of
     /// entered tips by channel only.

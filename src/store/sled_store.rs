@@ -753,7 +753,7 @@ impl Inner {
 
     /// Stores a tip in one transaction (see `TipStore::insert`), and with `count` adds one
     /// to that month's count of that channel in the same transaction.
-    fn insert(&self, tip: &NewTip, count: Option<&[u8]>) -> Result<TipId, StoreError> {
+    fn insert(&self, tip: &NewTip) -> Result<TipId, StoreError> {
         let addressing = match tip.towns.is_empty() {
             true => None,
             false => Some(Addressing::new(tip.towns.clone()).map_err(StoreError::TooManyTowns)?),
@@ -765,11 +765,10 @@ impl Inner {
             &self.addressing,
             &self.uploads,
             &self.files,
-            &self.intake_counts,
             &self.held,
         )
             .transaction(
-                |(tips, receipts, chunks, addressing_tree, uploads, files, counts, held)| {
+                |(tips, receipts, chunks, addressing_tree, uploads, files, held)| {
                     if receipts.get(tip.lookup.0)?.is_some() {
                         return abort(StoreError::LookupTaken);
                     }
@@ -793,11 +792,6 @@ impl Inner {
                         put_addressing(addressing_tree, &id.0, a, 0)?;
                     }
                     tx_attach(uploads, files, held, &tip.uploads, Owner { tip: id, n: 0 })?;
-                    if let Some(key) = count {
-                        let n = decode_count(counts.get(key)?.as_deref())
-                            .map_err(ConflictableTransactionError::Abort)?;
-                        counts.insert(key, &(n + 1).to_be_bytes()[..])?;
-                    }
                     Ok(id)
                 },
             )
@@ -1372,7 +1366,7 @@ impl TipStore for SledStore {
     }
 
     fn insert(&self, tip: NewTip) -> Result<TipId, StoreError> {
-        self.write(|inner| inner.insert(&tip, None))
+        self.write(|inner| inner.insert(&tip))
     }
 
     fn legacy_receipts(&self) -> Result<bool, StoreError> {
@@ -1968,20 +1962,31 @@ impl TipStore for SledStore {
         })
     }
 
-    fn insert_entered(
-        &self,
-        tip: NewTip,
-        channel: Channel,
-        stub: Option<&StubKey>,
-    ) -> Result<TipId, StoreError> {
+    fn insert_entered(&self, tip: NewTip, stub: Option<&StubKey>) -> Result<TipId, StoreError> {
         self.write(|inner| {
             // Writes run one at a time: the batch cannot be withdrawn between this look and
             // the insert.
             if let Some(stub) = stub {
                 stub_refusal(inner.stub_batch(stub)?)?;
             }
-            let key = count_key(&month_of(tip.day), channel);
-            inner.insert(&tip, Some(&key))
+            inner.insert(&tip)
+        })
+    }
+
+    fn add_intake_counts(&self, counts: &[(String, Channel, u64)]) -> Result<(), StoreError> {
+        self.write(|inner| {
+            inner
+                .intake_counts
+                .transaction(|tree| {
+                    for (month, channel, n) in counts {
+                        let key = count_key(month, *channel);
+                        let before = decode_count(tree.get(&key)?.as_deref())
+                            .map_err(ConflictableTransactionError::Abort)?;
+                        tree.insert(&key[..], &(before + n).to_be_bytes()[..])?;
+                    }
+                    Ok(())
+                })
+                .map_err(tx_err)
         })
     }
 

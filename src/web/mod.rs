@@ -312,6 +312,8 @@ const DISK_WATCH_EVERY: Duration = Duration::from_secs(60);
 /// How often unfinished uploads past their time are looked for (on this clock, never on a
 /// request's, so a deletion says nothing about when anyone sent anything).
 const UPLOAD_EXPIRY_EVERY: Duration = Duration::from_secs(3600);
+/// How often the counts of entered tips of the days that are over are written.
+const ENTERED_COUNTS_EVERY: Duration = Duration::from_secs(3600);
 
 /// Binds both listeners. Await `public` and `admin` to run them. Slow clients are cut off
 /// (request headers within `request_timeout`, the body within
@@ -330,6 +332,10 @@ pub fn start(
     actix_web::rt::spawn(Intake::expire_uploads(
         state.intake.clone(),
         UPLOAD_EXPIRY_EVERY,
+    ));
+    actix_web::rt::spawn(Intake::write_entered_counts_daily(
+        state.intake.clone(),
+        ENTERED_COUNTS_EVERY,
     ));
     actix_web::rt::spawn(Intake::forget_idle_uploads(
         state.intake.clone(),

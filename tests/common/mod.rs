@@ -374,6 +374,16 @@ impl Server {
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
+    /// SIGTERM, as systemd stops the service, and waits for the process to end.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM");
+        child.wait().unwrap()
+    }
     /// SIGKILL: no chance to flush or clean up.
     pub fn kill9(&mut self) -> ExitStatus {
         let mut child = self.child.take().unwrap();

@@ -122,13 +122,27 @@ pub struct Listener {
     pub addrs: Vec<SocketAddr>,
 }
 
-/// Binds the clerk's listener on `bind`: one worker, a few connections, slow clients cut.
+/// How long a request's body may take on the clerk's listener, from the end of its head
+/// (its first byte within 10 s): an entry is a few hundred KiB from the office.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Connections the clerk's listener keeps open at once. Its clerks come through one SSH
+/// tunnel or the office network, so a cap per address would not tell them apart; enough
+/// slots, each cut when its head or body is slow, keep a trickling client from filling them.
+const MAX_CONNECTIONS: usize = 512;
+
+/// Binds the clerk's listener on `bind`: one worker, slow heads and bodies cut.
 pub fn start(state: ClerkState, bind: &str) -> std::io::Result<Listener> {
     let max_sealed_bytes = state.intake.max_sealed_bytes;
     let state = web::Data::new(state);
+    let guards = web::Data::new(super::guards::Guards {
+        deadline: BODY_DEADLINE,
+    });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(guards.clone())
+            .wrap(from_fn(super::guards::middleware))
             .wrap(from_fn(session::guard))
             .wrap(headers())
             .wrap(from_fn(super::forget::middleware))
@@ -136,7 +150,7 @@ pub fn start(state: ClerkState, bind: &str) -> std::io::Result<Listener> {
             .default_service(web::to(pages::not_found))
     })
     .workers(1)
-    .max_connections(64)
+    .max_connections(MAX_CONNECTIONS)
     .client_request_timeout(std::time::Duration::from_secs(10))
     .bind(bind)?;
     let addrs = server.addrs();

@@ -108,6 +108,7 @@ numbers-channel-letter = of which by letter
 numbers-channel-phone = of which by phone
 numbers-channel-visit = of which by visit
 numbers-few = fewer than 5
+numbers-withheld = not shown
 numbers-none = No figures yet.
 home-numbers = Public figures: reports received and closed each month
 

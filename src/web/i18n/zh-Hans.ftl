@@ -108,6 +108,7 @@ numbers-channel-letter = 来信
 numbers-channel-phone = 来电
 numbers-channel-visit = 来访
 numbers-few = 少于5
+numbers-withheld = 不公布
 numbers-none = 现在还没有数字。
 home-numbers = 公开数字：每月收到和办结多少举报
 

@@ -6,6 +6,7 @@ use maud::{html, Markup};
 use std::collections::BTreeMap;
 
 use super::{html_response, lang_of, layout, not_found, status_words, Page};
+use crate::domain::intake::Channel;
 use crate::domain::Status;
 use crate::store::MonthCounts;
 use crate::web::i18n::{t, Lang};
@@ -69,6 +70,31 @@ fn published(l: Lang, n: u64) -> String {
     }
 }
 
+/// A month's counts by channel as published. The channels add up to the month's total, so
+/// when exactly one of them is hidden (1 to 4) and the total is shown, it could be worked out
+/// by subtraction: the smallest of the others is then held back too ("not shown").
+fn channel_cells(l: Lang, counts: &MonthCounts) -> Vec<(Channel, String)> {
+    let cells: Vec<(Channel, u64)> = counts.by_channel().into_iter().collect();
+    let few = |n: u64| (1..=4).contains(&n);
+    let hidden = cells.iter().filter(|(_, n)| few(*n)).count();
+    let withheld = (hidden == 1 && !few(counts.received))
+        .then(|| {
+            cells
+                .iter()
+                .filter(|(_, n)| !few(*n))
+                .min_by_key(|(_, n)| *n)
+                .map(|(c, _)| *c)
+        })
+        .flatten();
+    cells
+        .into_iter()
+        .map(|(c, n)| match withheld == Some(c) {
+            true => (c, t(l, "numbers-withheld")),
+            false => (c, published(l, n)),
+        })
+        .collect()
+}
+
 fn numbers_content(l: Lang, months: &BTreeMap<String, MonthCounts>) -> Markup {
     let reached = [
         Status::InReview,
@@ -88,10 +114,10 @@ fn numbers_content(l: Lang, months: &BTreeMap<String, MonthCounts>) -> Markup {
                 h2 { (month) }
                 table #{ "numbers-" (month) } {
                     tr { th scope="row" { (t(l, "numbers-received")) } td { (published(l, counts.received)) } }
-                    @for (channel, n) in counts.by_channel() {
+                    @for (channel, cell) in channel_cells(l, counts) {
                         tr.channel data-channel=(channel.as_str()) {
                             th scope="row" { (t(l, &format!("numbers-channel-{}", channel.as_str()))) }
-                            td { (published(l, n)) }
+                            td { (cell) }
                         }
                     }
                     @for status in reached {
@@ -139,7 +165,32 @@ mod tests {
         );
         assert!(html.contains(r#"data-channel="letter"><th scope="row">来信</th><td>9</td>"#));
         assert!(html.contains(r#"data-channel="phone"><th scope="row">来电</th><td>少于5</td>"#));
-        assert!(html.contains(r#"data-channel="visit"><th scope="row">来访</th><td>0</td>"#));
+        // Phone alone hidden would be 20 - 9 - 9 - 0: the smallest other count is held back.
+        assert!(html.contains(r#"data-channel="visit"><th scope="row">来访</th><td>不公布</td>"#));
+        // Two small counts hide each other; nothing more is held back.
+        let mut two = MonthCounts {
+            received: 30,
+            ..Default::default()
+        };
+        two.entered.insert(Channel::Letter, 3);
+        two.entered.insert(Channel::Phone, 2);
+        two.entered.insert(Channel::Visit, 6);
+        let cells = channel_cells(Lang::En, &two);
+        assert_eq!(
+            cells,
+            vec![
+                (Channel::Online, "19".to_string()),
+                (Channel::Letter, "fewer than 5".to_string()),
+                (Channel::Phone, "fewer than 5".to_string()),
+                (Channel::Visit, "6".to_string()),
+            ]
+        );
+        // No small count: everything shown.
+        two.entered.insert(Channel::Letter, 5);
+        two.entered.insert(Channel::Phone, 0);
+        assert!(channel_cells(Lang::En, &two)
+            .iter()
+            .all(|(_, cell)| cell.parse::<u64>().is_ok()));
         assert!(numbers_content(Lang::En, &BTreeMap::new())
             .into_string()
             .contains("numbers-none"));

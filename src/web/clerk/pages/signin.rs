@@ -79,9 +79,11 @@ pub async fn submit(
     let Some(l) = lang_of(&path) else {
         return not_found(req).await;
     };
-    let _one_at_a_time = state.sessions.judging.lock().await;
     let typed = crypto::blake2b::<32>(None, &[form.token.trim().as_bytes()]);
     if !crypto::ct_eq(&typed, &state.token_hash) {
+        // Wrong tokens wait their turn, one a second; the right one is never queued behind
+        // them (a stranger's flood of guesses cannot keep the clerks out).
+        let _one_at_a_time = state.sessions.judging.lock().await;
         tokio::time::sleep(WRONG_TOKEN_PAUSE).await;
         return page(l, &state, true, StatusCode::UNAUTHORIZED);
     }
