@@ -148,21 +148,18 @@ pub async fn guard(
 mod tests {
     use super::*;
 
+    /// The table itself is tested in `crate::session`; here only what the clerk's sessions
+    /// add: its size.
     #[test]
-    fn sessions_start_check_and_end() {
+    fn the_clerks_sessions_keep_at_most_max_sessions() {
         crate::crypto::init().unwrap();
         let s = Sessions::default();
         let a = s.start();
-        assert!(s.check(&a));
-        assert!(!s.check(&"0".repeat(64)));
-        assert!(!s.check("zz"));
         s.end(&a);
         assert!(!s.check(&a));
-        for _ in 0..MAX_SESSIONS {
+        for _ in 0..=MAX_SESSIONS {
             s.start();
         }
-        let last = s.start();
-        assert!(s.check(&last));
         assert_eq!(s.table.len(), MAX_SESSIONS);
     }
 }
