@@ -215,7 +215,9 @@ impl ExportThread {
             .name("export".into())
             .spawn(move || {
                 for job in queue {
-                    job();
+                    // A job that panics ends its export (the client sees a cut-off file),
+                    // not the thread: the next export still runs.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                 }
             })?;
         Ok(Self { jobs })
