@@ -33,19 +33,26 @@ struct Office {
 }
 
 fn office() -> Office {
+    office_with(&[])
+}
+
+/// The same, with more flags for the server.
+fn office_with(more: &[&str]) -> Office {
     let inspectors = Inspectors::new();
     let site = Site::new();
     inspectors.server_keys(&site.keys());
     let token = site.root.path().join("clerk.txt");
     std::fs::write(&token, format!("{CLERK_TOKEN}\n")).unwrap();
-    let server = site.start(&[
+    let mut args = vec![
         "--clerk-bind",
         "127.0.0.1:0",
         "--clerk-token-file",
         token.to_str().unwrap(),
         "--office-phone",
         "0771-1234567",
-    ]);
+    ];
+    args.extend_from_slice(more);
+    let server = site.start(&args);
     let cookie = sign_in(&server, CLERK_TOKEN).expect("the clerk token signs in");
     Office {
         inspectors,
@@ -542,7 +549,8 @@ fn the_clerks_pages_need_their_own_token_and_are_not_on_the_public_listener() {
 #[test]
 fn a_trickling_body_is_cut_off_on_the_clerks_listener() {
     use std::io::{Read, Write};
-    let o = office();
+    // Sealed tips of at most 64 KiB: bodies within 30 s + 85 KiB at 8 KiB/s = 40 s.
+    let o = office_with(&["--max-tip-bytes", "65536"]);
     let addr = clerk(&o.server).trim_start_matches("http://").to_string();
     let mut conns: Vec<std::net::TcpStream> = (0..70)
         .map(|_| {

@@ -31,7 +31,7 @@ use crate::store::{month_of, NewTip, StoreError};
 /// Written the next day, a count says how many letters, calls and visits came that day,
 /// no more than the day the tips themselves carry. The price: the counts of a day are lost
 /// if the server is killed before they are written (a clean stop writes them); those tips
-/// then count as online in the public numbers.
+/// then count as online in the public numbers, and so do those of a write that failed.
 #[derive(Default)]
 pub struct EnteredCounts(Mutex<BTreeMap<(Day, Channel), u64>>);
 
@@ -52,14 +52,6 @@ impl EnteredCounts {
             Some(today) => {
                 let kept = counts.split_off(&(today, Channel::Online));
                 std::mem::replace(&mut *counts, kept)
-            }
-        }
-    }
-
-    fn put_back(&self, taken: BTreeMap<(Day, Channel), u64>) {
-        if let Ok(mut counts) = self.0.lock() {
-            for (key, n) in taken {
-                *counts.entry(key).or_default() += n;
             }
         }
     }
@@ -167,27 +159,35 @@ impl Intake {
         };
         let store = self.store.clone();
         let channel = entry.channel;
-        let stored = blocking(move || store.insert_entered(tip, stub.as_ref()))
-            .await
-            .map_err(|()| ClerkError::Internal)
-            .and_then(|r| match r {
-                Ok(_) => Ok(()),
-                Err(StoreError::LookupTaken) if entry.from_stub => Err(ClerkError::AlreadyEntered),
-                Err(StoreError::LookupTaken) => Err(ClerkError::CodeTaken),
-                Err(e) => Err(e.into()),
-            });
+        let entered = self.entered.clone();
+        // Counted on the blocking thread as soon as the store has the tip: if the request
+        // is dropped meanwhile (a server stopping), the tip is stored and still counted.
+        let stored = blocking(move || {
+            let id = store.insert_entered(tip, stub.as_ref())?;
+            entered.add(day, channel);
+            Ok::<_, StoreError>(id)
+        })
+        .await
+        .map_err(|()| ClerkError::Internal)
+        .and_then(|r| match r {
+            Ok(_) => Ok(()),
+            Err(StoreError::LookupTaken) if entry.from_stub => Err(ClerkError::AlreadyEntered),
+            Err(StoreError::LookupTaken) => Err(ClerkError::CodeTaken),
+            Err(e) => Err(e.into()),
+        });
         if let Err(e) = stored {
             self.daily_quota.give_back(size);
             return Err(e);
         }
-        self.entered.add(day, channel);
         Metrics::bump(&self.metrics.tips_accepted);
         Ok(day)
     }
 
     /// Writes the counts of entered tips to the store: those of the days that are over, or
-    /// with `all` (when the server stops) every one. On failure they are kept for the next
-    /// try.
+    /// with `all` (when the server stops) every one. On failure they are not tried again:
+    /// a write that failed may have been saved all the same (a connection lost while
+    /// PostgreSQL committed, a flush failing after sled's transaction), and a count added
+    /// twice would invent letters, where one lost only counts them as online.
     pub fn write_entered_counts(&self, all: bool) -> Result<(), StoreError> {
         let taken = self
             .entered
@@ -200,8 +200,14 @@ impl Intake {
             *by_month.entry((month_of(*day), *channel)).or_default() += n;
         }
         let counts: Vec<_> = by_month.into_iter().map(|((m, c), n)| (m, c, n)).collect();
-        self.store.add_intake_counts(&counts).inspect_err(|_| {
-            self.entered.put_back(taken);
+        let entries: u64 = taken.values().sum();
+        self.store.add_intake_counts(&counts).inspect_err(|e| {
+            tracing::error!(
+                error = %e,
+                entries,
+                "the counts by channel of entered tips could not be written; they are lost \
+                 (those tips count as online)"
+            )
         })
     }
 
@@ -211,13 +217,8 @@ impl Intake {
         loop {
             ticks.tick().await;
             let intake = state.clone();
-            match blocking(move || intake.write_entered_counts(false)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "the counts of entered tips could not be written; kept for the next try")
-                }
-                Err(()) => tracing::error!("the counts of entered tips could not be written"),
-            }
+            // A failure is logged where it happens.
+            let _ = blocking(move || intake.write_entered_counts(false)).await;
         }
     }
 

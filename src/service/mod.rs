@@ -258,7 +258,7 @@ pub struct Intake {
     /// Limits on evidence files still on their way in.
     pub uploads: uploads::UploadLimits,
     /// Tips clerks entered, counted by day and channel until the day is over.
-    pub entered: clerk::EnteredCounts,
+    pub entered: Arc<clerk::EnteredCounts>,
 }
 
 /// Derives a receipt's keys straight into a box, in a frame of its own, so that every copy

@@ -1,6 +1,8 @@
 //! `/admin/v1`, on the admin listener only.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -79,7 +81,14 @@ pub async fn export(
     let today = Day::today();
     let (sized_tx, sized_rx) = tokio::sync::oneshot::channel();
     let (tx, rx) = tokio::sync::mpsc::channel(EXPORT_CHUNKS_IN_FLIGHT);
+    let whole = Arc::new(AtomicBool::new(false));
+    let finished = whole.clone();
     let queued = state.exports.run(Box::new(move || {
+        // The client may have given up while an earlier export ran.
+        if sized_tx.is_closed() {
+            return;
+        }
+        let until = Instant::now() + EXPORT_LONGEST;
         let (ids, left) = match export_fit(&*store, &reader, max_bytes) {
             Ok(fit) => fit,
             Err(e) => {
@@ -90,7 +99,7 @@ pub async fn export(
         if sized_tx.send(Ok(left)).is_err() {
             return;
         }
-        let send = |chunk| send_piece(&tx, chunk);
+        let send = |chunk| send_piece(&tx, chunk, until);
         if !send(Ok(Bytes::from(export_head(today, &office, ids.len())))) {
             return;
         }
@@ -113,6 +122,7 @@ pub async fn export(
             }
             first = false;
         }
+        finished.store(true, Ordering::SeqCst);
         send(Ok(Bytes::from_static(EXPORT_TAIL)));
     }));
     if !queued {
@@ -132,7 +142,7 @@ pub async fn export(
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"whistlebox-export-{today}.json\""),
         ))
-        .body(ExportBody(rx)))
+        .body(ExportBody { pieces: rx, whole }))
 }
 
 /// Which tips fit in a bundle of `max_bytes`, each read once to be measured and dropped
@@ -166,14 +176,16 @@ fn export_fit(
 }
 
 /// Hands a piece of the bundle to the connection, waiting while the channel is full; false
-/// when the connection is gone, or has taken nothing for [`EXPORT_PATIENCE`] (the bundle
-/// is then cut off, and the export thread free for the next one).
+/// when the connection is gone, has taken nothing for [`EXPORT_PATIENCE`], or the export
+/// has run past `until` (the bundle is then cut off, and the export thread free for the
+/// next one).
 fn send_piece(
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, StoreError>>,
     mut piece: Result<Bytes, StoreError>,
+    until: Instant,
 ) -> bool {
     use tokio::sync::mpsc::error::TrySendError;
-    let deadline = Instant::now() + EXPORT_PATIENCE;
+    let deadline = (Instant::now() + EXPORT_PATIENCE).min(until);
     loop {
         match tx.try_send(piece) {
             Ok(()) => return true,
@@ -183,7 +195,7 @@ fn send_piece(
                     return false;
                 }
                 piece = back;
-                std::thread::sleep(Duration::from_millis(2));
+                std::thread::sleep(Duration::from_millis(10));
             }
         }
     }
@@ -191,6 +203,10 @@ fn send_piece(
 
 /// How long the export thread waits for a connection that takes no piece of its bundle.
 const EXPORT_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Longest an export may take in all (a 256 MiB bundle over a line of 100 KiB/s takes 45
+/// minutes), so a client that takes a piece now and then cannot hold the thread for ever.
+const EXPORT_LONGEST: Duration = Duration::from_secs(2 * 3600);
 
 /// Work for the export thread.
 pub type ExportJob = Box<dyn FnOnce() + Send>;
@@ -247,8 +263,14 @@ const DEFAULT_EXPORT_MIB: u64 = 256;
 /// Bundle pieces (one tip each) queued between the store and the connection.
 const EXPORT_CHUNKS_IN_FLIGHT: usize = 2;
 
-/// The export body: pieces from the blocking thread, as they come.
-struct ExportBody(tokio::sync::mpsc::Receiver<Result<Bytes, StoreError>>);
+/// The export body: pieces from the export thread, as they come. A body that ends before
+/// the bundle's tail (the thread gave up, or failed) ends in an error, so the connection is
+/// cut and the client sees a failed download, never a clean end.
+struct ExportBody {
+    pieces: tokio::sync::mpsc::Receiver<Result<Bytes, StoreError>>,
+    /// Set by the export thread just before it sends the tail.
+    whole: Arc<AtomicBool>,
+}
 
 impl MessageBody for ExportBody {
     type Error = StoreError;
@@ -261,7 +283,14 @@ impl MessageBody for ExportBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, StoreError>>> {
-        self.0.poll_recv(cx)
+        match self.pieces.poll_recv(cx) {
+            Poll::Ready(None) if !self.whole.swap(true, Ordering::SeqCst) => {
+                Poll::Ready(Some(Err(StoreError::Backend(
+                    "the export was cut off before its end".into(),
+                ))))
+            }
+            other => other,
+        }
     }
 }
 

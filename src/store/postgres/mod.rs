@@ -1077,8 +1077,9 @@ impl TipStore for PgStore {
                 // A plain read, never `FOR UPDATE`: a row lock writes the locking
                 // transaction's id into the stub's and the batch's rows (xmax), the same id
                 // as the new tip's xmin, which would tie the tip to its batch, and so to a
-                // village. A withdrawal at the same moment still comes first or after:
-                // under SERIALIZABLE, one of the two transactions fails and is retried.
+                // village. A withdrawal at the same moment is still ordered: SERIALIZABLE
+                // makes the two run as if one after the other (here the entry first, as
+                // it read the batch before the withdrawal's write was visible to it).
                 let batch = tx
                     .opt(
                         "SELECT b.number, b.made_on, b.forms, b.voided_on FROM stubs s \

@@ -123,8 +123,13 @@ pub struct Listener {
 }
 
 /// How long a request's body may take on the clerk's listener, from the end of its head
-/// (its first byte within 10 s): an entry is a few hundred KiB from the office.
-const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
+/// (its first byte within 10 s): 30 s, plus the largest entry (a sealed tip in base64) at
+/// 8 KiB/s, so an office on a slow line still gets its entry in (3.5 minutes for the
+/// default 1 MiB), and a trickling client still loses its connection within minutes.
+fn body_deadline(max_sealed_bytes: usize) -> std::time::Duration {
+    let base64 = max_sealed_bytes.div_ceil(3) as u64 * 4;
+    std::time::Duration::from_secs(30 + base64 / super::guards::MIN_FILE_BODY_RATE)
+}
 
 /// Connections the clerk's listener keeps open at once. Its clerks come through one SSH
 /// tunnel or the office network, so a cap per address would not tell them apart; enough
@@ -136,7 +141,7 @@ pub fn start(state: ClerkState, bind: &str) -> std::io::Result<Listener> {
     let max_sealed_bytes = state.intake.max_sealed_bytes;
     let state = web::Data::new(state);
     let guards = web::Data::new(super::guards::Guards {
-        deadline: BODY_DEADLINE,
+        deadline: body_deadline(max_sealed_bytes),
     });
     let server = HttpServer::new(move || {
         App::new()

@@ -54,8 +54,13 @@ async fn finished_months(
         .await
         .ok()?
         .ok()?;
-    let this_month = crate::store::month_of(crate::domain::Day::today());
-    months.retain(|month, _| *month < this_month);
+    // A month is finished once the day after it is over too: the counts by channel of its
+    // last day are written within the hour after midnight (`EnteredCounts`), so on the 1st
+    // the month before is not shown yet (it would change once they are).
+    let today = crate::domain::Day::today();
+    let yesterday = crate::domain::Day(today.0.saturating_sub(1));
+    let open_month = crate::store::month_of(yesterday);
+    months.retain(|month, _| *month < open_month);
     let months = std::sync::Arc::new(months);
     *state.numbers_cache.lock().ok()? = Some((std::time::Instant::now(), months.clone()));
     Some(months)
@@ -71,24 +76,16 @@ fn published(l: Lang, n: u64) -> String {
 }
 
 /// A month's counts by channel as published. The channels add up to the month's total, so
-/// when exactly one of them is hidden (1 to 4) and the total is shown, it could be worked out
-/// by subtraction: the smallest of the others is then held back too ("not shown").
+/// hiding a small one alone would not do: it could be worked out by subtraction, and two or
+/// three small ones from their sum (a sum of 2 under two "fewer than 5" is one each). When
+/// any channel is from 1 to 4, no channel of that month is shown ("not shown"); the total
+/// keeps its own rule.
 fn channel_cells(l: Lang, counts: &MonthCounts) -> Vec<(Channel, String)> {
-    let cells: Vec<(Channel, u64)> = counts.by_channel().into_iter().collect();
-    let few = |n: u64| (1..=4).contains(&n);
-    let hidden = cells.iter().filter(|(_, n)| few(*n)).count();
-    let withheld = (hidden == 1 && !few(counts.received))
-        .then(|| {
-            cells
-                .iter()
-                .filter(|(_, n)| !few(*n))
-                .min_by_key(|(_, n)| *n)
-                .map(|(c, _)| *c)
-        })
-        .flatten();
+    let cells = counts.by_channel();
+    let small = cells.values().any(|n| (1..=4).contains(n));
     cells
         .into_iter()
-        .map(|(c, n)| match withheld == Some(c) {
+        .map(|(c, n)| match small {
             true => (c, t(l, "numbers-withheld")),
             false => (c, published(l, n)),
         })
@@ -159,38 +156,46 @@ mod tests {
             .insert(crate::domain::intake::Channel::Phone, 2);
         months.insert("2026-11".to_string(), counts);
         let html = numbers_content(Lang::Zh, &months).into_string();
+        let november = &html[html.find("numbers-2026-11").unwrap()..];
+        let november = &november[..november.find("</table>").unwrap()];
+        // One small channel (phone 2) would be 20 - 9 - 9 - 0: no channel is shown.
+        for (channel, name) in [
+            ("online", "网上举报"),
+            ("letter", "来信"),
+            ("phone", "来电"),
+            ("visit", "来访"),
+        ] {
+            let row =
+                format!(r#"data-channel="{channel}"><th scope="row">{name}</th><td>不公布</td>"#);
+            assert!(november.contains(&row), "{november}");
+        }
+        assert!(!november.contains("<td>9</td>") && !november.contains("<td>少于5</td>"));
         assert!(
-            html.contains(r#"data-channel="online"><th scope="row">网上举报</th><td>9</td>"#),
-            "{html}"
+            november.contains("<td>20</td>"),
+            "the total keeps its own rule"
         );
-        assert!(html.contains(r#"data-channel="letter"><th scope="row">来信</th><td>9</td>"#));
-        assert!(html.contains(r#"data-channel="phone"><th scope="row">来电</th><td>少于5</td>"#));
-        // Phone alone hidden would be 20 - 9 - 9 - 0: the smallest other count is held back.
-        assert!(html.contains(r#"data-channel="visit"><th scope="row">来访</th><td>不公布</td>"#));
-        // Two small counts hide each other; nothing more is held back.
+        // Two small channels (1 and 1, whose sum would give them away): none shown either.
         let mut two = MonthCounts {
             received: 30,
             ..Default::default()
         };
-        two.entered.insert(Channel::Letter, 3);
-        two.entered.insert(Channel::Phone, 2);
-        two.entered.insert(Channel::Visit, 6);
-        let cells = channel_cells(Lang::En, &two);
-        assert_eq!(
-            cells,
-            vec![
-                (Channel::Online, "19".to_string()),
-                (Channel::Letter, "fewer than 5".to_string()),
-                (Channel::Phone, "fewer than 5".to_string()),
-                (Channel::Visit, "6".to_string()),
-            ]
-        );
-        // No small count: everything shown.
-        two.entered.insert(Channel::Letter, 5);
-        two.entered.insert(Channel::Phone, 0);
+        two.entered.insert(Channel::Letter, 1);
+        two.entered.insert(Channel::Phone, 1);
         assert!(channel_cells(Lang::En, &two)
             .iter()
-            .all(|(_, cell)| cell.parse::<u64>().is_ok()));
+            .all(|(_, cell)| cell == "not shown"));
+        // No small channel: every one shown, zeros included.
+        two.entered.insert(Channel::Letter, 5);
+        two.entered.insert(Channel::Phone, 0);
+        assert_eq!(
+            channel_cells(Lang::En, &two),
+            vec![
+                (Channel::Online, "25".to_string()),
+                (Channel::Letter, "5".to_string()),
+                (Channel::Phone, "0".to_string()),
+                (Channel::Visit, "0".to_string()),
+            ]
+        );
         assert!(numbers_content(Lang::En, &BTreeMap::new())
             .into_string()
             .contains("numbers-none"));
