@@ -171,6 +171,7 @@ fn case_markup(open: &Open, c: &Case, l: Lang, today: Day) -> Markup {
                         dt { (field_words(l, k)) }
                         dd { @match v {
                             serde_json::Value::String(s) if k == "topic" => (resident_topic_words(l, s)),
+                            serde_json::Value::String(s) if k == "channel" => (channel_words(l, s)),
                             serde_json::Value::String(s) => (s),
                             other => (other.to_string()),
                         } }
@@ -459,6 +460,17 @@ fn field_words(l: Lang, key: &str) -> &str {
         "proof" => l.pick("证据在哪里", "Proof, and where it is"),
         "topic" => l.pick("群众选的类别", "Kind, as the resident chose it"),
         "town" => l.pick("群众选的镇", "Town the resident chose"),
+        "channel" => l.pick("怎么反映的", "How it came"),
+        other => other,
+    }
+}
+
+/// How a report came, as the office's intake sealed it (`channel`).
+fn channel_words(l: Lang, value: &str) -> &str {
+    match value {
+        "letter" => l.pick("来信（办公室登记）", "a letter (entered at the office)"),
+        "phone" => l.pick("来电（办公室登记）", "a phone call (entered at the office)"),
+        "visit" => l.pick("来访（办公室登记）", "a visit (entered at the office)"),
         other => other,
     }
 }
@@ -524,5 +536,22 @@ fn event_words(l: Lang, e: &EventKind) -> String {
                 "acknowledged to the server, bundle no."
             )
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cases_channel_is_named_in_words() {
+        assert_eq!(field_words(Lang::Zh, "channel"), "怎么反映的");
+        assert_eq!(channel_words(Lang::Zh, "letter"), "来信（办公室登记）");
+        assert_eq!(
+            channel_words(Lang::En, "visit"),
+            "a visit (entered at the office)"
+        );
+        // A value no intake makes is shown as it is, never dropped.
+        assert_eq!(channel_words(Lang::En, "pigeon"), "pigeon");
     }
 }
