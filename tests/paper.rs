@@ -619,16 +619,17 @@ fn a_clerk_listener_needs_its_own_token_and_one_address() {
     assert!(server.clerk.is_none());
     assert!(!server.printed().contains("clerk listener"));
     drop(server);
-    let admin_as_clerk = site.root.path().join("token.txt");
-    let err = site
-        .try_start(&[
+    let refused_with_token_file = |path: &Path| {
+        site.try_start(&[
             "--clerk-bind",
             "127.0.0.1:0",
             "--clerk-token-file",
-            admin_as_clerk.to_str().unwrap(),
+            path.to_str().unwrap(),
         ])
         .err()
-        .expect("refused");
+        .expect("refused")
+    };
+    let err = refused_with_token_file(&site.root.path().join("token.txt"));
     assert!(err.contains("must differ from the admin"), "{err}");
     let err = site
         .try_start(&["--clerk-bind", "0.0.0.0:0"])
@@ -637,15 +638,7 @@ fn a_clerk_listener_needs_its_own_token_and_one_address() {
     assert!(err.contains("not every address"), "{err}");
     // A token file named but missing is a typo: refused, and no token made in its place.
     let typo = site.root.path().join("clerk.tokk");
-    let err = site
-        .try_start(&[
-            "--clerk-bind",
-            "127.0.0.1:0",
-            "--clerk-token-file",
-            typo.to_str().unwrap(),
-        ])
-        .err()
-        .expect("refused");
+    let err = refused_with_token_file(&typo);
     assert!(err.contains("no such file"), "{err}");
     assert!(!typo.exists());
     // Without --clerk-token-file, a token is made in the keys folder.
