@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::load::{post_tips_until, random_ms, Cuts};
 use common::*;
 
 const ROUNDS: usize = 6;
@@ -26,46 +27,16 @@ fn answered_receipts_survive_sigkill() {
         let key = server.box_key();
         let url = server.public.clone();
         let stop = Arc::new(AtomicBool::new(false));
-        let workers: Vec<_> = (0..CLIENTS)
-            .map(|c| {
-                let (url, stop, answered) = (url.clone(), stop.clone(), answered.clone());
-                std::thread::spawn(move || {
-                    let mut cut = 0usize;
-                    let agent = agent();
-                    for n in 0.. {
-                        if stop.load(Ordering::SeqCst) {
-                            break;
-                        }
-                        let body = format!("第{round}轮 client {c} tip {n}: 村里的补贴被挪用了。");
-                        let sealed = seal_tip(&key, &body, &[]);
-                        let req = serde_json::json!({ "sealed": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sealed) });
-                        match agent
-                            .post(&format!("{url}/api/v1/tips"))
-                            .set("Content-Type", "application/json")
-                            .send_string(&req.to_string())
-                        {
-                            Ok(r) if r.status() == 201 => {
-                                let v: serde_json::Value = r.into_json().unwrap();
-                                let receipt = v["receipt"].as_str().unwrap().to_string();
-                                answered.lock().unwrap().push((receipt, body));
-                            }
-                            Ok(r) => panic!("unexpected status {}", r.status()),
-                            // The server died mid-request: this tip's receipt was never shown.
-                            Err(_) => {
-                                cut += 1;
-                                std::thread::sleep(Duration::from_millis(20));
-                            }
-                        }
-                    }
-                    cut
-                })
-            })
-            .collect();
-        whistlebox::crypto::init().unwrap();
-        let mut b = [0u8; 2];
-        whistlebox::crypto::random_fill(&mut b);
-        let wait = 400 + u64::from(u16::from_le_bytes(b)) % 1600;
-        std::thread::sleep(Duration::from_millis(wait));
+        let workers = post_tips_until(
+            &[url],
+            CLIENTS,
+            key,
+            &format!("第{round}轮：村里的补贴被挪用了。"),
+            Cuts::Any,
+            &stop,
+            &answered,
+        );
+        std::thread::sleep(Duration::from_millis(400 + random_ms(1600)));
         server.kill9();
         stop.store(true, Ordering::SeqCst);
         for w in workers {
@@ -104,64 +75,6 @@ fn answered_receipts_survive_sigkill() {
         answered.len(),
         answered.len()
     );
-}
-
-/// Posts tips to `urls` from `CLIENTS` threads (client c to `urls[c % len]`) until `stop`;
-/// every 201 goes into `answered`. Returns the requests cut off (no answer, or 5xx).
-fn post_tips_until(
-    urls: &[String],
-    key: [u8; 32],
-    label: &str,
-    stop: &Arc<AtomicBool>,
-    answered: &Arc<Mutex<Vec<(String, String)>>>,
-) -> Vec<std::thread::JoinHandle<usize>> {
-    (0..CLIENTS)
-        .map(|c| {
-            let url = urls[c % urls.len()].clone();
-            let (stop, answered, label) = (stop.clone(), answered.clone(), label.to_owned());
-            std::thread::spawn(move || {
-                let mut cut = 0usize;
-                let agent = agent();
-                for n in 0.. {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let body = format!("{label} client {c} tip {n}: 村卫生室的药品回扣。");
-                    let sealed = seal_tip(&key, &body, &[]);
-                    let req = serde_json::json!({ "sealed": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sealed) });
-                    match agent
-                        .post(&format!("{url}/api/v1/tips"))
-                        .set("Content-Type", "application/json")
-                        .send_string(&req.to_string())
-                    {
-                        Ok(r) if r.status() == 201 => {
-                            let v: serde_json::Value = r.into_json().unwrap();
-                            let receipt = v["receipt"].as_str().unwrap().to_string();
-                            answered.lock().unwrap().push((receipt, body));
-                        }
-                        Ok(r) => panic!("unexpected status {}", r.status()),
-                        // Killed mid-request, or the store failed (500): no receipt shown.
-                        Err(ureq::Error::Status(code, _)) if code >= 500 => cut += 1,
-                        Err(ureq::Error::Status(code, r)) => {
-                            panic!("unexpected status {code}: {}", r.into_string().unwrap())
-                        }
-                        Err(_) => {
-                            cut += 1;
-                            std::thread::sleep(Duration::from_millis(20));
-                        }
-                    }
-                }
-                cut
-            })
-        })
-        .collect()
-}
-
-fn random_ms(below: u64) -> u64 {
-    whistlebox::crypto::init().unwrap();
-    let mut b = [0u8; 2];
-    whistlebox::crypto::random_fill(&mut b);
-    u64::from(u16::from_le_bytes(b)) % below
 }
 
 /// Two `whistlebox serve` on one PostgreSQL database, residents posting to both, each
@@ -208,8 +121,10 @@ fn answered_receipts_survive_sigkill_of_two_frontends_on_postgres() {
         let stop = Arc::new(AtomicBool::new(false));
         let workers = post_tips_until(
             &[sa.public.clone(), sb.public.clone()],
+            CLIENTS,
             key,
-            &format!("第{round}轮"),
+            &format!("第{round}轮：村卫生室的药品回扣。"),
+            Cuts::ServerErrorsAndKills,
             &stop,
             &answered,
         );

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::load::{post_tips_until, random_ms, Cuts};
 use common::pg::{bin_dir, free_port, skip, Cluster};
 use common::*;
 
@@ -106,47 +107,17 @@ fn answered_receipts_survive_a_primary_failover() {
 
     let answered: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
-    let workers: Vec<_> = (0..CLIENTS)
-        .map(|c| {
-            let url = urls[c % 2].clone();
-            let (stop, answered) = (stop.clone(), answered.clone());
-            std::thread::spawn(move || {
-                let mut cut = 0usize;
-                let agent = agent();
-                for n in 0.. {
-                    if stop.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    let body = format!("client {c} tip {n}: 低保名单里有村干部的亲戚。");
-                    let sealed = seal_tip(&key, &body, &[]);
-                    let req = serde_json::json!({ "sealed": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &sealed) });
-                    match agent
-                        .post(&format!("{url}/api/v1/tips"))
-                        .set("Content-Type", "application/json")
-                        .send_string(&req.to_string())
-                    {
-                        Ok(r) if r.status() == 201 => {
-                            let v: serde_json::Value = r.into_json().unwrap();
-                            let receipt = v["receipt"].as_str().unwrap().to_string();
-                            answered.lock().unwrap().push((receipt, body));
-                        }
-                        Ok(r) => panic!("unexpected status {}", r.status()),
-                        // The store failed during the failover: no receipt was shown.
-                        Err(ureq::Error::Status(code, _)) if code >= 500 => cut += 1,
-                        Err(e) => panic!("the frontend itself failed: {e}"),
-                    }
-                }
-                cut
-            })
-        })
-        .collect();
+    let workers = post_tips_until(
+        &urls,
+        CLIENTS,
+        key,
+        "低保名单里有村干部的亲戚。",
+        Cuts::ServerErrorsOnly,
+        &stop,
+        &answered,
+    );
 
-    whistlebox::crypto::init().unwrap();
-    let mut r = [0u8; 2];
-    whistlebox::crypto::random_fill(&mut r);
-    std::thread::sleep(Duration::from_millis(
-        1500 + u64::from(u16::from_le_bytes(r)) % 1500,
-    ));
+    std::thread::sleep(Duration::from_millis(1500 + random_ms(1500)));
     let before_kill = answered.lock().unwrap().len();
     primary.kill9();
     // The time an operator or a failover manager takes to notice.

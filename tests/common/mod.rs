@@ -4,6 +4,7 @@
 
 pub mod desk;
 pub mod evidence;
+pub mod load;
 pub mod offices;
 pub mod pg;
 

@@ -326,20 +326,24 @@ fn tip_of(tx: &mut Tx<'_>, lookup: &ReceiptLookup) -> Tr<Option<TipId>> {
 
 /// A tip's row, locked for the rest of the transaction.
 fn lock_tip(tx: &mut Tx<'_>, id: TipId) -> Tr<Option<TipRow>> {
-    match tx.opt(
+    tip_row_by(
+        tx,
+        id,
         "SELECT day, status, followup_count, addressing FROM tips WHERE id = $1 FOR UPDATE",
-        &[&&id.0[..]],
-    )? {
-        Some(row) => Ok(Some(tip_row(&row)?)),
-        None => Ok(None),
-    }
+    )
 }
 
+/// A tip's row, read only.
 fn read_tip(tx: &mut Tx<'_>, id: TipId) -> Tr<Option<TipRow>> {
-    match tx.opt(
+    tip_row_by(
+        tx,
+        id,
         "SELECT day, status, followup_count, addressing FROM tips WHERE id = $1",
-        &[&&id.0[..]],
-    )? {
+    )
+}
+
+fn tip_row_by(tx: &mut Tx<'_>, id: TipId, sql: &'static str) -> Tr<Option<TipRow>> {
+    match tx.opt(sql, &[&&id.0[..]])? {
         Some(row) => Ok(Some(tip_row(&row)?)),
         None => Ok(None),
     }
