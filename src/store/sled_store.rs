@@ -751,8 +751,7 @@ impl Inner {
             .collect()
     }
 
-    /// Stores a tip in one transaction (see `TipStore::insert`), and with `count` adds one
-    /// to that month's count of that channel in the same transaction.
+    /// Stores a tip in one transaction (see `TipStore::insert`).
     fn insert(&self, tip: &NewTip) -> Result<TipId, StoreError> {
         let addressing = match tip.towns.is_empty() {
             true => None,
